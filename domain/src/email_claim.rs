@@ -1,0 +1,95 @@
+//! `EmailClaim`: keeps email addresses unique. Its id is the normalized address, so two
+//! sign-ups with one address race on the events primary key and only one can win.
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct EmailClaim {
+    claimed_by: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum EmailClaimCommand {
+    Claim { user_id: Uuid },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum EmailClaimEvent {
+    EmailClaimed { user_id: Uuid },
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EmailClaimError {
+    #[error("this email address is already registered")]
+    AlreadyClaimed,
+}
+
+impl DomainEvent for EmailClaimEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::EmailClaimed { .. } => "EmailClaimed".into(),
+        }
+    }
+    fn event_version(&self) -> String {
+        crate::EVENT_VERSION.into()
+    }
+}
+
+impl Aggregate for EmailClaim {
+    const TYPE: &'static str = "email_claim";
+    type Command = EmailClaimCommand;
+    type Event = EmailClaimEvent;
+    type Error = EmailClaimError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        match command {
+            EmailClaimCommand::Claim { user_id } => {
+                if self.claimed_by.is_some() {
+                    return Err(EmailClaimError::AlreadyClaimed);
+                }
+                sink.write(EmailClaimEvent::EmailClaimed { user_id }, self).await;
+                Ok(())
+            }
+        }
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            EmailClaimEvent::EmailClaimed { user_id } => self.claimed_by = Some(user_id),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cqrs_es::test::TestFramework;
+
+    type Framework = TestFramework<EmailClaim>;
+
+    #[test]
+    fn a_free_address_is_claimed() {
+        let user_id = Uuid::now_v7();
+        Framework::with(())
+            .given_no_previous_events()
+            .when(EmailClaimCommand::Claim { user_id })
+            .then_expect_events(vec![EmailClaimEvent::EmailClaimed { user_id }]);
+    }
+
+    #[test]
+    fn a_claimed_address_cannot_be_claimed_again() {
+        Framework::with(())
+            .given(vec![EmailClaimEvent::EmailClaimed { user_id: Uuid::now_v7() }])
+            .when(EmailClaimCommand::Claim { user_id: Uuid::now_v7() })
+            .then_expect_error_message("this email address is already registered");
+    }
+}

@@ -1,0 +1,17 @@
+//! Jukebox's pure domain: aggregates, commands, events, errors and value types.
+//!
+//! Architecture invariant: this crate does no I/O. Anything from the outside world
+//! (clock, hashing, ids) arrives in a command or through an aggregate's `Services`.
+
+pub mod command;
+pub mod email_claim;
+pub mod user;
+pub mod value;
+
+pub use command::{Command, CommandError};
+pub use email_claim::{EmailClaim, EmailClaimCommand, EmailClaimError, EmailClaimEvent};
+pub use user::{User, UserCommand, UserError, UserEvent};
+pub use value::{Email, PasswordHash, ValueError};
+
+/// Event version written with every event; bump with an upcaster when a shape changes.
+pub const EVENT_VERSION: &str = "1.0";
