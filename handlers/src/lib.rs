@@ -1,0 +1,8 @@
+//! The write side's workers: the command processor (cqrs-es + postgres-es) and the
+//! outbox relay (Postgres log -> JetStream `EVENTS`).
+
+pub mod processor;
+pub mod relay;
+
+pub use processor::Processor;
+pub use relay::Relay;

@@ -1,0 +1,148 @@
+//! JetStream streams and durable consumers, created idempotently at start.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+
+use crate::names::Namespace;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TopologyError {
+    #[error("could not create or read stream {stream}: {source}")]
+    Stream {
+        stream: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("could not create or read consumer {consumer} on {stream}: {source}")]
+    Consumer {
+        stream: String,
+        consumer: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// How the streams are laid out. `replicas` is 1 on one server, 3 on a cluster.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    pub namespace: Namespace,
+    pub replicas: usize,
+}
+
+/// Messages older than this are dropped from `EVENTS` only by an operator's choice:
+/// the log in Postgres is the source of truth and `EVENTS` can be re-fed from it.
+const COMMAND_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+const EVENT_DUPLICATE_WINDOW: Duration = Duration::from_secs(300);
+
+impl Topology {
+    pub fn new(namespace: Namespace) -> Self {
+        Self {
+            namespace,
+            replicas: 1,
+        }
+    }
+
+    /// Creates `COMMANDS` (work queue) and `EVENTS` (limits, the replayable bus).
+    pub async fn ensure_streams(&self, js: &jetstream::Context) -> Result<(), TopologyError> {
+        let ns = &self.namespace;
+        let configs = [
+            stream::Config {
+                name: ns.commands_stream(),
+                subjects: vec![ns.subject("cmd.>")],
+                retention: stream::RetentionPolicy::WorkQueue,
+                duplicate_window: COMMAND_DUPLICATE_WINDOW,
+                num_replicas: self.replicas,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            },
+            stream::Config {
+                name: ns.events_stream(),
+                subjects: vec![ns.subject("evt.>")],
+                retention: stream::RetentionPolicy::Limits,
+                duplicate_window: EVENT_DUPLICATE_WINDOW,
+                num_replicas: self.replicas,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            },
+        ];
+        for config in configs {
+            let name = config.name.clone();
+            js.get_or_create_stream(config)
+                .await
+                .map_err(|e| TopologyError::Stream {
+                    stream: name,
+                    source: Box::new(e),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The command processor's durable work-queue consumer.
+    pub async fn processor_consumer(
+        &self,
+        js: &jetstream::Context,
+        ack_wait: Duration,
+    ) -> Result<consumer::PullConsumer, TopologyError> {
+        let config = consumer::pull::Config {
+            durable_name: Some("processor".into()),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait,
+            // A command is never dropped: failures are retried with a delay (nak).
+            max_deliver: -1,
+            max_ack_pending: 1024,
+            ..Default::default()
+        };
+        self.pull_consumer(js, &self.namespace.commands_stream(), config)
+            .await
+    }
+
+    /// A projection's durable consumer on `EVENTS`. Acks cover everything before them.
+    pub async fn projection_consumer(
+        &self,
+        js: &jetstream::Context,
+        projection: &str,
+        ack_wait: Duration,
+    ) -> Result<consumer::PullConsumer, TopologyError> {
+        let config = consumer::pull::Config {
+            durable_name: Some(format!("proj-{projection}")),
+            filter_subject: self.namespace.subject("evt.>"),
+            ack_policy: consumer::AckPolicy::All,
+            ack_wait,
+            max_deliver: -1,
+            max_ack_pending: 10_000,
+            ..Default::default()
+        };
+        self.pull_consumer(js, &self.namespace.events_stream(), config)
+            .await
+    }
+
+    pub async fn pull_consumer(
+        &self,
+        js: &jetstream::Context,
+        stream_name: &str,
+        config: consumer::pull::Config,
+    ) -> Result<consumer::PullConsumer, TopologyError> {
+        let consumer_name = config.durable_name.clone().unwrap_or_default();
+        let consumer_error = |e: Box<dyn std::error::Error + Send + Sync>| TopologyError::Consumer {
+            stream: stream_name.to_owned(),
+            consumer: consumer_name.clone(),
+            source: e,
+        };
+        let stream = js
+            .get_stream(stream_name)
+            .await
+            .map_err(|e| consumer_error(Box::new(e)))?;
+        stream
+            .get_or_create_consumer(&consumer_name, config)
+            .await
+            .map_err(|e| consumer_error(Box::new(e)))
+    }
+
+    /// Removes this namespace's streams (tests clean up with this).
+    pub async fn delete_streams(&self, js: &jetstream::Context) {
+        for name in [self.namespace.commands_stream(), self.namespace.events_stream()] {
+            let _ = js.delete_stream(&name).await;
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Read models built from the event log. Each projection is a durable consumer on
+//! `EVENTS` that applies a batch and writes its checkpoint in one Postgres transaction;
+//! events at or below the checkpoint are skipped, so redelivery changes nothing.
+//! `rebuild` replays the Postgres log into a shadow table and swaps it in.
+
+pub mod admin_users;
+pub mod position;
+pub mod rebuild;
+pub mod runtime;
+pub mod status;
+
+pub use admin_users::AdminUsers;
+pub use position::Position;
+pub use runtime::{Projection, ProjectionRunner};
+
+/// Every read model, by name (`jukebox projections rebuild NAME`).
+pub const ALL: &[&str] = &[AdminUsers::NAME];
