@@ -56,7 +56,8 @@ impl Aggregate for EmailClaim {
                 if self.claimed_by.is_some() {
                     return Err(EmailClaimError::AlreadyClaimed);
                 }
-                sink.write(EmailClaimEvent::EmailClaimed { user_id }, self).await;
+                sink.write(EmailClaimEvent::EmailClaimed { user_id }, self)
+                    .await;
                 Ok(())
             }
         }
@@ -88,8 +89,12 @@ mod tests {
     #[test]
     fn a_claimed_address_cannot_be_claimed_again() {
         Framework::with(())
-            .given(vec![EmailClaimEvent::EmailClaimed { user_id: Uuid::now_v7() }])
-            .when(EmailClaimCommand::Claim { user_id: Uuid::now_v7() })
+            .given(vec![EmailClaimEvent::EmailClaimed {
+                user_id: Uuid::now_v7(),
+            }])
+            .when(EmailClaimCommand::Claim {
+                user_id: Uuid::now_v7(),
+            })
             .then_expect_error_message("this email address is already registered");
     }
 }

@@ -3,6 +3,7 @@
 //! Architecture invariant: this crate does no I/O. Anything from the outside world
 //! (clock, hashing, ids) arrives in a command or through an aggregate's `Services`.
 
+pub mod audit;
 pub mod command;
 pub mod email_claim;
 pub mod user;

@@ -1,0 +1,270 @@
+//! Connects to the outside world once and runs any set of roles in one process.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use jukebox_handlers::{Processor, Relay};
+use jukebox_nats::{CommandBus, FailPoints, Namespace, Topology};
+use jukebox_projections::{AdminUsers, ProjectionRunner};
+use secrecy::ExposeSecret;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+use crate::config::Config;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Role {
+    Api,
+    Web,
+    Stream,
+    Processor,
+    Relay,
+    Projector,
+    Downloader,
+    /// Every role in one process.
+    All,
+}
+
+impl Role {
+    pub fn expand(roles: &[Role]) -> BTreeSet<Role> {
+        if roles.contains(&Role::All) {
+            [
+                Role::Api,
+                Role::Web,
+                Role::Stream,
+                Role::Processor,
+                Role::Relay,
+                Role::Projector,
+                Role::Downloader,
+            ]
+            .into()
+        } else {
+            roles.iter().copied().collect()
+        }
+    }
+}
+
+/// Connections every role shares.
+#[derive(Clone)]
+pub struct Services {
+    pub pool: PgPool,
+    pub nats: async_nats::Client,
+    pub topology: Topology,
+}
+
+impl Services {
+    /// Connects to Postgres and NATS and makes sure the streams exist.
+    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(32)
+            // Fail fast while Postgres is down: callers answer 503 rather than hang.
+            .acquire_timeout(Duration::from_secs(3))
+            .connect(config.database_url.expose_secret())
+            .await
+            .context("connecting to Postgres (DATABASE_URL)")?;
+        let nats = async_nats::ConnectOptions::new()
+            .name("jukebox")
+            .connection_timeout(Duration::from_secs(3))
+            .connect(&config.nats_url)
+            .await
+            .with_context(|| format!("connecting to NATS at {}", config.nats_url))?;
+        let namespace = Namespace::new(&config.nats_namespace).map_err(anyhow::Error::msg)?;
+        let topology = Topology::new(namespace);
+        topology
+            .ensure_streams(&async_nats::jetstream::new(nats.clone()))
+            .await
+            .context("creating JetStream streams")?;
+        Ok(Self {
+            pool,
+            nats,
+            topology,
+        })
+    }
+}
+
+/// Which roles to run and where the HTTP ones listen (port 0 in tests).
+#[derive(Debug, Clone)]
+pub struct RoleOptions {
+    pub roles: BTreeSet<Role>,
+    pub api: SocketAddr,
+    pub web: SocketAddr,
+    pub stream: SocketAddr,
+    pub command_wait: Duration,
+    pub fail_points: FailPoints,
+    /// How long JetStream waits for an ack before redelivering (short in fault tests).
+    pub ack_wait: Duration,
+}
+
+impl RoleOptions {
+    pub fn from_config(config: &Config, roles: &[Role]) -> anyhow::Result<Self> {
+        Ok(Self {
+            roles: Role::expand(roles),
+            api: SocketAddr::new(config.bind_address, config.api_port),
+            web: SocketAddr::new(config.bind_address, config.web_port),
+            stream: SocketAddr::new(config.bind_address, config.stream_port),
+            command_wait: config.command_wait,
+            fail_points: if config.failpoints.is_empty() {
+                FailPoints::default()
+            } else {
+                FailPoints::parse(&config.failpoints).map_err(anyhow::Error::msg)?
+            },
+            ack_wait: Duration::from_secs(30),
+        })
+    }
+}
+
+/// Roles running in this process.
+pub struct Running {
+    pub api_addr: Option<SocketAddr>,
+    pub web_addr: Option<SocketAddr>,
+    pub stream_addr: Option<SocketAddr>,
+    pub shutdown: CancellationToken,
+    tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
+}
+
+impl Running {
+    /// Waits until a role ends (or shutdown is asked), then stops the rest. Returns the
+    /// first role's error, if any.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let mut first_error = None;
+        while let Some(joined) = self.tasks.join_next().await {
+            let (role, result) = joined.unwrap_or(("task", Err(anyhow::anyhow!("role panicked"))));
+            if let Err(error) = result {
+                error!(
+                    role,
+                    error = format!("{error:#}"),
+                    "role stopped with an error"
+                );
+                first_error.get_or_insert(error.context(format!("role {role}")));
+            } else {
+                info!(role, "role stopped");
+            }
+            self.shutdown.cancel();
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Asks every role to stop and waits for them.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+}
+
+/// Starts the chosen roles. HTTP listeners are bound before this returns.
+pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<Running> {
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let roles = &options.roles;
+    let Services {
+        pool,
+        nats,
+        topology,
+    } = services.clone();
+
+    let mut api_addr = None;
+    let mut web_addr = None;
+    let mut stream_addr = None;
+    if roles.contains(&Role::Api) || roles.contains(&Role::Web) {
+        let state = jukebox_edge::AppState {
+            pool: pool.clone(),
+            nats: nats.clone(),
+            bus: CommandBus::start(nats.clone(), topology.namespace.clone()).await?,
+            command_wait: options.command_wait,
+        };
+        if roles.contains(&Role::Api) {
+            let (addr, task) = http(
+                "api",
+                options.api,
+                jukebox_edge::api::router(state.clone()),
+                &shutdown,
+            )
+            .await?;
+            api_addr = Some(addr);
+            tasks.spawn(task);
+        }
+        if roles.contains(&Role::Web) {
+            let (addr, task) = http(
+                "web",
+                options.web,
+                jukebox_edge::web::router(state),
+                &shutdown,
+            )
+            .await?;
+            web_addr = Some(addr);
+            tasks.spawn(task);
+        }
+    }
+    if roles.contains(&Role::Stream) {
+        // Signed stream URLs are served here once imports store tracks (issue 6).
+        let router = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+        let (addr, task) = http("stream", options.stream, router, &shutdown).await?;
+        stream_addr = Some(addr);
+        tasks.spawn(task);
+    }
+    if roles.contains(&Role::Processor) {
+        let mut processor = Processor::new(pool.clone(), nats.clone(), topology.clone());
+        processor.fail_points = options.fail_points.clone();
+        processor.ack_wait = options.ack_wait;
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("processor", processor.run(stop).await) });
+    }
+    if roles.contains(&Role::Relay) {
+        let mut relay = Relay::new(pool.clone(), nats.clone(), topology.clone());
+        relay.fail_points = options.fail_points.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("relay", relay.run(stop).await) });
+    }
+    if roles.contains(&Role::Projector) {
+        let mut runner = ProjectionRunner::new(pool.clone(), nats.clone(), topology.clone());
+        runner.fail_points = options.fail_points.clone();
+        runner.ack_wait = options.ack_wait;
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("projector", runner.run::<AdminUsers>(stop).await) });
+    }
+    if roles.contains(&Role::Downloader) {
+        // Imports arrive with issue 4; the role exists so deployments can name it today.
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            stop.cancelled().await;
+            ("downloader", Ok(()))
+        });
+    }
+    Ok(Running {
+        api_addr,
+        web_addr,
+        stream_addr,
+        shutdown,
+        tasks,
+    })
+}
+
+type RoleTask =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (&'static str, anyhow::Result<()>)> + Send>>;
+
+async fn http(
+    role: &'static str,
+    addr: SocketAddr,
+    router: axum::Router,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(SocketAddr, RoleTask)> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("{role}: binding {addr}"))?;
+    let local = listener.local_addr()?;
+    info!(role, address = %local, "listening");
+    let stop = shutdown.clone();
+    let task = Box::pin(async move {
+        let result = jukebox_edge::serve(listener, router, async move { stop.cancelled().await })
+            .await
+            .with_context(|| format!("{role} server"));
+        (role, result)
+    });
+    Ok((local, task))
+}

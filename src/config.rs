@@ -1,0 +1,187 @@
+//! One typed configuration, read once from the environment at start. Every secret may
+//! also come from `NAME_FILE`; setting both is a start-up error.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use secrecy::SecretString;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: SecretString,
+    pub nats_url: String,
+    pub nats_namespace: String,
+    pub jwt_secret: Option<SecretString>,
+    pub internal_service_secret: Option<SecretString>,
+    pub stream_signing_secret: Option<SecretString>,
+    pub s3_endpoint: Option<String>,
+    pub s3_bucket: String,
+    pub s3_region: String,
+    pub s3_access_key: Option<SecretString>,
+    pub s3_secret_key: Option<SecretString>,
+    pub object_store_dir: PathBuf,
+    pub bind_address: IpAddr,
+    pub api_port: u16,
+    pub web_port: u16,
+    pub stream_port: u16,
+    pub public_stream_base_url: String,
+    pub admin_bootstrap_email: Option<String>,
+    pub email_verify_required: bool,
+    pub expose_verification_token: bool,
+    pub app_domain: String,
+    /// How long a request waits for its command's outcome before answering 202.
+    pub command_wait: Duration,
+    /// Where `jukebox dev` keeps a local Postgres and NATS it had to start.
+    pub dev_data_dir: PathBuf,
+    /// Fail points for fault tests (`name=N,...`); empty in production.
+    pub failpoints: String,
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let env = Env { lookup: &lookup };
+        let api_port = env.parse("API_PORT", 8000)?;
+        let stream_port: u16 = env.parse("STREAM_PORT", 8005)?;
+        let app_domain = env.string("APP_DOMAIN", "localhost");
+        Ok(Self {
+            database_url: env.secret("DATABASE_URL")?.unwrap_or_else(|| {
+                "postgres://postgres@127.0.0.1:5432/jukebox"
+                    .to_owned()
+                    .into()
+            }),
+            nats_url: env.string("NATS_URL", "nats://127.0.0.1:4222"),
+            nats_namespace: env.string("NATS_NAMESPACE", ""),
+            jwt_secret: env.secret("JWT_SECRET")?,
+            internal_service_secret: env.secret("INTERNAL_SERVICE_SECRET")?,
+            stream_signing_secret: env.secret("STREAM_SIGNING_SECRET")?,
+            s3_endpoint: env.optional("S3_ENDPOINT"),
+            s3_bucket: env.string("S3_BUCKET", "jukebox"),
+            s3_region: env.string("S3_REGION", "us-east-1"),
+            s3_access_key: env.secret("S3_ACCESS_KEY")?,
+            s3_secret_key: env.secret("S3_SECRET_KEY")?,
+            object_store_dir: env.string("OBJECT_STORE_DIR", ".dev-data/objects").into(),
+            bind_address: env.parse("BIND_ADDRESS", IpAddr::from([127, 0, 0, 1]))?,
+            api_port,
+            web_port: env.parse("WEB_PORT", 3000)?,
+            stream_port,
+            public_stream_base_url: env.string(
+                "PUBLIC_STREAM_BASE_URL",
+                &format!("http://{app_domain}:{stream_port}"),
+            ),
+            admin_bootstrap_email: env.optional("ADMIN_BOOTSTRAP_EMAIL"),
+            email_verify_required: env.flag("EMAIL_VERIFY_REQUIRED")?,
+            expose_verification_token: env.flag("EXPOSE_VERIFICATION_TOKEN")?,
+            app_domain,
+            command_wait: Duration::from_millis(env.parse("COMMAND_WAIT_MS", 5_000)?),
+            dev_data_dir: env.string("DEV_DATA_DIR", ".dev-data").into(),
+            failpoints: env.string("JUKEBOX_FAILPOINTS", ""),
+        })
+    }
+}
+
+struct Env<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Env<'_> {
+    fn optional(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn string(&self, name: &str, default: &str) -> String {
+        self.optional(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn parse<T: std::str::FromStr>(&self, name: &str, default: T) -> anyhow::Result<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{name}={raw:?} is not valid: {e}")),
+        }
+    }
+
+    fn flag(&self, name: &str) -> anyhow::Result<bool> {
+        match self.optional(name).as_deref().map(str::trim) {
+            None | Some("0" | "false" | "no" | "off") => Ok(false),
+            Some("1" | "true" | "yes" | "on") => Ok(true),
+            Some(other) => bail!("{name}={other:?}: use 1 or 0"),
+        }
+    }
+
+    /// `NAME` or the contents of the file named by `NAME_FILE`, never both.
+    fn secret(&self, name: &str) -> anyhow::Result<Option<SecretString>> {
+        let file_var = format!("{name}_FILE");
+        match (self.optional(name), self.optional(&file_var)) {
+            (Some(_), Some(_)) => bail!("set {name} or {file_var}, not both"),
+            (Some(value), None) => Ok(Some(value.into())),
+            (None, Some(path)) => {
+                let value = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {file_var}={path}"))?;
+                Ok(Some(value.trim_end_matches(['\n', '\r']).to_owned().into()))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.api_port, 8000);
+        assert_eq!(config.web_port, 3000);
+        assert_eq!(config.stream_port, 8005);
+        assert_eq!(config.nats_namespace, "");
+    }
+
+    #[test]
+    fn secrets_come_from_files_but_not_twice() {
+        let dir = std::env::temp_dir().join(format!("jukebox-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("jwt");
+        std::fs::write(&path, "from-file\n").unwrap();
+        let path = path.to_str().unwrap();
+        let loaded = config(&[("JWT_SECRET_FILE", path)]).unwrap();
+        assert_eq!(loaded.jwt_secret.unwrap().expose_secret(), "from-file");
+        let both = config(&[("JWT_SECRET_FILE", path), ("JWT_SECRET", "x")]);
+        assert!(both.unwrap_err().to_string().contains("not both"));
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let loaded = config(&[("JWT_SECRET", "hunter2hunter2")]).unwrap();
+        assert!(!format!("{loaded:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let error = config(&[("API_PORT", "eighty")]).unwrap_err().to_string();
+        assert!(error.contains("API_PORT"), "{error}");
+        assert!(config(&[("EMAIL_VERIFY_REQUIRED", "maybe")]).is_err());
+    }
+}

@@ -1,0 +1,9 @@
+//! Backbone integration tests against the real Postgres and NATS JetStream.
+//! Each test gets its own database and NATS namespace, and removes them at the end.
+
+mod cli;
+mod processor;
+mod projections;
+mod relay;
+mod signup;
+mod support;

@@ -1,0 +1,146 @@
+//! The command processor: exactly-once effect across a crash, conflicts retried.
+
+use std::time::Duration;
+
+use jukebox::app::Role;
+use jukebox_domain::{Command, Email, PasswordHash};
+use jukebox_nats::{CommandBus, CommandEnvelope, FailPoints, OutcomeStatus};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::support::{eventually, spawn_app, TestApp};
+
+fn envelope(command: Command) -> CommandEnvelope {
+    CommandEnvelope {
+        command_id: Uuid::now_v7(),
+        correlation_id: Uuid::now_v7(),
+        issued_by: None,
+        issued_at: OffsetDateTime::now_utc(),
+        command,
+    }
+}
+
+fn sign_up(user_id: Uuid, email: &str) -> Command {
+    Command::SignUp {
+        user_id,
+        email: Email::parse(email).unwrap(),
+        password_hash: PasswordHash::parse("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA").unwrap(),
+    }
+}
+
+async fn bus(app: &TestApp) -> CommandBus {
+    CommandBus::start(
+        app.services.nats.clone(),
+        app.services.topology.namespace.clone(),
+    )
+    .await
+    .unwrap()
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(app.pool()).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_processor_killed_after_commit_before_ack_applies_the_command_once() {
+    let app = spawn_app(&[]).await;
+    let bus = bus(&app).await;
+    let command = envelope(sign_up(Uuid::now_v7(), "dave@example.com"));
+    bus.send(&command, Duration::ZERO).await.unwrap();
+
+    let fail_points = FailPoints::armed();
+    fail_points.arm("processor.after_commit", 1);
+    let doomed = app.start(&[Role::Processor], fail_points).await;
+    let died = tokio::time::timeout(Duration::from_secs(20), doomed.wait())
+        .await
+        .unwrap();
+    assert!(
+        died.is_err(),
+        "the processor should have died at the fail point"
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM events").await, 2);
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM command_outcomes").await,
+        0
+    );
+
+    // A fresh processor gets the redelivery, sees the committed events, and answers.
+    let survivor = app.start(&[Role::Processor], FailPoints::default()).await;
+    eventually("the outcome is stored", || async {
+        count(&app, "SELECT count(*) FROM command_outcomes").await == 1
+    })
+    .await;
+    assert_eq!(count(&app, "SELECT count(*) FROM events").await, 2);
+    let status: String = sqlx::query_scalar("SELECT status FROM command_outcomes")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "committed");
+    survivor.stop().await.unwrap();
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn concurrent_commands_on_one_aggregate_are_all_applied_once() {
+    let app = spawn_app(&[Role::Processor]).await;
+    let bus = bus(&app).await;
+    let user_id = Uuid::now_v7();
+    let outcome = bus
+        .send(
+            &envelope(sign_up(user_id, "erin@example.com")),
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, OutcomeStatus::Committed);
+
+    let sign_ins: Vec<CommandEnvelope> = (0..40)
+        .map(|_| envelope(Command::RecordSignIn { user_id }))
+        .collect();
+    let outcomes = futures::future::join_all(
+        sign_ins
+            .iter()
+            .map(|c| bus.send(c, Duration::from_secs(30))),
+    )
+    .await;
+    for outcome in outcomes {
+        assert_eq!(
+            outcome.unwrap().expect("answered").status,
+            OutcomeStatus::Committed
+        );
+    }
+    let sequences: Vec<i64> = sqlx::query_scalar(
+        "SELECT sequence FROM events WHERE aggregate_type = 'user' ORDER BY sequence",
+    )
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(sequences, (1..=41).collect::<Vec<i64>>());
+    let distinct_commands = count(
+        &app,
+        "SELECT count(DISTINCT metadata->>'command_id') FROM events WHERE event_type = 'UserSignedIn'",
+    )
+    .await;
+    assert_eq!(distinct_commands, 40);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_command_for_an_unknown_user_is_rejected_with_a_reason() {
+    let app = spawn_app(&[Role::Processor]).await;
+    let outcome = bus(&app)
+        .await
+        .send(
+            &envelope(Command::RecordSignIn {
+                user_id: Uuid::now_v7(),
+            }),
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, OutcomeStatus::Rejected);
+    assert_eq!(outcome.error.unwrap().code, "unknown_user");
+    app.cleanup().await;
+}

@@ -1,0 +1,98 @@
+//! The outbox relay: every event reaches EVENTS once, in relay order.
+
+use std::time::Duration;
+
+use jukebox::app::Role;
+use jukebox_nats::FailPoints;
+use sqlx::Connection;
+
+use crate::support::{eventually, spawn_app, TestApp};
+
+/// Appends one event the way postgres-es does, on its own connection.
+async fn append(conn: &mut sqlx::PgConnection, id: &str) {
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('probe', $1, 1, 'Probed', '1.0', '{}', '{}')",
+    )
+    .bind(id)
+    .execute(conn)
+    .await
+    .unwrap();
+}
+
+fn keys(events: &[jukebox_nats::EventRecord]) -> Vec<(String, String, i64)> {
+    events
+        .iter()
+        .map(|e| (e.aggregate_type.clone(), e.aggregate_id.clone(), e.sequence))
+        .collect()
+}
+
+async fn database_url(app: &TestApp) -> String {
+    use secrecy::ExposeSecret;
+    app.config.database_url.expose_secret().to_owned()
+}
+
+#[tokio::test]
+async fn a_relay_restarted_mid_batch_publishes_every_event_once_in_order() {
+    let app = spawn_app(&[]).await;
+    let mut conn = sqlx::PgConnection::connect(&database_url(&app).await)
+        .await
+        .unwrap();
+    for i in 0..500 {
+        append(&mut conn, &format!("p{i}")).await;
+    }
+    let fail_points = FailPoints::armed();
+    fail_points.arm("relay.mid_batch", 1);
+    let doomed = app.start(&[Role::Relay], fail_points).await;
+    let died = tokio::time::timeout(Duration::from_secs(20), doomed.wait())
+        .await
+        .unwrap();
+    assert!(died.is_err(), "the relay should have died mid batch");
+    let partial = app.stream_events().await.len();
+    assert!(
+        partial > 0 && partial < 500,
+        "half a batch was published: {partial}"
+    );
+
+    let relay = app.start(&[Role::Relay], FailPoints::default()).await;
+    eventually("all events relayed", || async {
+        app.stream_events().await.len() >= 500
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        keys(&app.stream_events().await),
+        keys(&app.log_events().await)
+    );
+    relay.stop().await.unwrap();
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_transaction_that_starts_first_and_commits_last_is_not_skipped() {
+    let app = spawn_app(&[Role::Relay]).await;
+    let url = database_url(&app).await;
+    let mut early = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut late = sqlx::PgConnection::connect(&url).await.unwrap();
+
+    let mut first = early.begin().await.unwrap();
+    append(&mut first, "started-first").await;
+    append(&mut late, "committed-first").await; // autocommit: commits now
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // The open transaction holds back everything after it, so nothing is skipped.
+    assert!(app.stream_events().await.is_empty());
+
+    first.commit().await.unwrap();
+    eventually("both relayed", || async {
+        app.stream_events().await.len() == 2
+    })
+    .await;
+    let ids: Vec<String> = app
+        .stream_events()
+        .await
+        .into_iter()
+        .map(|e| e.aggregate_id)
+        .collect();
+    assert_eq!(ids, ["started-first", "committed-first"]);
+    app.cleanup().await;
+}

@@ -1,0 +1,195 @@
+//! `spawn_app`: a fresh database and NATS namespace, roles running in-process on port 0.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use futures::StreamExt;
+use jukebox::app::{self, Role, RoleOptions, Running, Services};
+use jukebox::Config;
+use jukebox_nats::{EventRecord, FailPoints};
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+pub fn admin_database_url() -> String {
+    std::env::var("TEST_DATABASE_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn nats_url() -> String {
+    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+pub struct TestApp {
+    pub config: Config,
+    pub services: Services,
+    pub running: Option<Running>,
+    pub database: String,
+    pub http: reqwest::Client,
+}
+
+impl TestApp {
+    pub fn pool(&self) -> &PgPool {
+        &self.services.pool
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        let addr = self
+            .running
+            .as_ref()
+            .and_then(|r| r.api_addr)
+            .expect("api role running");
+        format!("http://{addr}{path}")
+    }
+
+    pub fn js(&self) -> jetstream::Context {
+        jetstream::new(self.services.nats.clone())
+    }
+
+    /// Starts (more) roles in this app; each call is its own set, stopped separately.
+    pub async fn start(&self, roles: &[Role], fail_points: FailPoints) -> Running {
+        let mut options = RoleOptions::from_config(&self.config, roles).unwrap();
+        let any = "127.0.0.1:0".parse().unwrap();
+        options.api = any;
+        options.web = any;
+        options.stream = any;
+        options.fail_points = fail_points;
+        options.ack_wait = Duration::from_secs(2);
+        app::start(&self.services, options)
+            .await
+            .expect("roles start")
+    }
+
+    /// Stops the roles, deletes the NATS streams and drops the database.
+    pub async fn cleanup(mut self) {
+        if let Some(running) = self.running.take() {
+            let _ = running.stop().await;
+        }
+        self.services.topology.delete_streams(&self.js()).await;
+        self.services.pool.close().await;
+        let mut admin = PgConnection::connect(&admin_database_url()).await.unwrap();
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.database
+        ))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    }
+
+    /// Every message in this namespace's `EVENTS` stream, in stream order.
+    pub async fn stream_events(&self) -> Vec<EventRecord> {
+        let js = self.js();
+        let stream = js
+            .get_stream(self.services.topology.namespace.events_stream())
+            .await
+            .unwrap();
+        let count = stream.get_info().await.unwrap().state.messages;
+        let mut records = Vec::new();
+        for sequence in 1..=count {
+            if let Ok(message) = stream.get_raw_message(sequence).await {
+                records.push(serde_json::from_slice(&message.payload).unwrap());
+            }
+        }
+        records
+    }
+
+    /// Events in the Postgres log, in relay order.
+    pub async fn log_events(&self) -> Vec<EventRecord> {
+        sqlx::query_as(&format!(
+            "SELECT {} FROM events ORDER BY transaction_id, global_position",
+            EventRecord::COLUMNS
+        ))
+        .fetch_all(self.pool())
+        .await
+        .unwrap()
+    }
+
+    pub async fn sign_up(&self, email: &str) -> reqwest::Response {
+        self.http
+            .post(self.api("/auth/signup"))
+            .json(&serde_json::json!({ "email": email, "password": "correct horse battery" }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until every projection has applied the whole log.
+    pub async fn projections_caught_up(&self) {
+        eventually("projections caught up", || async {
+            jukebox_projections::status::lags(self.pool())
+                .await
+                .unwrap()
+                .iter()
+                .all(|lag| lag.behind == 0)
+        })
+        .await;
+    }
+}
+
+/// A fresh app with `roles` running.
+pub async fn spawn_app(roles: &[Role]) -> TestApp {
+    let database = format!("jukebox_test_{}", Uuid::new_v4().simple());
+    let base = admin_database_url();
+    let database_url = match base.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{database}"),
+        None => panic!("TEST_DATABASE_ADMIN_URL must name a database"),
+    };
+    let namespace = format!("t{}", &Uuid::new_v4().simple().to_string()[..12]);
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("DATABASE_URL", database_url),
+        ("NATS_URL", nats_url()),
+        ("NATS_NAMESPACE", namespace),
+        ("COMMAND_WAIT_MS", "10000".into()),
+    ]);
+    let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
+    jukebox::ops::migrate(&config).await.expect("migrations");
+    let services = Services::connect(&config).await.expect("services");
+    let mut app = TestApp {
+        config,
+        services,
+        running: None,
+        database,
+        http: reqwest::Client::new(),
+    };
+    if !roles.is_empty() {
+        app.running = Some(app.start(roles, FailPoints::default()).await);
+    }
+    app
+}
+
+/// Polls `check` until it holds, for up to 30 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    for _ in 0..300 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// Reads the messages a subject filter currently holds (used to grep the streams).
+pub async fn raw_stream_payloads(app: &TestApp, stream: &str) -> Vec<String> {
+    let js = app.js();
+    let stream = js.get_stream(stream).await.unwrap();
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::OrderedConfig::default())
+        .await
+        .unwrap();
+    let pending = consumer.cached_info().num_pending as usize;
+    if pending == 0 {
+        return Vec::new();
+    }
+    let mut messages = consumer.messages().await.unwrap().take(pending);
+    let mut payloads = Vec::new();
+    while let Some(Ok(message)) = messages.next().await {
+        payloads.push(String::from_utf8_lossy(&message.payload).into_owned());
+    }
+    payloads
+}
