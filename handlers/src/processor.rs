@@ -13,9 +13,7 @@ use async_nats::jetstream::{self, AckKind};
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
 use futures::StreamExt;
-use jukebox_domain::{
-    Command, CommandError, EmailClaim, EmailClaimCommand, User, UserCommand,
-};
+use jukebox_domain::{Command, CommandError, EmailClaim, EmailClaimCommand, User, UserCommand};
 use jukebox_nats::names::REPLY_TO_HEADER;
 use jukebox_nats::{
     CommandEnvelope, CommandOutcome, EventRef, FailPointFired, FailPoints, OutcomeStatus, Topology,
@@ -65,10 +63,7 @@ impl Processor {
     /// the consumer cannot be reached or a fail point fired (the role "died").
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let js = jetstream::new(self.client.clone());
-        let consumer = self
-            .topology
-            .processor_consumer(&js, self.ack_wait)
-            .await?;
+        let consumer = self.topology.processor_consumer(&js, self.ack_wait).await?;
         let messages = consumer.messages().await?;
         info!(concurrency = self.concurrency, "command processor started");
         let died = CancellationToken::new();
@@ -129,7 +124,11 @@ impl Processor {
         let result = self.process(&envelope, redelivered).instrument(span).await;
         match result {
             Ok(outcome) => {
-                if let Some(reply_to) = message.headers.as_ref().and_then(|h| h.get(REPLY_TO_HEADER)) {
+                if let Some(reply_to) = message
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(REPLY_TO_HEADER))
+                {
                     let body = serde_json::to_vec(&outcome).expect("outcomes serialize");
                     // Best effort: the outcome is stored, the edge can read it later.
                     let _ = self.client.publish(reply_to.to_string(), body.into()).await;
@@ -142,7 +141,9 @@ impl Processor {
             Err(ProcessError::FailPoint(fired)) => Err(fired),
             Err(error) => {
                 warn!(%error, command_id = %envelope.command_id, "command failed, retrying later");
-                let _ = message.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
+                let _ = message
+                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                    .await;
                 Ok(())
             }
         }
@@ -174,7 +175,10 @@ impl Processor {
         Ok(outcome)
     }
 
-    async fn stored_outcome(&self, command_id: uuid::Uuid) -> Result<Option<CommandOutcome>, ProcessError> {
+    async fn stored_outcome(
+        &self,
+        command_id: uuid::Uuid,
+    ) -> Result<Option<CommandOutcome>, ProcessError> {
         let row: Option<(sqlx::types::Json<CommandOutcome>,)> =
             sqlx::query_as("SELECT outcome FROM command_outcomes WHERE command_id = $1")
                 .bind(command_id)
@@ -201,7 +205,10 @@ impl Processor {
                 password_hash,
             } => {
                 let claim = step
-                    .run::<EmailClaim>(email.as_str(), EmailClaimCommand::Claim { user_id: *user_id })
+                    .run::<EmailClaim>(
+                        email.as_str(),
+                        EmailClaimCommand::Claim { user_id: *user_id },
+                    )
                     .await?;
                 match claim {
                     Err(rejection) => Err(rejection),
@@ -264,16 +271,26 @@ impl Step<'_> {
         if self.redelivered {
             let committed = self.committed_events(A::TYPE, aggregate_id).await?;
             if !committed.is_empty() {
-                info!(aggregate = A::TYPE, aggregate_id, "already committed before a restart");
+                info!(
+                    aggregate = A::TYPE,
+                    aggregate_id, "already committed before a restart"
+                );
                 return Ok(Ok(committed));
             }
         }
         let repository = PostgresEventRepository::new(self.processor.pool.clone());
         let store: PersistedEventStore<_, A> = PersistedEventStore::new_event_store(repository);
         for attempt in 1..=MAX_CONFLICT_RETRIES {
-            let mut context = store.load_aggregate(aggregate_id).await.map_err(store_error)?;
+            let mut context = store
+                .load_aggregate(aggregate_id)
+                .await
+                .map_err(store_error)?;
             let sink = Default::default();
-            if let Err(rejection) = context.aggregate().handle(command.clone(), &(), &sink).await {
+            if let Err(rejection) = context
+                .aggregate()
+                .handle(command.clone(), &(), &sink)
+                .await
+            {
                 return Ok(Err(rejection.into()));
             }
             let events = sink.collect().await;
@@ -291,7 +308,8 @@ impl Step<'_> {
                 }
                 Err(AggregateError::AggregateConflict) => {
                     // Another command committed first: reload and decide again.
-                    let backoff = Duration::from_millis(u64::from(attempt) * 2 + rand::random::<u64>() % 5);
+                    let backoff =
+                        Duration::from_millis(u64::from(attempt) * 2 + rand::random::<u64>() % 5);
                     tokio::time::sleep(backoff).await;
                 }
                 Err(error) => return Err(store_error(error)),
@@ -307,9 +325,15 @@ impl Step<'_> {
         let envelope = self.envelope;
         let mut metadata = HashMap::from([
             ("command_id".to_owned(), envelope.command_id.to_string()),
-            ("correlation_id".to_owned(), envelope.correlation_id.to_string()),
+            (
+                "correlation_id".to_owned(),
+                envelope.correlation_id.to_string(),
+            ),
             ("causation_id".to_owned(), envelope.command_id.to_string()),
-            ("command".to_owned(), envelope.command.subject_suffix().to_owned()),
+            (
+                "command".to_owned(),
+                envelope.command.subject_suffix().to_owned(),
+            ),
         ]);
         if let Some(user_id) = envelope.issued_by {
             metadata.insert("user_id".to_owned(), user_id.to_string());

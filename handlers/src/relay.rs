@@ -67,7 +67,10 @@ impl Relay {
                 Ok(()) => return Ok(()),
                 Err(error) if error.is::<jukebox_nats::FailPointFired>() => return Err(error),
                 Err(error) => {
-                    warn!(error = format!("{error:#}"), "relay lost its footing; retrying");
+                    warn!(
+                        error = format!("{error:#}"),
+                        "relay lost its footing; retrying"
+                    );
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
@@ -146,14 +149,24 @@ impl Relay {
             if index == events.len() / 2 {
                 self.fail_points.check("relay.mid_batch")?;
             }
-            let subject =
-                namespace.event_subject(&event.aggregate_type, &event.aggregate_id, &event.event_type);
+            let subject = namespace.event_subject(
+                &event.aggregate_type,
+                &event.aggregate_id,
+                &event.event_type,
+            );
             let mut headers = HeaderMap::new();
             headers.insert(
                 "Nats-Msg-Id",
-                format!("{}:{}:{}", event.aggregate_type, event.aggregate_id, event.sequence).as_str(),
+                format!(
+                    "{}:{}:{}",
+                    event.aggregate_type, event.aggregate_id, event.sequence
+                )
+                .as_str(),
             );
-            headers.insert(GLOBAL_POSITION_HEADER, event.global_position.to_string().as_str());
+            headers.insert(
+                GLOBAL_POSITION_HEADER,
+                event.global_position.to_string().as_str(),
+            );
             headers.insert(TRANSACTION_ID_HEADER, event.transaction_id.as_str());
             headers.insert(EVENT_TYPE_HEADER, event.event_type.as_str());
             if let Some(correlation_id) = event.metadata_str("correlation_id") {

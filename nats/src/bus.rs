@@ -48,7 +48,10 @@ impl CommandBus {
             while let Some(message) = replies.next().await {
                 match serde_json::from_slice::<CommandOutcome>(&message.payload) {
                     Ok(outcome) => {
-                        let waiter = dispatch.lock().expect("waiters").remove(&outcome.command_id);
+                        let waiter = dispatch
+                            .lock()
+                            .expect("waiters")
+                            .remove(&outcome.command_id);
                         if let Some(waiter) = waiter {
                             let _ = waiter.send(outcome);
                         }
@@ -92,7 +95,10 @@ impl CommandBus {
                 .reply_subject(&self.edge_id, &command_id.simple().to_string())
                 .as_str(),
         );
-        headers.insert(CORRELATION_ID_HEADER, envelope.correlation_id.to_string().as_str());
+        headers.insert(
+            CORRELATION_ID_HEADER,
+            envelope.correlation_id.to_string().as_str(),
+        );
         let payload = serde_json::to_vec(envelope).expect("envelopes serialize");
         let subject = self
             .namespace

@@ -73,7 +73,10 @@ impl EventRecord {
         recorded_at";
 
     pub fn position(&self) -> (u64, i64) {
-        (self.transaction_id.parse().unwrap_or(0), self.global_position)
+        (
+            self.transaction_id.parse().unwrap_or(0),
+            self.global_position,
+        )
     }
 
     /// Decodes the payload into an aggregate's event enum.

@@ -35,7 +35,10 @@ impl FailPoints {
     /// Fire at the `nth` hit (1 = the next one).
     pub fn arm(&self, name: &str, nth: u64) {
         if let Some(points) = &self.0 {
-            points.lock().expect("fail points").insert(name.to_owned(), nth.max(1));
+            points
+                .lock()
+                .expect("fail points")
+                .insert(name.to_owned(), nth.max(1));
         }
     }
 

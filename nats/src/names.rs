@@ -65,7 +65,12 @@ impl Namespace {
     }
 
     /// `evt.<aggregate>.<id>.<EventType>`; the id is encoded to one subject token.
-    pub fn event_subject(&self, aggregate_type: &str, aggregate_id: &str, event_type: &str) -> String {
+    pub fn event_subject(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        event_type: &str,
+    ) -> String {
         self.subject(&format!(
             "evt.{aggregate_type}.{}.{event_type}",
             subject_token(aggregate_id)
@@ -107,7 +112,10 @@ mod tests {
         assert_eq!(ns.command_subject("user.signup"), "t1.cmd.user.signup");
         let plain = Namespace::default();
         assert_eq!(plain.events_stream(), "EVENTS");
-        assert_eq!(plain.event_subject("user", "u1", "UserSignedUp"), "evt.user.u1.UserSignedUp");
+        assert_eq!(
+            plain.event_subject("user", "u1", "UserSignedUp"),
+            "evt.user.u1.UserSignedUp"
+        );
         assert!(Namespace::new("a.b").is_err());
     }
 

@@ -124,11 +124,12 @@ impl Topology {
         config: consumer::pull::Config,
     ) -> Result<consumer::PullConsumer, TopologyError> {
         let consumer_name = config.durable_name.clone().unwrap_or_default();
-        let consumer_error = |e: Box<dyn std::error::Error + Send + Sync>| TopologyError::Consumer {
-            stream: stream_name.to_owned(),
-            consumer: consumer_name.clone(),
-            source: e,
-        };
+        let consumer_error =
+            |e: Box<dyn std::error::Error + Send + Sync>| TopologyError::Consumer {
+                stream: stream_name.to_owned(),
+                consumer: consumer_name.clone(),
+                source: e,
+            };
         let stream = js
             .get_stream(stream_name)
             .await
@@ -141,7 +142,10 @@ impl Topology {
 
     /// Removes this namespace's streams (tests clean up with this).
     pub async fn delete_streams(&self, js: &jetstream::Context) {
-        for name in [self.namespace.commands_stream(), self.namespace.events_stream()] {
+        for name in [
+            self.namespace.commands_stream(),
+            self.namespace.events_stream(),
+        ] {
             let _ = js.delete_stream(&name).await;
         }
     }

@@ -71,7 +71,7 @@ pub async fn rebuild<P: Projection>(
             P::apply(&mut rows, &event);
             position = Position::of(&event);
             events += 1;
-            if events % 4096 == 0 {
+            if events.is_multiple_of(4096) {
                 progress.set_position(events);
             }
         }
@@ -96,7 +96,9 @@ pub async fn rebuild<P: Projection>(
     sqlx::query(&format!("LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE"))
         .execute(&mut *tx)
         .await?;
-    sqlx::query(&format!("DROP TABLE {live}")).execute(&mut *tx).await?;
+    sqlx::query(&format!("DROP TABLE {live}"))
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(&format!("ALTER TABLE {shadow} RENAME TO {live}"))
         .execute(&mut *tx)
         .await?;
@@ -182,7 +184,11 @@ async fn copy_indexes(
     .await?;
     for (name, definition) in &indexes {
         let definition = definition
-            .replacen(&format!("INDEX {name} ON "), &format!("INDEX {name}_rb ON "), 1)
+            .replacen(
+                &format!("INDEX {name} ON "),
+                &format!("INDEX {name}_rb ON "),
+                1,
+            )
             .replacen(&format!(".{live} USING"), &format!(".{shadow} USING"), 1);
         sqlx::query(&definition).execute(&mut *conn).await?;
         renames.push(format!("ALTER INDEX {name}_rb RENAME TO {name}"));

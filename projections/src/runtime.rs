@@ -148,7 +148,10 @@ pub async fn apply_events<P: Projection>(
     for event in events {
         P::apply(&mut rows, event);
     }
-    let removed: Vec<String> = existed.into_iter().filter(|k| !rows.contains_key(k)).collect();
+    let removed: Vec<String> = existed
+        .into_iter()
+        .filter(|k| !rows.contains_key(k))
+        .collect();
     let changed = touched.iter().filter_map(|k| rows.remove(k)).collect();
     write::<P>(conn, table, changed, &removed).await
 }
@@ -219,9 +222,14 @@ impl ProjectionRunner {
             };
             let messages: Vec<jetstream::Message> = batch
                 .into_iter()
-                .filter_map(|m| m.map_err(|error| warn!(%error, "event consumer error")).ok())
+                .filter_map(|m| {
+                    m.map_err(|error| warn!(%error, "event consumer error"))
+                        .ok()
+                })
                 .collect();
-            let Some(last) = messages.last() else { continue };
+            let Some(last) = messages.last() else {
+                continue;
+            };
             let events: Vec<EventRecord> = messages
                 .iter()
                 .filter_map(|m| match serde_json::from_slice(&m.payload) {
@@ -239,7 +247,11 @@ impl ProjectionRunner {
                     Ok(_) => break,
                     Err(error) if error.is::<jukebox_nats::FailPointFired>() => return Err(error),
                     Err(error) => {
-                        warn!(projection = P::NAME, error = format!("{error:#}"), "batch failed, retrying");
+                        warn!(
+                            projection = P::NAME,
+                            error = format!("{error:#}"),
+                            "batch failed, retrying"
+                        );
                         tokio::select! {
                             _ = shutdown.cancelled() => return Ok(()),
                             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -288,6 +300,9 @@ mod tests {
         let mut out = String::new();
         copy_escape("a\tb\\c\nd", &mut out);
         assert_eq!(out, "a\\tb\\\\c\\nd");
-        assert_eq!(text_array(&["admin".into(), "a\"b".into()]), "{\"admin\",\"a\\\"b\"}");
+        assert_eq!(
+            text_array(&["admin".into(), "a\"b".into()]),
+            "{\"admin\",\"a\\\"b\"}"
+        );
     }
 }

