@@ -34,18 +34,9 @@ CREATE TABLE snapshots
     PRIMARY KEY (aggregate_type, aggregate_id, last_sequence)
 );
 
--- Wakes the relay when events commit (NOTIFY is delivered at commit).
-CREATE FUNCTION notify_events_appended() RETURNS trigger AS
-$$
-BEGIN
-    PERFORM pg_notify('events_appended', '');
-    RETURN NULL;
-END
-$$ LANGUAGE plpgsql;
-
-CREATE TRIGGER events_appended
-    AFTER INSERT ON events
-    FOR EACH STATEMENT EXECUTE FUNCTION notify_events_appended();
+-- No NOTIFY trigger on `events`: a NOTIFY in every writing transaction serializes all
+-- commits behind one lock. Writers wake the relay with a coalesced `pg_notify` on the
+-- channel `events_appended` after they commit (handlers/src/wake.rs).
 
 -- How far the outbox relay has published, in relay order. One row.
 CREATE TABLE relay_checkpoint

@@ -3,6 +3,8 @@
 
 pub mod processor;
 pub mod relay;
+pub mod wake;
 
 pub use processor::Processor;
 pub use relay::Relay;
+pub use wake::RelayWaker;

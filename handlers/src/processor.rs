@@ -7,11 +7,12 @@
 //! command id in the events' metadata and not applied again.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
 use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
+use cqrs_es::{Aggregate, AggregateContext, AggregateError, DomainEvent, EventStore};
 use futures::StreamExt;
 use jukebox_domain::{Command, CommandError, EmailClaim, EmailClaimCommand, User, UserCommand};
 use jukebox_nats::names::REPLY_TO_HEADER;
@@ -45,6 +46,7 @@ pub struct Processor {
     pub concurrency: usize,
     pub ack_wait: Duration,
     pub fail_points: FailPoints,
+    waker: crate::RelayWaker,
 }
 
 impl Processor {
@@ -56,6 +58,7 @@ impl Processor {
             concurrency: 64,
             ack_wait: Duration::from_secs(30),
             fail_points: FailPoints::default(),
+            waker: crate::RelayWaker::default(),
         }
     }
 
@@ -65,6 +68,13 @@ impl Processor {
         let js = jetstream::new(self.client.clone());
         let consumer = self.topology.processor_consumer(&js, self.ack_wait).await?;
         let messages = consumer.messages().await?;
+        let waker_stop = shutdown.child_token();
+        tokio::spawn(
+            self.waker
+                .clone()
+                .run(self.pool.clone(), waker_stop.clone()),
+        );
+        let _stop_waker = waker_stop.drop_guard();
         info!(concurrency = self.concurrency, "command processor started");
         let died = CancellationToken::new();
         let stop = shutdown.clone();
@@ -157,21 +167,26 @@ impl Processor {
         if let Some(outcome) = self.stored_outcome(envelope.command_id).await? {
             return Ok(outcome);
         }
-        let outcome = self.execute(envelope, redelivered).await?;
-        self.fail_points.check("processor.after_commit")?;
-        sqlx::query(
-            "INSERT INTO command_outcomes (command_id, issued_by, status, outcome)
-             VALUES ($1, $2, $3, $4) ON CONFLICT (command_id) DO NOTHING",
-        )
-        .bind(envelope.command_id)
-        .bind(envelope.issued_by)
-        .bind(match outcome.status {
-            OutcomeStatus::Committed => "committed",
-            OutcomeStatus::Rejected => "rejected",
-        })
-        .bind(sqlx::types::Json(&outcome))
-        .execute(&self.pool)
-        .await?;
+        let step = Step {
+            processor: self,
+            envelope,
+            redelivered,
+            committed: Mutex::new(Vec::new()),
+        };
+        let outcome = match self.execute(&step).await? {
+            // The last step stored the outcome in its own transaction.
+            Ok(()) => step.outcome(),
+            Err(rejection) => {
+                let outcome = CommandOutcome {
+                    command_id: envelope.command_id,
+                    status: OutcomeStatus::Rejected,
+                    error: Some(rejection),
+                    events: step.committed.into_inner().expect("step lock"),
+                };
+                store_outcome(&self.pool, envelope, &outcome).await?;
+                outcome
+            }
+        };
         Ok(outcome)
     }
 
@@ -187,67 +202,54 @@ impl Processor {
         Ok(row.map(|(outcome,)| outcome.0))
     }
 
-    /// Runs a command's steps, one aggregate each, in order.
-    async fn execute(
-        &self,
-        envelope: &CommandEnvelope,
-        redelivered: bool,
-    ) -> Result<CommandOutcome, ProcessError> {
-        let step = Step {
-            processor: self,
-            envelope,
-            redelivered,
-        };
-        let results = match &envelope.command {
+    /// Runs a command's steps, one aggregate each, in order. Every step but the last
+    /// commits its events alone (`Step::run`); the last one commits them together with
+    /// the outcome (`Step::last`), so one transaction per command in the common case.
+    async fn execute(&self, step: &Step<'_>) -> Result<Result<(), CommandError>, ProcessError> {
+        match &step.envelope.command {
             Command::SignUp {
                 user_id,
                 email,
                 password_hash,
             } => {
-                let claim = step
-                    .run::<EmailClaim>(
-                        email.as_str(),
-                        EmailClaimCommand::Claim { user_id: *user_id },
-                    )
-                    .await?;
-                match claim {
-                    Err(rejection) => Err(rejection),
-                    Ok(mut events) => step
-                        .run::<User>(
-                            &user_id.to_string(),
-                            UserCommand::SignUp {
-                                user_id: *user_id,
-                                email: email.clone(),
-                                password_hash: password_hash.clone(),
-                            },
-                        )
-                        .await?
-                        .map(|more| {
-                            events.extend(more);
-                            events
-                        }),
+                let claim = EmailClaimCommand::Claim { user_id: *user_id };
+                if let Err(rejection) = step.run::<EmailClaim>(email.as_str(), claim).await? {
+                    return Ok(Err(rejection));
                 }
+                let sign_up = UserCommand::SignUp {
+                    user_id: *user_id,
+                    email: email.clone(),
+                    password_hash: password_hash.clone(),
+                };
+                step.last::<User>(&user_id.to_string(), sign_up).await
             }
             Command::RecordSignIn { user_id } => {
-                step.run::<User>(&user_id.to_string(), UserCommand::RecordSignIn)
-                    .await?
+                step.last::<User>(&user_id.to_string(), UserCommand::RecordSignIn)
+                    .await
             }
-        };
-        Ok(match results {
-            Ok(events) => CommandOutcome {
-                command_id: envelope.command_id,
-                status: OutcomeStatus::Committed,
-                error: None,
-                events,
-            },
-            Err(rejection) => CommandOutcome {
-                command_id: envelope.command_id,
-                status: OutcomeStatus::Rejected,
-                error: Some(rejection),
-                events: Vec::new(),
-            },
-        })
+        }
     }
+}
+
+async fn store_outcome<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
+    envelope: &CommandEnvelope,
+    outcome: &CommandOutcome,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO command_outcomes (command_id, issued_by, status, outcome)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (command_id) DO NOTHING",
+    )
+    .bind(envelope.command_id)
+    .bind(envelope.issued_by)
+    .bind(match outcome.status {
+        OutcomeStatus::Committed => "committed",
+        OutcomeStatus::Rejected => "rejected",
+    })
+    .bind(sqlx::types::Json(outcome))
+    .execute(executor)
+    .await?;
+    Ok(())
 }
 
 /// One command applied to one aggregate.
@@ -255,27 +257,74 @@ struct Step<'a> {
     processor: &'a Processor,
     envelope: &'a CommandEnvelope,
     redelivered: bool,
+    /// Events committed by this command so far, in step order.
+    committed: Mutex<Vec<EventRef>>,
 }
 
 impl Step<'_> {
+    /// A step whose events commit on their own; more steps follow.
     async fn run<A>(
         &self,
         aggregate_id: &str,
         command: A::Command,
-    ) -> Result<Result<Vec<EventRef>, CommandError>, ProcessError>
+    ) -> Result<Result<(), CommandError>, ProcessError>
+    where
+        A: Aggregate<Services = ()>,
+        A::Command: Clone,
+        CommandError: From<A::Error>,
+    {
+        self.apply::<A>(aggregate_id, command, false).await
+    }
+
+    /// The command's last step: its events commit with the command's outcome.
+    async fn last<A>(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+    ) -> Result<Result<(), CommandError>, ProcessError>
+    where
+        A: Aggregate<Services = ()>,
+        A::Command: Clone,
+        CommandError: From<A::Error>,
+    {
+        self.apply::<A>(aggregate_id, command, true).await
+    }
+
+    /// The outcome of a command whose steps all committed.
+    fn outcome(self) -> CommandOutcome {
+        CommandOutcome {
+            command_id: self.envelope.command_id,
+            status: OutcomeStatus::Committed,
+            error: None,
+            events: self.committed.into_inner().expect("step lock"),
+        }
+    }
+
+    async fn apply<A>(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        last: bool,
+    ) -> Result<Result<(), CommandError>, ProcessError>
     where
         A: Aggregate<Services = ()>,
         A::Command: Clone,
         CommandError: From<A::Error>,
     {
         if self.redelivered {
+            // A crash between two steps: this one may have committed already.
             let committed = self.committed_events(A::TYPE, aggregate_id).await?;
             if !committed.is_empty() {
                 info!(
                     aggregate = A::TYPE,
                     aggregate_id, "already committed before a restart"
                 );
-                return Ok(Ok(committed));
+                self.committed.lock().expect("step lock").extend(committed);
+                if last {
+                    let outcome = self.outcome_so_far();
+                    store_outcome(&self.processor.pool, self.envelope, &outcome).await?;
+                }
+                return Ok(Ok(()));
             }
         }
         let repository = PostgresEventRepository::new(self.processor.pool.clone());
@@ -293,32 +342,91 @@ impl Step<'_> {
             {
                 return Ok(Err(rejection.into()));
             }
-            let events = sink.collect().await;
-            match store.commit(events, context, self.metadata()).await {
-                Ok(committed) => {
-                    return Ok(Ok(committed
-                        .into_iter()
-                        .map(|e| EventRef {
-                            aggregate_type: A::TYPE.to_owned(),
-                            aggregate_id: e.aggregate_id,
-                            sequence: e.sequence as i64,
-                            event_type: cqrs_es::DomainEvent::event_type(&e.payload),
-                        })
-                        .collect()));
+            let events: Vec<A::Event> = sink.collect().await;
+            match self
+                .commit::<A>(aggregate_id, context.current_sequence, &events, last)
+                .await
+            {
+                Ok(()) => {
+                    self.processor.waker.wake();
+                    self.processor.fail_points.check("processor.after_commit")?;
+                    return Ok(Ok(()));
                 }
-                Err(AggregateError::AggregateConflict) => {
+                Err(error) if is_conflict(&error) => {
                     // Another command committed first: reload and decide again.
                     let backoff =
                         Duration::from_millis(u64::from(attempt) * 2 + rand::random::<u64>() % 5);
                     tokio::time::sleep(backoff).await;
                 }
-                Err(error) => return Err(store_error(error)),
+                Err(error) => return Err(error.into()),
             }
         }
         Err(ProcessError::Store(format!(
             "{} {aggregate_id}: still conflicting after {MAX_CONFLICT_RETRIES} attempts",
             A::TYPE
         )))
+    }
+
+    fn outcome_so_far(&self) -> CommandOutcome {
+        CommandOutcome {
+            command_id: self.envelope.command_id,
+            status: OutcomeStatus::Committed,
+            error: None,
+            events: self.committed.lock().expect("step lock").clone(),
+        }
+    }
+
+    /// Appends the events to postgres-es' `events` table (its columns, its primary key
+    /// as the optimistic-concurrency check) and, for the last step, stores the outcome in
+    /// the same transaction. A conflict leaves nothing behind.
+    async fn commit<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        current_sequence: usize,
+        events: &[A::Event],
+        last: bool,
+    ) -> Result<(), sqlx::Error> {
+        let metadata = serde_json::to_value(self.metadata()).expect("metadata serializes");
+        let mut refs = Vec::with_capacity(events.len());
+        let mut tx = self.processor.pool.begin().await?;
+        for (offset, event) in events.iter().enumerate() {
+            let sequence = (current_sequence + offset + 1) as i64;
+            let event_type = event.event_type();
+            sqlx::query(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+                                     event_version, payload, metadata)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(A::TYPE)
+            .bind(aggregate_id)
+            .bind(sequence)
+            .bind(&event_type)
+            .bind(event.event_version())
+            .bind(serde_json::to_value(event).map_err(|e| sqlx::Error::Encode(e.into()))?)
+            .bind(&metadata)
+            .execute(&mut *tx)
+            .await?;
+            refs.push(EventRef {
+                aggregate_type: A::TYPE.to_owned(),
+                aggregate_id: aggregate_id.to_owned(),
+                sequence,
+                event_type,
+            });
+        }
+        let mut committed = self.committed.lock().expect("step lock").clone();
+        committed.extend(refs.iter().cloned());
+        if last {
+            let outcome = CommandOutcome {
+                command_id: self.envelope.command_id,
+                status: OutcomeStatus::Committed,
+                error: None,
+                events: committed,
+            };
+            store_outcome(&mut *tx, self.envelope, &outcome).await?;
+        }
+        tx.commit().await?;
+        self.committed.lock().expect("step lock").extend(refs);
+        Ok(())
     }
 
     fn metadata(&self) -> HashMap<String, String> {
@@ -370,4 +478,9 @@ impl Step<'_> {
 
 fn store_error<E: std::error::Error>(error: AggregateError<E>) -> ProcessError {
     ProcessError::Store(error.to_string())
+}
+
+/// The events primary key `(aggregate_type, aggregate_id, sequence)` was taken first.
+fn is_conflict(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
 }

@@ -41,15 +41,16 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(app.pool()).await.unwrap()
 }
 
-#[tokio::test]
-async fn a_processor_killed_after_commit_before_ack_applies_the_command_once() {
+/// Kills the processor at the `nth` commit of a sign-up (1: after the email claim, 2: after
+/// the user's events and the outcome), restarts it, and checks the command took effect once.
+async fn kill_after_commit_then_restart(nth: u64) {
     let app = spawn_app(&[]).await;
     let bus = bus(&app).await;
     let command = envelope(sign_up(Uuid::now_v7(), "dave@example.com"));
     bus.send(&command, Duration::ZERO).await.unwrap();
 
     let fail_points = FailPoints::armed();
-    fail_points.arm("processor.after_commit", 1);
+    fail_points.arm("processor.after_commit", nth);
     let doomed = app.start(&[Role::Processor], fail_points).await;
     let died = tokio::time::timeout(Duration::from_secs(20), doomed.wait())
         .await
@@ -58,26 +59,48 @@ async fn a_processor_killed_after_commit_before_ack_applies_the_command_once() {
         died.is_err(),
         "the processor should have died at the fail point"
     );
-    assert_eq!(count(&app, "SELECT count(*) FROM events").await, 2);
+    assert_eq!(count(&app, "SELECT count(*) FROM events").await, nth as i64);
     assert_eq!(
         count(&app, "SELECT count(*) FROM command_outcomes").await,
-        0
+        nth as i64 - 1,
+        "the outcome commits with the last step's events"
     );
 
-    // A fresh processor gets the redelivery, sees the committed events, and answers.
+    // A fresh processor gets the redelivery, sees what was committed, and finishes.
     let survivor = app.start(&[Role::Processor], FailPoints::default()).await;
     eventually("the outcome is stored", || async {
         count(&app, "SELECT count(*) FROM command_outcomes").await == 1
     })
     .await;
+    eventually("the command is acked", || async {
+        let mut stream = app
+            .js()
+            .get_stream(app.services.topology.namespace.commands_stream())
+            .await
+            .unwrap();
+        stream.info().await.unwrap().state.messages == 0
+    })
+    .await;
     assert_eq!(count(&app, "SELECT count(*) FROM events").await, 2);
-    let status: String = sqlx::query_scalar("SELECT status FROM command_outcomes")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
-    assert_eq!(status, "committed");
+    let (status, events): (String, i64) = sqlx::query_as(
+        "SELECT status, jsonb_array_length(outcome -> 'events')::int8 FROM command_outcomes",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!((status.as_str(), events), ("committed", 2));
     survivor.stop().await.unwrap();
     app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_processor_killed_between_two_steps_finishes_the_command_once() {
+    kill_after_commit_then_restart(1).await;
+}
+
+#[tokio::test]
+async fn a_processor_killed_after_commit_before_ack_applies_the_command_once() {
+    kill_after_commit_then_restart(2).await;
 }
 
 #[tokio::test]
