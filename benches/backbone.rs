@@ -24,7 +24,6 @@ use sqlx::{Connection, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-const CLIENTS: usize = 16;
 const USERS: usize = 1_000;
 
 fn arg(name: &str, default: usize) -> usize {
@@ -34,6 +33,11 @@ fn arg(name: &str, default: usize) -> usize {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// Concurrent clients of the throughput run (`--clients`, default 16).
+fn clients() -> usize {
+    arg("--clients", 16)
 }
 
 fn admin_url() -> String {
@@ -154,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
     let pgbench_tps = pgbench(&scratch.url)?;
     scratch.drop(&js).await?;
     let rate = |d: Duration| commands as f64 / d.as_secs_f64();
-    println!("## command throughput ({commands} RecordSignIn commands, {CLIENTS} clients)");
+    println!("## command throughput ({commands} RecordSignIn commands, {} clients)", clients());
     println!(
         "committed (outcome received): {:.0} commands/s",
         rate(committed)
@@ -260,14 +264,14 @@ fn spawn_server(scratch: &Scratch) -> anyhow::Result<Child> {
         .spawn()?)
 }
 
-/// `total` commands from `CLIENTS` concurrent clients, each awaiting its outcome.
+/// `total` commands from `clients()` concurrent clients, each awaiting its outcome.
 async fn run_clients(
     bus: &CommandBus,
     total: usize,
     make: impl Fn(usize) -> DomainCommand + Sync,
 ) -> anyhow::Result<()> {
     let next = Arc::new(AtomicUsize::new(0));
-    let clients = (0..CLIENTS).map(|_| {
+    let clients = (0..clients()).map(|_| {
         let next = next.clone();
         let make = &make;
         async move {

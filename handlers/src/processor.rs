@@ -377,8 +377,8 @@ impl Step<'_> {
     }
 
     /// Appends the events to postgres-es' `events` table (its columns, its primary key
-    /// as the optimistic-concurrency check) and, for the last step, stores the outcome in
-    /// the same transaction. A conflict leaves nothing behind.
+    /// as the optimistic-concurrency check) and, for the last step, stores the outcome,
+    /// in one statement: one round trip and one commit. A conflict leaves nothing behind.
     async fn commit<A: Aggregate>(
         &self,
         aggregate_id: &str,
@@ -386,45 +386,60 @@ impl Step<'_> {
         events: &[A::Event],
         last: bool,
     ) -> Result<(), sqlx::Error> {
-        let metadata = serde_json::to_value(self.metadata()).expect("metadata serializes");
         let mut refs = Vec::with_capacity(events.len());
-        let mut tx = self.processor.pool.begin().await?;
+        let mut payloads = Vec::with_capacity(events.len());
+        let mut versions = Vec::with_capacity(events.len());
         for (offset, event) in events.iter().enumerate() {
-            let sequence = (current_sequence + offset + 1) as i64;
-            let event_type = event.event_type();
-            sqlx::query(
-                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
-                                     event_version, payload, metadata)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(A::TYPE)
-            .bind(aggregate_id)
-            .bind(sequence)
-            .bind(&event_type)
-            .bind(event.event_version())
-            .bind(serde_json::to_value(event).map_err(|e| sqlx::Error::Encode(e.into()))?)
-            .bind(&metadata)
-            .execute(&mut *tx)
-            .await?;
+            payloads.push(serde_json::to_value(event).map_err(|e| sqlx::Error::Encode(e.into()))?);
+            versions.push(event.event_version());
             refs.push(EventRef {
                 aggregate_type: A::TYPE.to_owned(),
                 aggregate_id: aggregate_id.to_owned(),
-                sequence,
-                event_type,
+                sequence: (current_sequence + offset + 1) as i64,
+                event_type: event.event_type(),
             });
         }
         let mut committed = self.committed.lock().expect("step lock").clone();
         committed.extend(refs.iter().cloned());
-        if last {
-            let outcome = CommandOutcome {
-                command_id: self.envelope.command_id,
-                status: OutcomeStatus::Committed,
-                error: None,
-                events: committed,
-            };
-            store_outcome(&mut *tx, self.envelope, &outcome).await?;
-        }
-        tx.commit().await?;
+        let outcome = CommandOutcome {
+            command_id: self.envelope.command_id,
+            status: OutcomeStatus::Committed,
+            error: None,
+            events: committed,
+        };
+        sqlx::query(
+            "WITH appended AS (
+                 INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+                                     event_version, payload, metadata)
+                 SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload::json, $6
+                 FROM UNNEST($3::bigint[], $4::text[], $5::text[], $7::jsonb[])
+                      AS e(sequence, event_type, event_version, payload)
+                 RETURNING 1
+             ), outcome AS (
+                 INSERT INTO command_outcomes (command_id, issued_by, status, outcome)
+                 SELECT $8, $9, 'committed', $10 WHERE $11
+                 ON CONFLICT (command_id) DO NOTHING
+                 RETURNING 1
+             )
+             SELECT (SELECT count(*) FROM appended), (SELECT count(*) FROM outcome)",
+        )
+        .bind(A::TYPE)
+        .bind(aggregate_id)
+        .bind(refs.iter().map(|r| r.sequence).collect::<Vec<_>>())
+        .bind(
+            refs.iter()
+                .map(|r| r.event_type.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(versions)
+        .bind(sqlx::types::Json(self.metadata()))
+        .bind(payloads)
+        .bind(self.envelope.command_id)
+        .bind(self.envelope.issued_by)
+        .bind(sqlx::types::Json(&outcome))
+        .bind(last)
+        .execute(&self.processor.pool)
+        .await?;
         self.committed.lock().expect("step lock").extend(refs);
         Ok(())
     }
