@@ -42,7 +42,7 @@ fn clients() -> usize {
 
 fn admin_url() -> String {
     std::env::var("TEST_DATABASE_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into())
 }
 
 fn nats_url() -> String {
@@ -59,7 +59,9 @@ impl Scratch {
     async fn new(label: &str) -> anyhow::Result<(Self, PgPool)> {
         let id = &Uuid::new_v4().simple().to_string()[..10];
         let database = format!("jukebox_bench_{label}_{id}");
-        let url = format!("{}/{database}", admin_url().rsplit_once('/').unwrap().0);
+        let mut url = url::Url::parse(&admin_url())?;
+        url.set_path(&database);
+        let url = url.to_string();
         let scratch = Self {
             database,
             url,
@@ -158,7 +160,10 @@ async fn main() -> anyhow::Result<()> {
     let pgbench_tps = pgbench(&scratch.url)?;
     scratch.drop(&js).await?;
     let rate = |d: Duration| commands as f64 / d.as_secs_f64();
-    println!("## command throughput ({commands} RecordSignIn commands, {} clients)", clients());
+    println!(
+        "## command throughput ({commands} RecordSignIn commands, {} clients)",
+        clients()
+    );
     println!(
         "committed (outcome received): {:.0} commands/s",
         rate(committed)

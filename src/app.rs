@@ -65,6 +65,17 @@ impl Services {
             .max_connections(32)
             // Fail fast while Postgres is down: callers answer 503 rather than hang.
             .acquire_timeout(Duration::from_secs(3))
+            // sqlx pings every connection it hands out by default: a round trip per
+            // query. Ping only those idle long enough to have been dropped.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > Duration::from_secs(10) {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(config.database_url.expose_secret())
             .await
             .context("connecting to Postgres (DATABASE_URL)")?;

@@ -52,7 +52,7 @@ impl Config {
         let app_domain = env.string("APP_DOMAIN", "localhost");
         Ok(Self {
             database_url: env.secret("DATABASE_URL")?.unwrap_or_else(|| {
-                "postgres://postgres@127.0.0.1:5432/jukebox"
+                "postgres://postgres@127.0.0.1:5432/jukebox?sslmode=disable"
                     .to_owned()
                     .into()
             }),

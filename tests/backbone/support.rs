@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 pub fn admin_database_url() -> String {
     std::env::var("TEST_DATABASE_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into())
 }
 
 pub fn nats_url() -> String {
@@ -132,10 +132,9 @@ impl TestApp {
 pub async fn spawn_app(roles: &[Role]) -> TestApp {
     let database = format!("jukebox_test_{}", Uuid::new_v4().simple());
     let base = admin_database_url();
-    let database_url = match base.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{database}"),
-        None => panic!("TEST_DATABASE_ADMIN_URL must name a database"),
-    };
+    let mut database_url = url::Url::parse(&base).expect("TEST_DATABASE_ADMIN_URL is a URL");
+    database_url.set_path(&database);
+    let database_url = database_url.to_string();
     let namespace = format!("t{}", &Uuid::new_v4().simple().to_string()[..12]);
     let vars: HashMap<&str, String> = HashMap::from([
         ("DATABASE_URL", database_url),
