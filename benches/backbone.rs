@@ -378,9 +378,15 @@ async fn raw_publish_rate(
     .await?;
     let payload = bytes::Bytes::from(vec![b'x'; 420]);
     let started = Instant::now();
-    let mut acks = Vec::with_capacity(count);
+    // A sliding window of acks in flight, below async-nats' cap of 5,000 (a publish past
+    // the cap waits for an ack to be awaited, so collecting them all would deadlock).
+    let mut acks = std::collections::VecDeque::with_capacity(4_000);
     for _ in 0..count {
-        acks.push(js.publish(subject.clone(), payload.clone()).await?);
+        if acks.len() == 4_000 {
+            let ack: jetstream::context::PublishAckFuture = acks.pop_front().expect("full");
+            ack.await?;
+        }
+        acks.push_back(js.publish(subject.clone(), payload.clone()).await?);
     }
     for ack in acks {
         ack.await?;

@@ -29,6 +29,9 @@ pub struct Relay {
     pool: PgPool,
     js: jetstream::Context,
     topology: Topology,
+    /// Events per batch; every publish of a batch is in flight before the first ack is
+    /// awaited, so this must stay below async-nats' cap of 5,000 unawaited acks (past
+    /// it a publish waits for an ack nobody awaits yet).
     pub batch_size: i64,
     /// Fallback when a notification is missed, and the pace while a late transaction is
     /// still open below the batch.
