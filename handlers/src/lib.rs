@@ -1,8 +1,11 @@
 //! The write side's workers: the command processor (cqrs-es + postgres-es) and the
-//! outbox relay (Postgres log -> JetStream `EVENTS`).
+//! outbox relay (Postgres log -> JetStream `EVENTS`), plus the import pipeline's building
+//! blocks: the object store (`storage`) and yt-dlp/ffprobe/ffmpeg (`media`).
 
+pub mod media;
 pub mod processor;
 pub mod relay;
+pub mod storage;
 pub mod wake;
 
 pub use processor::Processor;
