@@ -2,12 +2,13 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use jukebox_handlers::{Processor, Relay};
 use jukebox_nats::{CommandBus, FailPoints, Namespace, Topology};
-use jukebox_projections::{AdminUsers, ProjectionRunner};
+use jukebox_projections::{Accounts, AdminUsers, AuthSessions, ProjectionRunner};
 use secrecy::ExposeSecret;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
@@ -99,8 +100,92 @@ impl Services {
     }
 }
 
+/// Builds the edge's account settings from the configuration. Needs `JWT_SECRET`.
+pub fn auth_settings(config: &Config) -> anyhow::Result<jukebox_edge::settings::AuthSettings> {
+    use jukebox_edge::settings::{AuthSettings, GoogleSettings, RateLimits};
+    let secret = config
+        .jwt_secret
+        .as_ref()
+        .context("JWT_SECRET (or JWT_SECRET_FILE) is required by the api and web roles")?;
+    let secret = secret.expose_secret().as_bytes();
+    if secret.len() < 32 {
+        anyhow::bail!("JWT_SECRET must be at least 32 bytes (e.g. `openssl rand -hex 32`)");
+    }
+    let admin_bootstrap_email = config
+        .admin_bootstrap_email
+        .as_deref()
+        .map(jukebox_domain::Email::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("ADMIN_BOOTSTRAP_EMAIL: {e}"))?;
+    let google = match (
+        &config.google_client_id,
+        &config.google_client_secret,
+        &config.google_redirect_url,
+    ) {
+        (Some(client_id), Some(client_secret), Some(redirect_url)) => Some(GoogleSettings {
+            client_id: client_id.clone(),
+            client_secret: client_secret.clone(),
+            redirect_url: redirect_url.clone(),
+            auth_url: config.google_auth_url.clone(),
+            token_url: config.google_token_url.clone(),
+            jwks_url: config.google_jwks_url.clone(),
+            issuer: config.google_issuer.clone(),
+            success_redirect: config.google_success_redirect.clone(),
+            cookie_key: derive_key(secret, b"jukebox google sign-in cookie"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .context("HTTP client")?,
+        }),
+        (None, None, None) => None,
+        _ => anyhow::bail!(
+            "Google sign-in needs GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET and GOOGLE_REDIRECT_URL together"
+        ),
+    };
+    Ok(AuthSettings {
+        jwt: jukebox_edge::tokens::JwtKeys::new(secret, &config.jwt_issuer, &config.jwt_audience),
+        access_ttl: config.access_token_ttl,
+        session_ttl: config.session_ttl,
+        verification_ttl: config.verification_token_ttl,
+        email_verify_required: config.email_verify_required,
+        expose_verification_token: config.expose_verification_token,
+        admin_bootstrap_email,
+        cookie_secure: config.cookie_secure,
+        allowed_origins: config.allowed_origins.clone(),
+        public_base_url: config.public_base_url.clone(),
+        google,
+        limits: RateLimits {
+            window: config.rate_limit_window,
+            per_account: config.rate_limit_per_account,
+            per_address: config.rate_limit_per_address,
+        },
+    })
+}
+
+/// A key for one purpose, derived from a secret (HMAC-SHA256 of the label).
+fn derive_key(secret: &[u8], label: &[u8]) -> Vec<u8> {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("any key length");
+    mac.update(label);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// The mailer: SMTP when `SMTP_URL` is set, else the log (dev).
+pub fn mailer(config: &Config) -> anyhow::Result<Arc<dyn jukebox_edge::mail::Mailer>> {
+    Ok(match &config.smtp_url {
+        Some(url) => Arc::new(jukebox_edge::mail::SmtpMailer::new(
+            url.expose_secret(),
+            &config.mail_from,
+        )?),
+        None => {
+            tracing::warn!("SMTP_URL is not set: mails are written to the log (dev only)");
+            Arc::new(jukebox_edge::mail::LogMailer)
+        }
+    })
+}
+
 /// Which roles to run and where the HTTP ones listen (port 0 in tests).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RoleOptions {
     pub roles: BTreeSet<Role>,
     pub api: SocketAddr,
@@ -110,12 +195,38 @@ pub struct RoleOptions {
     pub fail_points: FailPoints,
     /// How long JetStream waits for an ack before redelivering (short in fault tests).
     pub ack_wait: Duration,
+    /// Account settings for the api and web roles (`None` when neither runs).
+    pub auth: Option<Arc<jukebox_edge::settings::AuthSettings>>,
+    pub mailer: Arc<dyn jukebox_edge::mail::Mailer>,
+}
+
+impl std::fmt::Debug for RoleOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoleOptions")
+            .field("roles", &self.roles)
+            .field("api", &self.api)
+            .field("web", &self.web)
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RoleOptions {
     pub fn from_config(config: &Config, roles: &[Role]) -> anyhow::Result<Self> {
+        let expanded = Role::expand(roles);
+        let edge = expanded.contains(&Role::Api) || expanded.contains(&Role::Web);
         Ok(Self {
-            roles: Role::expand(roles),
+            auth: if edge {
+                Some(Arc::new(auth_settings(config)?))
+            } else {
+                None
+            },
+            mailer: if edge {
+                mailer(config)?
+            } else {
+                Arc::new(jukebox_edge::mail::LogMailer)
+            },
+            roles: expanded,
             api: SocketAddr::new(config.bind_address, config.api_port),
             web: SocketAddr::new(config.bind_address, config.web_port),
             stream: SocketAddr::new(config.bind_address, config.stream_port),
@@ -183,11 +294,22 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
     let mut web_addr = None;
     let mut stream_addr = None;
     if roles.contains(&Role::Api) || roles.contains(&Role::Web) {
+        let auth = options
+            .auth
+            .clone()
+            .context("the api and web roles need account settings")?;
+        // The dummy hash of timing-safe sign-in, computed before the first request.
+        tokio::task::spawn_blocking(jukebox_edge::password::warm_up).await?;
         let state = jukebox_edge::AppState {
             pool: pool.clone(),
             nats: nats.clone(),
             bus: CommandBus::start(nats.clone(), topology.namespace.clone()).await?,
             command_wait: options.command_wait,
+            limiter: Arc::new(jukebox_edge::rate_limit::RateLimiter::new(auth.limits)),
+            auth,
+            mailer: options.mailer.clone(),
+            metrics: Arc::default(),
+            mount: "",
         };
         if roles.contains(&Role::Api) {
             let (addr, task) = http(
@@ -236,8 +358,13 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         let mut runner = ProjectionRunner::new(pool.clone(), nats.clone(), topology.clone());
         runner.fail_points = options.fail_points.clone();
         runner.ack_wait = options.ack_wait;
+        let (admin_users, accounts, sessions) = (runner.clone(), runner.clone(), runner);
         let stop = shutdown.clone();
-        tasks.spawn(async move { ("projector", runner.run::<AdminUsers>(stop).await) });
+        tasks.spawn(async move { ("projector", admin_users.run::<AdminUsers>(stop).await) });
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("projector", accounts.run::<Accounts>(stop).await) });
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("projector", sessions.run::<AuthSessions>(stop).await) });
     }
     if roles.contains(&Role::Downloader) {
         // Imports arrive with issue 4; the role exists so deployments can name it today.

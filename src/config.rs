@@ -31,6 +31,33 @@ pub struct Config {
     pub email_verify_required: bool,
     pub expose_verification_token: bool,
     pub app_domain: String,
+    /// Where people reach the web app; links in mails start here.
+    pub public_base_url: String,
+    /// Origins allowed to call the cookie-authenticated endpoints (refresh, logout).
+    pub allowed_origins: Vec<String>,
+    /// `Secure` on the refresh cookie (and its `__Secure-` name); off only on plain-http dev.
+    pub cookie_secure: bool,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub access_token_ttl: Duration,
+    /// Absolute lifetime of a session (refresh-token family).
+    pub session_ttl: Duration,
+    pub verification_token_ttl: Duration,
+    /// `smtp://user:pass@host:port`, `smtp://host:port?tls=required` or `smtps://...`.
+    pub smtp_url: Option<SecretString>,
+    pub mail_from: String,
+    pub google_client_id: Option<String>,
+    pub google_client_secret: Option<SecretString>,
+    pub google_redirect_url: Option<String>,
+    pub google_auth_url: String,
+    pub google_token_url: String,
+    pub google_jwks_url: String,
+    pub google_issuer: String,
+    /// Where the browser lands after a Google sign-in.
+    pub google_success_redirect: String,
+    pub rate_limit_window: Duration,
+    pub rate_limit_per_account: u32,
+    pub rate_limit_per_address: u32,
     /// How long a request waits for its command's outcome before answering 202.
     pub command_wait: Duration,
     /// Where `jukebox dev` keeps a local Postgres and NATS it had to start.
@@ -50,6 +77,28 @@ impl Config {
         let api_port = env.parse("API_PORT", 8000)?;
         let stream_port: u16 = env.parse("STREAM_PORT", 8005)?;
         let app_domain = env.string("APP_DOMAIN", "localhost");
+        let web_port: u16 = env.parse("WEB_PORT", 3000)?;
+        let public_base_url = env
+            .string(
+                "PUBLIC_BASE_URL",
+                &format!("http://{app_domain}:{web_port}"),
+            )
+            .trim_end_matches('/')
+            .to_owned();
+        let allowed_origins = match env.optional("ALLOWED_ORIGINS") {
+            Some(list) => list
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            None => vec![
+                origin_of(&public_base_url),
+                format!("http://{app_domain}:{api_port}"),
+            ],
+        };
+        let secs = |name: &str, default: u64| -> anyhow::Result<Duration> {
+            Ok(Duration::from_secs(env.parse(name, default)?))
+        };
         Ok(Self {
             database_url: env.secret("DATABASE_URL")?.unwrap_or_else(|| {
                 "postgres://postgres@127.0.0.1:5432/jukebox?sslmode=disable"
@@ -69,7 +118,7 @@ impl Config {
             object_store_dir: env.string("OBJECT_STORE_DIR", ".dev-data/objects").into(),
             bind_address: env.parse("BIND_ADDRESS", IpAddr::from([127, 0, 0, 1]))?,
             api_port,
-            web_port: env.parse("WEB_PORT", 3000)?,
+            web_port,
             stream_port,
             public_stream_base_url: env.string(
                 "PUBLIC_STREAM_BASE_URL",
@@ -78,11 +127,46 @@ impl Config {
             admin_bootstrap_email: env.optional("ADMIN_BOOTSTRAP_EMAIL"),
             email_verify_required: env.flag("EMAIL_VERIFY_REQUIRED")?,
             expose_verification_token: env.flag("EXPOSE_VERIFICATION_TOKEN")?,
+            mail_from: env.string("MAIL_FROM", &format!("Jukebox <jukebox@{app_domain}>")),
             app_domain,
+            public_base_url,
+            allowed_origins,
+            cookie_secure: env.optional("COOKIE_SECURE").is_none() || env.flag("COOKIE_SECURE")?,
+            jwt_issuer: env.string("JWT_ISSUER", "jukebox"),
+            jwt_audience: env.string("JWT_AUDIENCE", "jukebox-api"),
+            access_token_ttl: secs("ACCESS_TOKEN_TTL_SECS", 900)?,
+            session_ttl: secs("SESSION_TTL_SECS", 30 * 24 * 3600)?,
+            verification_token_ttl: secs("VERIFICATION_TOKEN_TTL_SECS", 24 * 3600)?,
+            smtp_url: env.secret("SMTP_URL")?,
+            google_client_id: env.optional("GOOGLE_CLIENT_ID"),
+            google_client_secret: env.secret("GOOGLE_CLIENT_SECRET")?,
+            google_redirect_url: env.optional("GOOGLE_REDIRECT_URL"),
+            google_auth_url: env.string(
+                "GOOGLE_AUTH_URL",
+                "https://accounts.google.com/o/oauth2/v2/auth",
+            ),
+            google_token_url: env.string("GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token"),
+            google_jwks_url: env.string(
+                "GOOGLE_JWKS_URL",
+                "https://www.googleapis.com/oauth2/v3/certs",
+            ),
+            google_issuer: env.string("GOOGLE_ISSUER", "https://accounts.google.com"),
+            google_success_redirect: env.string("GOOGLE_SUCCESS_REDIRECT", "/"),
+            rate_limit_window: secs("RATE_LIMIT_WINDOW_SECS", 300)?,
+            rate_limit_per_account: env.parse("RATE_LIMIT_PER_ACCOUNT", 5)?,
+            rate_limit_per_address: env.parse("RATE_LIMIT_PER_ADDRESS", 30)?,
             command_wait: Duration::from_millis(env.parse("COMMAND_WAIT_MS", 5_000)?),
             dev_data_dir: env.string("DEV_DATA_DIR", ".dev-data").into(),
             failpoints: env.string("JUKEBOX_FAILPOINTS", ""),
         })
+    }
+}
+
+/// `scheme://host[:port]` of a URL (the browser's `Origin` for pages under it).
+fn origin_of(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) => parsed.origin().ascii_serialization(),
+        Err(_) => url.to_owned(),
     }
 }
 
@@ -176,6 +260,24 @@ mod tests {
     fn secrets_are_redacted_in_debug() {
         let loaded = config(&[("JWT_SECRET", "hunter2hunter2")]).unwrap();
         assert!(!format!("{loaded:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn origins_default_to_the_public_url_and_the_api() {
+        let loaded = config(&[("PUBLIC_BASE_URL", "https://music.example.org/")]).unwrap();
+        assert_eq!(loaded.public_base_url, "https://music.example.org");
+        assert_eq!(
+            loaded.allowed_origins,
+            ["https://music.example.org", "http://localhost:8000"]
+        );
+        assert!(loaded.cookie_secure);
+        let dev = config(&[
+            ("COOKIE_SECURE", "0"),
+            ("ALLOWED_ORIGINS", "http://a.test, http://b.test/"),
+        ])
+        .unwrap();
+        assert!(!dev.cookie_secure);
+        assert_eq!(dev.allowed_origins, ["http://a.test", "http://b.test"]);
     }
 
     #[test]

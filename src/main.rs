@@ -43,6 +43,25 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// Operator tasks on accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Give the admin role to the account with this email address.
+    Grant {
+        /// The account's email address.
+        email: String,
+    },
+    /// Take the admin role away from the account with this email address.
+    Revoke {
+        /// The account's email address.
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -135,6 +154,15 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Admin { command } => {
+            ops::migrate(&config).await?;
+            let message = match command {
+                AdminCommand::Grant { email } => ops::set_admin(&config, &email, true).await?,
+                AdminCommand::Revoke { email } => ops::set_admin(&config, &email, false).await?,
+            };
+            println!("{message}");
+            Ok(())
+        }
         Command::Events {
             command:
                 EventsCommand::Show {
@@ -173,6 +201,10 @@ async fn dev(mut config: Config) -> anyhow::Result<()> {
     .context("starting local infrastructure")?;
     for line in infra.summary() {
         println!("{line}");
+    }
+    if std::env::var_os("COOKIE_SECURE").is_none() {
+        // Plain-http dev: a `Secure` cookie would not come back over http.
+        config.cookie_secure = false;
     }
     if config.jwt_secret.is_none() {
         // Dev only: a fresh secret per run (sessions do not survive a restart).

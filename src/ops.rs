@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use jukebox_projections::rebuild::{rebuild, RebuildReport};
-use jukebox_projections::{AdminUsers, Projection};
+use jukebox_projections::{Accounts, AdminUsers, AuthSessions, Projection};
 use secrecy::ExposeSecret;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::{PgPool, Postgres};
@@ -128,9 +128,79 @@ pub async fn rebuild_projection(
     progress.set_message(name.to_owned());
     match name {
         AdminUsers::NAME => rebuild::<AdminUsers>(pool, &progress).await,
+        Accounts::NAME => rebuild::<Accounts>(pool, &progress).await,
+        AuthSessions::NAME => rebuild::<AuthSessions>(pool, &progress).await,
         other => anyhow::bail!(
             "no projection named {other:?}; known: {}",
             jukebox_projections::ALL.join(", ")
+        ),
+    }
+}
+
+/// `jukebox admin grant|revoke <email>`: sends `GrantRole`/`RevokeRole` for the account
+/// that holds this address, through the command bus (a processor must be running).
+pub async fn set_admin(config: &Config, email: &str, grant: bool) -> anyhow::Result<String> {
+    use jukebox_domain::{Command, Email, EmailClaimEvent, Role};
+    use jukebox_nats::{CommandBus, CommandEnvelope, OutcomeStatus};
+
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{email:?}: {e}"))?;
+    let services = crate::Services::connect(config).await?;
+    let claim: Option<(serde_json::Value,)> = sqlx::query_as(
+        "SELECT payload::jsonb FROM events
+         WHERE aggregate_type = 'email_claim' AND aggregate_id = $1 AND sequence = 1",
+    )
+    .bind(email.as_str())
+    .fetch_optional(&services.pool)
+    .await
+    .context("reading the event log")?;
+    let Some(EmailClaimEvent::EmailClaimed { user_id }) = claim
+        .map(|(payload,)| serde_json::from_value(payload))
+        .transpose()
+        .context("reading the email claim")?
+    else {
+        anyhow::bail!("no account has the address {email}");
+    };
+    let command = if grant {
+        Command::GrantRole {
+            user_id,
+            role: Role::Admin,
+        }
+    } else {
+        Command::RevokeRole {
+            user_id,
+            role: Role::Admin,
+        }
+    };
+    let envelope = CommandEnvelope {
+        command_id: uuid::Uuid::now_v7(),
+        correlation_id: uuid::Uuid::now_v7(),
+        issued_by: None,
+        issued_at: OffsetDateTime::now_utc(),
+        command,
+    };
+    let bus = CommandBus::start(services.nats.clone(), services.topology.namespace.clone())
+        .await
+        .context("subscribing to command replies")?;
+    let outcome = bus
+        .send(&envelope, std::time::Duration::from_secs(15))
+        .await?
+        .context("the command was accepted but not answered in 15 s: is a processor running?")?;
+    match outcome.status {
+        OutcomeStatus::Committed if outcome.events.is_empty() => Ok(format!(
+            "{email} ({user_id}) {} admin already",
+            if grant { "is" } else { "is not" }
+        )),
+        OutcomeStatus::Committed => Ok(format!(
+            "{email} ({user_id}) {}",
+            if grant {
+                "is now an admin"
+            } else {
+                "is no longer an admin"
+            }
+        )),
+        OutcomeStatus::Rejected => anyhow::bail!(
+            "refused: {}",
+            outcome.error.map(|e| e.message).unwrap_or_default()
         ),
     }
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::value::{Email, PasswordHash};
+use crate::value::{Email, PasswordHash, RevokeReason, Role, SignInMethod, TokenHash};
 
 /// A command as the edge publishes it. Each variant names the aggregate it starts at.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,6 +18,65 @@ pub enum Command {
     RecordSignIn {
         user_id: Uuid,
     },
+    /// A new email-verification token for the user (its hash); replaces older ones.
+    IssueVerification {
+        user_id: Uuid,
+        token_hash: TokenHash,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: time::OffsetDateTime,
+    },
+    /// Checked against the envelope's `issued_at`. The bootstrap address becomes admin.
+    VerifyEmail {
+        user_id: Uuid,
+        token_hash: TokenHash,
+        admin_bootstrap_email: Option<Email>,
+    },
+    /// Credentials were checked by the edge: record the sign-in, open the session.
+    SignIn {
+        user_id: Uuid,
+        session_id: Uuid,
+        method: SignInMethod,
+        require_verified: bool,
+        refresh_token_hash: TokenHash,
+        #[serde(with = "time::serde::rfc3339")]
+        session_expires_at: time::OffsetDateTime,
+        rehash: Option<PasswordHash>,
+    },
+    /// Rotates a session's refresh token (reuse of a rotated one revokes the family).
+    RefreshSession {
+        session_id: Uuid,
+        presented: TokenHash,
+        replacement: TokenHash,
+    },
+    RevokeSession {
+        session_id: Uuid,
+        presented: Option<TokenHash>,
+        reason: RevokeReason,
+    },
+    /// Claims the address and the external identity, then creates the user.
+    SignUpWithIdentity {
+        user_id: Uuid,
+        email: Email,
+        issuer: String,
+        subject: String,
+        email_verified: bool,
+        admin_bootstrap_email: Option<Email>,
+    },
+    GrantRole {
+        user_id: Uuid,
+        role: Role,
+    },
+    RevokeRole {
+        user_id: Uuid,
+        role: Role,
+    },
+    /// Disables the account and revokes its sessions.
+    DisableUser {
+        user_id: Uuid,
+    },
+    EnableUser {
+        user_id: Uuid,
+    },
 }
 
 impl Command {
@@ -26,6 +85,16 @@ impl Command {
         match self {
             Self::SignUp { .. } => "user.signup",
             Self::RecordSignIn { .. } => "user.record_sign_in",
+            Self::IssueVerification { .. } => "user.issue_verification",
+            Self::VerifyEmail { .. } => "user.verify_email",
+            Self::SignIn { .. } => "user.sign_in",
+            Self::RefreshSession { .. } => "session.refresh",
+            Self::RevokeSession { .. } => "session.revoke",
+            Self::SignUpWithIdentity { .. } => "user.signup_with_identity",
+            Self::GrantRole { .. } => "user.grant_role",
+            Self::RevokeRole { .. } => "user.revoke_role",
+            Self::DisableUser { .. } => "user.disable",
+            Self::EnableUser { .. } => "user.enable",
         }
     }
 }
@@ -60,7 +129,34 @@ impl From<crate::UserError> for CommandError {
         let code = match error {
             crate::UserError::AlreadySignedUp => "user_exists",
             crate::UserError::UnknownUser => "unknown_user",
+            crate::UserError::InvalidVerificationToken => "invalid_token",
+            crate::UserError::VerificationTokenExpired => "token_expired",
+            crate::UserError::AlreadyVerified => "already_verified",
+            crate::UserError::Disabled => "account_disabled",
+            crate::UserError::NotVerified => "email_not_verified",
         };
         Self::new(code, error.to_string())
+    }
+}
+
+impl From<crate::SessionError> for CommandError {
+    fn from(error: crate::SessionError) -> Self {
+        let code = match error {
+            crate::SessionError::AlreadyStarted => "session_exists",
+            crate::SessionError::InvalidToken => "invalid_session",
+            crate::SessionError::Revoked => "session_revoked",
+            crate::SessionError::Expired => "session_expired",
+        };
+        Self::new(code, error.to_string())
+    }
+}
+
+impl From<crate::ExternalIdentityError> for CommandError {
+    fn from(error: crate::ExternalIdentityError) -> Self {
+        match error {
+            crate::ExternalIdentityError::AlreadyLinked => {
+                Self::new("identity_linked", error.to_string())
+            }
+        }
     }
 }

@@ -6,13 +6,19 @@
 pub mod audit;
 pub mod command;
 pub mod email_claim;
+pub mod external_identity;
+pub mod session;
 pub mod user;
 pub mod value;
 
 pub use command::{Command, CommandError};
 pub use email_claim::{EmailClaim, EmailClaimCommand, EmailClaimError, EmailClaimEvent};
+pub use external_identity::{
+    ExternalIdentity, ExternalIdentityCommand, ExternalIdentityError, ExternalIdentityEvent,
+};
+pub use session::{Session, SessionCommand, SessionError, SessionEvent};
 pub use user::{User, UserCommand, UserError, UserEvent};
-pub use value::{Email, PasswordHash, ValueError};
+pub use value::{Email, PasswordHash, RevokeReason, Role, SignInMethod, TokenHash, ValueError};
 
 /// Event version written with every event; bump with an upcaster when a shape changes.
 pub const EVENT_VERSION: &str = "1.0";

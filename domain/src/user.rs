@@ -1,26 +1,73 @@
 //! `User`: one account. Its id is a UUID chosen by the edge when the sign-up arrives.
+//!
+//! Everything that changes an account is an event here, so the audit trail shows
+//! sign-up, verification, sign-ins, role changes, Google links and disabling.
+
+use std::collections::BTreeSet;
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::value::{Email, PasswordHash};
+use crate::value::{Email, PasswordHash, Role, SignInMethod, TokenHash};
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct User {
     user_id: Option<Uuid>,
     email: Option<Email>,
     password_hash: Option<PasswordHash>,
     sign_ins: u64,
+    verified: bool,
+    /// The one verification token that is valid now (a new one replaces it).
+    verification: Option<(TokenHash, OffsetDateTime)>,
+    roles: BTreeSet<Role>,
+    disabled: bool,
+    /// Every session ever opened; the `Session` aggregate knows which are still live.
+    sessions: Vec<Uuid>,
+    /// Linked external identities, as (issuer, subject).
+    identities: Vec<(String, String)>,
 }
 
 impl User {
+    pub fn user_id(&self) -> Option<Uuid> {
+        self.user_id
+    }
     pub fn email(&self) -> Option<&Email> {
         self.email.as_ref()
     }
+    pub fn password_hash(&self) -> Option<&PasswordHash> {
+        self.password_hash.as_ref()
+    }
     pub fn sign_ins(&self) -> u64 {
         self.sign_ins
+    }
+    pub fn verified(&self) -> bool {
+        self.verified
+    }
+    pub fn roles(&self) -> &BTreeSet<Role> {
+        &self.roles
+    }
+    pub fn disabled(&self) -> bool {
+        self.disabled
+    }
+    pub fn sessions(&self) -> &[Uuid] {
+        &self.sessions
+    }
+
+    fn known(&self) -> Result<(), UserError> {
+        match self.user_id {
+            Some(_) => Ok(()),
+            None => Err(UserError::UnknownUser),
+        }
+    }
+
+    /// Admin bootstrap: the configured address becomes admin once it is verified.
+    fn bootstrap_admin(&self, bootstrap: Option<&Email>) -> Option<UserEvent> {
+        let is_bootstrap = bootstrap.is_some() && bootstrap == self.email.as_ref();
+        (is_bootstrap && !self.roles.contains(&Role::Admin))
+            .then_some(UserEvent::RoleGranted { role: Role::Admin })
     }
 }
 
@@ -31,7 +78,43 @@ pub enum UserCommand {
         email: Email,
         password_hash: PasswordHash,
     },
+    /// A sign-in without a session (kept for the backbone benchmark).
     RecordSignIn,
+    /// An account created by an external identity provider (Google).
+    SignUpWithIdentity {
+        user_id: Uuid,
+        email: Email,
+        issuer: String,
+        subject: String,
+        email_verified: bool,
+        admin_bootstrap_email: Option<Email>,
+    },
+    IssueVerification {
+        token_hash: TokenHash,
+        expires_at: OffsetDateTime,
+    },
+    VerifyEmail {
+        token_hash: TokenHash,
+        now: OffsetDateTime,
+        admin_bootstrap_email: Option<Email>,
+    },
+    /// The edge checked the credentials; this records the sign-in and opens a session,
+    /// unless the account may not sign in.
+    SignIn {
+        session_id: Uuid,
+        method: SignInMethod,
+        require_verified: bool,
+        /// A new hash of the password when the stored one uses older parameters.
+        rehash: Option<PasswordHash>,
+    },
+    GrantRole {
+        role: Role,
+    },
+    RevokeRole {
+        role: Role,
+    },
+    Disable,
+    Enable,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,6 +125,33 @@ pub enum UserEvent {
         password_hash: PasswordHash,
     },
     UserSignedIn,
+    UserSignedUpWithIdentity {
+        user_id: Uuid,
+        email: Email,
+        issuer: String,
+        subject: String,
+    },
+    VerificationIssued {
+        token_hash: TokenHash,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+    },
+    EmailVerified,
+    SignedIn {
+        session_id: Uuid,
+        method: SignInMethod,
+    },
+    PasswordRehashed {
+        password_hash: PasswordHash,
+    },
+    RoleGranted {
+        role: Role,
+    },
+    RoleRevoked {
+        role: Role,
+    },
+    UserDisabled,
+    UserEnabled,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -50,14 +160,34 @@ pub enum UserError {
     AlreadySignedUp,
     #[error("no such account")]
     UnknownUser,
+    #[error("this verification link is invalid or was already used; ask for a new one")]
+    InvalidVerificationToken,
+    #[error("this verification link has expired; ask for a new one")]
+    VerificationTokenExpired,
+    #[error("this email address is already verified")]
+    AlreadyVerified,
+    #[error("this account is disabled; contact an administrator")]
+    Disabled,
+    #[error("verify your email address before signing in: follow the link we sent you, or ask for a new one")]
+    NotVerified,
 }
 
 impl DomainEvent for UserEvent {
     fn event_type(&self) -> String {
         match self {
-            Self::UserSignedUp { .. } => "UserSignedUp".into(),
-            Self::UserSignedIn => "UserSignedIn".into(),
+            Self::UserSignedUp { .. } => "UserSignedUp",
+            Self::UserSignedIn => "UserSignedIn",
+            Self::UserSignedUpWithIdentity { .. } => "UserSignedUpWithIdentity",
+            Self::VerificationIssued { .. } => "VerificationIssued",
+            Self::EmailVerified => "EmailVerified",
+            Self::SignedIn { .. } => "SignedIn",
+            Self::PasswordRehashed { .. } => "PasswordRehashed",
+            Self::RoleGranted { .. } => "RoleGranted",
+            Self::RoleRevoked { .. } => "RoleRevoked",
+            Self::UserDisabled => "UserDisabled",
+            Self::UserEnabled => "UserEnabled",
         }
+        .into()
     }
     fn event_version(&self) -> String {
         crate::EVENT_VERSION.into()
@@ -77,6 +207,7 @@ impl Aggregate for User {
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
+        let mut events = Vec::new();
         match command {
             UserCommand::SignUp {
                 user_id,
@@ -86,19 +217,117 @@ impl Aggregate for User {
                 if self.user_id.is_some() {
                     return Err(UserError::AlreadySignedUp);
                 }
-                let event = UserEvent::UserSignedUp {
+                events.push(UserEvent::UserSignedUp {
                     user_id,
                     email,
                     password_hash,
-                };
-                sink.write(event, self).await;
+                });
             }
             UserCommand::RecordSignIn => {
-                if self.user_id.is_none() {
-                    return Err(UserError::UnknownUser);
-                }
-                sink.write(UserEvent::UserSignedIn, self).await;
+                self.known()?;
+                events.push(UserEvent::UserSignedIn);
             }
+            UserCommand::SignUpWithIdentity {
+                user_id,
+                email,
+                issuer,
+                subject,
+                email_verified,
+                admin_bootstrap_email,
+            } => {
+                if self.user_id.is_some() {
+                    return Err(UserError::AlreadySignedUp);
+                }
+                events.push(UserEvent::UserSignedUpWithIdentity {
+                    user_id,
+                    email: email.clone(),
+                    issuer,
+                    subject,
+                });
+                if email_verified {
+                    events.push(UserEvent::EmailVerified);
+                    // Only a verified address counts for the bootstrap (SECURITY.md 12).
+                    if admin_bootstrap_email.as_ref() == Some(&email) {
+                        events.push(UserEvent::RoleGranted { role: Role::Admin });
+                    }
+                }
+            }
+            UserCommand::IssueVerification {
+                token_hash,
+                expires_at,
+            } => {
+                self.known()?;
+                if self.verified {
+                    return Err(UserError::AlreadyVerified);
+                }
+                events.push(UserEvent::VerificationIssued {
+                    token_hash,
+                    expires_at,
+                });
+            }
+            UserCommand::VerifyEmail {
+                token_hash,
+                now,
+                admin_bootstrap_email,
+            } => {
+                self.known()?;
+                let Some((expected, expires_at)) = &self.verification else {
+                    return Err(UserError::InvalidVerificationToken);
+                };
+                if !expected.matches(&token_hash) {
+                    return Err(UserError::InvalidVerificationToken);
+                }
+                if now >= *expires_at {
+                    return Err(UserError::VerificationTokenExpired);
+                }
+                events.push(UserEvent::EmailVerified);
+                events.extend(self.bootstrap_admin(admin_bootstrap_email.as_ref()));
+            }
+            UserCommand::SignIn {
+                session_id,
+                method,
+                require_verified,
+                rehash,
+            } => {
+                self.known()?;
+                if self.disabled {
+                    return Err(UserError::Disabled);
+                }
+                if require_verified && !self.verified {
+                    return Err(UserError::NotVerified);
+                }
+                events.push(UserEvent::SignedIn { session_id, method });
+                if let Some(password_hash) = rehash {
+                    events.push(UserEvent::PasswordRehashed { password_hash });
+                }
+            }
+            UserCommand::GrantRole { role } => {
+                self.known()?;
+                if !self.roles.contains(&role) {
+                    events.push(UserEvent::RoleGranted { role });
+                }
+            }
+            UserCommand::RevokeRole { role } => {
+                self.known()?;
+                if self.roles.contains(&role) {
+                    events.push(UserEvent::RoleRevoked { role });
+                }
+            }
+            UserCommand::Disable => {
+                self.known()?;
+                if !self.disabled {
+                    events.push(UserEvent::UserDisabled);
+                }
+            }
+            UserCommand::Enable => {
+                self.known()?;
+                if self.disabled {
+                    events.push(UserEvent::UserEnabled);
+                }
+            }
+        }
+        for event in events {
+            sink.write(event, self).await;
         }
         Ok(())
     }
@@ -115,6 +344,39 @@ impl Aggregate for User {
                 self.password_hash = Some(password_hash);
             }
             UserEvent::UserSignedIn => self.sign_ins += 1,
+            UserEvent::UserSignedUpWithIdentity {
+                user_id,
+                email,
+                issuer,
+                subject,
+            } => {
+                self.user_id = Some(user_id);
+                self.email = Some(email);
+                self.identities.push((issuer, subject));
+            }
+            UserEvent::VerificationIssued {
+                token_hash,
+                expires_at,
+            } => self.verification = Some((token_hash, expires_at)),
+            UserEvent::EmailVerified => {
+                self.verified = true;
+                self.verification = None;
+            }
+            UserEvent::SignedIn { session_id, .. } => {
+                self.sign_ins += 1;
+                self.sessions.push(session_id);
+            }
+            UserEvent::PasswordRehashed { password_hash } => {
+                self.password_hash = Some(password_hash)
+            }
+            UserEvent::RoleGranted { role } => {
+                self.roles.insert(role);
+            }
+            UserEvent::RoleRevoked { role } => {
+                self.roles.remove(&role);
+            }
+            UserEvent::UserDisabled => self.disabled = true,
+            UserEvent::UserEnabled => self.disabled = false,
         }
     }
 }
@@ -123,35 +385,63 @@ impl Aggregate for User {
 mod tests {
     use super::*;
     use cqrs_es::test::TestFramework;
+    use time::Duration;
 
     type Framework = TestFramework<User>;
+
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+
+    fn alice() -> Email {
+        Email::parse("alice@example.com").unwrap()
+    }
 
     fn signed_up(user_id: Uuid) -> UserEvent {
         UserEvent::UserSignedUp {
             user_id,
-            email: Email::parse("alice@example.com").unwrap(),
-            password_hash: PasswordHash::parse("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA")
-                .unwrap(),
+            email: alice(),
+            password_hash: PasswordHash::parse(HASH).unwrap(),
         }
+    }
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    fn issued(token: &str) -> UserEvent {
+        UserEvent::VerificationIssued {
+            token_hash: TokenHash::of(token),
+            expires_at: now() + Duration::hours(24),
+        }
+    }
+
+    fn verify(token: &str, at: OffsetDateTime, bootstrap: Option<Email>) -> UserCommand {
+        UserCommand::VerifyEmail {
+            token_hash: TokenHash::of(token),
+            now: at,
+            admin_bootstrap_email: bootstrap,
+        }
+    }
+
+    fn sign_in(require_verified: bool) -> (Uuid, UserCommand) {
+        let session_id = Uuid::new_v4();
+        let command = UserCommand::SignIn {
+            session_id,
+            method: SignInMethod::Password,
+            require_verified,
+            rehash: None,
+        };
+        (session_id, command)
     }
 
     #[test]
     fn sign_up_creates_the_account() {
         let user_id = Uuid::now_v7();
-        let UserEvent::UserSignedUp {
-            email,
-            password_hash,
-            ..
-        } = signed_up(user_id)
-        else {
-            unreachable!()
-        };
         Framework::with(())
             .given_no_previous_events()
             .when(UserCommand::SignUp {
                 user_id,
-                email,
-                password_hash,
+                email: alice(),
+                password_hash: PasswordHash::parse(HASH).unwrap(),
             })
             .then_expect_events(vec![signed_up(user_id)]);
     }
@@ -159,20 +449,12 @@ mod tests {
     #[test]
     fn signing_up_twice_is_refused() {
         let user_id = Uuid::now_v7();
-        let UserEvent::UserSignedUp {
-            email,
-            password_hash,
-            ..
-        } = signed_up(user_id)
-        else {
-            unreachable!()
-        };
         Framework::with(())
             .given(vec![signed_up(user_id)])
             .when(UserCommand::SignUp {
                 user_id,
-                email,
-                password_hash,
+                email: alice(),
+                password_hash: PasswordHash::parse(HASH).unwrap(),
             })
             .then_expect_error_message("this account already exists");
     }
@@ -188,5 +470,157 @@ mod tests {
             .given_no_previous_events()
             .when(UserCommand::RecordSignIn)
             .then_expect_error_message("no such account");
+    }
+
+    #[test]
+    fn the_latest_token_verifies_once_before_it_expires() {
+        let user_id = Uuid::now_v7();
+        Framework::with(())
+            .given(vec![signed_up(user_id), issued("t1")])
+            .when(verify("t1", now(), None))
+            .then_expect_events(vec![UserEvent::EmailVerified]);
+        // A second use finds no pending token.
+        Framework::with(())
+            .given(vec![
+                signed_up(user_id),
+                issued("t1"),
+                UserEvent::EmailVerified,
+            ])
+            .when(verify("t1", now(), None))
+            .then_expect_error_message(
+                "this verification link is invalid or was already used; ask for a new one",
+            );
+        // A newer token replaces the older one.
+        Framework::with(())
+            .given(vec![signed_up(user_id), issued("t1"), issued("t2")])
+            .when(verify("t1", now(), None))
+            .then_expect_error_message(
+                "this verification link is invalid or was already used; ask for a new one",
+            );
+        Framework::with(())
+            .given(vec![signed_up(user_id), issued("t1")])
+            .when(verify("t1", now() + Duration::hours(25), None))
+            .then_expect_error_message("this verification link has expired; ask for a new one");
+    }
+
+    #[test]
+    fn the_bootstrap_address_becomes_admin_when_verified() {
+        let user_id = Uuid::now_v7();
+        Framework::with(())
+            .given(vec![signed_up(user_id), issued("t1")])
+            .when(verify("t1", now(), Some(alice())))
+            .then_expect_events(vec![
+                UserEvent::EmailVerified,
+                UserEvent::RoleGranted { role: Role::Admin },
+            ]);
+        Framework::with(())
+            .given(vec![signed_up(user_id), issued("t1")])
+            .when(verify(
+                "t1",
+                now(),
+                Some(Email::parse("boss@example.com").unwrap()),
+            ))
+            .then_expect_events(vec![UserEvent::EmailVerified]);
+    }
+
+    #[test]
+    fn an_unverified_identity_address_does_not_bootstrap_an_admin() {
+        let command = |email_verified| UserCommand::SignUpWithIdentity {
+            user_id: Uuid::nil(),
+            email: alice(),
+            issuer: "https://accounts.google.com".into(),
+            subject: "123".into(),
+            email_verified,
+            admin_bootstrap_email: Some(alice()),
+        };
+        let created = UserEvent::UserSignedUpWithIdentity {
+            user_id: Uuid::nil(),
+            email: alice(),
+            issuer: "https://accounts.google.com".into(),
+            subject: "123".into(),
+        };
+        Framework::with(())
+            .given_no_previous_events()
+            .when(command(false))
+            .then_expect_events(vec![created.clone()]);
+        Framework::with(())
+            .given_no_previous_events()
+            .when(command(true))
+            .then_expect_events(vec![
+                created,
+                UserEvent::EmailVerified,
+                UserEvent::RoleGranted { role: Role::Admin },
+            ]);
+    }
+
+    #[test]
+    fn sign_in_opens_a_session_unless_disabled_or_unverified() {
+        let user_id = Uuid::now_v7();
+        let (session_id, command) = sign_in(false);
+        Framework::with(())
+            .given(vec![signed_up(user_id)])
+            .when(command)
+            .then_expect_events(vec![UserEvent::SignedIn {
+                session_id,
+                method: SignInMethod::Password,
+            }]);
+        Framework::with(())
+            .given(vec![signed_up(user_id)])
+            .when(sign_in(true).1)
+            .then_expect_error_message("verify your email address before signing in: follow the link we sent you, or ask for a new one");
+        Framework::with(())
+            .given(vec![signed_up(user_id), UserEvent::UserDisabled])
+            .when(sign_in(false).1)
+            .then_expect_error_message("this account is disabled; contact an administrator");
+    }
+
+    #[test]
+    fn an_old_hash_is_replaced_at_sign_in() {
+        let user_id = Uuid::now_v7();
+        let rehash = PasswordHash::parse("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3").unwrap();
+        let session_id = Uuid::new_v4();
+        Framework::with(())
+            .given(vec![signed_up(user_id)])
+            .when(UserCommand::SignIn {
+                session_id,
+                method: SignInMethod::Password,
+                require_verified: false,
+                rehash: Some(rehash.clone()),
+            })
+            .then_expect_events(vec![
+                UserEvent::SignedIn {
+                    session_id,
+                    method: SignInMethod::Password,
+                },
+                UserEvent::PasswordRehashed {
+                    password_hash: rehash,
+                },
+            ]);
+    }
+
+    #[test]
+    fn roles_and_disabling_are_idempotent() {
+        let user_id = Uuid::now_v7();
+        let admin = UserEvent::RoleGranted { role: Role::Admin };
+        Framework::with(())
+            .given(vec![signed_up(user_id)])
+            .when(UserCommand::GrantRole { role: Role::Admin })
+            .then_expect_events(vec![admin.clone()]);
+        Framework::with(())
+            .given(vec![signed_up(user_id), admin.clone()])
+            .when(UserCommand::GrantRole { role: Role::Admin })
+            .then_expect_events(vec![]);
+        Framework::with(())
+            .given(vec![signed_up(user_id), admin])
+            .when(UserCommand::RevokeRole { role: Role::Admin })
+            .then_expect_events(vec![UserEvent::RoleRevoked { role: Role::Admin }]);
+        Framework::with(())
+            .given(vec![signed_up(user_id), UserEvent::UserDisabled])
+            .when(UserCommand::Disable)
+            .then_expect_events(vec![]);
+        Framework::with(())
+            .given(vec![signed_up(user_id), UserEvent::UserDisabled])
+            .when(UserCommand::Enable)
+            .then_expect_events(vec![UserEvent::UserEnabled]);
     }
 }

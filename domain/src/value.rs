@@ -11,6 +11,8 @@ pub enum ValueError {
     EmailTooLong,
     #[error("password hash must be a PHC string")]
     InvalidPasswordHash,
+    #[error("token hash must be 64 lower-case hex digits (SHA-256)")]
+    InvalidTokenHash,
 }
 
 /// A normalized (trimmed, lower-cased) email address.
@@ -101,6 +103,95 @@ impl fmt::Debug for PasswordHash {
     }
 }
 
+/// The SHA-256 (hex) of a high-entropy secret token (verification or refresh token).
+/// Only this digest is ever put in a command or an event; the token itself stays with the
+/// browser and the edge (SECURITY.md 5, 5a, 7). `Debug` shows a prefix only.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TokenHash(String);
+
+impl TokenHash {
+    pub fn parse(hex: &str) -> Result<Self, ValueError> {
+        if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            Ok(Self(hex.to_owned()))
+        } else {
+            Err(ValueError::InvalidTokenHash)
+        }
+    }
+
+    /// Digests a token. Tokens carry 256 random bits, so a plain SHA-256 is enough: there
+    /// is nothing to brute-force, unlike a password.
+    pub fn of(token: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        Self(hex::encode(Sha256::digest(token.as_bytes())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Compares in constant time.
+    pub fn matches(&self, other: &TokenHash) -> bool {
+        self.0
+            .bytes()
+            .zip(other.0.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+            && self.0.len() == other.0.len()
+    }
+}
+
+impl TryFrom<String> for TokenHash {
+    type Error = ValueError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<TokenHash> for String {
+    fn from(value: TokenHash) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenHash({}…)", &self.0[..8])
+    }
+}
+
+/// A role a user can hold. Only `admin` so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// How a session was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInMethod {
+    Password,
+    Google,
+}
+
+/// Why a session (refresh-token family) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeReason {
+    Logout,
+    RefreshTokenReused,
+    UserDisabled,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +226,16 @@ mod tests {
         let hash = PasswordHash::parse("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA").unwrap();
         assert_eq!(format!("{hash:?}"), "PasswordHash(<redacted>)");
         assert!(PasswordHash::parse("hunter2").is_err());
+    }
+
+    #[test]
+    fn token_hashes_are_sha256_hex_and_compare_exactly() {
+        let hash = TokenHash::of("secret-token");
+        assert_eq!(hash.as_str().len(), 64);
+        assert_eq!(TokenHash::parse(hash.as_str()).unwrap(), hash);
+        assert!(hash.matches(&TokenHash::of("secret-token")));
+        assert!(!hash.matches(&TokenHash::of("secret-tokeN")));
+        assert!(TokenHash::parse("secret-token").is_err());
+        assert!(!format!("{hash:?}").contains(hash.as_str()));
     }
 }

@@ -13,10 +13,13 @@ use time::OffsetDateTime;
 use tower_http::trace::TraceLayer;
 use uuid::Uuid;
 
+use crate::auth::{deliver, issue_verification, limited, ClientAddr};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::headers::with_security_headers;
+use crate::mail::Mail;
 use crate::password;
+use crate::rate_limit::Bucket;
 use crate::state::AppState;
 
 /// JSON bodies are small; uploads get their own limit.
@@ -25,6 +28,10 @@ const BODY_LIMIT: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/auth/signup", post(sign_up))
+        .merge(crate::auth::routes())
+        .merge(crate::google::routes())
+        .merge(crate::admin::routes())
+        .route("/metrics", get(metrics))
         .route("/commands/{command_id}", get(command_outcome))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -51,14 +58,26 @@ struct SignUpRequest {
     password: String,
 }
 
-/// `POST /auth/signup`: claims the address and creates the account.
+/// `POST /auth/signup`: claims the address, creates the account and mails a verification
+/// link. When verification is required, an address that is taken answers like a fresh
+/// sign-up (its owner gets a mail instead), so the response does not tell who has an
+/// account (SECURITY.md 3).
 async fn sign_up(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SignUpRequest>,
 ) -> Result<Response, ApiError> {
     let email = Email::parse(&body.email)
         .map_err(|e| ApiError::unprocessable("invalid_email", e.to_string()))?;
+    let keys = [
+        (Bucket::SignUpAddress, addr.as_str()),
+        (Bucket::SignUpAccount, email.as_str()),
+    ];
+    limited(&state, &keys)?;
+    for (bucket, key) in keys {
+        state.limiter.hit(bucket, key);
+    }
     let password_hash = PasswordHash::parse(&password::hash(body.password).await?)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2 produced {e}")))?;
     let user_id = Uuid::now_v7();
@@ -74,15 +93,58 @@ async fn sign_up(
     match send(&state, &envelope).await? {
         Some(outcome) if outcome.status == OutcomeStatus::Committed => {
             // A retried request (same Idempotency-Key) gets the first request's account.
-            let user_id = outcome
+            let committed_user = outcome
                 .events
                 .iter()
                 .find(|e| e.aggregate_type == "user")
                 .and_then(|e| e.aggregate_id.parse().ok())
                 .unwrap_or(user_id);
+            // A retry of a committed sign-up (same Idempotency-Key) answers with the first
+            // request's account; that request issued the verification token.
+            let created_here = committed_user == user_id;
+            let user_id = committed_user;
+            let mut body = json!({
+                "user_id": user_id,
+                "email": email,
+                "command_id": envelope.command_id,
+                "verified": false,
+            });
+            if created_here {
+                let token = issue_verification(&state, &headers, user_id, &email).await?;
+                if let (Some(token), true) = (token, state.auth.expose_verification_token) {
+                    body["verification_token"] = token.into();
+                }
+            }
+            Ok((StatusCode::CREATED, Json(body)).into_response())
+        }
+        Some(outcome)
+            if state.auth.email_verify_required
+                && outcome
+                    .error
+                    .as_ref()
+                    .is_some_and(|e| e.code == "email_taken") =>
+        {
+            deliver(
+                &state,
+                Mail {
+                    to: email.clone(),
+                    subject: "Someone tried to sign up to Jukebox with your address".into(),
+                    body: format!(
+                        "Hello,\n\nsomeone (perhaps you) tried to create a Jukebox account with \
+                         this address, but it already has one. Sign in at {}/ instead.\n\n\
+                         If it was not you, you can ignore this message.\n",
+                        state.auth.public_base_url
+                    ),
+                },
+            );
             Ok((
                 StatusCode::CREATED,
-                Json(json!({ "user_id": user_id, "email": email, "command_id": envelope.command_id })),
+                Json(json!({
+                    "user_id": user_id,
+                    "email": email,
+                    "command_id": envelope.command_id,
+                    "verified": false,
+                })),
             )
                 .into_response())
         }
@@ -112,6 +174,15 @@ async fn command_outcome(
     })
 }
 
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
 async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     sqlx::query("SELECT 1").execute(&state.pool).await?;
     if state.nats.connection_state() != async_nats::connection::State::Connected {
@@ -122,7 +193,7 @@ async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> 
 
 /// Builds the envelope. `Idempotency-Key` makes a retried request the same command: its id
 /// is derived from the issuer and the key, so one client cannot collide with another's.
-fn envelope(
+pub(crate) fn envelope(
     headers: &HeaderMap,
     issued_by: Option<Uuid>,
     command: Command,
@@ -161,7 +232,7 @@ fn envelope(
     })
 }
 
-async fn send(
+pub(crate) async fn send(
     state: &AppState,
     envelope: &CommandEnvelope,
 ) -> Result<Option<CommandOutcome>, ApiError> {
@@ -190,13 +261,15 @@ fn accepted(command_id: Uuid) -> Response {
         .into_response()
 }
 
-fn rejection(outcome: CommandOutcome) -> ApiError {
+pub(crate) fn rejection(outcome: CommandOutcome) -> ApiError {
     let error = outcome.error.unwrap_or_else(|| {
         jukebox_domain::CommandError::new("rejected", "the command was rejected")
     });
     let status = match error.code.as_str() {
-        "email_taken" | "user_exists" => StatusCode::CONFLICT,
+        "email_taken" | "user_exists" | "identity_linked" => StatusCode::CONFLICT,
         "unknown_user" => StatusCode::NOT_FOUND,
+        "account_disabled" | "email_not_verified" => StatusCode::FORBIDDEN,
+        "invalid_session" | "session_revoked" | "session_expired" => StatusCode::UNAUTHORIZED,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
     ApiError::new(status, &error.code, error.message)

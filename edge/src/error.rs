@@ -16,6 +16,9 @@ pub enum ApiError {
     },
     #[error("a service this request needs is unavailable: {0}")]
     Unavailable(String),
+    /// 429 with `Retry-After`.
+    #[error("too many attempts")]
+    RateLimited(std::time::Duration),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -40,6 +43,14 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
+
+    pub fn unauthorized(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    pub fn forbidden(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
 }
 
 impl From<sqlx::Error> for ApiError {
@@ -55,7 +66,18 @@ impl From<sqlx::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let mut retry_after = None;
         let (status, code, message) = match self {
+            Self::RateLimited(wait) => {
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                let seconds = seconds.max(1);
+                retry_after = Some(seconds);
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited".to_owned(),
+                    format!("too many attempts; try again in {seconds} seconds"),
+                )
+            }
             Self::Client {
                 status,
                 code,
@@ -87,6 +109,16 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -2,12 +2,21 @@
 //! endpoint (:8005). Handlers validate and authenticate, then publish commands; reads
 //! come from the read models.
 
+pub mod accounts;
+pub mod admin;
 pub mod api;
+pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod google;
 pub mod headers;
+pub mod mail;
+pub mod metrics;
 pub mod password;
+pub mod rate_limit;
+pub mod settings;
 pub mod state;
+pub mod tokens;
 pub mod web;
 
 pub use error::ApiError;
@@ -24,7 +33,11 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address keys the per-address rate limits.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

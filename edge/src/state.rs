@@ -1,9 +1,15 @@
 //! State shared by every handler.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jukebox_nats::CommandBus;
 use sqlx::PgPool;
+
+use crate::mail::Mailer;
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
+use crate::settings::AuthSettings;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -12,4 +18,10 @@ pub struct AppState {
     pub bus: CommandBus,
     /// How long a request waits for its command's outcome before answering 202.
     pub command_wait: Duration,
+    pub auth: Arc<AuthSettings>,
+    pub mailer: Arc<dyn Mailer>,
+    pub limiter: Arc<RateLimiter>,
+    pub metrics: Arc<Metrics>,
+    /// Where the API is mounted ("" on :8000, "/api" in the web app): cookie paths use it.
+    pub mount: &'static str,
 }

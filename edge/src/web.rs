@@ -23,7 +23,11 @@ pub fn router(state: AppState) -> Router {
             "/app.css",
             get(|| async { asset("text/css", include_str!("../web/app.css")) }),
         );
-    with_security_headers(page).nest("/api", crate::api::router(state))
+    let api = AppState {
+        mount: "/api",
+        ..state
+    };
+    with_security_headers(page).nest("/api", crate::api::router(api))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {

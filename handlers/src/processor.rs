@@ -14,7 +14,10 @@ use async_nats::jetstream::{self, AckKind};
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, DomainEvent, EventStore};
 use futures::StreamExt;
-use jukebox_domain::{Command, CommandError, EmailClaim, EmailClaimCommand, User, UserCommand};
+use jukebox_domain::{
+    Command, CommandError, EmailClaim, EmailClaimCommand, ExternalIdentity,
+    ExternalIdentityCommand, RevokeReason, Session, SessionCommand, User, UserCommand,
+};
 use jukebox_nats::names::REPLY_TO_HEADER;
 use jukebox_nats::{
     CommandEnvelope, CommandOutcome, EventRef, FailPointFired, FailPoints, OutcomeStatus, Topology,
@@ -227,7 +230,144 @@ impl Processor {
                 step.last::<User>(&user_id.to_string(), UserCommand::RecordSignIn)
                     .await
             }
+            Command::IssueVerification {
+                user_id,
+                token_hash,
+                expires_at,
+            } => {
+                let issue = UserCommand::IssueVerification {
+                    token_hash: token_hash.clone(),
+                    expires_at: *expires_at,
+                };
+                step.last::<User>(&user_id.to_string(), issue).await
+            }
+            Command::VerifyEmail {
+                user_id,
+                token_hash,
+                admin_bootstrap_email,
+            } => {
+                let verify = UserCommand::VerifyEmail {
+                    token_hash: token_hash.clone(),
+                    now: step.envelope.issued_at,
+                    admin_bootstrap_email: admin_bootstrap_email.clone(),
+                };
+                step.last::<User>(&user_id.to_string(), verify).await
+            }
+            Command::SignIn {
+                user_id,
+                session_id,
+                method,
+                require_verified,
+                refresh_token_hash,
+                session_expires_at,
+                rehash,
+            } => {
+                // The user decides whether it may sign in; then the session opens.
+                let sign_in = UserCommand::SignIn {
+                    session_id: *session_id,
+                    method: *method,
+                    require_verified: *require_verified,
+                    rehash: rehash.clone(),
+                };
+                if let Err(rejection) = step.run::<User>(&user_id.to_string(), sign_in).await? {
+                    return Ok(Err(rejection));
+                }
+                let start = SessionCommand::Start {
+                    user_id: *user_id,
+                    token_hash: refresh_token_hash.clone(),
+                    expires_at: *session_expires_at,
+                    method: *method,
+                };
+                step.last::<Session>(&session_id.to_string(), start).await
+            }
+            Command::RefreshSession {
+                session_id,
+                presented,
+                replacement,
+            } => {
+                let refresh = SessionCommand::Refresh {
+                    presented: presented.clone(),
+                    replacement: replacement.clone(),
+                    now: step.envelope.issued_at,
+                };
+                step.last::<Session>(&session_id.to_string(), refresh).await
+            }
+            Command::RevokeSession {
+                session_id,
+                presented,
+                reason,
+            } => {
+                let revoke = SessionCommand::Revoke {
+                    presented: presented.clone(),
+                    reason: *reason,
+                };
+                step.last::<Session>(&session_id.to_string(), revoke).await
+            }
+            Command::SignUpWithIdentity {
+                user_id,
+                email,
+                issuer,
+                subject,
+                email_verified,
+                admin_bootstrap_email,
+            } => {
+                let claim = EmailClaimCommand::Claim { user_id: *user_id };
+                if let Err(rejection) = step.run::<EmailClaim>(email.as_str(), claim).await? {
+                    return Ok(Err(rejection));
+                }
+                let link = ExternalIdentityCommand::Link { user_id: *user_id };
+                let identity = ExternalIdentity::id(issuer, subject);
+                if let Err(rejection) = step.run::<ExternalIdentity>(&identity, link).await? {
+                    return Ok(Err(rejection));
+                }
+                let sign_up = UserCommand::SignUpWithIdentity {
+                    user_id: *user_id,
+                    email: email.clone(),
+                    issuer: issuer.clone(),
+                    subject: subject.clone(),
+                    email_verified: *email_verified,
+                    admin_bootstrap_email: admin_bootstrap_email.clone(),
+                };
+                step.last::<User>(&user_id.to_string(), sign_up).await
+            }
+            Command::GrantRole { user_id, role } => {
+                let grant = UserCommand::GrantRole { role: *role };
+                step.last::<User>(&user_id.to_string(), grant).await
+            }
+            Command::RevokeRole { user_id, role } => {
+                let revoke = UserCommand::RevokeRole { role: *role };
+                step.last::<User>(&user_id.to_string(), revoke).await
+            }
+            Command::DisableUser { user_id } => {
+                // End every session the user opened, then disable. A session opened
+                // concurrently is still refused: the edge checks `disabled` on each use.
+                let id = user_id.to_string();
+                for session_id in self.user_sessions(&id).await? {
+                    let revoke = SessionCommand::Revoke {
+                        presented: None,
+                        reason: RevokeReason::UserDisabled,
+                    };
+                    if let Err(rejection) =
+                        step.run::<Session>(&session_id.to_string(), revoke).await?
+                    {
+                        return Ok(Err(rejection));
+                    }
+                }
+                step.last::<User>(&id, UserCommand::Disable).await
+            }
+            Command::EnableUser { user_id } => {
+                step.last::<User>(&user_id.to_string(), UserCommand::Enable)
+                    .await
+            }
         }
+    }
+
+    /// The sessions a user has opened, from the user's own history.
+    async fn user_sessions(&self, user_id: &str) -> Result<Vec<uuid::Uuid>, ProcessError> {
+        let repository = PostgresEventRepository::new(self.pool.clone());
+        let store: PersistedEventStore<_, User> = PersistedEventStore::new_event_store(repository);
+        let mut context = store.load_aggregate(user_id).await.map_err(store_error)?;
+        Ok(context.aggregate().sessions().to_vec())
     }
 }
 

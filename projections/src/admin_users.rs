@@ -76,10 +76,44 @@ impl Projection for AdminUsers {
                     },
                 );
             }
-            UserEvent::UserSignedIn => {
+            UserEvent::UserSignedUpWithIdentity { user_id, email, .. } => {
+                rows.insert(
+                    event.aggregate_id.clone(),
+                    AdminUserRow {
+                        user_id,
+                        email: email.to_string(),
+                        roles: Vec::new(),
+                        verified: false,
+                        disabled: false,
+                        created_at: event.recorded_at,
+                        last_sign_in_at: None,
+                        sign_in_count: 0,
+                        track_count: 0,
+                    },
+                );
+            }
+            UserEvent::UserSignedIn | UserEvent::SignedIn { .. } => {
                 if let Some(row) = rows.get_mut(&event.aggregate_id) {
                     row.last_sign_in_at = Some(event.recorded_at);
                     row.sign_in_count += 1;
+                }
+            }
+            other => {
+                let Some(row) = rows.get_mut(&event.aggregate_id) else {
+                    return;
+                };
+                match other {
+                    UserEvent::EmailVerified => row.verified = true,
+                    UserEvent::RoleGranted { role }
+                        if !row.roles.iter().any(|r| r == role.as_str()) =>
+                    {
+                        row.roles.push(role.as_str().to_owned());
+                        row.roles.sort();
+                    }
+                    UserEvent::RoleRevoked { role } => row.roles.retain(|r| r != role.as_str()),
+                    UserEvent::UserDisabled => row.disabled = true,
+                    UserEvent::UserEnabled => row.disabled = false,
+                    _ => {}
                 }
             }
         }

@@ -3,15 +3,19 @@
 //! events at or below the checkpoint are skipped, so redelivery changes nothing.
 //! `rebuild` replays the Postgres log into a shadow table and swaps it in.
 
+pub mod accounts;
 pub mod admin_users;
+pub mod auth_sessions;
 pub mod position;
 pub mod rebuild;
 pub mod runtime;
 pub mod status;
 
+pub use accounts::Accounts;
 pub use admin_users::AdminUsers;
+pub use auth_sessions::AuthSessions;
 pub use position::Position;
 pub use runtime::{Projection, ProjectionRunner};
 
 /// Every read model, by name (`jukebox projections rebuild NAME`).
-pub const ALL: &[&str] = &[AdminUsers::NAME];
+pub const ALL: &[&str] = &[AdminUsers::NAME, Accounts::NAME, AuthSessions::NAME];

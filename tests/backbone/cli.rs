@@ -14,6 +14,9 @@ fn every_subcommand_has_help() {
         &["projections", "status"],
         &["events"],
         &["events", "show"],
+        &["admin"],
+        &["admin", "grant"],
+        &["admin", "revoke"],
     ];
     for args in commands {
         let output = Command::new(env!("CARGO_BIN_EXE_jukebox"))

@@ -6,4 +6,5 @@ mod processor;
 mod projections;
 mod relay;
 mod signup;
+#[path = "../support/mod.rs"]
 mod support;

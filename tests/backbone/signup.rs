@@ -25,10 +25,14 @@ async fn sign_up_travels_from_http_to_the_read_model() {
     assert_eq!(body["email"], "alice@example.com");
     let user_id = body["user_id"].as_str().unwrap().to_owned();
 
-    // The log tells the story: the address is claimed, then the user signs up.
+    // The log tells the story: the address is claimed, the user signs up, and a
+    // verification token (its hash) is issued.
     let log = app.log_events().await;
     let types: Vec<_> = log.iter().map(|e| e.event_type.as_str()).collect();
-    assert_eq!(types, ["EmailClaimed", "UserSignedUp"]);
+    assert_eq!(
+        types,
+        ["EmailClaimed", "UserSignedUp", "VerificationIssued"]
+    );
     assert_eq!(log[1].aggregate_id, user_id);
     let command_id = log[1].metadata_str("command_id").unwrap();
     assert_eq!(body["command_id"], command_id);
@@ -36,7 +40,7 @@ async fn sign_up_travels_from_http_to_the_read_model() {
     // ... reaches EVENTS as readable JSON ...
     let events_stream = app.services.topology.namespace.events_stream();
     eventually("events on EVENTS", || async {
-        app.stream_events().await.len() == 2
+        app.stream_events().await.len() == 3
     })
     .await;
     let published = app.stream_events().await;
@@ -138,7 +142,8 @@ async fn an_idempotency_key_makes_a_retry_the_same_command() {
     let second: Value = second.json().await.unwrap();
     assert_eq!(first["user_id"], second["user_id"]);
     assert_eq!(first["command_id"], second["command_id"]);
-    assert_eq!(app.log_events().await.len(), 2);
+    // The retry issues no second verification token either.
+    assert_eq!(app.log_events().await.len(), 3);
     app.cleanup().await;
 }
 

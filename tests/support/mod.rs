@@ -1,3 +1,4 @@
+#![allow(dead_code)] // shared by several test binaries; each uses a part
 //! `spawn_app`: a fresh database and NATS namespace, roles running in-process on port 0.
 
 use std::collections::HashMap;
@@ -20,6 +21,9 @@ pub fn admin_database_url() -> String {
 pub fn nats_url() -> String {
     std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
+
+/// The browser origin tests send on cookie-authenticated requests.
+pub const ORIGIN: &str = "http://jukebox.test";
 
 pub struct TestApp {
     pub config: Config,
@@ -130,18 +134,33 @@ impl TestApp {
 
 /// A fresh app with `roles` running.
 pub async fn spawn_app(roles: &[Role]) -> TestApp {
+    spawn_app_with(roles, &[]).await
+}
+
+/// The JWT secret every test app signs with.
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+
+/// A fresh app with `roles` running and extra configuration (`NAME`, value).
+pub async fn spawn_app_with(roles: &[Role], extra: &[(&str, String)]) -> TestApp {
     let database = format!("jukebox_test_{}", Uuid::new_v4().simple());
     let base = admin_database_url();
     let mut database_url = url::Url::parse(&base).expect("TEST_DATABASE_ADMIN_URL is a URL");
     database_url.set_path(&database);
     let database_url = database_url.to_string();
     let namespace = format!("t{}", &Uuid::new_v4().simple().to_string()[..12]);
-    let vars: HashMap<&str, String> = HashMap::from([
+    let mut vars: HashMap<&str, String> = HashMap::from([
         ("DATABASE_URL", database_url),
         ("NATS_URL", nats_url()),
         ("NATS_NAMESPACE", namespace),
         ("COMMAND_WAIT_MS", "10000".into()),
+        ("JWT_SECRET", JWT_SECRET.into()),
+        ("COOKIE_SECURE", "0".into()),
+        ("ALLOWED_ORIGINS", ORIGIN.into()),
+        // Every test client is 127.0.0.1: limits are set by the tests that test them.
+        ("RATE_LIMIT_PER_ACCOUNT", "1000".into()),
+        ("RATE_LIMIT_PER_ADDRESS", "1000".into()),
     ]);
+    vars.extend(extra.iter().cloned());
     let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
     jukebox::ops::migrate(&config).await.expect("migrations");
     let services = Services::connect(&config).await.expect("services");

@@ -1,0 +1,317 @@
+//! `Session`: one refresh-token family, opened at sign-in. Its id is a random UUID that
+//! the refresh token carries (`<session_id>.<secret>`); only hashes of the secrets are
+//! kept. Every refresh rotates the token; presenting a token that was already rotated
+//! means it leaked, so the whole family is revoked and the reuse is recorded.
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::value::{RevokeReason, SignInMethod, TokenHash};
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Session {
+    user_id: Option<Uuid>,
+    current: Option<TokenHash>,
+    rotated: Vec<TokenHash>,
+    expires_at: Option<OffsetDateTime>,
+    revoked: Option<RevokeReason>,
+}
+
+impl Session {
+    pub fn user_id(&self) -> Option<Uuid> {
+        self.user_id
+    }
+    pub fn revoked(&self) -> Option<RevokeReason> {
+        self.revoked
+    }
+
+    fn is_family_token(&self, token_hash: &TokenHash) -> bool {
+        self.current.as_ref().is_some_and(|c| c.matches(token_hash))
+            || self.rotated.iter().any(|r| r.matches(token_hash))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SessionCommand {
+    Start {
+        user_id: Uuid,
+        token_hash: TokenHash,
+        expires_at: OffsetDateTime,
+        method: SignInMethod,
+    },
+    Refresh {
+        presented: TokenHash,
+        replacement: TokenHash,
+        now: OffsetDateTime,
+    },
+    /// Ends the family. `presented` (logout) must be one of its tokens; `None` is an
+    /// operator's or the system's decision (a disabled user).
+    Revoke {
+        presented: Option<TokenHash>,
+        reason: RevokeReason,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SessionEvent {
+    SessionStarted {
+        user_id: Uuid,
+        token_hash: TokenHash,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+        method: SignInMethod,
+    },
+    SessionRefreshed {
+        token_hash: TokenHash,
+    },
+    /// A rotated token came back: someone holds a copy. Always followed by a revocation.
+    RefreshTokenReused {
+        token_hash: TokenHash,
+    },
+    SessionRevoked {
+        reason: RevokeReason,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SessionError {
+    #[error("this session already exists")]
+    AlreadyStarted,
+    #[error("your session is not valid; sign in again")]
+    InvalidToken,
+    #[error("your session has ended; sign in again")]
+    Revoked,
+    #[error("your session has expired; sign in again")]
+    Expired,
+}
+
+impl DomainEvent for SessionEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::SessionStarted { .. } => "SessionStarted",
+            Self::SessionRefreshed { .. } => "SessionRefreshed",
+            Self::RefreshTokenReused { .. } => "RefreshTokenReused",
+            Self::SessionRevoked { .. } => "SessionRevoked",
+        }
+        .into()
+    }
+    fn event_version(&self) -> String {
+        crate::EVENT_VERSION.into()
+    }
+}
+
+impl Aggregate for Session {
+    const TYPE: &'static str = "session";
+    type Command = SessionCommand;
+    type Event = SessionEvent;
+    type Error = SessionError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        let mut events = Vec::new();
+        match command {
+            SessionCommand::Start {
+                user_id,
+                token_hash,
+                expires_at,
+                method,
+            } => {
+                if self.user_id.is_some() {
+                    return Err(SessionError::AlreadyStarted);
+                }
+                events.push(SessionEvent::SessionStarted {
+                    user_id,
+                    token_hash,
+                    expires_at,
+                    method,
+                });
+            }
+            SessionCommand::Refresh {
+                presented,
+                replacement,
+                now,
+            } => {
+                if self.user_id.is_none() {
+                    return Err(SessionError::InvalidToken);
+                }
+                if self.revoked.is_some() {
+                    return Err(SessionError::Revoked);
+                }
+                if self.rotated.iter().any(|r| r.matches(&presented)) {
+                    events.push(SessionEvent::RefreshTokenReused {
+                        token_hash: presented,
+                    });
+                    events.push(SessionEvent::SessionRevoked {
+                        reason: RevokeReason::RefreshTokenReused,
+                    });
+                } else if !self.current.as_ref().is_some_and(|c| c.matches(&presented)) {
+                    return Err(SessionError::InvalidToken);
+                } else if self.expires_at.is_some_and(|at| now >= at) {
+                    return Err(SessionError::Expired);
+                } else {
+                    events.push(SessionEvent::SessionRefreshed {
+                        token_hash: replacement,
+                    });
+                }
+            }
+            SessionCommand::Revoke { presented, reason } => {
+                if self.user_id.is_none() {
+                    return Err(SessionError::InvalidToken);
+                }
+                if presented.is_some_and(|p| !self.is_family_token(&p)) {
+                    return Err(SessionError::InvalidToken);
+                }
+                if self.revoked.is_none() {
+                    events.push(SessionEvent::SessionRevoked { reason });
+                }
+            }
+        }
+        for event in events {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            SessionEvent::SessionStarted {
+                user_id,
+                token_hash,
+                expires_at,
+                ..
+            } => {
+                self.user_id = Some(user_id);
+                self.current = Some(token_hash);
+                self.expires_at = Some(expires_at);
+            }
+            SessionEvent::SessionRefreshed { token_hash } => {
+                if let Some(previous) = self.current.replace(token_hash) {
+                    self.rotated.push(previous);
+                }
+            }
+            SessionEvent::RefreshTokenReused { .. } => {}
+            SessionEvent::SessionRevoked { reason } => self.revoked = Some(reason),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cqrs_es::test::TestFramework;
+    use time::Duration;
+
+    type Framework = TestFramework<Session>;
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    fn started() -> SessionEvent {
+        SessionEvent::SessionStarted {
+            user_id: Uuid::nil(),
+            token_hash: TokenHash::of("r1"),
+            expires_at: now() + Duration::days(30),
+            method: SignInMethod::Password,
+        }
+    }
+
+    fn refresh(presented: &str, replacement: &str, at: OffsetDateTime) -> SessionCommand {
+        SessionCommand::Refresh {
+            presented: TokenHash::of(presented),
+            replacement: TokenHash::of(replacement),
+            now: at,
+        }
+    }
+
+    fn refreshed(token: &str) -> SessionEvent {
+        SessionEvent::SessionRefreshed {
+            token_hash: TokenHash::of(token),
+        }
+    }
+
+    #[test]
+    fn the_current_token_rotates() {
+        Framework::with(())
+            .given(vec![started()])
+            .when(refresh("r1", "r2", now()))
+            .then_expect_events(vec![refreshed("r2")]);
+        Framework::with(())
+            .given(vec![started(), refreshed("r2")])
+            .when(refresh("r2", "r3", now()))
+            .then_expect_events(vec![refreshed("r3")]);
+    }
+
+    #[test]
+    fn a_rotated_token_revokes_the_family() {
+        Framework::with(())
+            .given(vec![started(), refreshed("r2")])
+            .when(refresh("r1", "r3", now()))
+            .then_expect_events(vec![
+                SessionEvent::RefreshTokenReused {
+                    token_hash: TokenHash::of("r1"),
+                },
+                SessionEvent::SessionRevoked {
+                    reason: RevokeReason::RefreshTokenReused,
+                },
+            ]);
+        // ... including the live token.
+        Framework::with(())
+            .given(vec![
+                started(),
+                refreshed("r2"),
+                SessionEvent::SessionRevoked {
+                    reason: RevokeReason::RefreshTokenReused,
+                },
+            ])
+            .when(refresh("r2", "r3", now()))
+            .then_expect_error_message("your session has ended; sign in again");
+    }
+
+    #[test]
+    fn unknown_and_expired_tokens_are_refused() {
+        Framework::with(())
+            .given(vec![started()])
+            .when(refresh("forged", "r2", now()))
+            .then_expect_error_message("your session is not valid; sign in again");
+        Framework::with(())
+            .given_no_previous_events()
+            .when(refresh("r1", "r2", now()))
+            .then_expect_error_message("your session is not valid; sign in again");
+        Framework::with(())
+            .given(vec![started()])
+            .when(refresh("r1", "r2", now() + Duration::days(31)))
+            .then_expect_error_message("your session has expired; sign in again");
+    }
+
+    #[test]
+    fn logout_needs_a_family_token_and_happens_once() {
+        let logout = |token: &str| SessionCommand::Revoke {
+            presented: Some(TokenHash::of(token)),
+            reason: RevokeReason::Logout,
+        };
+        let revoked = SessionEvent::SessionRevoked {
+            reason: RevokeReason::Logout,
+        };
+        Framework::with(())
+            .given(vec![started()])
+            .when(logout("r1"))
+            .then_expect_events(vec![revoked.clone()]);
+        Framework::with(())
+            .given(vec![started()])
+            .when(logout("other"))
+            .then_expect_error_message("your session is not valid; sign in again");
+        Framework::with(())
+            .given(vec![started(), revoked])
+            .when(logout("r1"))
+            .then_expect_events(vec![]);
+    }
+}

@@ -1,0 +1,67 @@
+//! Account and token settings, built once from the configuration by the binary.
+
+use std::time::Duration;
+
+use jukebox_domain::Email;
+use secrecy::SecretString;
+
+use crate::tokens::JwtKeys;
+
+pub struct AuthSettings {
+    pub jwt: JwtKeys,
+    pub access_ttl: Duration,
+    /// Absolute lifetime of a session (refresh-token family).
+    pub session_ttl: Duration,
+    pub verification_ttl: Duration,
+    pub email_verify_required: bool,
+    /// Dev/test only: return verification tokens in responses.
+    pub expose_verification_token: bool,
+    pub admin_bootstrap_email: Option<Email>,
+    pub cookie_secure: bool,
+    /// Origins allowed on the cookie-authenticated endpoints.
+    pub allowed_origins: Vec<String>,
+    /// Where people reach the web app (links in mails).
+    pub public_base_url: String,
+    pub google: Option<GoogleSettings>,
+    pub limits: RateLimits,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimits {
+    pub window: Duration,
+    pub per_account: u32,
+    pub per_address: u32,
+}
+
+pub struct GoogleSettings {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub redirect_url: String,
+    pub auth_url: String,
+    pub token_url: String,
+    pub jwks_url: String,
+    pub issuer: String,
+    pub success_redirect: String,
+    /// HMAC key of the cookie that carries state, nonce and PKCE verifier.
+    pub cookie_key: Vec<u8>,
+    pub http: reqwest::Client,
+}
+
+impl AuthSettings {
+    /// The refresh cookie's name: `__Secure-` prefixed whenever it is `Secure`.
+    pub fn refresh_cookie_name(&self) -> &'static str {
+        if self.cookie_secure {
+            "__Secure-jukebox_refresh"
+        } else {
+            "jukebox_refresh"
+        }
+    }
+
+    pub fn oauth_cookie_name(&self) -> &'static str {
+        if self.cookie_secure {
+            "__Secure-jukebox_oauth"
+        } else {
+            "jukebox_oauth"
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! `accounts`: one row per account with what sign-in and the auth middleware need
+//! (email -> user id, password hash, verified, disabled, roles).
+
+use std::collections::HashMap;
+
+use jukebox_domain::UserEvent;
+use jukebox_nats::EventRecord;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::runtime::{text_array, Projection};
+
+pub struct Accounts;
+
+#[derive(Clone, PartialEq, sqlx::FromRow)]
+pub struct AccountRow {
+    pub user_id: Uuid,
+    pub email: String,
+    pub password_hash: Option<String>,
+    pub verified: bool,
+    pub disabled: bool,
+    pub roles: Vec<String>,
+    pub created_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for AccountRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountRow")
+            .field("user_id", &self.user_id)
+            .field("email", &self.email)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "<redacted>"),
+            )
+            .field("verified", &self.verified)
+            .field("disabled", &self.disabled)
+            .field("roles", &self.roles)
+            .finish()
+    }
+}
+
+impl AccountRow {
+    fn new(
+        user_id: Uuid,
+        email: String,
+        password_hash: Option<String>,
+        at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            user_id,
+            email,
+            password_hash,
+            verified: false,
+            disabled: false,
+            roles: Vec::new(),
+            created_at: at,
+        }
+    }
+}
+
+/// Folds one user event into an account row (shared with the read-through fallback).
+pub fn apply_user_event(
+    row: Option<&mut AccountRow>,
+    event: UserEvent,
+    recorded_at: OffsetDateTime,
+) -> Option<AccountRow> {
+    match (event, row) {
+        (
+            UserEvent::UserSignedUp {
+                user_id,
+                email,
+                password_hash,
+            },
+            _,
+        ) => Some(AccountRow::new(
+            user_id,
+            email.to_string(),
+            Some(password_hash.as_str().to_owned()),
+            recorded_at,
+        )),
+        (UserEvent::UserSignedUpWithIdentity { user_id, email, .. }, _) => Some(AccountRow::new(
+            user_id,
+            email.to_string(),
+            None,
+            recorded_at,
+        )),
+        (_, None) => None,
+        (event, Some(row)) => {
+            match event {
+                UserEvent::EmailVerified => row.verified = true,
+                UserEvent::PasswordRehashed { password_hash } => {
+                    row.password_hash = Some(password_hash.as_str().to_owned())
+                }
+                UserEvent::RoleGranted { role }
+                    if !row.roles.iter().any(|r| r == role.as_str()) =>
+                {
+                    row.roles.push(role.as_str().to_owned());
+                    row.roles.sort();
+                }
+                UserEvent::RoleRevoked { role } => row.roles.retain(|r| r != role.as_str()),
+                UserEvent::UserDisabled => row.disabled = true,
+                UserEvent::UserEnabled => row.disabled = false,
+                _ => {}
+            }
+            None
+        }
+    }
+}
+
+impl Projection for Accounts {
+    const NAME: &'static str = "accounts";
+    const TABLE: &'static str = "accounts";
+    const KEY_COLUMN: &'static str = "user_id";
+    const KEY_TYPE: &'static str = "uuid";
+    const COLUMNS: &'static [&'static str] = &[
+        "user_id",
+        "email",
+        "password_hash",
+        "verified",
+        "disabled",
+        "roles",
+        "created_at",
+    ];
+    type Row = AccountRow;
+
+    fn key(row: &Self::Row) -> String {
+        row.user_id.to_string()
+    }
+
+    fn keys(event: &EventRecord) -> Vec<String> {
+        if event.aggregate_type == "user" {
+            vec![event.aggregate_id.clone()]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn apply(rows: &mut HashMap<String, Self::Row>, event: &EventRecord) {
+        let Ok(user_event) = event.decode::<UserEvent>() else {
+            return;
+        };
+        let row = rows.get_mut(&event.aggregate_id);
+        if let Some(created) = apply_user_event(row, user_event, event.recorded_at) {
+            rows.insert(event.aggregate_id.clone(), created);
+        }
+    }
+
+    fn copy_fields(row: &Self::Row) -> Vec<Option<String>> {
+        vec![
+            Some(row.user_id.to_string()),
+            Some(row.email.clone()),
+            row.password_hash.clone(),
+            Some(row.verified.to_string()),
+            Some(row.disabled.to_string()),
+            Some(text_array(&row.roles)),
+            Some(row.created_at.format(&Rfc3339).expect("timestamps format")),
+        ]
+    }
+}

@@ -1,0 +1,233 @@
+//! Mail over real SMTP: lettre against an SMTP server on loopback (the `mailin` protocol
+//! engine, the one inside mailin-embedded, behind a plain TCP accept loop).
+
+use std::io::{BufRead, BufReader, Write};
+use std::sync::{Arc, Mutex};
+
+use mailin::{response, Action, Handler, Response, SessionBuilder};
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+use crate::support::eventually;
+
+/// One received message: recipients and the raw data.
+#[derive(Debug, Clone)]
+struct Received {
+    to: Vec<String>,
+    data: String,
+}
+
+#[derive(Clone, Default)]
+struct Inbox {
+    messages: Arc<Mutex<Vec<Received>>>,
+    current: Option<Received>,
+}
+
+impl Handler for Inbox {
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
+        self.current = Some(Received {
+            to: to.to_vec(),
+            data: String::new(),
+        });
+        response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if let Some(current) = &mut self.current {
+            current.data.push_str(&String::from_utf8_lossy(buf));
+        }
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        if let Some(done) = self.current.take() {
+            self.messages.lock().unwrap().push(done);
+        }
+        response::OK
+    }
+}
+
+/// Starts an SMTP server on a free loopback port; it lives as long as the test process.
+fn smtp_server() -> (String, Arc<Mutex<Vec<Received>>>) {
+    let inbox = Inbox::default();
+    let messages = inbox.messages.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let handler = inbox.clone();
+            std::thread::spawn(move || {
+                let remote = stream.peer_addr().unwrap().ip();
+                let mut session = SessionBuilder::new("mail.test").build(remote, handler);
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                session.greeting().write_to(&mut writer).unwrap();
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    if reader.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let reply = session.process(&line);
+                    match reply.action {
+                        Action::NoReply => {}
+                        Action::Close | Action::UpgradeTls => {
+                            let _ = reply.write_to(&mut writer);
+                            return;
+                        }
+                        Action::Reply => {
+                            if reply.write_to(&mut writer).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    let _ = writer.flush();
+                }
+            });
+        }
+    });
+    (format!("smtp://{address}"), messages)
+}
+
+/// Messages to `to`, their bodies decoded from quoted-printable as a mail client would.
+fn messages_to(messages: &Arc<Mutex<Vec<Received>>>, to: &str) -> Vec<Received> {
+    messages
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|m| m.to.iter().any(|t| t.contains(to)))
+        .map(|m| Received {
+            to: m.to.clone(),
+            data: quoted_printable(&m.data),
+        })
+        .collect()
+}
+
+fn quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'=', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn verification_mail_goes_out_over_smtp_and_its_link_verifies() {
+    let (smtp_url, messages) = smtp_server();
+    let app = crate::support::spawn_app_with(
+        &[jukebox::app::Role::All],
+        &[
+            ("SMTP_URL", smtp_url),
+            ("MAIL_FROM", "Jukebox <jukebox@mail.test>".into()),
+            ("PUBLIC_BASE_URL", "http://jukebox.test".into()),
+            ("EMAIL_VERIFY_REQUIRED", "1".into()),
+        ],
+    )
+    .await;
+    let tab = browser();
+    let body = sign_up(&app, &tab, "carol@example.com").await;
+    assert!(
+        body.get("verification_token").is_none(),
+        "tokens are exposed only when asked for"
+    );
+    eventually("the verification mail", || async {
+        !messages_to(&messages, "carol@example.com").is_empty()
+    })
+    .await;
+    let mail = messages_to(&messages, "carol@example.com").remove(0);
+    assert!(
+        mail.data.contains("From: Jukebox <jukebox@mail.test>"),
+        "{}",
+        mail.data
+    );
+    assert!(
+        mail.data.contains("Subject: Confirm your email address"),
+        "{}",
+        mail.data
+    );
+    let token = mail
+        .data
+        .split("http://jukebox.test/?verify=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a verification link")
+        .to_owned();
+    assert_eq!(
+        verify(&app, &tab, &token).await.status(),
+        StatusCode::OK,
+        "{}",
+        mail.data
+    );
+    assert_eq!(
+        sign_in(&app, &tab, "carol@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // A sign-up with a taken address answers like a fresh one; the owner gets a mail.
+    let again = post(
+        &tab,
+        app.api("/auth/signup"),
+        serde_json::json!({ "email": "carol@example.com", "password": "another passphrase" }),
+    )
+    .await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    eventually("the 'someone tried' mail", || async {
+        messages_to(&messages, "carol@example.com").len() == 2
+    })
+    .await;
+    let notice = messages_to(&messages, "carol@example.com").remove(1);
+    assert!(notice.data.contains("already has one"), "{}", notice.data);
+
+    // A new link can be asked for; the old one then no longer works.
+    let dave = sign_up(&app, &tab, "dave@example.com").await;
+    let _ = dave;
+    eventually("dave's first mail", || async {
+        messages_to(&messages, "dave@example.com").len() == 1
+    })
+    .await;
+    let resend = post(
+        &tab,
+        app.api("/auth/resend-verification"),
+        serde_json::json!({ "email": "dave@example.com" }),
+    )
+    .await;
+    assert_eq!(resend.status(), StatusCode::ACCEPTED);
+    eventually("dave's second mail", || async {
+        messages_to(&messages, "dave@example.com").len() == 2
+    })
+    .await;
+    let link = |m: &Received| {
+        m.data
+            .split("?verify=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap()
+            .to_owned()
+    };
+    let dave_mails = messages_to(&messages, "dave@example.com");
+    let old = verify(&app, &tab, &link(&dave_mails[0])).await;
+    assert_eq!(old.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        verify(&app, &tab, &link(&dave_mails[1])).await.status(),
+        StatusCode::OK
+    );
+    app.cleanup().await;
+}

@@ -1,0 +1,14 @@
+//! Accounts integration tests (issue 3) against the real Postgres, NATS JetStream, an
+//! in-process SMTP server and a fake Google on loopback. Every test gets its own
+//! database and NATS namespace.
+
+mod admin;
+mod flow;
+mod google;
+mod helpers;
+mod input;
+mod limits;
+mod mail;
+#[path = "../support/mod.rs"]
+mod support;
+mod tokens;
