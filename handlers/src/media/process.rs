@@ -59,7 +59,7 @@ pub(crate) async fn run(
 
     let stderr_task = tokio::spawn(read_tail(child_stderr));
     let work = async {
-        let out = match read_stdout(child_stdout, stdout).await {
+        let out = match read_stdout(tool, child_stdout, stdout).await {
             Ok(out) => out,
             Err(e) => {
                 // The caller gave up on this run (a limit was crossed): stop the process
@@ -98,6 +98,7 @@ pub(crate) async fn run(
 }
 
 async fn read_stdout(
+    tool: &'static str,
     stdout: impl AsyncRead + Unpin,
     mode: Stdout<'_>,
 ) -> Result<Vec<u8>, MediaError> {
@@ -110,12 +111,12 @@ async fn read_stdout(
                 .read_to_end(&mut out)
                 .await
                 .map_err(|e| MediaError::Tool {
-                    tool: "process",
+                    tool,
                     reason: format!("reading output: {e}"),
                 })?;
             if n > max {
                 return Err(MediaError::Tool {
-                    tool: "process",
+                    tool,
                     reason: format!("more than {max} bytes of output"),
                 });
             }
@@ -130,7 +131,7 @@ async fn read_stdout(
                         .read_until(b'\n', &mut line)
                         .await
                         .map_err(|e| MediaError::Tool {
-                            tool: "process",
+                            tool,
                             reason: format!("reading output: {e}"),
                         })?;
                 if n == 0 {

@@ -8,7 +8,9 @@ use jukebox_handlers::media::{MediaError, Pipeline, PipelineConfig, Progress, St
 use jukebox_handlers::storage::{ByteRange, LocalStore, ObjectKey, ObjectStore};
 use serde_json::Value;
 
-use crate::support::{ffprobe, files_under, make_tone, mp4_top_level_boxes, MediaServer, Tone};
+use crate::support::{
+    ffprobe, files_under, make_tone, mp4_top_level_boxes, processes_mentioning, MediaServer, Tone,
+};
 
 struct Fixture {
     pipeline: Pipeline,
@@ -313,5 +315,57 @@ async fn a_file_over_the_size_limit_is_refused() {
     let path = f.media.path().join("big.mp3");
     let result = f.pipeline.import_file(&path, &mut |_| {}).await;
     expect_permanent(result, "too_big", "too big");
+    f.assert_clean();
+}
+
+#[tokio::test]
+async fn a_download_past_its_time_is_stopped_and_cleaned_up() {
+    let f = fixture(|c| c.download_timeout = Duration::from_secs(2)).await;
+    f.tone("slow.mp3", &TONE);
+    // The server sends 4 KiB and then nothing: yt-dlp would wait for its socket timeout.
+    let url = f.server.stalled_url("slow.mp3");
+    let err = f
+        .pipeline
+        .import_url(&url, &mut |_| {})
+        .await
+        .expect_err("the download must be stopped");
+    assert!(!err.is_permanent(), "a timeout is worth a retry: {err:?}");
+    assert_eq!(err.code(), "timeout");
+    assert!(
+        err.to_string()
+            .contains("download step took longer than 2s"),
+        "{err}"
+    );
+    // yt-dlp was killed, not left waiting on the socket. (Its command line names the
+    // job folder, under this test's own work folder.)
+    let needle = f.work.path().to_str().unwrap().to_owned();
+    let mut left = processes_mentioning(&needle);
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = processes_mentioning(&needle);
+    }
+    assert!(left.is_empty(), "yt-dlp still running: {left:?}");
+    f.assert_clean();
+}
+
+#[tokio::test]
+async fn a_download_that_never_says_its_size_is_stopped_at_the_limit() {
+    // No Content-Length, and after the first 4 KiB the server goes quiet: only the
+    // progress watchdog can stop this download at the limit (yt-dlp's --max-filesize
+    // needs a length, and the check of the finished file would never come).
+    let f = fixture(|c| {
+        c.limits.max_download_bytes = 2 * 1024;
+        c.download_timeout = Duration::from_secs(20);
+    })
+    .await;
+    f.tone("unsized.mp3", &TONE);
+    let result = f
+        .pipeline
+        .import_url(&f.server.stalled_url("unsized.mp3"), &mut |_| {})
+        .await;
+    expect_permanent(result, "too_big", "the limit is 2 KiB");
     f.assert_clean();
 }

@@ -118,8 +118,45 @@ impl MediaServer {
                 Err(_) => StatusCode::NOT_FOUND.into_response(),
             }
         }
+        /// The file in 4 KiB chunks, chunked (no Content-Length), `pause` between
+        /// chunks: a server that does not say how big the file is, and is slow.
+        async fn chunked(dir: PathBuf, name: String, pause: Duration) -> axum::response::Response {
+            if name.contains('/') || name.starts_with('.') {
+                return StatusCode::NOT_FOUND.into_response();
+            }
+            let Ok(bytes) = tokio::fs::read(dir.join(&name)).await else {
+                return StatusCode::NOT_FOUND.into_response();
+            };
+            let chunks = futures::stream::unfold(0usize, move |at| {
+                let bytes = bytes.clone();
+                async move {
+                    if at >= bytes.len() {
+                        return None;
+                    }
+                    if at > 0 {
+                        tokio::time::sleep(pause).await;
+                    }
+                    let end = (at + 4096).min(bytes.len());
+                    let chunk = bytes::Bytes::copy_from_slice(&bytes[at..end]);
+                    Some((Ok::<_, std::io::Error>(chunk), end))
+                }
+            });
+            (
+                [(header::CONTENT_TYPE, "audio/mpeg")],
+                axum::body::Body::from_stream(chunks),
+            )
+                .into_response()
+        }
+        /// One chunk, then nothing for a minute with the connection open.
+        async fn stall(
+            State(dir): State<PathBuf>,
+            UrlPath(name): UrlPath<String>,
+        ) -> axum::response::Response {
+            chunked(dir, name, Duration::from_secs(60)).await
+        }
         let app = axum::Router::new()
             .route("/media/{name}", axum::routing::get(file))
+            .route("/stall/{name}", axum::routing::get(stall))
             .with_state(dir.to_owned());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -133,6 +170,11 @@ impl MediaServer {
 
     pub fn url(&self, name: &str) -> String {
         format!("{}/media/{name}", self.base)
+    }
+
+    /// 4 KiB, then a minute of silence on an open connection.
+    pub fn stalled_url(&self, name: &str) -> String {
+        format!("{}/stall/{name}", self.base)
     }
 }
 
@@ -263,4 +305,21 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Processes whose command line mentions `needle` (other than zombies, whose command line
+/// is empty).
+pub fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(needle))
+                .unwrap_or(false)
+        })
+        .collect()
 }
