@@ -369,3 +369,69 @@ async fn a_download_that_never_says_its_size_is_stopped_at_the_limit() {
     expect_permanent(result, "too_big", "the limit is 2 KiB");
     f.assert_clean();
 }
+
+#[tokio::test]
+async fn a_site_thumbnail_becomes_the_cover() {
+    // The path taken for YouTube and other sites: the cover is a separate image
+    // (yt-dlp's thumbnail, PNG here so it has to be re-encoded), not a stream of the audio.
+    use jukebox_handlers::media::ffmpeg::{self, Cover};
+    let f = fixture(|_| {}).await;
+    let audio = f.media.path().join("plain.opus");
+    make_tone(
+        &audio,
+        &Tone {
+            seconds: 3,
+            title: "No Art",
+            artist: "Nobody",
+            cover: false,
+        },
+    );
+    let thumbnail = f.media.path().join("cover.png");
+    let out = std::process::Command::new(crate::support::tool("ffmpeg"))
+        .args(["-nostdin", "-loglevel", "error", "-f", "lavfi", "-i"])
+        .args(["color=c=blue:s=32x48:d=1", "-frames:v", "1"])
+        .arg(&thumbnail)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tools = &f.pipeline.config().tools;
+    let info = ffmpeg::probe(&tools.ffprobe, &audio, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(info.cover_stream.is_none());
+    let output = f.work.path().join("with-cover.m4a");
+    let tags = jukebox_handlers::media::TrackTags {
+        title: Some("Site Title".into()),
+        artist: Some("Site Channel".into()),
+        album: None,
+    };
+    ffmpeg::transcode(
+        &tools.ffmpeg,
+        &audio,
+        &info,
+        &output,
+        &tags,
+        Some(Cover::File(&thumbnail)),
+        Duration::from_secs(60),
+        &mut |_| {},
+    )
+    .await
+    .expect("transcode with a cover");
+    let probe = assert_playable_m4a(&output, 3.0, "Site Title", "Site Channel");
+    let cover = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .expect("a cover picture");
+    assert_eq!(cover["codec_name"], "mjpeg");
+    assert_eq!(cover["disposition"]["attached_pic"], 1);
+    assert_eq!(
+        (cover["width"].as_u64(), cover["height"].as_u64()),
+        (Some(32), Some(48))
+    );
+}
