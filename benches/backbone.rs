@@ -264,7 +264,6 @@ fn spawn_server(scratch: &Scratch) -> anyhow::Result<Child> {
         .env("NATS_URL", nats_url())
         .env("NATS_NAMESPACE", &scratch.namespace)
         .env("API_PORT", port(1))
-        .env("JWT_SECRET", Uuid::new_v4().simple().to_string())
         .env("JWT_SECRET", "bench-secret-bench-secret-bench-secret-0123")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
