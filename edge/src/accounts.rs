@@ -146,3 +146,51 @@ pub async fn authenticate(
         },
     }
 }
+
+/// A short-lived memory of `authenticate` results per (user, session), so a busy client
+/// does not cost a query per request. Revocations, disabling and role changes are seen
+/// after at most `ttl` (plus the read model's lag), well within an access token's life.
+pub struct AuthCache {
+    ttl: std::time::Duration,
+    entries: std::sync::Mutex<std::collections::HashMap<(Uuid, Uuid), Remembered>>,
+}
+
+/// When it was checked, the account, and whether the session was revoked.
+type Remembered = (std::time::Instant, AccountRow, bool);
+
+impl AuthCache {
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self {
+            ttl,
+            entries: Default::default(),
+        }
+    }
+
+    pub async fn authenticate(
+        &self,
+        pool: &PgPool,
+        user_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<Option<(AccountRow, bool)>, sqlx::Error> {
+        let key = (user_id, session_id);
+        if !self.ttl.is_zero() {
+            let entries = self.entries.lock().expect("auth cache");
+            if let Some((at, account, revoked)) = entries.get(&key) {
+                if at.elapsed() < self.ttl {
+                    return Ok(Some((account.clone(), *revoked)));
+                }
+            }
+        }
+        let found = authenticate(pool, user_id, session_id).await?;
+        if let (Some((account, revoked)), false) = (&found, self.ttl.is_zero()) {
+            let now = std::time::Instant::now();
+            let mut entries = self.entries.lock().expect("auth cache");
+            if entries.len() >= 100_000 {
+                let ttl = self.ttl;
+                entries.retain(|_, (at, _, _)| now.duration_since(*at) < ttl);
+            }
+            entries.insert(key, (now, account.clone(), *revoked));
+        }
+        Ok(found)
+    }
+}

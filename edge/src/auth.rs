@@ -91,8 +91,10 @@ impl FromRequestParts<AppState> for AuthUser {
                 "the access token is invalid or expired; refresh it or sign in again",
             )
         })?;
-        let Some((account, revoked)) =
-            accounts::authenticate(&state.pool, claims.sub, claims.sid).await?
+        let Some((account, revoked)) = state
+            .auth_cache
+            .authenticate(&state.pool, claims.sub, claims.sid)
+            .await?
         else {
             return Err(ApiError::unauthorized("invalid_token", "no such account"));
         };

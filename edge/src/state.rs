@@ -6,6 +6,7 @@ use std::time::Duration;
 use jukebox_nats::CommandBus;
 use sqlx::PgPool;
 
+use crate::accounts::AuthCache;
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub mailer: Arc<dyn Mailer>,
     pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
+    /// Recent access-token checks (see `AuthCache`).
+    pub auth_cache: Arc<AuthCache>,
     /// Where the API is mounted ("" on :8000, "/api" in the web app): cookie paths use it.
     pub mount: &'static str,
 }
