@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::media::{ImportStage, SourceRef, TrackId};
+use crate::track::StoredTrack;
 use crate::value::{Email, PasswordHash, RevokeReason, Role, SignInMethod, TokenHash};
 
 /// A command as the edge publishes it. Each variant names the aggregate it starts at.
@@ -77,6 +79,32 @@ pub enum Command {
     EnableUser {
         user_id: Uuid,
     },
+    /// Opens an import job for the user (the downloader takes it from `ImportRequested`).
+    RequestImport {
+        job_id: Uuid,
+        user_id: Uuid,
+        source: SourceRef,
+    },
+    /// The downloader reached a new stage of the job.
+    ChangeImportStage {
+        job_id: Uuid,
+        stage: ImportStage,
+    },
+    /// The downloader put the transcoded object in the store: record the track.
+    StoreTrack {
+        track: StoredTrack,
+    },
+    /// Adds the track to the requester's library, then completes the job.
+    CompleteImport {
+        job_id: Uuid,
+        user_id: Uuid,
+        track_id: TrackId,
+    },
+    FailImport {
+        job_id: Uuid,
+        code: String,
+        reason: String,
+    },
 }
 
 impl Command {
@@ -95,6 +123,11 @@ impl Command {
             Self::RevokeRole { .. } => "user.revoke_role",
             Self::DisableUser { .. } => "user.disable",
             Self::EnableUser { .. } => "user.enable",
+            Self::RequestImport { .. } => "import.request",
+            Self::ChangeImportStage { .. } => "import.change_stage",
+            Self::StoreTrack { .. } => "track.store",
+            Self::CompleteImport { .. } => "import.complete",
+            Self::FailImport { .. } => "import.fail",
         }
     }
 }
@@ -158,5 +191,30 @@ impl From<crate::ExternalIdentityError> for CommandError {
                 Self::new("identity_linked", error.to_string())
             }
         }
+    }
+}
+
+impl From<crate::ImportError> for CommandError {
+    fn from(error: crate::ImportError) -> Self {
+        let code = match error {
+            crate::ImportError::AlreadyRequested => "job_exists",
+            crate::ImportError::UnknownJob => "unknown_job",
+            crate::ImportError::AlreadyFinished => "job_finished",
+        };
+        Self::new(code, error.to_string())
+    }
+}
+
+impl From<crate::TrackError> for CommandError {
+    fn from(error: crate::TrackError) -> Self {
+        match error {
+            crate::TrackError::AlreadyStored => Self::new("track_stored", error.to_string()),
+        }
+    }
+}
+
+impl From<crate::LibraryError> for CommandError {
+    fn from(error: crate::LibraryError) -> Self {
+        match error {}
     }
 }

@@ -7,7 +7,11 @@ pub mod audit;
 pub mod command;
 pub mod email_claim;
 pub mod external_identity;
+pub mod import;
+pub mod library;
+pub mod media;
 pub mod session;
+pub mod track;
 pub mod user;
 pub mod value;
 
@@ -16,7 +20,11 @@ pub use email_claim::{EmailClaim, EmailClaimCommand, EmailClaimError, EmailClaim
 pub use external_identity::{
     ExternalIdentity, ExternalIdentityCommand, ExternalIdentityError, ExternalIdentityEvent,
 };
+pub use import::{Import, ImportCommand, ImportError, ImportEvent};
+pub use library::{Library, LibraryCommand, LibraryError, LibraryEvent};
+pub use media::{ImportStage, SourceError, SourceRef, TrackId};
 pub use session::{Session, SessionCommand, SessionError, SessionEvent};
+pub use track::{StoredTrack, Track, TrackCommand, TrackError, TrackEvent};
 pub use user::{User, UserCommand, UserError, UserEvent};
 pub use value::{Email, PasswordHash, RevokeReason, Role, SignInMethod, TokenHash, ValueError};
 

@@ -16,7 +16,8 @@ use cqrs_es::{Aggregate, AggregateContext, AggregateError, DomainEvent, EventSto
 use futures::StreamExt;
 use jukebox_domain::{
     Command, CommandError, EmailClaim, EmailClaimCommand, ExternalIdentity,
-    ExternalIdentityCommand, RevokeReason, Session, SessionCommand, User, UserCommand,
+    ExternalIdentityCommand, Import, ImportCommand, Library, LibraryCommand, RevokeReason, Session,
+    SessionCommand, Track, TrackCommand, User, UserCommand,
 };
 use jukebox_nats::names::REPLY_TO_HEADER;
 use jukebox_nats::{
@@ -358,6 +359,57 @@ impl Processor {
             Command::EnableUser { user_id } => {
                 step.last::<User>(&user_id.to_string(), UserCommand::Enable)
                     .await
+            }
+            Command::RequestImport {
+                job_id,
+                user_id,
+                source,
+            } => {
+                let request = ImportCommand::Request {
+                    job_id: *job_id,
+                    requested_by: *user_id,
+                    source: source.clone(),
+                };
+                step.last::<Import>(&job_id.to_string(), request).await
+            }
+            Command::ChangeImportStage { job_id, stage } => {
+                let change = ImportCommand::ChangeStage { stage: *stage };
+                step.last::<Import>(&job_id.to_string(), change).await
+            }
+            Command::StoreTrack { track } => {
+                let store = TrackCommand::Store(track.clone());
+                step.last::<Track>(track.track_id.as_str(), store).await
+            }
+            Command::CompleteImport {
+                job_id,
+                user_id,
+                track_id,
+            } => {
+                // The track lands in the library first: a completed job always means
+                // the requester has the track.
+                let add = LibraryCommand::AddTrack {
+                    user_id: *user_id,
+                    track_id: track_id.clone(),
+                    job_id: *job_id,
+                };
+                if let Err(rejection) = step.run::<Library>(&user_id.to_string(), add).await? {
+                    return Ok(Err(rejection));
+                }
+                let complete = ImportCommand::Complete {
+                    track_id: track_id.clone(),
+                };
+                step.last::<Import>(&job_id.to_string(), complete).await
+            }
+            Command::FailImport {
+                job_id,
+                code,
+                reason,
+            } => {
+                let fail = ImportCommand::Fail {
+                    code: code.clone(),
+                    reason: reason.clone(),
+                };
+                step.last::<Import>(&job_id.to_string(), fail).await
             }
         }
     }

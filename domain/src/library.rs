@@ -1,0 +1,126 @@
+//! `Library`: one per user (id = the user id), the tracks they have. Adding a track that
+//! is already there changes nothing, so a retried import cannot add it twice.
+
+use std::collections::BTreeSet;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::media::TrackId;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Library {
+    tracks: BTreeSet<TrackId>,
+}
+
+impl Library {
+    pub fn contains(&self, track_id: &TrackId) -> bool {
+        self.tracks.contains(track_id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum LibraryCommand {
+    AddTrack {
+        user_id: Uuid,
+        track_id: TrackId,
+        /// The import that brought it.
+        job_id: Uuid,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum LibraryEvent {
+    TrackAddedToLibrary {
+        user_id: Uuid,
+        track_id: TrackId,
+        job_id: Uuid,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LibraryError {}
+
+impl DomainEvent for LibraryEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::TrackAddedToLibrary { .. } => "TrackAddedToLibrary".into(),
+        }
+    }
+    fn event_version(&self) -> String {
+        crate::EVENT_VERSION.into()
+    }
+}
+
+impl Aggregate for Library {
+    const TYPE: &'static str = "library";
+    type Command = LibraryCommand;
+    type Event = LibraryEvent;
+    type Error = LibraryError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        match command {
+            LibraryCommand::AddTrack {
+                user_id,
+                track_id,
+                job_id,
+            } => {
+                if !self.tracks.contains(&track_id) {
+                    let event = LibraryEvent::TrackAddedToLibrary {
+                        user_id,
+                        track_id,
+                        job_id,
+                    };
+                    sink.write(event, self).await;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            LibraryEvent::TrackAddedToLibrary { track_id, .. } => {
+                self.tracks.insert(track_id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cqrs_es::test::TestFramework;
+
+    #[test]
+    fn a_track_is_added_once() {
+        let (user_id, job_id) = (Uuid::now_v7(), Uuid::now_v7());
+        let track_id = TrackId::parse("yt:dQw4w9WgXcQ").unwrap();
+        let add = LibraryCommand::AddTrack {
+            user_id,
+            track_id: track_id.clone(),
+            job_id,
+        };
+        let added = LibraryEvent::TrackAddedToLibrary {
+            user_id,
+            track_id,
+            job_id,
+        };
+        TestFramework::<Library>::with(())
+            .given_no_previous_events()
+            .when(add.clone())
+            .then_expect_events(vec![added.clone()]);
+        TestFramework::<Library>::with(())
+            .given(vec![added])
+            .when(add)
+            .then_expect_events(vec![]);
+    }
+}

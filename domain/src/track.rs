@@ -1,0 +1,131 @@
+//! `Track`: one stored piece of audio, shared by everyone who imports its source. Its id
+//! is derived from the source (`yt:<video id>`, ...), so two imports of one source meet
+//! on the same aggregate. It is stored once: a second `Store` is refused, and the
+//! downloader completes such jobs from the stored track instead of downloading again.
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::media::TrackId;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Track {
+    stored: Option<StoredTrack>,
+}
+
+impl Track {
+    pub fn stored(&self) -> Option<&StoredTrack> {
+        self.stored.as_ref()
+    }
+}
+
+/// What was stored, as `TrackStored` says it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredTrack {
+    pub track_id: TrackId,
+    pub object_key: String,
+    pub size: u64,
+    pub duration_ms: u64,
+    pub codec: String,
+    pub bitrate: u64,
+    pub title: Option<String>,
+    pub artist: Option<String>,
+    pub album: Option<String>,
+    /// The cover is embedded in the `.m4a`.
+    pub has_cover: bool,
+    /// Where it came from: the page URL, or `upload`.
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TrackCommand {
+    Store(StoredTrack),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TrackEvent {
+    TrackStored(StoredTrack),
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TrackError {
+    #[error("this track is already stored")]
+    AlreadyStored,
+}
+
+impl DomainEvent for TrackEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::TrackStored(_) => "TrackStored".into(),
+        }
+    }
+    fn event_version(&self) -> String {
+        crate::EVENT_VERSION.into()
+    }
+}
+
+impl Aggregate for Track {
+    const TYPE: &'static str = "track";
+    type Command = TrackCommand;
+    type Event = TrackEvent;
+    type Error = TrackError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        match command {
+            TrackCommand::Store(track) => {
+                if self.stored.is_some() {
+                    return Err(TrackError::AlreadyStored);
+                }
+                sink.write(TrackEvent::TrackStored(track), self).await;
+                Ok(())
+            }
+        }
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            TrackEvent::TrackStored(track) => self.stored = Some(track),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cqrs_es::test::TestFramework;
+
+    pub(crate) fn stored() -> StoredTrack {
+        StoredTrack {
+            track_id: TrackId::parse("yt:dQw4w9WgXcQ").unwrap(),
+            object_key: "tracks/yt:dQw4w9WgXcQ.m4a".into(),
+            size: 4_000_000,
+            duration_ms: 212_000,
+            codec: "aac".into(),
+            bitrate: 256_000,
+            title: Some("Song".into()),
+            artist: Some("Artist".into()),
+            album: None,
+            has_cover: true,
+            origin: "https://www.youtube.com/watch?v=dQw4w9WgXcQ".into(),
+        }
+    }
+
+    #[test]
+    fn a_track_is_stored_once() {
+        TestFramework::<Track>::with(())
+            .given_no_previous_events()
+            .when(TrackCommand::Store(stored()))
+            .then_expect_events(vec![TrackEvent::TrackStored(stored())]);
+        TestFramework::<Track>::with(())
+            .given(vec![TrackEvent::TrackStored(stored())])
+            .when(TrackCommand::Store(stored()))
+            .then_expect_error_message("this track is already stored");
+    }
+}
