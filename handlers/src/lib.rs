@@ -5,8 +5,10 @@
 pub mod media;
 pub mod processor;
 pub mod relay;
-pub mod storage;
 pub mod wake;
+
+/// The object store lives in its own crate: the stream role (edge) reads from it too.
+pub use jukebox_storage as storage;
 
 pub use processor::Processor;
 pub use relay::Relay;
