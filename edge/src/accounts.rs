@@ -5,7 +5,7 @@
 //! (the `email_claim` aggregate gives the user id, the `user` aggregate's events fold into
 //! the same row with the projection's own fold). Decisions that must not act on stale
 //! data (disabled, unverified, token checks) are taken by the aggregates in the
-//! processor, not here. See docs/adr/04-accounts-and-sessions.md.
+//! processor, not here. See docs/adr/05-accounts-and-sessions.md.
 
 use jukebox_domain::{EmailClaimEvent, UserEvent};
 use jukebox_projections::accounts::{apply_user_event, AccountRow};

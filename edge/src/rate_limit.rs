@@ -1,6 +1,6 @@
 //! Fixed-window rate limits for the account endpoints (SECURITY.md 4), per client address
 //! and per account, each in its own bucket: one account's limit never touches another's.
-//! In-process: with several edge replicas each counts on its own (see ADR 04).
+//! In-process: with several edge replicas each counts on its own (see ADR 05).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
