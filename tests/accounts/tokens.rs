@@ -216,3 +216,45 @@ async fn logout_kills_refresh_and_cookie_endpoints_refuse_cross_site_calls() {
     assert_eq!(error_code(after).await, "session_revoked");
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_web_app_serves_the_same_flow_under_api_with_its_own_cookie_path() {
+    let app = app(&[]).await;
+    let tab = browser();
+    let body = sign_up(&app, &tab, "erin@example.com").await;
+    let token = body["verification_token"].as_str().unwrap();
+    // The verification link lands on the web app's page, which posts the token.
+    let page = tab
+        .get(app.web(&format!("/?verify={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let verified = post(
+        &tab,
+        app.web("/api/auth/verify-email"),
+        json!({ "token": token }),
+    )
+    .await;
+    assert_eq!(verified.status(), StatusCode::OK);
+    let signed = post(
+        &tab,
+        app.web("/api/auth/signin"),
+        json!({ "email": "erin@example.com", "password": PASSWORD }),
+    )
+    .await;
+    assert_eq!(signed.status(), StatusCode::OK);
+    let cookie = signed.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("Path=/api/auth;"), "{cookie}");
+    let refreshed = tab.post(app.web("/api/auth/refresh")).send().await.unwrap();
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let access = access_token(refreshed).await;
+    let me = tab
+        .get(app.web("/api/auth/me"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    app.cleanup().await;
+}

@@ -47,6 +47,16 @@ impl TestApp {
         format!("http://{addr}{path}")
     }
 
+    /// A URL on the web app (:3000 role), which serves the API under `/api`.
+    pub fn web(&self, path: &str) -> String {
+        let addr = self
+            .running
+            .as_ref()
+            .and_then(|r| r.web_addr)
+            .expect("web role running");
+        format!("http://{addr}{path}")
+    }
+
     pub fn js(&self) -> jetstream::Context {
         jetstream::new(self.services.nats.clone())
     }
