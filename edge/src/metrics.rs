@@ -25,13 +25,27 @@ impl Metrics {
         self.add("jukebox_mail_total", kind);
     }
 
+    /// `jukebox_stream_total{kind="streams_started"|"bytes_served"|"range_requests"}`.
+    pub fn stream(&self, kind: &'static str, amount: u64) {
+        self.add_n("jukebox_stream_total", kind, amount);
+    }
+
+    /// `jukebox_stream_denied_total{kind="<reason>"}`: refused stream requests.
+    pub fn stream_denied(&self, reason: &'static str) {
+        self.add("jukebox_stream_denied_total", reason);
+    }
+
     fn add(&self, name: &'static str, kind: &'static str) {
+        self.add_n(name, kind, 1);
+    }
+
+    fn add_n(&self, name: &'static str, kind: &'static str, amount: u64) {
         *self
             .counters
             .lock()
             .expect("metrics")
             .entry((name, kind))
-            .or_default() += 1;
+            .or_default() += amount;
     }
 
     pub fn get(&self, name: &str, kind: &str) -> u64 {
