@@ -1,5 +1,5 @@
 -- Read models for authentication, owned by the `accounts` and `auth_sessions`
--- projections (see docs/adr/04-accounts-and-sessions.md).
+-- projections (see docs/adr/05-accounts-and-sessions.md).
 
 -- One row per account: what sign-in and the auth middleware read.
 CREATE TABLE accounts
