@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use jukebox_handlers::{Processor, Relay};
+use jukebox_handlers::{Downloader, Processor, Relay};
 use jukebox_nats::{CommandBus, FailPoints, Namespace, Topology};
-use jukebox_projections::{Accounts, AdminUsers, AuthSessions, ProjectionRunner};
+use jukebox_projections::{
+    Accounts, AdminUsers, AuthSessions, Jobs, LibraryEntries, ProjectionRunner, Tracks,
+};
 use secrecy::ExposeSecret;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
@@ -199,6 +201,8 @@ pub struct RoleOptions {
     /// Account settings for the api and web roles (`None` when neither runs).
     pub auth: Option<Arc<jukebox_edge::settings::AuthSettings>>,
     pub mailer: Arc<dyn jukebox_edge::mail::Mailer>,
+    /// The whole configuration (imports: object store, media tools, limits, search).
+    pub config: Config,
 }
 
 impl std::fmt::Debug for RoleOptions {
@@ -238,6 +242,7 @@ impl RoleOptions {
                 FailPoints::parse(&config.failpoints).map_err(anyhow::Error::msg)?
             },
             ack_wait: Duration::from_secs(30),
+            config: config.clone(),
         })
     }
 }
@@ -291,6 +296,21 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         topology,
     } = services.clone();
 
+    // The object store, for uploads (api, web) and tracks (downloader).
+    let store = if roles.contains(&Role::Api)
+        || roles.contains(&Role::Web)
+        || roles.contains(&Role::Downloader)
+    {
+        let store_config = options.config.store_config()?;
+        Some(
+            jukebox_handlers::storage::open(&store_config)
+                .await
+                .context("opening the object store")?,
+        )
+    } else {
+        None
+    };
+
     let mut api_addr = None;
     let mut web_addr = None;
     let mut stream_addr = None;
@@ -311,6 +331,26 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
             auth,
             mailer: options.mailer.clone(),
             metrics: Arc::default(),
+            imports: match &store {
+                Some(store) => match crate::imports::import_settings(
+                    &options.config,
+                    store.clone(),
+                    nats.clone(),
+                    &topology.namespace,
+                )
+                .await
+                {
+                    Ok(settings) => Some(Arc::new(settings)),
+                    Err(error) => {
+                        tracing::warn!(
+                            error = format!("{error:#}"),
+                            "search and import are unavailable (503)"
+                        );
+                        None
+                    }
+                },
+                None => None,
+            },
             mount: "",
         };
         if roles.contains(&Role::Api) {
@@ -360,21 +400,42 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         let mut runner = ProjectionRunner::new(pool.clone(), nats.clone(), topology.clone());
         runner.fail_points = options.fail_points.clone();
         runner.ack_wait = options.ack_wait;
-        let (admin_users, accounts, sessions) = (runner.clone(), runner.clone(), runner);
+        let (admin_users, accounts) = (runner.clone(), runner.clone());
+        let (jobs, tracks, library) = (runner.clone(), runner.clone(), runner.clone());
+        let sessions = runner;
         let stop = shutdown.clone();
         tasks.spawn(async move { ("projector", admin_users.run::<AdminUsers>(stop).await) });
         let stop = shutdown.clone();
         tasks.spawn(async move { ("projector", accounts.run::<Accounts>(stop).await) });
         let stop = shutdown.clone();
         tasks.spawn(async move { ("projector", sessions.run::<AuthSessions>(stop).await) });
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("projector", jobs.run::<Jobs>(stop).await) });
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("projector", tracks.run::<Tracks>(stop).await) });
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("projector", library.run::<LibraryEntries>(stop).await) });
     }
     if roles.contains(&Role::Downloader) {
-        // Imports arrive with issue 4; the role exists so deployments can name it today.
+        let config = &options.config;
+        let pipeline =
+            jukebox_handlers::media::Pipeline::new(crate::imports::pipeline_config(config)?);
+        let store = store.clone().expect("opened for the downloader");
+        let mut downloader = Downloader::new(
+            pool.clone(),
+            nats.clone(),
+            topology.clone(),
+            pipeline,
+            store,
+        );
+        downloader.slots = config.download_concurrency;
+        downloader.max_deliver = config.import_max_attempts;
+        downloader.retry_base = config.import_retry_base;
+        downloader.ack_wait = options.ack_wait;
+        downloader.command_wait = options.command_wait;
+        downloader.fail_points = options.fail_points.clone();
         let stop = shutdown.clone();
-        tasks.spawn(async move {
-            stop.cancelled().await;
-            ("downloader", Ok(()))
-        });
+        tasks.spawn(async move { ("downloader", downloader.run(stop).await) });
     }
     Ok(Running {
         api_addr,

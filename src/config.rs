@@ -22,6 +22,24 @@ pub struct Config {
     pub s3_access_key: Option<SecretString>,
     pub s3_secret_key: Option<SecretString>,
     pub object_store_dir: PathBuf,
+    /// `IMPORT_ALLOW_PRIVATE_NETWORKS`: import from loopback/private addresses (tests).
+    pub import_allow_private_networks: bool,
+    pub import_max_duration: Duration,
+    /// Largest download an import may fetch.
+    pub import_max_bytes: u64,
+    /// Largest file `POST /songs/upload` accepts.
+    pub upload_max_bytes: u64,
+    /// Imports one downloader runs at once (default: the CPU count).
+    pub download_concurrency: usize,
+    /// Deliveries of one import before a transient failure is final.
+    pub import_max_attempts: i64,
+    /// First retry delay of a transient import failure (doubled each time).
+    pub import_retry_base: Duration,
+    /// Parent of the downloader's job folders (the system temp folder when unset).
+    pub import_work_dir: Option<PathBuf>,
+    /// YouTube Data API v3 key; without one, search runs yt-dlp's `ytsearch`.
+    pub youtube_api_key: Option<SecretString>,
+    pub youtube_api_base_url: String,
     pub bind_address: IpAddr,
     pub api_port: u16,
     pub web_port: u16,
@@ -69,6 +87,27 @@ pub struct Config {
 }
 
 impl Config {
+    /// The object store: S3 when `S3_ENDPOINT` is set, else the folder `OBJECT_STORE_DIR`.
+    pub fn store_config(&self) -> anyhow::Result<jukebox_handlers::storage::StoreConfig> {
+        use jukebox_handlers::storage::{S3Config, StoreConfig};
+        Ok(match &self.s3_endpoint {
+            None => StoreConfig::Local {
+                dir: self.object_store_dir.clone(),
+            },
+            Some(endpoint) => StoreConfig::S3(S3Config {
+                endpoint: endpoint.clone(),
+                bucket: self.s3_bucket.clone(),
+                region: self.s3_region.clone(),
+                access_key: self.s3_access_key.clone().context(
+                    "S3_ENDPOINT is set: S3_ACCESS_KEY (or S3_ACCESS_KEY_FILE) is required",
+                )?,
+                secret_key: self.s3_secret_key.clone().context(
+                    "S3_ENDPOINT is set: S3_SECRET_KEY (or S3_SECRET_KEY_FILE) is required",
+                )?,
+            }),
+        })
+    }
+
     pub fn from_env() -> anyhow::Result<Self> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -118,6 +157,25 @@ impl Config {
             s3_access_key: env.secret("S3_ACCESS_KEY")?,
             s3_secret_key: env.secret("S3_SECRET_KEY")?,
             object_store_dir: env.string("OBJECT_STORE_DIR", ".dev-data/objects").into(),
+            import_allow_private_networks: env.flag("IMPORT_ALLOW_PRIVATE_NETWORKS")?,
+            import_max_duration: secs("IMPORT_MAX_DURATION_S", 3600)?,
+            import_max_bytes: env.parse("IMPORT_MAX_BYTES", 300 << 20)?,
+            upload_max_bytes: env.parse("UPLOAD_MAX_BYTES", 200 << 20)?,
+            download_concurrency: match env.parse("DOWNLOAD_CONCURRENCY", 0usize)? {
+                0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+                n => n,
+            },
+            import_max_attempts: env.parse("IMPORT_MAX_ATTEMPTS", 5i64)?.max(1),
+            import_retry_base: Duration::from_millis(env.parse("IMPORT_RETRY_BASE_MS", 5_000)?),
+            import_work_dir: env.optional("IMPORT_WORK_DIR").map(PathBuf::from),
+            youtube_api_key: env.secret("YOUTUBE_API_KEY")?,
+            youtube_api_base_url: env
+                .string(
+                    "YOUTUBE_API_BASE_URL",
+                    "https://www.googleapis.com/youtube/v3",
+                )
+                .trim_end_matches('/')
+                .to_owned(),
             bind_address: env.parse("BIND_ADDRESS", IpAddr::from([127, 0, 0, 1]))?,
             api_port,
             web_port,
@@ -281,6 +339,33 @@ mod tests {
         .unwrap();
         assert!(!dev.cookie_secure);
         assert_eq!(dev.allowed_origins, ["http://a.test", "http://b.test"]);
+    }
+
+    #[test]
+    fn imports_default_and_the_store_follows_s3_endpoint() {
+        let loaded = config(&[]).unwrap();
+        assert!(loaded.download_concurrency >= 1);
+        assert!(!loaded.import_allow_private_networks);
+        assert!(matches!(
+            loaded.store_config().unwrap(),
+            jukebox_handlers::storage::StoreConfig::Local { .. }
+        ));
+        let s3 = config(&[("S3_ENDPOINT", "http://127.0.0.1:9000")]).unwrap();
+        assert!(s3.store_config().is_err(), "keys are required");
+        let s3 = config(&[
+            ("S3_ENDPOINT", "http://127.0.0.1:9000"),
+            ("S3_ACCESS_KEY", "a"),
+            ("S3_SECRET_KEY", "b"),
+            ("DOWNLOAD_CONCURRENCY", "3"),
+            ("YOUTUBE_API_BASE_URL", "http://127.0.0.1:1/v3/"),
+        ])
+        .unwrap();
+        assert!(matches!(
+            s3.store_config().unwrap(),
+            jukebox_handlers::storage::StoreConfig::S3(_)
+        ));
+        assert_eq!(s3.download_concurrency, 3);
+        assert_eq!(s3.youtube_api_base_url, "http://127.0.0.1:1/v3");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod config;
 pub mod dev_infra;
+pub mod imports;
 pub mod ops;
 
 pub use app::{Role, RoleOptions, Running, Services};

@@ -5,7 +5,9 @@ use std::io::Write;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use jukebox_projections::rebuild::{rebuild, RebuildReport};
-use jukebox_projections::{Accounts, AdminUsers, AuthSessions, Projection};
+use jukebox_projections::{
+    Accounts, AdminUsers, AuthSessions, Jobs, LibraryEntries, Projection, Tracks,
+};
 use secrecy::ExposeSecret;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::{PgPool, Postgres};
@@ -130,6 +132,9 @@ pub async fn rebuild_projection(
         AdminUsers::NAME => rebuild::<AdminUsers>(pool, &progress).await,
         Accounts::NAME => rebuild::<Accounts>(pool, &progress).await,
         AuthSessions::NAME => rebuild::<AuthSessions>(pool, &progress).await,
+        Jobs::NAME => rebuild::<Jobs>(pool, &progress).await,
+        Tracks::NAME => rebuild::<Tracks>(pool, &progress).await,
+        LibraryEntries::NAME => rebuild::<LibraryEntries>(pool, &progress).await,
         other => anyhow::bail!(
             "no projection named {other:?}; known: {}",
             jukebox_projections::ALL.join(", ")

@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::auth::routes())
         .merge(crate::google::routes())
         .merge(crate::admin::routes())
+        .merge(crate::imports::routes())
         .route("/metrics", get(metrics))
         .route("/commands/{command_id}", get(command_outcome))
         .route("/healthz", get(|| async { "ok" }))

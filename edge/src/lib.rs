@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod google;
 pub mod headers;
+pub mod imports;
 pub mod mail;
 pub mod metrics;
 pub mod password;

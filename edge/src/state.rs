@@ -25,6 +25,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Recent access-token checks (see `AuthCache`).
     pub auth_cache: Arc<AuthCache>,
+    /// Search, import and upload (`None` where a deployment runs no imports: 503).
+    pub imports: Option<Arc<crate::imports::ImportSettings>>,
     /// Where the API is mounted ("" on :8000, "/api" in the web app): cookie paths use it.
     pub mount: &'static str,
 }

@@ -2,6 +2,7 @@
 //! outbox relay (Postgres log -> JetStream `EVENTS`), plus the import pipeline's building
 //! blocks: the object store (`storage`) and yt-dlp/ffprobe/ffmpeg (`media`).
 
+pub mod downloader;
 pub mod media;
 pub mod processor;
 pub mod relay;
@@ -10,6 +11,7 @@ pub mod wake;
 /// The object store lives in its own crate: the stream role (edge) reads from it too.
 pub use jukebox_storage as storage;
 
+pub use downloader::Downloader;
 pub use processor::Processor;
 pub use relay::Relay;
 pub use wake::RelayWaker;

@@ -77,6 +77,11 @@ impl Namespace {
         ))
     }
 
+    /// Core NATS subject of an import job's live progress (not stored anywhere).
+    pub fn progress_subject(&self, job_id: &str) -> String {
+        self.subject(&format!("progress.import.{}", subject_token(job_id)))
+    }
+
     /// Subject the processor answers a command on; the edge listens on `reply.<edge>.*`.
     pub fn reply_subject(&self, edge_id: &str, command_id: &str) -> String {
         self.subject(&format!("reply.{edge_id}.{command_id}"))

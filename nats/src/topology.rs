@@ -117,6 +117,28 @@ impl Topology {
             .await
     }
 
+    /// The downloader's durable consumer on `ImportRequested` events. `slots` jobs are in
+    /// hand at once (`max_ack_pending`); a job is offered `max_deliver` times in all.
+    pub async fn downloader_consumer(
+        &self,
+        js: &jetstream::Context,
+        slots: usize,
+        ack_wait: Duration,
+        max_deliver: i64,
+    ) -> Result<consumer::PullConsumer, TopologyError> {
+        let config = consumer::pull::Config {
+            durable_name: Some("downloader".into()),
+            filter_subject: self.namespace.subject("evt.import.*.ImportRequested"),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait,
+            max_deliver,
+            max_ack_pending: slots.max(1) as i64,
+            ..Default::default()
+        };
+        self.pull_consumer(js, &self.namespace.events_stream(), config)
+            .await
+    }
+
     pub async fn pull_consumer(
         &self,
         js: &jetstream::Context,

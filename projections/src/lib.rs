@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod admin_users;
 pub mod auth_sessions;
+pub mod imports;
 pub mod position;
 pub mod rebuild;
 pub mod runtime;
@@ -14,8 +15,16 @@ pub mod status;
 pub use accounts::Accounts;
 pub use admin_users::AdminUsers;
 pub use auth_sessions::AuthSessions;
+pub use imports::{Jobs, LibraryEntries, Tracks};
 pub use position::Position;
 pub use runtime::{Projection, ProjectionRunner};
 
 /// Every read model, by name (`jukebox projections rebuild NAME`).
-pub const ALL: &[&str] = &[AdminUsers::NAME, Accounts::NAME, AuthSessions::NAME];
+pub const ALL: &[&str] = &[
+    AdminUsers::NAME,
+    Accounts::NAME,
+    AuthSessions::NAME,
+    Jobs::NAME,
+    Tracks::NAME,
+    LibraryEntries::NAME,
+];

@@ -481,3 +481,94 @@ mod tests {
         assert_ne!(a, b);
     }
 }
+
+/// One result of a yt-dlp `ytsearch`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchEntry {
+    pub video_id: String,
+    pub title: String,
+    pub channel: Option<String>,
+    pub duration: Option<Duration>,
+    pub thumbnail: Option<String>,
+}
+
+/// Searches YouTube through yt-dlp (`ytsearch<N>:<query>`, flat: no video page is
+/// fetched), for installations without a YouTube Data API key. The query goes after
+/// `--` as one argument, so it can never become an option.
+pub async fn search(
+    yt_dlp: &Path,
+    query: &str,
+    limit: usize,
+    socket_timeout: Duration,
+    timeout: Duration,
+) -> Result<Vec<SearchEntry>, MediaError> {
+    let args: Vec<OsString> = [
+        "--ignore-config",
+        "--no-cache-dir",
+        "--color",
+        "never",
+        "--flat-playlist",
+        "--dump-single-json",
+        "--socket-timeout",
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .chain([
+        socket_timeout.as_secs().max(1).to_string().into(),
+        "--".into(),
+        format!("ytsearch{}:{query}", limit.clamp(1, 50)).into(),
+    ])
+    .collect();
+    let done = process::run(
+        "yt-dlp",
+        "search",
+        yt_dlp,
+        args,
+        timeout,
+        Stdout::Collect(16 << 20),
+    )
+    .await?;
+    if !done.status.success() {
+        return Err(classify_error(&done.stderr));
+    }
+    #[derive(Deserialize)]
+    struct Flat {
+        entries: Option<Vec<FlatEntry>>,
+    }
+    #[derive(Deserialize)]
+    struct FlatEntry {
+        id: Option<String>,
+        title: Option<String>,
+        channel: Option<String>,
+        uploader: Option<String>,
+        duration: Option<f64>,
+        thumbnails: Option<Vec<Thumbnail>>,
+    }
+    #[derive(Deserialize)]
+    struct Thumbnail {
+        url: Option<String>,
+    }
+    let flat: Flat = serde_json::from_slice(&done.stdout).map_err(|e| MediaError::Tool {
+        tool: "yt-dlp",
+        reason: format!("unreadable yt-dlp output: {e}"),
+    })?;
+    Ok(flat
+        .entries
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| {
+            Some(SearchEntry {
+                video_id: e.id?,
+                title: e.title.unwrap_or_default(),
+                channel: e.channel.or(e.uploader),
+                duration: e
+                    .duration
+                    .filter(|d| d.is_finite() && *d > 0.0)
+                    .map(Duration::from_secs_f64),
+                thumbnail: e
+                    .thumbnails
+                    .and_then(|t| t.into_iter().rev().find_map(|t| t.url)),
+            })
+        })
+        .collect())
+}

@@ -1,0 +1,438 @@
+//! Import benchmarks (issue 4). Not a test: it prints figures for `docs/benchmarks.md`.
+//! Run with `cargo bench --bench import` (release build), against the Postgres and NATS
+//! at TEST_DATABASE_ADMIN_URL / TEST_NATS_URL, with yt-dlp, ffmpeg and ffprobe installed.
+//!
+//! A 3-minute test tone (pink noise + 440 Hz, MP3 192 kbps, tagged) is served from a
+//! loopback HTTP server; every import gets its own URL, so none is deduplicated.
+//!
+//! 1. by hand: the commands the pipeline runs (yt-dlp -J, yt-dlp --load-info-json,
+//!    ffprobe, ffmpeg to AAC 256 kbps +faststart, ffprobe of the result), in sequence;
+//! 2. through the system: `POST /songs/import` until `GET /jobs/{id}` says completed, with
+//!    `jukebox serve api processor relay projector` and `jukebox serve downloader` as two
+//!    child processes; the ratio to (1) is the pipeline's overhead;
+//! 3. 8 imports posted at once with DOWNLOAD_CONCURRENCY=2, beside 4x one import;
+//! 4. peak RSS (VmHWM) of the downloader process (yt-dlp and ffmpeg are children with
+//!    their own memory, not counted).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use jukebox_handlers::media::Tools;
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into())
+}
+
+fn nats_url() -> String {
+    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn run(program: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{} failed: {}",
+        program.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+fn make_source(ffmpeg: &Path, path: &Path, seconds: u32) -> anyhow::Result<()> {
+    let path = path.to_str().expect("utf-8 path");
+    run(
+        ffmpeg,
+        &[
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("anoisesrc=color=pink:duration={seconds}:sample_rate=44100:amplitude=0.3"),
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("sine=frequency=440:duration={seconds}:sample_rate=44100"),
+            "-filter_complex",
+            "[0:a][1:a]amerge=inputs=2[a]",
+            "-map",
+            "[a]",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "192k",
+            "-metadata",
+            "title=Bench Tone",
+            "-metadata",
+            "artist=The Bench",
+            path,
+        ],
+    )
+}
+
+/// Serves `file` under `/media/<any name>.mp3`.
+async fn media_server(file: PathBuf) -> anyhow::Result<String> {
+    let app = axum::Router::new().route(
+        "/media/{name}",
+        axum::routing::get(move || {
+            let file = file.clone();
+            async move {
+                let bytes = tokio::fs::read(&file).await.unwrap_or_default();
+                ([(axum::http::header::CONTENT_TYPE, "audio/mpeg")], bytes)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(base)
+}
+
+/// The pipeline's commands, run by hand in sequence.
+fn by_hand(tools: &Tools, url: &str, dir: &Path) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let info = dir.join("info.json");
+    let out = Command::new(&tools.yt_dlp)
+        .args([
+            "--ignore-config",
+            "--no-playlist",
+            "--no-cache-dir",
+            "-f",
+            "bestaudio/best",
+            "--dump-single-json",
+            "--",
+            url,
+        ])
+        .output()?;
+    anyhow::ensure!(out.status.success(), "yt-dlp -J failed");
+    std::fs::write(&info, &out.stdout)?;
+    let source = dir.join("source.%(ext)s");
+    run(
+        &tools.yt_dlp,
+        &[
+            "--ignore-config",
+            "--no-playlist",
+            "--no-cache-dir",
+            "-f",
+            "bestaudio/best",
+            "--load-info-json",
+            info.to_str().unwrap(),
+            "-o",
+            source.to_str().unwrap(),
+            "--quiet",
+        ],
+    )?;
+    let input = dir.join("source.mp3");
+    let probe = |path: &Path| {
+        run(
+            &tools.ffprobe,
+            &[
+                "-v",
+                "error",
+                "-print_format",
+                "json",
+                "-show_format",
+                "-show_streams",
+                path.to_str().unwrap(),
+            ],
+        )
+    };
+    probe(&input)?;
+    let output = dir.join("track.m4a");
+    run(
+        &tools.ffmpeg,
+        &[
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            input.to_str().unwrap(),
+            "-map",
+            "0:a:0",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "256k",
+            "-movflags",
+            "+faststart",
+            output.to_str().unwrap(),
+        ],
+    )?;
+    probe(&output)?;
+    let elapsed = started.elapsed();
+    std::fs::remove_dir_all(dir)?;
+    std::fs::create_dir_all(dir)?;
+    Ok(elapsed)
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+struct System {
+    database: String,
+    namespace: String,
+    api: String,
+    edge: Child,
+    downloader: Child,
+    http: reqwest::Client,
+    token: String,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl System {
+    async fn start(concurrency: usize) -> anyhow::Result<Self> {
+        let id = &Uuid::new_v4().simple().to_string()[..10];
+        let database = format!("jukebox_bench_import_{id}");
+        let mut url = url::Url::parse(&admin_url())?;
+        url.set_path(&database);
+        let namespace = format!("bimport{id}");
+        let objects = tempfile::tempdir()?;
+        let work = tempfile::tempdir()?;
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+            listener.local_addr()?.port()
+        };
+        let vars: Vec<(&str, String)> = vec![
+            ("DATABASE_URL", url.to_string()),
+            ("NATS_URL", nats_url()),
+            ("NATS_NAMESPACE", namespace.clone()),
+            (
+                "JWT_SECRET",
+                "bench-secret-bench-secret-bench-secret-0123".into(),
+            ),
+            ("API_PORT", port.to_string()),
+            ("COOKIE_SECURE", "0".into()),
+            ("RATE_LIMIT_PER_ADDRESS", "1000".into()),
+            ("IMPORT_ALLOW_PRIVATE_NETWORKS", "1".into()),
+            ("OBJECT_STORE_DIR", objects.path().display().to_string()),
+            ("IMPORT_WORK_DIR", work.path().display().to_string()),
+            ("DOWNLOAD_CONCURRENCY", concurrency.to_string()),
+            ("RUST_LOG", "warn".into()),
+        ];
+        let config = jukebox::Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        })?;
+        jukebox::ops::migrate(&config).await?;
+        let spawn = |roles: &[&str]| {
+            Command::new(env!("CARGO_BIN_EXE_jukebox"))
+                .arg("serve")
+                .args(roles)
+                .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+                .stdout(Stdio::null())
+                .spawn()
+        };
+        let edge = spawn(&["api", "processor", "relay", "projector"])?;
+        let downloader = spawn(&["downloader"])?;
+        let api = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if http.get(format!("{api}/readyz")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let credentials =
+            json!({"email": "bench@example.com", "password": "correct horse battery"});
+        http.post(format!("{api}/auth/signup"))
+            .json(&credentials)
+            .send()
+            .await?
+            .error_for_status()?;
+        let signed_in: Value = http
+            .post(format!("{api}/auth/signin"))
+            .json(&credentials)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let token = signed_in["access_token"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no access token: {signed_in}"))?
+            .to_owned();
+        Ok(Self {
+            database,
+            namespace,
+            api,
+            edge,
+            downloader,
+            http,
+            token,
+            _dirs: vec![objects, work],
+        })
+    }
+
+    async fn post(&self, url: &str) -> anyhow::Result<String> {
+        let body: Value = self
+            .http
+            .post(format!("{}/songs/import", self.api))
+            .bearer_auth(&self.token)
+            .json(&json!({ "url": url }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(body["job_id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    async fn wait(&self, job_id: &str) -> anyhow::Result<()> {
+        loop {
+            let response = self
+                .http
+                .get(format!("{}/jobs/{job_id}", self.api))
+                .bearer_auth(&self.token)
+                .send()
+                .await?;
+            if response.status().is_success() {
+                let job: Value = response.json().await?;
+                match job["status"].as_str() {
+                    Some("completed") => return Ok(()),
+                    Some("failed") => anyhow::bail!("import failed: {job}"),
+                    _ => {}
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = self.edge.kill();
+        let _ = self.downloader.kill();
+        let _ = self.edge.wait();
+        let _ = self.downloader.wait();
+        let client = async_nats::connect(nats_url()).await?;
+        jukebox_nats::Topology::new(
+            jukebox_nats::Namespace::new(&self.namespace).map_err(anyhow::Error::msg)?,
+        )
+        .delete_streams(&async_nats::jetstream::new(client))
+        .await;
+        let mut admin = PgConnection::connect(&admin_url()).await?;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.database
+        ))
+        .execute(&mut admin)
+        .await?;
+        Ok(())
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let seconds = arg("--seconds", 180) as u32;
+    let rounds = arg("--rounds", 3);
+    let burst = arg("--burst", 8);
+    let concurrency = arg("--concurrency", 2);
+    let tools = Tools::discover()?;
+    let media = tempfile::tempdir()?;
+    let source = media.path().join("source.mp3");
+    make_source(&tools.ffmpeg, &source, seconds)?;
+    let size = std::fs::metadata(&source)?.len();
+    let base = media_server(source).await?;
+    println!(
+        "source: {seconds} s tone, MP3 192 kbps, {:.1} MiB",
+        size as f64 / 1048576.0
+    );
+    let mut next = 0;
+    let mut url = || {
+        next += 1;
+        format!("{base}/media/track-{next}.mp3")
+    };
+
+    // 1. By hand.
+    let scratch = tempfile::tempdir()?;
+    let mut hand = Vec::new();
+    for _ in 0..rounds {
+        hand.push(tokio::task::block_in_place(|| {
+            by_hand(&tools, &url(), scratch.path())
+        })?);
+    }
+    let hand = median(hand);
+    println!("by hand (median of {rounds}): {:.2} s", hand.as_secs_f64());
+
+    // 2. Through the system, one at a time.
+    let system = System::start(concurrency).await?;
+    // Warm-up: the first job also creates the downloader's consumer path.
+    let job = system.post(&url()).await?;
+    system.wait(&job).await?;
+    let mut single = Vec::new();
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let job = system.post(&url()).await?;
+        system.wait(&job).await?;
+        single.push(started.elapsed());
+    }
+    let single = median(single);
+    println!(
+        "through the system (median of {rounds}): {:.2} s = {:.3}x by hand",
+        single.as_secs_f64(),
+        single.as_secs_f64() / hand.as_secs_f64()
+    );
+
+    // 3. A burst with `concurrency` download slots.
+    let started = Instant::now();
+    let mut jobs = Vec::new();
+    for _ in 0..burst {
+        jobs.push(system.post(&url()).await?);
+    }
+    for job in &jobs {
+        system.wait(job).await?;
+    }
+    let total = started.elapsed();
+    let serial = single * (burst as u32 / concurrency as u32);
+    println!(
+        "{burst} imports at once, concurrency {concurrency}: {:.2} s ({:.2} s per import); \
+         {}x one import = {:.2} s; ratio {:.3}",
+        total.as_secs_f64(),
+        total.as_secs_f64() / burst as f64,
+        burst / concurrency,
+        serial.as_secs_f64(),
+        total.as_secs_f64() / serial.as_secs_f64()
+    );
+
+    // 4. Memory.
+    println!(
+        "downloader process: RSS now {} MiB, peak (VmHWM) {} MiB",
+        rss_kib(system.downloader.id(), "VmRSS:") / 1024,
+        rss_kib(system.downloader.id(), "VmHWM:") / 1024
+    );
+    system.stop().await?;
+    Ok(())
+}

@@ -1,0 +1,308 @@
+//! The import flow's read models: `jobs` (one row per import job), `tracks` (the shared
+//! catalog of stored tracks) and `library_entries` (who has which track). Issue 5 builds
+//! the full library on `library_entries` and `tracks`.
+
+use std::collections::HashMap;
+
+use jukebox_domain::{ImportEvent, LibraryEvent, SourceRef, TrackEvent};
+use jukebox_nats::EventRecord;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::runtime::Projection;
+
+fn time(t: &OffsetDateTime) -> String {
+    t.format(&Rfc3339).expect("timestamps format")
+}
+
+pub struct Jobs;
+
+/// Job status as the API shows it: `requested`, `waiting`, `downloading`,
+/// `transcoding`, `storing`, `completed` or `failed`.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct JobRow {
+    pub job_id: Uuid,
+    pub user_id: Uuid,
+    pub source_kind: String,
+    pub source: String,
+    pub status: String,
+    pub track_id: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+impl JobRow {
+    pub fn is_finished(&self) -> bool {
+        matches!(self.status.as_str(), "completed" | "failed")
+    }
+}
+
+impl Projection for Jobs {
+    const NAME: &'static str = "jobs";
+    const TABLE: &'static str = "jobs";
+    const KEY_COLUMN: &'static str = "job_id";
+    const KEY_TYPE: &'static str = "uuid";
+    const COLUMNS: &'static [&'static str] = &[
+        "job_id",
+        "user_id",
+        "source_kind",
+        "source",
+        "status",
+        "track_id",
+        "error_code",
+        "error_message",
+        "created_at",
+        "updated_at",
+    ];
+    type Row = JobRow;
+
+    fn key(row: &Self::Row) -> String {
+        row.job_id.to_string()
+    }
+
+    fn keys(event: &EventRecord) -> Vec<String> {
+        if event.aggregate_type == "import" {
+            vec![event.aggregate_id.clone()]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn apply(rows: &mut HashMap<String, Self::Row>, event: &EventRecord) {
+        let Ok(import_event) = event.decode::<ImportEvent>() else {
+            return;
+        };
+        if let ImportEvent::ImportRequested {
+            job_id,
+            requested_by,
+            source,
+        } = &import_event
+        {
+            let (source_kind, source) = match source {
+                SourceRef::Video { video_id } => ("video", video_id.clone()),
+                SourceRef::Url { url } => ("url", url.clone()),
+                SourceRef::Upload { filename, .. } => {
+                    ("upload", filename.clone().unwrap_or_default())
+                }
+            };
+            rows.insert(
+                event.aggregate_id.clone(),
+                JobRow {
+                    job_id: *job_id,
+                    user_id: *requested_by,
+                    source_kind: source_kind.into(),
+                    source,
+                    status: "requested".into(),
+                    track_id: None,
+                    error_code: None,
+                    error_message: None,
+                    created_at: event.recorded_at,
+                    updated_at: event.recorded_at,
+                },
+            );
+            return;
+        }
+        let Some(row) = rows.get_mut(&event.aggregate_id) else {
+            return;
+        };
+        row.updated_at = event.recorded_at;
+        match import_event {
+            ImportEvent::ImportRequested { .. } => {}
+            ImportEvent::ImportStageChanged { stage } => row.status = stage.as_str().into(),
+            ImportEvent::ImportCompleted { track_id } => {
+                row.status = "completed".into();
+                row.track_id = Some(track_id.to_string());
+            }
+            ImportEvent::ImportFailed { code, reason } => {
+                row.status = "failed".into();
+                row.error_code = Some(code);
+                row.error_message = Some(reason);
+            }
+        }
+    }
+
+    fn copy_fields(row: &Self::Row) -> Vec<Option<String>> {
+        vec![
+            Some(row.job_id.to_string()),
+            Some(row.user_id.to_string()),
+            Some(row.source_kind.clone()),
+            Some(row.source.clone()),
+            Some(row.status.clone()),
+            row.track_id.clone(),
+            row.error_code.clone(),
+            row.error_message.clone(),
+            Some(time(&row.created_at)),
+            Some(time(&row.updated_at)),
+        ]
+    }
+}
+
+pub struct Tracks;
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TrackRow {
+    pub track_id: String,
+    pub object_key: String,
+    pub size: i64,
+    pub duration_ms: i64,
+    pub codec: String,
+    pub bitrate: i64,
+    pub title: Option<String>,
+    pub artist: Option<String>,
+    pub album: Option<String>,
+    pub has_cover: bool,
+    pub origin: String,
+    pub stored_at: OffsetDateTime,
+}
+
+impl Projection for Tracks {
+    const NAME: &'static str = "tracks";
+    const TABLE: &'static str = "tracks";
+    const KEY_COLUMN: &'static str = "track_id";
+    const KEY_TYPE: &'static str = "text";
+    const COLUMNS: &'static [&'static str] = &[
+        "track_id",
+        "object_key",
+        "size",
+        "duration_ms",
+        "codec",
+        "bitrate",
+        "title",
+        "artist",
+        "album",
+        "has_cover",
+        "origin",
+        "stored_at",
+    ];
+    type Row = TrackRow;
+
+    fn key(row: &Self::Row) -> String {
+        row.track_id.clone()
+    }
+
+    fn keys(event: &EventRecord) -> Vec<String> {
+        if event.aggregate_type == "track" {
+            vec![event.aggregate_id.clone()]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn apply(rows: &mut HashMap<String, Self::Row>, event: &EventRecord) {
+        let Ok(TrackEvent::TrackStored(track)) = event.decode::<TrackEvent>() else {
+            return;
+        };
+        let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        rows.insert(
+            event.aggregate_id.clone(),
+            TrackRow {
+                track_id: track.track_id.to_string(),
+                object_key: track.object_key,
+                size: as_i64(track.size),
+                duration_ms: as_i64(track.duration_ms),
+                codec: track.codec,
+                bitrate: as_i64(track.bitrate),
+                title: track.title,
+                artist: track.artist,
+                album: track.album,
+                has_cover: track.has_cover,
+                origin: track.origin,
+                stored_at: event.recorded_at,
+            },
+        );
+    }
+
+    fn copy_fields(row: &Self::Row) -> Vec<Option<String>> {
+        vec![
+            Some(row.track_id.clone()),
+            Some(row.object_key.clone()),
+            Some(row.size.to_string()),
+            Some(row.duration_ms.to_string()),
+            Some(row.codec.clone()),
+            Some(row.bitrate.to_string()),
+            row.title.clone(),
+            row.artist.clone(),
+            row.album.clone(),
+            Some(row.has_cover.to_string()),
+            Some(row.origin.clone()),
+            Some(time(&row.stored_at)),
+        ]
+    }
+}
+
+pub struct LibraryEntries;
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct LibraryEntryRow {
+    pub entry_id: String,
+    pub user_id: Uuid,
+    pub track_id: String,
+    pub job_id: Uuid,
+    pub added_at: OffsetDateTime,
+}
+
+impl LibraryEntries {
+    pub fn entry_id(user_id: Uuid, track_id: &str) -> String {
+        format!("{user_id}/{track_id}")
+    }
+}
+
+impl Projection for LibraryEntries {
+    const NAME: &'static str = "library_entries";
+    const TABLE: &'static str = "library_entries";
+    const KEY_COLUMN: &'static str = "entry_id";
+    const KEY_TYPE: &'static str = "text";
+    const COLUMNS: &'static [&'static str] =
+        &["entry_id", "user_id", "track_id", "job_id", "added_at"];
+    type Row = LibraryEntryRow;
+
+    fn key(row: &Self::Row) -> String {
+        row.entry_id.clone()
+    }
+
+    fn keys(event: &EventRecord) -> Vec<String> {
+        match event.decode::<LibraryEvent>() {
+            Ok(LibraryEvent::TrackAddedToLibrary {
+                user_id, track_id, ..
+            }) if event.aggregate_type == "library" => {
+                vec![Self::entry_id(user_id, track_id.as_str())]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn apply(rows: &mut HashMap<String, Self::Row>, event: &EventRecord) {
+        if event.aggregate_type != "library" {
+            return;
+        }
+        let Ok(LibraryEvent::TrackAddedToLibrary {
+            user_id,
+            track_id,
+            job_id,
+        }) = event.decode::<LibraryEvent>()
+        else {
+            return;
+        };
+        let entry_id = Self::entry_id(user_id, track_id.as_str());
+        rows.entry(entry_id.clone()).or_insert(LibraryEntryRow {
+            entry_id,
+            user_id,
+            track_id: track_id.to_string(),
+            job_id,
+            added_at: event.recorded_at,
+        });
+    }
+
+    fn copy_fields(row: &Self::Row) -> Vec<Option<String>> {
+        vec![
+            Some(row.entry_id.clone()),
+            Some(row.user_id.to_string()),
+            Some(row.track_id.clone()),
+            Some(row.job_id.to_string()),
+            Some(time(&row.added_at)),
+        ]
+    }
+}

@@ -1,0 +1,459 @@
+//! What the import tests share: an app with imports configured, signed-in users, a
+//! loopback media server that counts what it serves, and a fake YouTube Data API.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use jukebox::app::Role;
+use jukebox_nats::EventRecord;
+use reqwest::Response;
+use serde_json::{json, Value};
+
+use crate::media::{make_tone, S3sFs, Tone};
+use crate::support::{spawn_app_with, TestApp};
+
+pub const PASSWORD: &str = "correct horse battery";
+pub const YOUTUBE_KEY: &str = "test-youtube-key";
+
+/// A test app with imports set up, plus what it runs on.
+pub struct ImportApp {
+    pub app: TestApp,
+    pub media: MediaServer,
+    pub media_dir: tempfile::TempDir,
+    pub objects: tempfile::TempDir,
+    pub work: tempfile::TempDir,
+    pub _s3: Option<S3sFs>,
+    pub youtube: Option<FakeYoutube>,
+}
+
+pub struct Options {
+    pub roles: &'static [Role],
+    pub s3: bool,
+    pub youtube: bool,
+    pub extra: Vec<(&'static str, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            roles: &[Role::All],
+            s3: false,
+            youtube: false,
+            extra: Vec::new(),
+        }
+    }
+}
+
+pub async fn import_app(options: Options) -> ImportApp {
+    let media_dir = tempfile::tempdir().unwrap();
+    let objects = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let media = MediaServer::start(media_dir.path()).await;
+    let mut vars: Vec<(&str, String)> = vec![
+        ("IMPORT_ALLOW_PRIVATE_NETWORKS", "1".into()),
+        ("OBJECT_STORE_DIR", objects.path().display().to_string()),
+        ("IMPORT_WORK_DIR", work.path().display().to_string()),
+        ("DOWNLOAD_CONCURRENCY", "2".into()),
+        ("IMPORT_RETRY_BASE_MS", "200".into()),
+        ("IMPORT_MAX_ATTEMPTS", "3".into()),
+    ];
+    let s3 = options.s3.then(S3sFs::start);
+    if let Some(s3) = &s3 {
+        vars.extend([
+            ("S3_ENDPOINT", s3.endpoint.clone()),
+            ("S3_ACCESS_KEY", s3.access_key.clone()),
+            ("S3_SECRET_KEY", s3.secret_key.clone()),
+            ("S3_BUCKET", "jukebox-test".into()),
+        ]);
+    }
+    let youtube = if options.youtube {
+        Some(FakeYoutube::start().await)
+    } else {
+        None
+    };
+    if let Some(youtube) = &youtube {
+        vars.extend([
+            ("YOUTUBE_API_KEY", YOUTUBE_KEY.into()),
+            ("YOUTUBE_API_BASE_URL", youtube.base.clone()),
+        ]);
+    }
+    vars.extend(options.extra);
+    let app = spawn_app_with(options.roles, &vars).await;
+    ImportApp {
+        app,
+        media,
+        media_dir,
+        objects,
+        work,
+        _s3: s3,
+        youtube,
+    }
+}
+
+impl ImportApp {
+    /// Makes a tone file in the media folder and returns its loopback URL.
+    pub fn tone(&self, name: &str, tone: &Tone<'_>) -> String {
+        make_tone(&self.media_dir.path().join(name), tone);
+        self.media.url(name)
+    }
+
+    /// Puts arbitrary bytes in the media folder and returns its URL.
+    pub fn file(&self, name: &str, bytes: &[u8]) -> String {
+        std::fs::write(self.media_dir.path().join(name), bytes).unwrap();
+        self.media.url(name)
+    }
+
+    /// A user, signed up and signed in; returns the access token.
+    pub async fn user(&self, email: &str) -> String {
+        let response = self.app.sign_up(email).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "sign-up of {email}");
+        let response = self
+            .app
+            .http
+            .post(self.app.api("/auth/signin"))
+            .json(&json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "sign-in of {email}");
+        let body: Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn import_url(&self, token: &str, url: &str) -> Response {
+        self.app
+            .http
+            .post(self.app.api("/songs/import"))
+            .bearer_auth(token)
+            .json(&json!({ "url": url }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Imports `url` and returns the job id (asserting 202).
+    pub async fn start_import(&self, token: &str, url: &str) -> String {
+        let response = self.import_url(token, url).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let body: Value = response.json().await.unwrap();
+        body["job_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn job(&self, token: &str, job_id: &str) -> Response {
+        self.app
+            .http
+            .get(self.app.api(&format!("/jobs/{job_id}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the job is completed or failed (60 s at most) and returns it.
+    pub async fn finished_job(&self, token: &str, job_id: &str) -> Value {
+        for _ in 0..600 {
+            let response = self.job(token, job_id).await;
+            if response.status() == StatusCode::OK {
+                let body: Value = response.json().await.unwrap();
+                if matches!(body["status"].as_str(), Some("completed" | "failed")) {
+                    return body;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("job {job_id} did not finish");
+    }
+
+    /// The track ids in a user's library (the `library_entries` read model).
+    pub async fn library(&self, token: &str) -> Vec<String> {
+        let me: Value = self
+            .app
+            .http
+            .get(self.app.api("/auth/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let user_id: uuid::Uuid = me["id"]
+            .as_str()
+            .or(me["user_id"].as_str())
+            .or(me["user"]["id"].as_str())
+            .expect("a user id in /auth/me")
+            .parse()
+            .unwrap();
+        sqlx::query_scalar(
+            "SELECT track_id FROM library_entries WHERE user_id = $1 ORDER BY track_id",
+        )
+        .bind(user_id)
+        .fetch_all(self.app.pool())
+        .await
+        .unwrap()
+    }
+
+    /// The events of one aggregate in the log, as (type, payload).
+    pub async fn history(&self, aggregate_type: &str, id: &str) -> Vec<(String, Value)> {
+        let rows: Vec<EventRecord> = sqlx::query_as(&format!(
+            "SELECT {} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence",
+            EventRecord::COLUMNS
+        ))
+        .bind(aggregate_type)
+        .bind(id)
+        .fetch_all(self.app.pool())
+        .await
+        .unwrap();
+        rows.into_iter()
+            .map(|r| (r.event_type, r.payload))
+            .collect()
+    }
+
+    /// Every file left in the object folder and the job folder (temp files, partial
+    /// objects, job folders).
+    pub fn leftovers(&self) -> Vec<PathBuf> {
+        let mut left = crate::media::files_under(self.work.path());
+        left.extend(
+            crate::media::files_under(self.objects.path())
+                .into_iter()
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                }),
+        );
+        left
+    }
+
+    pub async fn cleanup(self) {
+        self.app.cleanup().await;
+    }
+}
+
+/// No job of this app is still in progress in the read model.
+pub async fn nothing_in_progress(app: &TestApp) {
+    let (busy,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM jobs WHERE status NOT IN ('completed', 'failed')")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(busy, 0, "jobs left in progress");
+}
+
+pub async fn error_of(response: Response) -> (StatusCode, String, String) {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    (
+        status,
+        body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+/// Loopback HTTP server for media files that counts the requests per file and the
+/// bytes it sent.
+pub struct MediaServer {
+    pub base: String,
+    pub log: Arc<Mutex<Vec<(String, String)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct MediaState {
+    dir: PathBuf,
+    log: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl MediaServer {
+    pub async fn start(dir: &Path) -> Self {
+        async fn file(
+            State(state): State<MediaState>,
+            UrlPath(name): UrlPath<String>,
+            headers: HeaderMap,
+        ) -> axum::response::Response {
+            let range = headers
+                .get(header::RANGE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            state.log.lock().unwrap().push((name.clone(), range));
+            if name.contains('/') || name.starts_with('.') {
+                return StatusCode::NOT_FOUND.into_response();
+            }
+            let content_type = match name.rsplit_once('.').map(|(_, ext)| ext) {
+                Some("mp3") => "audio/mpeg",
+                Some("opus" | "ogg") => "audio/ogg",
+                Some("html") => "text/html; charset=utf-8",
+                _ => "application/octet-stream",
+            };
+            match tokio::fs::read(state.dir.join(&name)).await {
+                Ok(bytes) => ([(header::CONTENT_TYPE, content_type)], bytes).into_response(),
+                Err(_) => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let app = axum::Router::new()
+            .route("/media/{name}", axum::routing::get(file))
+            .with_state(MediaState {
+                dir: dir.to_owned(),
+                log: log.clone(),
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { base, log, task }
+    }
+
+    pub fn url(&self, name: &str) -> String {
+        format!("{}/media/{name}", self.base)
+    }
+
+    /// Requests for one file, with their Range header ("" when none).
+    pub fn requests(&self, name: &str) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, range)| range.clone())
+            .collect()
+    }
+}
+
+impl Drop for MediaServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The YouTube Data API v3, as far as search uses it: `search` and `videos`. Queries
+/// steer it: `quota` answers 403 quotaExceeded, `broken` 500, `garbage` a body that is
+/// not the API's; a wrong key is 400 keyInvalid.
+pub struct FakeYoutube {
+    pub base: String,
+    pub calls: Arc<Mutex<Vec<HashMap<String, String>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+pub const FAKE_VIDEOS: [(&str, &str, &str, &str); 2] = [
+    ("aaaaaaaaaaa", "First Song", "Channel One", "PT3M33S"),
+    ("bbbbbbbbbbb", "Second Song", "Channel Two", "PT1H2M"),
+];
+
+impl FakeYoutube {
+    pub async fn start() -> Self {
+        type Calls = Arc<Mutex<Vec<HashMap<String, String>>>>;
+        fn error(status: StatusCode, reason: &str, message: &str) -> axum::response::Response {
+            (
+                status,
+                axum::Json(json!({"error": {
+                    "code": status.as_u16(),
+                    "message": message,
+                    "errors": [{"reason": reason, "message": message}],
+                }})),
+            )
+                .into_response()
+        }
+        fn key_ok(query: &HashMap<String, String>) -> bool {
+            query.get("key").map(String::as_str) == Some(YOUTUBE_KEY)
+        }
+        async fn search(
+            State(calls): State<Calls>,
+            Query(query): Query<HashMap<String, String>>,
+        ) -> axum::response::Response {
+            calls.lock().unwrap().push(query.clone());
+            if !key_ok(&query) {
+                return error(StatusCode::BAD_REQUEST, "keyInvalid", "API key not valid.");
+            }
+            match query.get("q").map(String::as_str) {
+                Some("quota") => {
+                    return error(StatusCode::FORBIDDEN, "quotaExceeded", "quota exceeded")
+                }
+                Some("broken") => {
+                    return error(StatusCode::INTERNAL_SERVER_ERROR, "backendError", "oops")
+                }
+                Some("garbage") => {
+                    return (StatusCode::OK, "<html>not json</html>").into_response()
+                }
+                Some("badkey") => {
+                    return error(StatusCode::BAD_REQUEST, "keyInvalid", "API key not valid.")
+                }
+                _ => {}
+            }
+            let items: Vec<Value> = FAKE_VIDEOS
+                .iter()
+                .map(|(id, title, channel, _)| {
+                    json!({
+                        "kind": "youtube#searchResult",
+                        "id": {"kind": "youtube#video", "videoId": id},
+                        "snippet": {
+                            "title": title,
+                            "channelTitle": channel,
+                            "thumbnails": {"high": {"url": format!("https://i.ytimg.test/{id}.jpg")}},
+                        }
+                    })
+                })
+                .collect();
+            axum::Json(json!({"kind": "youtube#searchListResponse", "items": items}))
+                .into_response()
+        }
+        async fn videos(
+            State(calls): State<Calls>,
+            Query(query): Query<HashMap<String, String>>,
+        ) -> axum::response::Response {
+            calls.lock().unwrap().push(query.clone());
+            if !key_ok(&query) {
+                return error(StatusCode::BAD_REQUEST, "keyInvalid", "API key not valid.");
+            }
+            let wanted: Vec<&str> = query
+                .get("id")
+                .map(|ids| ids.split(',').collect())
+                .unwrap_or_default();
+            let items: Vec<Value> = FAKE_VIDEOS
+                .iter()
+                .filter(|(id, ..)| wanted.contains(id))
+                .map(|(id, _, _, duration)| json!({"id": id, "contentDetails": {"duration": duration}}))
+                .collect();
+            axum::Json(json!({"items": items})).into_response()
+        }
+        let calls: Calls = Arc::default();
+        let app = axum::Router::new()
+            .route("/youtube/v3/search", axum::routing::get(search))
+            .route("/youtube/v3/videos", axum::routing::get(videos))
+            .with_state(calls.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/youtube/v3", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { base, calls, task }
+    }
+}
+
+impl Drop for FakeYoutube {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A tone like the pipeline tests use: noise + 440 Hz, tagged, with a cover.
+pub fn tone(seconds: u32) -> Tone<'static> {
+    Tone {
+        seconds,
+        title: "Loopback Sunrise",
+        artist: "The Test Tones",
+        cover: true,
+    }
+}

@@ -1,0 +1,16 @@
+//! Import integration tests (issue 4) against the real Postgres, NATS JetStream,
+//! yt-dlp, ffmpeg and s3s-fs, with test tones served from loopback. The only fake is the
+//! YouTube Data API (a loopback axum server). Every test gets its own database, NATS
+//! namespace, object store and work folder.
+
+mod crash;
+mod failures;
+mod flow;
+mod helpers;
+#[allow(dead_code)]
+#[path = "../../handlers/tests/pipeline/support.rs"]
+mod media;
+mod search;
+mod shared;
+#[path = "../support/mod.rs"]
+mod support;

@@ -1,0 +1,49 @@
+//! Two users import one source at the same moment: one download, one object, both
+//! libraries.
+
+use crate::helpers::{import_app, nothing_in_progress, tone, Options};
+
+#[tokio::test]
+async fn one_source_imported_by_two_users_at_once_is_downloaded_once() {
+    let app = import_app(Options::default()).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let url = app.tone("together.mp3", &tone(20));
+
+    let (a, b) = tokio::join!(app.start_import(&alice, &url), app.start_import(&bob, &url));
+    let (job_a, job_b) = tokio::join!(app.finished_job(&alice, &a), app.finished_job(&bob, &b));
+    assert_eq!(job_a["status"], "completed", "{job_a:#}");
+    assert_eq!(job_b["status"], "completed", "{job_b:#}");
+    let track_id = job_a["track_id"].as_str().unwrap().to_owned();
+    assert_eq!(job_b["track_id"], track_id.as_str());
+
+    // One download: only one job ever reached `downloading`, one TrackStored.
+    let mut downloaded = 0;
+    for job in [&a, &b] {
+        let history = app.history("import", job).await;
+        if history
+            .iter()
+            .any(|(_, p)| p["ImportStageChanged"]["stage"] == "downloading")
+        {
+            downloaded += 1;
+        }
+    }
+    assert_eq!(downloaded, 1);
+    let track = app.history("track", &track_id).await;
+    assert_eq!(track.len(), 1, "{track:?}");
+    // One object in the store.
+    let objects: Vec<_> = crate::media::files_under(app.objects.path())
+        .into_iter()
+        .filter(|p| p.is_file())
+        .collect();
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    assert!(objects[0].ends_with(format!("tracks/{track_id}.m4a")));
+    // Both libraries.
+    assert_eq!(app.library(&alice).await, vec![track_id.clone()]);
+    assert_eq!(app.library(&bob).await, vec![track_id.clone()]);
+    eprintln!("media requests: {:?}", app.media.requests("together.mp3"));
+
+    nothing_in_progress(&app.app).await;
+    assert!(app.leftovers().is_empty(), "{:?}", app.leftovers());
+    app.cleanup().await;
+}
