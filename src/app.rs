@@ -299,6 +299,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
     // The object store, for uploads (api, web) and tracks (downloader).
     let store = if roles.contains(&Role::Api)
         || roles.contains(&Role::Web)
+        || roles.contains(&Role::Stream)
         || roles.contains(&Role::Downloader)
     {
         let store_config = options.config.store_config()?;
@@ -331,6 +332,12 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
             auth,
             mailer: options.mailer.clone(),
             metrics: Arc::default(),
+            stream: stream_signer(&options.config).map(|signer| {
+                jukebox_edge::stream::StreamIssuer {
+                    signer,
+                    public_base_url: options.config.public_stream_base_url.clone(),
+                }
+            }),
             imports: match &store {
                 Some(store) => match crate::imports::import_settings(
                     &options.config,
@@ -377,8 +384,19 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         }
     }
     if roles.contains(&Role::Stream) {
-        // Signed stream URLs are served here once imports store tracks (issue 6).
-        let router = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+        let router = match stream_signer(&options.config) {
+            Some(signer) => jukebox_edge::stream::router(jukebox_edge::stream::StreamState {
+                pool: pool.clone(),
+                store: store.clone().expect("opened for the stream role"),
+                signer,
+                metrics: Arc::default(),
+            }),
+            None => {
+                tracing::warn!("STREAM_SIGNING_SECRET is not set: the stream role serves nothing");
+                axum::Router::new()
+            }
+        }
+        .route("/healthz", axum::routing::get(|| async { "ok" }));
         let (addr, task) = http("stream", options.stream, router, &shutdown).await?;
         stream_addr = Some(addr);
         tasks.spawn(task);
@@ -468,4 +486,13 @@ async fn http(
         (role, result)
     });
     Ok((local, task))
+}
+
+/// The signer of stream URLs, when `STREAM_SIGNING_SECRET` is set (api and stream roles).
+fn stream_signer(config: &Config) -> Option<jukebox_edge::stream::StreamSigner> {
+    let secret = config.stream_signing_secret.as_ref()?;
+    Some(jukebox_edge::stream::StreamSigner::new(
+        secret.expose_secret().as_bytes(),
+        config.stream_url_ttl,
+    ))
 }

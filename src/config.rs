@@ -45,6 +45,8 @@ pub struct Config {
     pub web_port: u16,
     pub stream_port: u16,
     pub public_stream_base_url: String,
+    /// How long a signed stream URL stays valid (`STREAM_URL_TTL_S`, default 300).
+    pub stream_url_ttl: std::time::Duration,
     pub admin_bootstrap_email: Option<String>,
     pub email_verify_required: bool,
     pub expose_verification_token: bool,
@@ -180,10 +182,14 @@ impl Config {
             api_port,
             web_port,
             stream_port,
-            public_stream_base_url: env.string(
-                "PUBLIC_STREAM_BASE_URL",
-                &format!("http://{app_domain}:{stream_port}"),
-            ),
+            public_stream_base_url: env
+                .string(
+                    "PUBLIC_STREAM_BASE_URL",
+                    &format!("http://{app_domain}:{stream_port}"),
+                )
+                .trim_end_matches('/')
+                .to_owned(),
+            stream_url_ttl: std::time::Duration::from_secs(env.parse("STREAM_URL_TTL_S", 300)?),
             admin_bootstrap_email: env.optional("ADMIN_BOOTSTRAP_EMAIL"),
             email_verify_required: env.flag("EMAIL_VERIFY_REQUIRED")?,
             expose_verification_token: env.flag("EXPOSE_VERIFICATION_TOKEN")?,

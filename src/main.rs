@@ -210,6 +210,10 @@ async fn dev(mut config: Config) -> anyhow::Result<()> {
         // Dev only: a fresh secret per run (sessions do not survive a restart).
         config.jwt_secret = Some(uuid::Uuid::new_v4().simple().to_string().into());
     }
+    if config.stream_signing_secret.is_none() {
+        // Dev only, likewise: stream URLs issued before a restart stop working.
+        config.stream_signing_secret = Some(uuid::Uuid::new_v4().simple().to_string().into());
+    }
     ops::migrate(&config).await?;
     let services = Services::connect(&config).await?;
     let running = app::start(&services, RoleOptions::from_config(&config, &[Role::All])?).await?;

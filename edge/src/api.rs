@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::google::routes())
         .merge(crate::admin::routes())
         .merge(crate::imports::routes())
+        .route("/stream/{song_id}", get(crate::stream::issue))
         .route("/metrics", get(metrics))
         .route("/commands/{command_id}", get(command_outcome))
         .route("/healthz", get(|| async { "ok" }))

@@ -17,6 +17,7 @@ pub mod password;
 pub mod rate_limit;
 pub mod settings;
 pub mod state;
+pub mod stream;
 pub mod tokens;
 pub mod web;
 

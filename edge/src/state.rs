@@ -27,6 +27,8 @@ pub struct AppState {
     pub auth_cache: Arc<AuthCache>,
     /// Search, import and upload (`None` where a deployment runs no imports: 503).
     pub imports: Option<Arc<crate::imports::ImportSettings>>,
+    /// Issues signed stream URLs (`None` without `STREAM_SIGNING_SECRET`: 503).
+    pub stream: Option<crate::stream::StreamIssuer>,
     /// Where the API is mounted ("" on :8000, "/api" in the web app): cookie paths use it.
     pub mount: &'static str,
 }

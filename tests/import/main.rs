@@ -12,5 +12,6 @@ mod helpers;
 mod media;
 mod search;
 mod shared;
+mod stream;
 #[path = "../support/mod.rs"]
 mod support;

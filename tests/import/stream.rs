@@ -1,0 +1,361 @@
+//! Streaming (issue 6): signed URLs from the API, served by the stream role with byte
+//! ranges, on a track imported for real (folder store).
+
+use std::time::Duration;
+
+use jukebox_edge::stream::StreamSigner;
+use reqwest::{header, StatusCode};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::helpers::{error_of, import_app, tone, ImportApp, Options};
+use crate::media::ffprobe;
+
+const SECRET: &str = "stream-secret-for-tests-only-0123456789";
+
+async fn streaming_app() -> ImportApp {
+    import_app(Options {
+        extra: vec![("STREAM_SIGNING_SECRET", SECRET.into())],
+        ..Default::default()
+    })
+    .await
+}
+
+/// Imports a tone for the user behind `token`; returns the track id.
+async fn imported(app: &ImportApp, token: &str, name: &str) -> String {
+    let url = app.tone(name, &tone(4));
+    let job_id = app.start_import(token, &url).await;
+    let job = app.finished_job(token, &job_id).await;
+    assert_eq!(job["status"], "completed", "{job:#}");
+    job["track_id"].as_str().unwrap().to_owned()
+}
+
+/// `GET /stream/{song}` as JSON, with the URL pointed at the running stream role.
+async fn stream_url(app: &ImportApp, token: &str, song: &str) -> reqwest::Response {
+    app.app
+        .http
+        .get(app.app.api(&format!("/stream/{}", escape(song))))
+        .bearer_auth(token)
+        .header(header::ACCEPT, "application/json")
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn signed_url(app: &ImportApp, token: &str, song: &str) -> url::Url {
+    let response = stream_url(app, token, song).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["expires_at"].is_string(), "{body}");
+    on_stream_role(app, body["url"].as_str().unwrap())
+}
+
+/// The issued URL names PUBLIC_STREAM_BASE_URL; the test's stream role runs on port 0.
+fn on_stream_role(app: &ImportApp, issued: &str) -> url::Url {
+    let addr = app.app.running.as_ref().unwrap().stream_addr.unwrap();
+    let mut url = url::Url::parse(issued).unwrap();
+    url.set_host(Some(&addr.ip().to_string())).unwrap();
+    url.set_port(Some(addr.port())).unwrap();
+    url
+}
+
+fn escape(song: &str) -> String {
+    url::form_urlencoded::byte_serialize(song.as_bytes()).collect::<String>()
+}
+
+async fn user_id(app: &ImportApp, token: &str) -> Uuid {
+    let me: Value = app
+        .app
+        .http
+        .get(app.app.api("/auth/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    me["id"]
+        .as_str()
+        .or(me["user_id"].as_str())
+        .expect("an id in /auth/me")
+        .parse()
+        .unwrap()
+}
+
+async fn stored_bytes(app: &ImportApp, song: &str) -> Vec<u8> {
+    let (key,): (String,) = sqlx::query_as("SELECT object_key FROM tracks WHERE track_id = $1")
+        .bind(song)
+        .fetch_one(app.app.pool())
+        .await
+        .unwrap();
+    let store = jukebox_handlers::storage::open(&app.app.config.store_config().unwrap())
+        .await
+        .unwrap();
+    let key = jukebox_handlers::storage::ObjectKey::parse(&key).unwrap();
+    store.get(&key, None).await.unwrap().bytes().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_signed_url_streams_the_track_whole_and_by_range() {
+    let app = streaming_app().await;
+    let alice = app.user("alice@example.com").await;
+    let song = imported(&app, &alice, "whole.mp3").await;
+    let stored = stored_bytes(&app, &song).await;
+    let url = signed_url(&app, &alice, &song).await;
+    let http = &app.app.http;
+
+    // The whole object, byte for byte.
+    let whole = http.get(url.clone()).send().await.unwrap();
+    assert_eq!(whole.status(), StatusCode::OK);
+    assert_eq!(whole.headers()[header::CONTENT_TYPE], "audio/mp4");
+    assert_eq!(whole.headers()[header::ACCEPT_RANGES], "bytes");
+    assert!(whole.headers()[header::CACHE_CONTROL]
+        .to_str()
+        .unwrap()
+        .contains("private"));
+    let etag = whole.headers()[header::ETAG].to_str().unwrap().to_owned();
+    assert_eq!(whole.bytes().await.unwrap().as_ref(), stored.as_slice());
+
+    // A range in the middle: exactly those bytes.
+    let size = stored.len();
+    let (first, last) = (size / 3, size / 3 + 999);
+    let part = http
+        .get(url.clone())
+        .header(header::RANGE, format!("bytes={first}-{last}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        part.headers()[header::CONTENT_RANGE],
+        format!("bytes {first}-{last}/{size}").as_str()
+    );
+    assert_eq!(part.bytes().await.unwrap().as_ref(), &stored[first..=last]);
+
+    // The last bytes (suffix range), HEAD, conditional requests.
+    let tail = http
+        .get(url.clone())
+        .header(header::RANGE, "bytes=-10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tail.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(tail.bytes().await.unwrap().as_ref(), &stored[size - 10..]);
+    let head = http.head(url.clone()).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(
+        head.headers()[header::CONTENT_LENGTH],
+        size.to_string().as_str()
+    );
+    let cached = http
+        .get(url.clone())
+        .header(header::IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+    let stale_if_range = http
+        .get(url.clone())
+        .header(header::RANGE, "bytes=0-9")
+        .header(header::IF_RANGE, "\"something-else\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stale_if_range.status(),
+        StatusCode::OK,
+        "If-Range mismatch: whole"
+    );
+
+    // Past the end: 416 with the length.
+    let beyond = http
+        .get(url.clone())
+        .header(header::RANGE, format!("bytes={size}-"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(beyond.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        beyond.headers()[header::CONTENT_RANGE],
+        format!("bytes */{size}").as_str()
+    );
+
+    // A player (ffprobe) reads it over HTTP and finds AAC.
+    // (On a blocking thread: the stream role answers on this test's runtime.)
+    let target = url.to_string();
+    let probe = tokio::task::spawn_blocking(move || ffprobe(std::path::Path::new(&target)))
+        .await
+        .unwrap();
+    assert_eq!(probe["streams"][0]["codec_name"], "aac", "{probe:#}");
+
+    // Without `Accept: application/json` the API redirects.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let redirect = no_redirects
+        .get(app.app.api(&format!("/stream/{}", escape(&song))))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.status(), StatusCode::FOUND);
+    let location = redirect.headers()[header::LOCATION].to_str().unwrap();
+    assert!(
+        location.contains("/api/public/stream/") && location.contains("s="),
+        "{location}"
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn stream_urls_refuse_forgeries_and_other_users() {
+    let app = streaming_app().await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let song_a = imported(&app, &alice, "a.mp3").await;
+    let song_b = imported(&app, &bob, "b.mp3").await;
+    let url_a = signed_url(&app, &alice, &song_a).await;
+    let http = &app.app.http;
+    let param = |url: &url::Url, name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap()
+    };
+    let with_params = |song: &str, pairs: &[(&str, String)]| {
+        let mut url = url_a.clone();
+        url.path_segments_mut().unwrap().pop().push(song);
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+        url
+    };
+    let (u, e, s) = (param(&url_a, "u"), param(&url_a, "e"), param(&url_a, "s"));
+    let alice_id: Uuid = u.parse().unwrap();
+    let signer = StreamSigner::new(SECRET.as_bytes(), Duration::from_secs(300));
+
+    let cases: Vec<(&str, url::Url, StatusCode)> = vec![
+        (
+            "missing signature",
+            with_params(&song_a, &[("u", u.clone()), ("e", e.clone())]),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "truncated",
+            with_params(
+                &song_a,
+                &[
+                    ("u", u.clone()),
+                    ("e", e.clone()),
+                    ("s", s[..s.len() - 3].to_owned()),
+                ],
+            ),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "tampered expiry",
+            with_params(
+                &song_a,
+                &[
+                    ("u", u.clone()),
+                    ("e", (e.parse::<i64>().unwrap() + 3600).to_string()),
+                    ("s", s.clone()),
+                ],
+            ),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "song A's signature on song B",
+            with_params(
+                &song_b,
+                &[("u", u.clone()), ("e", e.clone()), ("s", s.clone())],
+            ),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "another user in the URL",
+            with_params(
+                &song_a,
+                &[
+                    ("u", user_id(&app, &bob).await.to_string()),
+                    ("e", e.clone()),
+                    ("s", s.clone()),
+                ],
+            ),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "expired",
+            {
+                let past = time::OffsetDateTime::now_utc().unix_timestamp() - 5;
+                with_params(
+                    &song_a,
+                    &[
+                        ("u", u.clone()),
+                        ("e", past.to_string()),
+                        ("s", signer.sign(&song_a, alice_id, past)),
+                    ],
+                )
+            },
+            StatusCode::GONE,
+        ),
+        (
+            "a song nobody has, validly signed",
+            {
+                let later = time::OffsetDateTime::now_utc().unix_timestamp() + 60;
+                with_params(
+                    "url:nope",
+                    &[
+                        ("u", u.clone()),
+                        ("e", later.to_string()),
+                        ("s", signer.sign("url:nope", alice_id, later)),
+                    ],
+                )
+            },
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "song B, validly signed for a user without it",
+            {
+                let later = time::OffsetDateTime::now_utc().unix_timestamp() + 60;
+                with_params(
+                    &song_b,
+                    &[
+                        ("u", u.clone()),
+                        ("e", later.to_string()),
+                        ("s", signer.sign(&song_b, alice_id, later)),
+                    ],
+                )
+            },
+            StatusCode::FORBIDDEN,
+        ),
+    ];
+    for (what, url, status) in cases {
+        let response = http.get(url).send().await.unwrap();
+        let (got, code, message) = error_of(response).await;
+        assert_eq!(got, status, "{what}: {code} {message}");
+        assert!(!message.is_empty(), "{what}: a message a person can read");
+    }
+
+    // The API refuses to sign a song the caller does not have, or one that is unknown.
+    let (status, code, _) = error_of(stream_url(&app, &alice, &song_b).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "not_in_library")
+    );
+    let (status, _, _) = error_of(stream_url(&app, &alice, "url:unknown").await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let anonymous = http
+        .get(app.app.api(&format!("/stream/{}", escape(&song_a))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    // The untouched URL still works: the refusals above were about the forgeries.
+    assert_eq!(
+        http.get(url_a).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    app.cleanup().await;
+}
