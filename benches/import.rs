@@ -51,6 +51,14 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The 1-minute load average (other work on the same cores).
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 fn run(program: &Path, args: &[&str]) -> anyhow::Result<()> {
     let out = Command::new(program)
         .args(args)
@@ -332,6 +340,20 @@ impl System {
         }
     }
 
+    async fn status(&self, job_id: &str) -> anyhow::Result<String> {
+        let response = self
+            .http
+            .get(format!("{}/jobs/{job_id}", self.api))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Ok("unknown".into());
+        }
+        let job: Value = response.json().await?;
+        Ok(job["status"].as_str().unwrap_or_default().to_owned())
+    }
+
     async fn stop(mut self) -> anyhow::Result<()> {
         let _ = self.edge.kill();
         let _ = self.downloader.kill();
@@ -376,34 +398,56 @@ async fn main() -> anyhow::Result<()> {
         format!("{base}/media/track-{next}.mp3")
     };
 
-    // 1. By hand.
+    // 1. By hand, 1b. the pipeline alone in process, 2. through the system: interleaved
+    // round by round, so each round's three figures share the machine's load of the
+    // moment (other work on the same cores shifts all three alike).
     let scratch = tempfile::tempdir()?;
-    let mut hand = Vec::new();
-    for _ in 0..rounds {
-        hand.push(tokio::task::block_in_place(|| {
-            by_hand(&tools, &url(), scratch.path())
-        })?);
-    }
-    let hand = median(hand);
-    println!("by hand (median of {rounds}): {:.2} s", hand.as_secs_f64());
-
-    // 2. Through the system, one at a time.
+    let mut config = jukebox_handlers::media::PipelineConfig::new(tools.clone());
+    config.allow_private_networks = true;
+    let pipeline = jukebox_handlers::media::Pipeline::new(config);
     let system = System::start(concurrency).await?;
-    // Warm-up: the first job also creates the downloader's consumer path.
+    // Warm-up: the first job also warms the page cache and the connections.
     let job = system.post(&url()).await?;
     system.wait(&job).await?;
-    let mut single = Vec::new();
-    for _ in 0..rounds {
+    let (mut hand, mut alone, mut single) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let by_hand_url = url();
+        hand.push(tokio::task::block_in_place(|| {
+            by_hand(&tools, &by_hand_url, scratch.path())
+        })?);
+        let started = Instant::now();
+        let prepared = pipeline.import_url(&url(), &mut |_| {}).await?;
+        alone.push(started.elapsed());
+        drop(prepared);
         let started = Instant::now();
         let job = system.post(&url()).await?;
         system.wait(&job).await?;
         single.push(started.elapsed());
+        println!(
+            "round {round}: by hand {:.2} s, pipeline alone {:.2} s, system {:.2} s ({:.3}x), load {}",
+            hand[round - 1].as_secs_f64(),
+            alone[round - 1].as_secs_f64(),
+            single[round - 1].as_secs_f64(),
+            single[round - 1].as_secs_f64() / hand[round - 1].as_secs_f64(),
+            load()
+        );
     }
-    let single = median(single);
+    let ratios: Vec<f64> = single
+        .iter()
+        .zip(&hand)
+        .map(|(s, h)| s.as_secs_f64() / h.as_secs_f64())
+        .collect();
+    let mut sorted = ratios.clone();
+    sorted.sort_by(f64::total_cmp);
+    let (hand, alone, single) = (median(hand), median(alone), median(single));
     println!(
-        "through the system (median of {rounds}): {:.2} s = {:.3}x by hand",
+        "medians: by hand {:.2} s, Pipeline::import_url alone {:.2} s ({:.3}x), \
+         through the system {:.2} s; median per-round ratio system/by hand {:.3}",
+        hand.as_secs_f64(),
+        alone.as_secs_f64(),
+        alone.as_secs_f64() / hand.as_secs_f64(),
         single.as_secs_f64(),
-        single.as_secs_f64() / hand.as_secs_f64()
+        sorted[sorted.len() / 2]
     );
 
     // 3. A burst with `concurrency` download slots.
@@ -412,10 +456,38 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..burst {
         jobs.push(system.post(&url()).await?);
     }
-    for job in &jobs {
-        system.wait(job).await?;
+    // When each job started downloading and when it completed (seconds from the burst).
+    let mut timeline: Vec<(Option<f64>, Option<f64>)> = vec![(None, None); jobs.len()];
+    while timeline.iter().any(|(_, done)| done.is_none()) {
+        for (job, times) in jobs.iter().zip(timeline.iter_mut()) {
+            if times.1.is_some() {
+                continue;
+            }
+            let status = system.status(job).await?;
+            let now = started.elapsed().as_secs_f64();
+            match status.as_str() {
+                "downloading" | "transcoding" | "storing" if times.0.is_none() => {
+                    times.0 = Some(now)
+                }
+                "completed" => times.1 = Some(now),
+                "failed" => anyhow::bail!("import {job} failed"),
+                _ => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let total = started.elapsed();
+    let line: Vec<String> = timeline
+        .iter()
+        .map(|(start, done)| {
+            format!(
+                "{:.1}-{:.1}",
+                start.unwrap_or(f64::NAN),
+                done.unwrap_or(f64::NAN)
+            )
+        })
+        .collect();
+    println!("burst timeline (start-end, s): {}", line.join(" "));
     let serial = single * (burst as u32 / concurrency as u32);
     println!(
         "{burst} imports at once, concurrency {concurrency}: {:.2} s ({:.2} s per import); \
@@ -425,6 +497,16 @@ async fn main() -> anyhow::Result<()> {
         burst / concurrency,
         serial.as_secs_f64(),
         total.as_secs_f64() / serial.as_secs_f64()
+    );
+
+    // The same single import right after the burst, for the load of the moment.
+    let started = Instant::now();
+    let job = system.post(&url()).await?;
+    system.wait(&job).await?;
+    println!(
+        "one import right after the burst: {:.2} s, load {}",
+        started.elapsed().as_secs_f64(),
+        load()
     );
 
     // 4. Memory.

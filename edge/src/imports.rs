@@ -541,6 +541,9 @@ async fn job_events(
                     }
                 }
                 _ = poll.tick() => {
+                    if tx.is_closed() {
+                        return; // the client went away
+                    }
                     let row: Result<Option<JobRow>, _> = sqlx::query_as(&format!(
                         "SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = $1"
                     ))

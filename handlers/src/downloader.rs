@@ -23,7 +23,9 @@ use async_nats::jetstream::{self, AckKind};
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{AggregateContext, EventStore};
 use futures::StreamExt;
-use jukebox_domain::{Command, ImportEvent, ImportStage, SourceRef, StoredTrack, Track, TrackId};
+use jukebox_domain::{
+    Command, Import, ImportEvent, ImportStage, SourceRef, StoredTrack, Track, TrackId,
+};
 use jukebox_nats::{
     CommandBus, CommandEnvelope, EventRecord, FailPointFired, FailPoints, OutcomeStatus, Topology,
 };
@@ -161,7 +163,9 @@ impl Downloader {
         let js = jetstream::new(self.client.clone());
         let consumer = self
             .topology
-            .downloader_consumer(&js, self.slots, self.ack_wait, self.max_deliver)
+            // Two deliveries beyond the last attempt, so that attempt's ImportFailed can
+            // still get through a passing bus or database outage.
+            .downloader_consumer(&js, self.slots, self.ack_wait, self.max_deliver + 2)
             .await?;
         let bus = CommandBus::start(self.client.clone(), self.topology.namespace.clone()).await?;
         let messages = consumer.messages().await?;
@@ -223,6 +227,11 @@ impl Downloader {
         };
         let span = info_span!("import", job_id = %job.job_id, attempt = job.attempt);
         async {
+            // Redelivered after it ended (the ack was lost): nothing to do again.
+            if let Ok(true) = self.finished(job.job_id).await {
+                let _ = message.ack().await;
+                return Ok(());
+            }
             let result = self.attempt(bus, message, &job).await;
             let settle = match result {
                 Ok(()) => Ok(()),
@@ -491,6 +500,18 @@ impl Downloader {
             .map_err(|e| JobError::Transient(format!("reading the upload: {e}")))?;
         drop(file);
         Ok(self.pipeline.import_file(&path, report).await?)
+    }
+
+    /// Whether the job has ended (`ImportCompleted` or `ImportFailed`).
+    async fn finished(&self, job_id: Uuid) -> Result<bool, JobError> {
+        let repository = PostgresEventRepository::new(self.pool.clone());
+        let store: PersistedEventStore<_, Import> =
+            PersistedEventStore::new_event_store(repository);
+        let mut context = store
+            .load_aggregate(&job_id.to_string())
+            .await
+            .map_err(|e| JobError::Transient(format!("loading job {job_id}: {e}")))?;
+        Ok(context.aggregate().is_finished())
     }
 
     /// The Track aggregate's stored state.
