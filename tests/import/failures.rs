@@ -180,3 +180,42 @@ async fn uploads_are_capped_probed_and_imported() {
     assert!(app.leftovers().is_empty(), "{:?}", app.leftovers());
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn transient_failures_are_retried_with_backoff_then_given_up() {
+    // IMPORT_MAX_ATTEMPTS=3, IMPORT_RETRY_BASE_MS=200 (helpers).
+    let app = import_app(Options::default()).await;
+    let alice = app.user("alice@example.com").await;
+    crate::media::make_tone(&app.media_dir.path().join("flaky.mp3"), &tone(4));
+    std::fs::copy(
+        app.media_dir.path().join("flaky.mp3"),
+        app.media_dir.path().join("down.mp3"),
+    )
+    .unwrap();
+
+    // Two 503s, then the file: the third attempt imports it.
+    let recovers = app
+        .start_import(&alice, &app.media.flaky_url(2, "flaky.mp3"))
+        .await;
+    // Always 503: given up after the third attempt, with the reason.
+    let down = app
+        .start_import(&alice, &app.media.flaky_url(1000, "down.mp3"))
+        .await;
+
+    let job = app.finished_job(&alice, &recovers).await;
+    assert_eq!(job["status"], "completed", "{job:#}");
+    assert!(app.media.requests("flaky/flaky.mp3").len() >= 3);
+    let job = app.finished_job(&alice, &down).await;
+    assert_eq!(job["status"], "failed", "{job:#}");
+    let message = job["error"]["message"].as_str().unwrap();
+    assert!(message.contains("gave up after 3 attempts"), "{message}");
+    assert!(message.contains("503"), "{message}");
+    assert_eq!(
+        app.media.requests("flaky/down.mp3").len(),
+        3,
+        "one request per attempt, no more"
+    );
+    nothing_in_progress(&app.app).await;
+    assert!(app.leftovers().is_empty(), "{:?}", app.leftovers());
+    app.cleanup().await;
+}

@@ -301,9 +301,38 @@ impl MediaServer {
                 Err(_) => StatusCode::NOT_FOUND.into_response(),
             }
         }
+        /// `/flaky/<n>/<name>`: the first `n` requests for it answer 503.
+        async fn flaky(
+            State(state): State<MediaState>,
+            UrlPath((fails, name)): UrlPath<(usize, String)>,
+            headers: HeaderMap,
+        ) -> axum::response::Response {
+            let seen = state
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(n, _)| *n == format!("flaky/{name}"))
+                .count();
+            if seen < fails {
+                state
+                    .log
+                    .lock()
+                    .unwrap()
+                    .push((format!("flaky/{name}"), String::new()));
+                return (StatusCode::SERVICE_UNAVAILABLE, "try later").into_response();
+            }
+            state
+                .log
+                .lock()
+                .unwrap()
+                .push((format!("flaky/{name}"), String::new()));
+            file(State(state), UrlPath(name), headers).await
+        }
         let log = Arc::new(Mutex::new(Vec::new()));
         let app = axum::Router::new()
             .route("/media/{name}", axum::routing::get(file))
+            .route("/flaky/{fails}/{name}", axum::routing::get(flaky))
             .with_state(MediaState {
                 dir: dir.to_owned(),
                 log: log.clone(),
@@ -318,6 +347,11 @@ impl MediaServer {
 
     pub fn url(&self, name: &str) -> String {
         format!("{}/media/{name}", self.base)
+    }
+
+    /// A URL whose first `fails` requests answer 503 (then it serves the file).
+    pub fn flaky_url(&self, fails: usize, name: &str) -> String {
+        format!("{}/flaky/{fails}/{name}", self.base)
     }
 
     /// Requests for one file, with their Range header ("" when none).

@@ -41,7 +41,8 @@ async fn one_source_imported_by_two_users_at_once_is_downloaded_once() {
     // Both libraries.
     assert_eq!(app.library(&alice).await, vec![track_id.clone()]);
     assert_eq!(app.library(&bob).await, vec![track_id.clone()]);
-    eprintln!("media requests: {:?}", app.media.requests("together.mp3"));
+    // The media server saw each job's look at the URL (yt-dlp -J) and one download.
+    assert_eq!(app.media.requests("together.mp3").len(), 3);
 
     nothing_in_progress(&app.app).await;
     assert!(app.leftovers().is_empty(), "{:?}", app.leftovers());
