@@ -169,9 +169,10 @@ pub async fn issue(
     Ok((StatusCode::FOUND, [(header::LOCATION, url)]).into_response())
 }
 
-/// The stored object behind a song.
+/// The stored object behind a song, as the catalog (`tracks`) records it.
 struct StoredObject {
     key: String,
+    size: u64,
 }
 
 enum Access {
@@ -188,8 +189,8 @@ async fn song_access(
     user_id: Uuid,
     is_admin: bool,
 ) -> Result<Access, sqlx::Error> {
-    let row: Option<(String, bool)> = sqlx::query_as(
-        "SELECT t.object_key,
+    let row: Option<(String, i64, bool)> = sqlx::query_as(
+        "SELECT t.object_key, t.size,
                 EXISTS (SELECT 1 FROM library_entries l
                         WHERE l.user_id = $2 AND l.track_id = t.track_id)
                 OR ($3 AND EXISTS (SELECT 1 FROM accounts a
@@ -204,8 +205,11 @@ async fn song_access(
     .await?;
     Ok(match row {
         None => Access::UnknownSong,
-        Some((_, false)) => Access::Denied,
-        Some((key, true)) => Access::Granted(StoredObject { key }),
+        Some((_, _, false)) => Access::Denied,
+        Some((key, size, true)) => Access::Granted(StoredObject {
+            key,
+            size: u64::try_from(size).unwrap_or_default(),
+        }),
     })
 }
 
@@ -304,12 +308,9 @@ async fn serve(
         Access::Granted(object) => object,
     };
     let key = ObjectKey::parse(&object.key).map_err(store_error)?;
-    let Some(info) = state.store.head(&key).await.map_err(store_error)? else {
-        return Err(ApiError::not_found(
-            "the song's audio is missing from the store",
-        ));
-    };
-    let size = info.size;
+    // The size comes from the catalog: objects never change under their key, and asking
+    // the store would cost a round trip per request (an S3 HEAD).
+    let size = object.size;
     let etag = etag(&object.key, size);
 
     if let Some(candidates) = headers.get(header::IF_NONE_MATCH) {

@@ -4,7 +4,7 @@ use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 
 use super::{ByteRange, ObjectBody, ObjectInfo, ObjectKey, ObjectStore, StoreError};
@@ -148,35 +148,40 @@ impl ObjectStore for LocalStore {
         range: Option<ByteRange>,
     ) -> Result<ObjectBody, StoreError> {
         let path = self.path(key);
-        let mut file = match tokio::fs::File::open(&path).await {
-            Ok(file) => file,
+        // Open, size and seek in one trip to the blocking pool (not three): under many
+        // concurrent range requests the hand-offs, not the reads, are the cost.
+        let opened = tokio::task::spawn_blocking(move || {
+            use std::io::Seek;
+            let mut file = std::fs::File::open(&path)?;
+            let meta = file.metadata()?;
+            if !meta.is_file() {
+                return Ok(None);
+            }
+            let total_size = meta.len();
+            let resolved = match range {
+                None => Some((0, total_size)),
+                Some(range) => range
+                    .resolve(total_size)
+                    .map(|(first, last)| (first, last - first + 1)),
+            };
+            if let Some((start, _)) = resolved.filter(|(start, _)| *start > 0) {
+                file.seek(SeekFrom::Start(start))?;
+            }
+            std::io::Result::Ok(Some((file, total_size, resolved)))
+        })
+        .await
+        .map_err(|e| io(format!("opening {key}"))(std::io::Error::other(e)))?;
+        let (file, total_size, resolved) = match opened {
+            Ok(Some(opened)) => opened,
+            Ok(None) => return Err(StoreError::NotFound(key.clone())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StoreError::NotFound(key.clone()))
             }
             Err(e) => return Err(io(format!("opening {key}"))(e)),
         };
-        let meta = file
-            .metadata()
-            .await
-            .map_err(io(format!("reading {key}")))?;
-        if !meta.is_file() {
-            return Err(StoreError::NotFound(key.clone()));
-        }
-        let total_size = meta.len();
-        let (start, content_length) = match range {
-            None => (0, total_size),
-            Some(range) => {
-                let (first, last) = range
-                    .resolve(total_size)
-                    .ok_or(StoreError::RangeNotSatisfiable { size: total_size })?;
-                (first, last - first + 1)
-            }
-        };
-        if start > 0 {
-            file.seek(SeekFrom::Start(start))
-                .await
-                .map_err(io(format!("reading {key}")))?;
-        }
+        let (start, content_length) =
+            resolved.ok_or(StoreError::RangeNotSatisfiable { size: total_size })?;
+        let file = tokio::fs::File::from_std(file);
         let stream = ReaderStream::with_capacity(file.take(content_length), 64 * 1024);
         Ok(ObjectBody {
             start,
