@@ -545,7 +545,7 @@ mod tests {
     #[test]
     fn several_ranges_are_ignored_and_too_many_refused() {
         assert_eq!(parse_range(b"bytes=0-1,5-6", 1000), RangeDecision::Full);
-        let many = format!("bytes={}", vec!["0-1"; MAX_RANGES + 1].join(","));
+        let many = format!("bytes={}", ["0-1"; MAX_RANGES + 1].join(","));
         assert_eq!(
             parse_range(many.as_bytes(), 1000),
             RangeDecision::Unsatisfiable
