@@ -445,15 +445,71 @@ const JOB_COLUMNS: &str = "job_id, user_id, source_kind, source, status, track_i
 async fn visible_job(state: &AppState, user: &AuthUser, job_id: &str) -> Result<JobRow, ApiError> {
     let job_id = Uuid::parse_str(job_id)
         .map_err(|_| ApiError::unprocessable("invalid_job_id", "a job id is a UUID"))?;
-    let row: Option<JobRow> =
-        sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = $1"))
-            .bind(job_id)
-            .fetch_optional(&state.pool)
-            .await?;
+    let row = job_row(&state.pool, job_id).await?;
     row.filter(|r| r.user_id == user.user_id || user.is_admin())
         .ok_or_else(|| {
             ApiError::not_found("no such job; a job just requested appears within a moment")
         })
+}
+
+/// The job's read-model row; for a job requested a moment ago that the projector has
+/// not reached yet, the same fold (`Jobs::apply`) over the job's own events in the log.
+async fn job_row(pool: &sqlx::PgPool, job_id: Uuid) -> Result<Option<JobRow>, ApiError> {
+    let row: Option<JobRow> =
+        sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = $1"))
+            .bind(job_id)
+            .fetch_optional(pool)
+            .await?;
+    if row.is_some() {
+        return Ok(row);
+    }
+    type LogRow = (
+        i64,
+        String,
+        i64,
+        String,
+        String,
+        Value,
+        Value,
+        time::OffsetDateTime,
+    );
+    let id = job_id.to_string();
+    let events: Vec<LogRow> = sqlx::query_as(
+        "SELECT global_position, transaction_id::text, sequence, event_type, event_version,
+                payload::jsonb, metadata::jsonb, recorded_at
+         FROM events WHERE aggregate_type = 'import' AND aggregate_id = $1
+         ORDER BY sequence",
+    )
+    .bind(&id)
+    .fetch_all(pool)
+    .await?;
+    let mut rows = HashMap::new();
+    for (
+        global_position,
+        transaction_id,
+        sequence,
+        event_type,
+        event_version,
+        payload,
+        metadata,
+        recorded_at,
+    ) in events
+    {
+        let record = jukebox_nats::EventRecord {
+            global_position,
+            transaction_id,
+            aggregate_type: "import".into(),
+            aggregate_id: id.clone(),
+            sequence,
+            event_type,
+            event_version,
+            payload,
+            metadata,
+            recorded_at,
+        };
+        <jukebox_projections::Jobs as jukebox_projections::Projection>::apply(&mut rows, &record);
+    }
+    Ok(rows.remove(&id))
 }
 
 /// `GET /jobs/{id}`.
@@ -544,12 +600,7 @@ async fn job_events(
                     if tx.is_closed() {
                         return; // the client went away
                     }
-                    let row: Result<Option<JobRow>, _> = sqlx::query_as(&format!(
-                        "SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = $1"
-                    ))
-                    .bind(job_id)
-                    .fetch_optional(&pool)
-                    .await;
+                    let row = job_row(&pool, job_id).await;
                     let Ok(Some(row)) = row else { continue };
                     if row != last {
                         last = row;

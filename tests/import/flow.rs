@@ -36,6 +36,11 @@ async fn a_url_becomes_a_stored_aac_track_in_my_library() {
     let first: Value = first.json().await.unwrap();
     let job_id = first["job_id"].as_str().unwrap().to_owned();
     assert_eq!(location, format!("/jobs/{job_id}"));
+    // Readable at once, even before the projector has the job (read from the log).
+    let response = app.job(&alice, &job_id).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["source"]["kind"], "url");
     let again: Value = app
         .app
         .http
