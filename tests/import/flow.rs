@@ -14,6 +14,10 @@ fn types(history: &[(String, Value)]) -> Vec<&str> {
 async fn a_url_becomes_a_stored_aac_track_in_my_library() {
     let app = import_app(Options {
         s3: true,
+        extra: vec![
+            ("ADMIN_BOOTSTRAP_EMAIL", "admin@example.com".into()),
+            ("EXPOSE_VERIFICATION_TOKEN", "1".into()),
+        ],
         ..Default::default()
     })
     .await;
@@ -195,6 +199,10 @@ async fn a_url_becomes_a_stored_aac_track_in_my_library() {
         .await
         .unwrap();
     assert_eq!(listed["jobs"], serde_json::json!([]));
+    // An admin sees anyone's job.
+    let admin = app.admin("admin@example.com").await;
+    let seen: Value = app.job(&admin, &job_id).await.json().await.unwrap();
+    assert_eq!(seen["status"], "completed", "{seen}");
     let unauthenticated = app.app.http.get(app.app.api("/jobs")).send().await.unwrap();
     assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
 

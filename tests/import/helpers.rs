@@ -125,6 +125,43 @@ impl ImportApp {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// The bootstrap admin (`ADMIN_BOOTSTRAP_EMAIL`, with verification tokens exposed):
+    /// signs up, verifies, signs in; returns the access token.
+    pub async fn admin(&self, email: &str) -> String {
+        let response = self.app.sign_up(email).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        let token = body["verification_token"].as_str().expect("exposed token");
+        let response = self
+            .app
+            .http
+            .post(self.app.api("/auth/verify-email"))
+            .json(&json!({ "token": token }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let response = self
+            .app
+            .http
+            .post(self.app.api("/auth/signin"))
+            .json(&json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body["user"]["roles"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r == "admin")),
+            "{body}"
+        );
+        // The role reaches the accounts read model the edge authenticates from.
+        self.app.projections_caught_up().await;
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
     pub async fn import_url(&self, token: &str, url: &str) -> Response {
         self.app
             .http
