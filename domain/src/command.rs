@@ -105,6 +105,11 @@ pub enum Command {
         code: String,
         reason: String,
     },
+    /// Takes a track out of the user's library (the catalog keeps it).
+    RemoveFromLibrary {
+        user_id: Uuid,
+        track_id: TrackId,
+    },
 }
 
 impl Command {
@@ -128,6 +133,7 @@ impl Command {
             Self::StoreTrack { .. } => "track.store",
             Self::CompleteImport { .. } => "import.complete",
             Self::FailImport { .. } => "import.fail",
+            Self::RemoveFromLibrary { .. } => "library.remove_track",
         }
     }
 }
@@ -215,6 +221,8 @@ impl From<crate::TrackError> for CommandError {
 
 impl From<crate::LibraryError> for CommandError {
     fn from(error: crate::LibraryError) -> Self {
-        match error {}
+        match error {
+            crate::LibraryError::NotInLibrary => Self::new("not_in_library", error.to_string()),
+        }
     }
 }

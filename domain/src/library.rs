@@ -1,5 +1,6 @@
 //! `Library`: one per user (id = the user id), the tracks they have. Adding a track that
-//! is already there changes nothing, so a retried import cannot add it twice.
+//! is already there changes nothing, so a retried import cannot add it twice. Removing a
+//! track takes it out of this library only; the stored track stays in the catalog.
 
 use std::collections::BTreeSet;
 
@@ -29,6 +30,10 @@ pub enum LibraryCommand {
         /// The import that brought it.
         job_id: Uuid,
     },
+    RemoveTrack {
+        user_id: Uuid,
+        track_id: TrackId,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,15 +43,23 @@ pub enum LibraryEvent {
         track_id: TrackId,
         job_id: Uuid,
     },
+    TrackRemovedFromLibrary {
+        user_id: Uuid,
+        track_id: TrackId,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum LibraryError {}
+pub enum LibraryError {
+    #[error("this track is not in your library")]
+    NotInLibrary,
+}
 
 impl DomainEvent for LibraryEvent {
     fn event_type(&self) -> String {
         match self {
             Self::TrackAddedToLibrary { .. } => "TrackAddedToLibrary".into(),
+            Self::TrackRemovedFromLibrary { .. } => "TrackRemovedFromLibrary".into(),
         }
     }
     fn event_version(&self) -> String {
@@ -83,6 +96,14 @@ impl Aggregate for Library {
                 }
                 Ok(())
             }
+            LibraryCommand::RemoveTrack { user_id, track_id } => {
+                if !self.tracks.contains(&track_id) {
+                    return Err(LibraryError::NotInLibrary);
+                }
+                let event = LibraryEvent::TrackRemovedFromLibrary { user_id, track_id };
+                sink.write(event, self).await;
+                Ok(())
+            }
         }
     }
 
@@ -90,6 +111,9 @@ impl Aggregate for Library {
         match event {
             LibraryEvent::TrackAddedToLibrary { track_id, .. } => {
                 self.tracks.insert(track_id);
+            }
+            LibraryEvent::TrackRemovedFromLibrary { track_id, .. } => {
+                self.tracks.remove(&track_id);
             }
         }
     }
@@ -122,5 +146,46 @@ mod tests {
             .given(vec![added])
             .when(add)
             .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_track_in_the_library_is_removed_and_can_be_added_again() {
+        let (user_id, job_id) = (Uuid::now_v7(), Uuid::now_v7());
+        let track_id = TrackId::parse("yt:dQw4w9WgXcQ").unwrap();
+        let added = LibraryEvent::TrackAddedToLibrary {
+            user_id,
+            track_id: track_id.clone(),
+            job_id,
+        };
+        let removed = LibraryEvent::TrackRemovedFromLibrary {
+            user_id,
+            track_id: track_id.clone(),
+        };
+        let remove = LibraryCommand::RemoveTrack {
+            user_id,
+            track_id: track_id.clone(),
+        };
+        TestFramework::<Library>::with(())
+            .given(vec![added.clone()])
+            .when(remove.clone())
+            .then_expect_events(vec![removed.clone()]);
+        // Removed already (or never there): refused, nothing recorded.
+        TestFramework::<Library>::with(())
+            .given(vec![added.clone(), removed.clone()])
+            .when(remove.clone())
+            .then_expect_error_message("this track is not in your library");
+        TestFramework::<Library>::with(())
+            .given_no_previous_events()
+            .when(remove)
+            .then_expect_error(LibraryError::NotInLibrary);
+        // A new import brings it back.
+        TestFramework::<Library>::with(())
+            .given(vec![added.clone(), removed])
+            .when(LibraryCommand::AddTrack {
+                user_id,
+                track_id,
+                job_id,
+            })
+            .then_expect_events(vec![added]);
     }
 }

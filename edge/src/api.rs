@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::google::routes())
         .merge(crate::admin::routes())
         .merge(crate::imports::routes())
+        .merge(crate::library::routes())
         .route("/stream/{song_id}", get(crate::stream::issue))
         .route("/metrics", get(metrics))
         .route("/commands/{command_id}", get(command_outcome))
@@ -269,7 +270,7 @@ pub(crate) fn rejection(outcome: CommandOutcome) -> ApiError {
     });
     let status = match error.code.as_str() {
         "email_taken" | "user_exists" | "identity_linked" => StatusCode::CONFLICT,
-        "unknown_user" => StatusCode::NOT_FOUND,
+        "unknown_user" | "not_in_library" => StatusCode::NOT_FOUND,
         "account_disabled" | "email_not_verified" => StatusCode::FORBIDDEN,
         "invalid_session" | "session_revoked" | "session_expired" => StatusCode::UNAUTHORIZED,
         _ => StatusCode::UNPROCESSABLE_ENTITY,

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod google;
 pub mod headers;
 pub mod imports;
+pub mod library;
 pub mod mail;
 pub mod metrics;
 pub mod password;

@@ -411,6 +411,13 @@ impl Processor {
                 };
                 step.last::<Import>(&job_id.to_string(), fail).await
             }
+            Command::RemoveFromLibrary { user_id, track_id } => {
+                let remove = LibraryCommand::RemoveTrack {
+                    user_id: *user_id,
+                    track_id: track_id.clone(),
+                };
+                step.last::<Library>(&user_id.to_string(), remove).await
+            }
         }
     }
 

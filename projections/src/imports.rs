@@ -264,13 +264,17 @@ impl Projection for LibraryEntries {
     }
 
     fn keys(event: &EventRecord) -> Vec<String> {
+        if event.aggregate_type != "library" {
+            return Vec::new();
+        }
         match event.decode::<LibraryEvent>() {
-            Ok(LibraryEvent::TrackAddedToLibrary {
-                user_id, track_id, ..
-            }) if event.aggregate_type == "library" => {
-                vec![Self::entry_id(user_id, track_id.as_str())]
-            }
-            _ => Vec::new(),
+            Ok(
+                LibraryEvent::TrackAddedToLibrary {
+                    user_id, track_id, ..
+                }
+                | LibraryEvent::TrackRemovedFromLibrary { user_id, track_id },
+            ) => vec![Self::entry_id(user_id, track_id.as_str())],
+            Err(_) => Vec::new(),
         }
     }
 
@@ -278,22 +282,26 @@ impl Projection for LibraryEntries {
         if event.aggregate_type != "library" {
             return;
         }
-        let Ok(LibraryEvent::TrackAddedToLibrary {
-            user_id,
-            track_id,
-            job_id,
-        }) = event.decode::<LibraryEvent>()
-        else {
-            return;
-        };
-        let entry_id = Self::entry_id(user_id, track_id.as_str());
-        rows.entry(entry_id.clone()).or_insert(LibraryEntryRow {
-            entry_id,
-            user_id,
-            track_id: track_id.to_string(),
-            job_id,
-            added_at: event.recorded_at,
-        });
+        match event.decode::<LibraryEvent>() {
+            Ok(LibraryEvent::TrackAddedToLibrary {
+                user_id,
+                track_id,
+                job_id,
+            }) => {
+                let entry_id = Self::entry_id(user_id, track_id.as_str());
+                rows.entry(entry_id.clone()).or_insert(LibraryEntryRow {
+                    entry_id,
+                    user_id,
+                    track_id: track_id.to_string(),
+                    job_id,
+                    added_at: event.recorded_at,
+                });
+            }
+            Ok(LibraryEvent::TrackRemovedFromLibrary { user_id, track_id }) => {
+                rows.remove(&Self::entry_id(user_id, track_id.as_str()));
+            }
+            Err(_) => {}
+        }
     }
 
     fn copy_fields(row: &Self::Row) -> Vec<Option<String>> {

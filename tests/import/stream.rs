@@ -359,3 +359,88 @@ async fn stream_urls_refuse_forgeries_and_other_users() {
     );
     app.cleanup().await;
 }
+
+async fn remove_from_library(app: &ImportApp, token: &str, song: &str) -> reqwest::Response {
+    app.app
+        .http
+        .delete(app.app.api(&format!("/library/{}", escape(song))))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_user_who_removes_the_song_from_their_library_can_no_longer_open_a_fresh_url() {
+    let app = streaming_app().await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let song = imported(&app, &alice, "gone.mp3").await;
+    // Bob imports the same source: one stored track, two libraries.
+    assert_eq!(imported(&app, &bob, "gone.mp3").await, song);
+    let issued = signed_url(&app, &alice, &song).await;
+    let http = &app.app.http;
+    assert_eq!(
+        http.get(issued.clone()).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    // Someone else cannot take it out of Alice's library; nor can anyone anonymously.
+    let anonymous = http
+        .delete(app.app.api(&format!("/library/{}", escape(&song))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let (status, code, _) = error_of(remove_from_library(&app, &alice, "no colon").await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_song_id")
+    );
+
+    let removed = remove_from_library(&app, &alice, &song).await;
+    assert_eq!(removed.status(), StatusCode::OK);
+    let body: Value = removed.json().await.unwrap();
+    assert_eq!(body["track_id"], song.as_str());
+
+    // No fresh URL for Alice, and the one she already holds stops working.
+    let (status, code, _) = error_of(stream_url(&app, &alice, &song).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "not_in_library")
+    );
+    let (status, code, message) = error_of(http.get(issued).send().await.unwrap()).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "not_in_library"),
+        "{message}"
+    );
+    assert!(!app.library(&alice).await.contains(&song));
+
+    // It left her library, not the catalog: Bob still has it and still streams it.
+    assert_eq!(app.library(&bob).await, vec![song.clone()]);
+    let bobs = signed_url(&app, &bob, &song).await;
+    assert_eq!(
+        http.get(bobs).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM tracks WHERE track_id = $1")
+        .bind(&song)
+        .fetch_one(app.app.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
+
+    // Removing it again: it is not there.
+    let (status, code, _) = error_of(remove_from_library(&app, &alice, &song).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::NOT_FOUND, "not_in_library")
+    );
+    let history = app
+        .history("library", &user_id(&app, &alice).await.to_string())
+        .await;
+    let types: Vec<&str> = history.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(types, ["TrackAddedToLibrary", "TrackRemovedFromLibrary"]);
+    app.cleanup().await;
+}
