@@ -1,0 +1,175 @@
+// The API client. Same origin, under /api. The access token lives only in this module's
+// memory; the refresh token is an HttpOnly cookie scoped to /api/auth that the page never
+// sees. A reload restores the session through POST /api/auth/refresh.
+
+let accessToken = null;
+let refreshTimer = null;
+let refreshing = null;
+const listeners = new Set();
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** Calls `fn(user|null)` when the session starts or ends. */
+export function onSession(fn) { listeners.add(fn); }
+
+function setSession(body) {
+  clearTimeout(refreshTimer);
+  if (!body) {
+    accessToken = null;
+    listeners.forEach((fn) => fn(null));
+    return;
+  }
+  accessToken = body.access_token;
+  // Renew a little before the token expires.
+  const seconds = Math.max(10, (body.expires_in ?? 900) * 0.8);
+  refreshTimer = setTimeout(() => { refresh().catch(() => {}); }, seconds * 1000);
+  listeners.forEach((fn) => fn(body.user));
+}
+
+/** A readable message from an error response (`{"error": {"code", "message"}}`). */
+async function errorOf(response) {
+  const body = await response.json().catch(() => null);
+  const code = body?.error?.code ?? `http_${response.status}`;
+  let message = body?.error?.message;
+  if (response.status === 404 && message === 'no such endpoint') {
+    message = 'This is not available on this server yet.';
+  }
+  if (!message) {
+    message = {
+      404: 'This is not available on this server (yet).',
+      405: 'This is not available on this server (yet).',
+      413: 'That is too large.',
+      429: 'Too many attempts; wait a moment and try again.',
+      502: 'A service behind Jukebox failed; try again.',
+      503: 'A service Jukebox needs is unavailable right now; try again shortly.',
+    }[response.status] ?? `The server answered ${response.status}.`;
+  }
+  if (response.status === 429) {
+    const retry = response.headers.get('Retry-After');
+    if (retry) message += ` (retry in ${retry} s)`;
+  }
+  return new ApiError(response.status, code, message);
+}
+
+async function raw(path, { method = 'GET', body, json, headers = {}, auth = true, signal } = {}) {
+  const init = { method, headers: { ...headers }, credentials: 'same-origin', signal };
+  if (json !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(json);
+  } else if (body !== undefined) {
+    init.body = body;
+  }
+  if (auth && accessToken) init.headers.Authorization = `Bearer ${accessToken}`;
+  try {
+    return await fetch(`/api${path}`, init);
+  } catch (error) {
+    if (error.name === 'AbortError') throw error;
+    throw new ApiError(0, 'network', 'Jukebox cannot be reached; check your connection.');
+  }
+}
+
+/**
+ * Calls the API and returns the parsed JSON (or null for an empty answer). An expired
+ * access token is renewed once through the refresh cookie.
+ */
+export async function api(path, options = {}) {
+  let response = await raw(path, options);
+  if (response.status === 401 && options.auth !== false && accessToken) {
+    const body = await response.clone().json().catch(() => null);
+    if (body?.error?.code === 'invalid_token' && await refresh().catch(() => false)) {
+      response = await raw(path, options);
+    }
+  }
+  if (!response.ok) {
+    const error = await errorOf(response);
+    if (response.status === 401 && options.auth !== false
+        && ['session_revoked', 'account_disabled', 'invalid_token'].includes(error.code)) {
+      setSession(null);
+    }
+    throw error;
+  }
+  if (response.status === 204) return null;
+  const text = await response.text();
+  return text ? JSON.parse(text) : null;
+}
+
+/** Restores or renews the session from the refresh cookie. Resolves to true if signed in. */
+export function refresh() {
+  if (!refreshing) {
+    refreshing = (async () => {
+      const response = await raw('/auth/refresh', { method: 'POST', auth: false });
+      if (!response.ok) {
+        setSession(null);
+        return false;
+      }
+      setSession(await response.json());
+      return true;
+    })().finally(() => { refreshing = null; });
+  }
+  return refreshing;
+}
+
+export async function signIn(email, password) {
+  setSession(await api('/auth/signin', { method: 'POST', json: { email, password }, auth: false }));
+}
+
+export async function signUp(email, password) {
+  return api('/auth/signup', { method: 'POST', json: { email, password }, auth: false });
+}
+
+export async function verifyEmail(token) {
+  return api('/auth/verify-email', { method: 'POST', json: { token }, auth: false });
+}
+
+export async function signOut() {
+  try {
+    await raw('/auth/logout', { method: 'POST', auth: false });
+  } finally {
+    setSession(null);
+  }
+}
+
+/**
+ * Reads a server-sent-events stream with the bearer header (EventSource cannot send
+ * one): calls `onEvent(name, data)` per event until the stream ends or `signal` aborts.
+ */
+export async function events(path, onEvent, signal) {
+  let response = await raw(path, { headers: { Accept: 'text/event-stream' }, signal });
+  if (response.status === 401 && await refresh().catch(() => false)) {
+    response = await raw(path, { headers: { Accept: 'text/event-stream' }, signal });
+  }
+  if (!response.ok) throw await errorOf(response);
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value.replace(/\r\n?/g, '\n');
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let name = 'message';
+      const data = [];
+      for (const line of block.split('\n')) {
+        if (line.startsWith(':')) continue;
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const text = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+        if (field === 'event') name = text;
+        else if (field === 'data') data.push(text);
+      }
+      if (data.length) {
+        let parsed = data.join('\n');
+        try { parsed = JSON.parse(parsed); } catch { /* plain text */ }
+        onEvent(name, parsed);
+      }
+    }
+  }
+}

@@ -1,0 +1,265 @@
+// The player bar: one <audio> element fed by signed stream URLs, a queue, keyboard
+// shortcuts and the Media Session API (hardware keys, lock screen).
+
+import { api } from './api.js';
+import { $, formatTime, toast, trackId, trackTitle, trackArtist, coverOf } from './ui.js';
+
+const audio = $('#audio');
+const seek = $('#seek');
+const volume = $('#volume');
+const playButton = $('#playpause');
+const muteButton = $('#mute');
+
+const ICONS = {
+  play: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M8 5v14l11-7z"/></svg>',
+  pause: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M6 5h4v14H6zm8 0h4v14h-4z"/></svg>',
+  volume: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M3 9v6h4l5 5V4L7 9zm13.5 3A4.5 4.5 0 0 0 14 8v8a4.5 4.5 0 0 0 2.5-4z"/></svg>',
+  muted: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M3 9v6h4l5 5V4L7 9zm13.6 3 2.7-2.7-1.4-1.4-2.7 2.7-2.7-2.7-1.4 1.4 2.7 2.7-2.7 2.7 1.4 1.4 2.7-2.7 2.7 2.7 1.4-1.4z"/></svg>',
+};
+
+const state = { queue: [], index: -1, seeking: false, urlFor: null };
+const changeListeners = new Set();
+
+export function onQueueChange(fn) { changeListeners.add(fn); }
+function changed() { changeListeners.forEach((fn) => fn(state)); }
+
+export function queue() { return state.queue; }
+export function current() { return state.queue[state.index] ?? null; }
+export function currentIndex() { return state.index; }
+
+async function signedUrl(track) {
+  const body = await api(`/stream/${encodeURIComponent(trackId(track))}`, {
+    headers: { Accept: 'application/json' },
+  });
+  return body.url;
+}
+
+async function load(index, { autoplay = true, at = 0 } = {}) {
+  const track = state.queue[index];
+  if (!track) return;
+  state.index = index;
+  showNow(track);
+  changed();
+  try {
+    const url = await signedUrl(track);
+    state.urlFor = trackId(track);
+    audio.src = url;
+    if (at) audio.currentTime = at;
+    if (autoplay) await audio.play();
+  } catch (error) {
+    toast(error.name === 'NotAllowedError'
+      ? 'Press play to start the music.'
+      : `Cannot play “${trackTitle(track)}”: ${error.message}`);
+  }
+}
+
+function showNow(track) {
+  $('#now-title').textContent = trackTitle(track);
+  $('#now-artist').textContent = trackArtist(track);
+  const cover = coverOf(track);
+  $('#now-cover').src = cover || '/icon.svg';
+  document.title = `${trackTitle(track)} · Jukebox`;
+  if ('mediaSession' in navigator) {
+    navigator.mediaSession.metadata = new MediaMetadata({
+      title: trackTitle(track),
+      artist: trackArtist(track),
+      artwork: cover ? [{ src: cover }] : [{ src: '/icon.svg', type: 'image/svg+xml' }],
+    });
+  }
+}
+
+/** Replaces the queue with `tracks` and plays from `start`. */
+export function playList(tracks, start = 0) {
+  state.queue = tracks.slice();
+  return load(start);
+}
+
+/** Adds a track to the end of the queue (and plays it when nothing is playing). */
+export function enqueue(track) {
+  state.queue.push(track);
+  changed();
+  if (state.index < 0) load(state.queue.length - 1);
+}
+
+export function removeFromQueue(index) {
+  state.queue.splice(index, 1);
+  if (index < state.index) state.index -= 1;
+  else if (index === state.index) {
+    audio.pause();
+    state.index = -1;
+  }
+  changed();
+}
+
+/** Forgets a track that left the library. */
+export function forget(id) {
+  for (let i = state.queue.length - 1; i >= 0; i -= 1) {
+    if (trackId(state.queue[i]) === id) removeFromQueue(i);
+  }
+}
+
+export function clearQueue() {
+  audio.pause();
+  audio.removeAttribute('src');
+  audio.load();
+  state.queue = [];
+  state.index = -1;
+  $('#now-title').textContent = 'Nothing playing';
+  $('#now-artist').textContent = '';
+  $('#now-cover').src = '/icon.svg';
+  changed();
+}
+
+export function playAt(index) { return load(index); }
+
+export function togglePlay() {
+  if (state.index < 0) {
+    if (state.queue.length) load(0);
+    return;
+  }
+  if (audio.paused) audio.play().catch((e) => toast(e.message));
+  else audio.pause();
+}
+
+export function next() {
+  if (state.index + 1 < state.queue.length) load(state.index + 1);
+}
+
+export function previous() {
+  // Like most players: back to the start unless we are at the very beginning.
+  if (audio.currentTime > 3 || state.index <= 0) audio.currentTime = 0;
+  else load(state.index - 1);
+}
+
+export function seekTo(seconds) {
+  if (!Number.isFinite(audio.duration)) return;
+  audio.currentTime = Math.min(Math.max(0, seconds), audio.duration);
+}
+
+function setVolume(v) {
+  audio.volume = Math.min(1, Math.max(0, v));
+  audio.muted = false;
+  volume.value = String(audio.volume);
+  localStorage.setItem('jukebox.volume', String(audio.volume)); // a preference, not a secret
+}
+
+function updatePlayButton() {
+  const playing = !audio.paused;
+  playButton.innerHTML = playing ? ICONS.pause : ICONS.play;
+  playButton.setAttribute('aria-label', playing ? 'Pause' : 'Play');
+  if ('mediaSession' in navigator) navigator.mediaSession.playbackState = playing ? 'playing' : 'paused';
+}
+
+function updatePosition() {
+  const duration = Number.isFinite(audio.duration) ? audio.duration : 0;
+  seek.max = String(duration);
+  if (!state.seeking) seek.value = String(audio.currentTime);
+  seek.setAttribute('aria-valuetext', `${formatTime(audio.currentTime)} of ${formatTime(duration)}`);
+  $('#elapsed').textContent = formatTime(audio.currentTime);
+  $('#duration').textContent = formatTime(duration);
+  if ('mediaSession' in navigator && duration > 0 && navigator.mediaSession.setPositionState) {
+    try {
+      navigator.mediaSession.setPositionState({
+        duration, playbackRate: audio.playbackRate, position: Math.min(audio.currentTime, duration),
+      });
+    } catch { /* a position past the end while loading */ }
+  }
+}
+
+function editing(target) {
+  return target.closest('input, textarea, select, [contenteditable="true"]')
+    && !(target instanceof HTMLInputElement && target.type === 'range');
+}
+
+export function setup() {
+  const saved = Number(localStorage.getItem('jukebox.volume'));
+  audio.volume = Number.isFinite(saved) && localStorage.getItem('jukebox.volume') !== null ? saved : 0.8;
+  volume.value = String(audio.volume);
+
+  playButton.addEventListener('click', togglePlay);
+  $('#next').addEventListener('click', next);
+  $('#prev').addEventListener('click', previous);
+  muteButton.addEventListener('click', () => { audio.muted = !audio.muted; });
+  volume.addEventListener('input', () => setVolume(Number(volume.value)));
+  seek.addEventListener('input', () => {
+    state.seeking = true;
+    $('#elapsed').textContent = formatTime(Number(seek.value));
+  });
+  seek.addEventListener('change', () => {
+    state.seeking = false;
+    seekTo(Number(seek.value));
+  });
+
+  audio.addEventListener('play', updatePlayButton);
+  audio.addEventListener('pause', updatePlayButton);
+  audio.addEventListener('timeupdate', updatePosition);
+  audio.addEventListener('durationchange', updatePosition);
+  audio.addEventListener('loadedmetadata', updatePosition);
+  audio.addEventListener('volumechange', () => {
+    const silent = audio.muted || audio.volume === 0;
+    muteButton.innerHTML = silent ? ICONS.muted : ICONS.volume;
+    muteButton.setAttribute('aria-label', audio.muted ? 'Unmute' : 'Mute');
+  });
+  audio.addEventListener('ended', () => {
+    if (state.index + 1 < state.queue.length) load(state.index + 1);
+  });
+  audio.addEventListener('error', () => {
+    const track = current();
+    if (!track || !audio.src) return;
+    // A signed URL expires: ask for a fresh one and carry on where we were.
+    const at = audio.currentTime;
+    if (state.urlFor === trackId(track) && !state.retried) {
+      state.retried = true;
+      load(state.index, { at }).finally(() => { setTimeout(() => { state.retried = false; }, 5000); });
+    } else {
+      toast(`Cannot play “${trackTitle(track)}”.`);
+    }
+  });
+
+  document.addEventListener('keydown', (event) => {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (editing(event.target)) return;
+    const onButton = event.target.closest('button, a, summary');
+    switch (event.key) {
+      case ' ':
+        if (onButton) return; // Space presses the focused button.
+        event.preventDefault(); togglePlay(); break;
+      case 'k': case 'K': togglePlay(); break;
+      case 'ArrowRight':
+        if (event.target === seek || event.target === volume) return;
+        event.preventDefault(); seekTo(audio.currentTime + 5); break;
+      case 'ArrowLeft':
+        if (event.target === seek || event.target === volume) return;
+        event.preventDefault(); seekTo(audio.currentTime - 5); break;
+      case 'ArrowUp':
+        if (event.target === seek || event.target === volume) return;
+        event.preventDefault(); setVolume(audio.volume + 0.05); break;
+      case 'ArrowDown':
+        if (event.target === seek || event.target === volume) return;
+        event.preventDefault(); setVolume(audio.volume - 0.05); break;
+      case 'n': case 'N': next(); break;
+      case 'p': case 'P': previous(); break;
+      case 'm': case 'M': audio.muted = !audio.muted; break;
+      default:
+    }
+  });
+
+  if ('mediaSession' in navigator) {
+    const handlers = {
+      play: () => audio.play(),
+      pause: () => audio.pause(),
+      previoustrack: previous,
+      nexttrack: next,
+      seekbackward: (d) => seekTo(audio.currentTime - (d.seekOffset || 10)),
+      seekforward: (d) => seekTo(audio.currentTime + (d.seekOffset || 10)),
+      seekto: (d) => seekTo(d.seekTime),
+      stop: () => { audio.pause(); audio.currentTime = 0; },
+    };
+    for (const [action, handler] of Object.entries(handlers)) {
+      try { navigator.mediaSession.setActionHandler(action, handler); } catch { /* unsupported */ }
+    }
+  }
+}
+
+/** Stops playback when the session ends. */
+export function reset() { clearQueue(); }
