@@ -31,6 +31,8 @@ pub struct TestApp {
     pub running: Option<Running>,
     pub database: String,
     pub http: reqwest::Client,
+    /// The default object store folder (OBJECT_STORE_DIR), removed with the app.
+    pub objects: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -158,11 +160,15 @@ pub async fn spawn_app_with(roles: &[Role], extra: &[(&str, String)]) -> TestApp
     database_url.set_path(&database);
     let database_url = database_url.to_string();
     let namespace = format!("t{}", &Uuid::new_v4().simple().to_string()[..12]);
+    let objects = tempfile::tempdir().expect("a temp folder for the object store");
     let mut vars: HashMap<&str, String> = HashMap::from([
         ("DATABASE_URL", database_url),
         ("NATS_URL", nats_url()),
         ("NATS_NAMESPACE", namespace),
         ("COMMAND_WAIT_MS", "10000".into()),
+        // Roles that open the object store (api, web, stream, downloader) get a private
+        // folder, not the repository's .dev-data.
+        ("OBJECT_STORE_DIR", objects.path().display().to_string()),
         ("JWT_SECRET", JWT_SECRET.into()),
         ("COOKIE_SECURE", "0".into()),
         ("ALLOWED_ORIGINS", ORIGIN.into()),
@@ -180,6 +186,7 @@ pub async fn spawn_app_with(roles: &[Role], extra: &[(&str, String)]) -> TestApp
         running: None,
         database,
         http: reqwest::Client::new(),
+        objects,
     };
     if !roles.is_empty() {
         app.running = Some(app.start(roles, FailPoints::default()).await);
