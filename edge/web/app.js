@@ -126,6 +126,7 @@ function signedOut() {
   library.items = [];
   stopAllJobStreams();
   player.reset();
+  $('#toast').hidden = true;
   $('#app-screen').hidden = true;
   $('#auth-screen').hidden = false;
   if (was) authMessage('You are signed out.');
