@@ -9,7 +9,7 @@ use anyhow::Context;
 use jukebox_handlers::{Downloader, Processor, Relay};
 use jukebox_nats::{CommandBus, FailPoints, Namespace, Topology};
 use jukebox_projections::{
-    Accounts, AdminUsers, AuthSessions, Jobs, LibraryEntries, ProjectionRunner, Tracks,
+    Accounts, AdminUsers, AuthSessions, Jobs, LibraryEntries, ProjectionRunner, Tracks, UserLibrary,
 };
 use secrecy::ExposeSecret;
 use sqlx::postgres::PgPoolOptions;
@@ -420,6 +420,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         runner.ack_wait = options.ack_wait;
         let (admin_users, accounts) = (runner.clone(), runner.clone());
         let (jobs, tracks, library) = (runner.clone(), runner.clone(), runner.clone());
+        let runner_library = runner.clone();
         let sessions = runner;
         let stop = shutdown.clone();
         tasks.spawn(async move { ("projector", admin_users.run::<AdminUsers>(stop).await) });
@@ -433,6 +434,8 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         tasks.spawn(async move { ("projector", tracks.run::<Tracks>(stop).await) });
         let stop = shutdown.clone();
         tasks.spawn(async move { ("projector", library.run::<LibraryEntries>(stop).await) });
+        let (user_library, stop) = (runner_library, shutdown.clone());
+        tasks.spawn(async move { ("projector", user_library.run::<UserLibrary>(stop).await) });
     }
     if roles.contains(&Role::Downloader) {
         let config = &options.config;

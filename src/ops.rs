@@ -6,7 +6,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use jukebox_projections::rebuild::{rebuild, RebuildReport};
 use jukebox_projections::{
-    Accounts, AdminUsers, AuthSessions, Jobs, LibraryEntries, Projection, Tracks,
+    Accounts, AdminUsers, AuthSessions, Jobs, LibraryEntries, Projection, Tracks, UserLibrary,
 };
 use secrecy::ExposeSecret;
 use sqlx::migrate::MigrateDatabase;
@@ -135,6 +135,7 @@ pub async fn rebuild_projection(
         Jobs::NAME => rebuild::<Jobs>(pool, &progress).await,
         Tracks::NAME => rebuild::<Tracks>(pool, &progress).await,
         LibraryEntries::NAME => rebuild::<LibraryEntries>(pool, &progress).await,
+        UserLibrary::NAME => rebuild::<UserLibrary>(pool, &progress).await,
         other => anyhow::bail!(
             "no projection named {other:?}; known: {}",
             jukebox_projections::ALL.join(", ")

@@ -1,15 +1,21 @@
-//! `/library`: my tracks. `DELETE /library/{song_id}` takes one out of my library (a
-//! command; the catalog keeps the stored track).
+//! `/library`: my tracks. `GET /library` pages through them (keyset cursor, text filter,
+//! four sorts) from the `library` read model; `DELETE /library/{song_id}` takes one out
+//! of my library (a command; the catalog keeps the stored track).
 
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
-use axum::routing::delete;
+use axum::routing::{delete, get};
 use axum::{Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use jukebox_domain::{Command, TrackId};
 use jukebox_nats::OutcomeStatus;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::api::{envelope, rejection, send};
 use crate::auth::AuthUser;
@@ -17,7 +23,9 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/library/{song_id}", delete(remove))
+    Router::new()
+        .route("/library", get(list))
+        .route("/library/{song_id}", delete(remove))
 }
 
 fn track_id(raw: &str) -> Result<TrackId, ApiError> {
@@ -72,4 +80,283 @@ async fn remove(
         "applied": applied,
         "command_id": envelope.command_id,
     })))
+}
+
+pub const MAX_PAGE: i64 = 200;
+const DEFAULT_PAGE: i64 = 50;
+const MAX_Q_CHARS: usize = 200;
+
+/// A sort of `GET /library`: the column it reads (with its index) and the SQL type of
+/// its cursor value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sort {
+    Added,
+    Title,
+    Artist,
+    Duration,
+}
+
+impl Sort {
+    fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "added" => Self::Added,
+            "title" => Self::Title,
+            "artist" => Self::Artist,
+            "duration" => Self::Duration,
+            _ => return None,
+        })
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Self::Added => "added_at",
+            Self::Title => "title_key",
+            Self::Artist => "artist_key",
+            Self::Duration => "duration_ms",
+        }
+    }
+
+    fn sql_type(self) -> &'static str {
+        match self {
+            Self::Added => "timestamptz",
+            Self::Title | Self::Artist => "text",
+            Self::Duration => "bigint",
+        }
+    }
+}
+
+/// The opaque cursor: the last row's sort value (Postgres' text form) and track id, with
+/// the sort and direction it belongs to.
+#[derive(Debug, Serialize, Deserialize)]
+struct Cursor {
+    s: Sort,
+    d: bool,
+    v: String,
+    t: String,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).expect("a cursor serializes"))
+    }
+
+    fn decode(raw: &str) -> Option<Self> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw).ok()?).ok()
+    }
+}
+
+/// `GET /library` parameters, validated.
+#[derive(Debug)]
+pub struct ListQuery {
+    limit: i64,
+    sort: Sort,
+    descending: bool,
+    q: Option<String>,
+    cursor: Option<Cursor>,
+}
+
+fn invalid(code: &str, message: impl Into<String>) -> ApiError {
+    ApiError::unprocessable(code, message)
+}
+
+impl ListQuery {
+    fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
+        let mut params: std::collections::HashMap<String, String> = Default::default();
+        for (key, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+            if params.insert(key.to_string(), value.into_owned()).is_some() {
+                return Err(ApiError::bad_request(
+                    "invalid_query",
+                    format!("{key} is given twice"),
+                ));
+            }
+        }
+        let limit = match params.get("limit") {
+            None => DEFAULT_PAGE,
+            Some(raw) => raw
+                .parse::<i64>()
+                .ok()
+                .filter(|l| (1..=MAX_PAGE).contains(l))
+                .ok_or_else(|| {
+                    invalid("invalid_limit", format!("limit must be 1 to {MAX_PAGE}"))
+                })?,
+        };
+        let sort = match params.get("sort") {
+            None => Sort::Added,
+            Some(raw) => Sort::parse(raw).ok_or_else(|| {
+                invalid(
+                    "invalid_sort",
+                    "sort must be one of added, title, artist, duration",
+                )
+            })?,
+        };
+        let descending = match params.get("order").map(String::as_str) {
+            None => sort == Sort::Added,
+            Some("asc") => false,
+            Some("desc") => true,
+            Some(_) => return Err(invalid("invalid_order", "order must be asc or desc")),
+        };
+        let q = match params.get("q").map(|q| q.trim()) {
+            None | Some("") => None,
+            Some(q) if q.chars().count() > MAX_Q_CHARS => {
+                return Err(invalid(
+                    "invalid_query",
+                    format!("q must be at most {MAX_Q_CHARS} characters"),
+                ))
+            }
+            Some(q) => Some(q.to_lowercase()),
+        };
+        let cursor = match params.get("cursor") {
+            None => None,
+            Some(raw) => {
+                let cursor = Cursor::decode(raw)
+                    .filter(|c| c.s == sort && c.d == descending)
+                    .ok_or_else(|| {
+                        invalid(
+                            "invalid_cursor",
+                            "this cursor is damaged or belongs to another sort; start again without it",
+                        )
+                    })?;
+                Some(cursor)
+            }
+        };
+        Ok(Self {
+            limit,
+            sort,
+            descending,
+            q,
+            cursor,
+        })
+    }
+}
+
+/// `%q%` for LIKE, with the pattern characters taken literally.
+fn like_pattern(q: &str) -> String {
+    let mut pattern = String::with_capacity(q.len() + 2);
+    pattern.push('%');
+    for c in q.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[derive(sqlx::FromRow)]
+struct ItemRow {
+    track_id: String,
+    title: Option<String>,
+    artist: Option<String>,
+    duration_ms: i64,
+    has_cover: bool,
+    added_at: Option<OffsetDateTime>,
+    sort_value: String,
+}
+
+/// One page of a user's library. Keyset pagination on (sort value, track id): a row
+/// inserted or removed elsewhere never shifts the rows after the cursor, so paging
+/// neither skips nor repeats one.
+pub async fn page(
+    pool: &sqlx::PgPool,
+    user_id: Uuid,
+    query: &ListQuery,
+) -> Result<Value, ApiError> {
+    let column = query.sort.column();
+    let (op, dir) = if query.descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    let sql = format!(
+        "SELECT track_id, title, artist, duration_ms, has_cover, added_at,
+                {column}::text AS sort_value
+         FROM library
+         WHERE user_id = $1
+           AND ($2::text IS NULL OR title_key LIKE $2 OR artist_key LIKE $2)
+           AND ($3::text IS NULL OR ({column}, track_id) {op} ($3::text::{ty}, $4::text))
+         ORDER BY {column} {dir}, track_id {dir}
+         LIMIT $5",
+        ty = query.sort.sql_type()
+    );
+    let mut rows: Vec<ItemRow> = sqlx::query_as(&sql)
+        .bind(user_id)
+        .bind(query.q.as_deref().map(like_pattern))
+        .bind(query.cursor.as_ref().map(|c| c.v.as_str()))
+        .bind(query.cursor.as_ref().map(|c| c.t.as_str()))
+        .bind(query.limit + 1)
+        .fetch_all(pool)
+        .await?;
+    let more = rows.len() as i64 > query.limit;
+    rows.truncate(query.limit as usize);
+    let next_cursor = rows.last().filter(|_| more).map(|last| {
+        Cursor {
+            s: query.sort,
+            d: query.descending,
+            v: last.sort_value.clone(),
+            t: last.track_id.clone(),
+        }
+        .encode()
+    });
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "track_id": r.track_id,
+                "title": r.title,
+                "artist": r.artist,
+                "duration_ms": r.duration_ms,
+                "has_cover": r.has_cover,
+                "added_at": r.added_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+            })
+        })
+        .collect();
+    Ok(json!({ "items": items, "next_cursor": next_cursor }))
+}
+
+/// `GET /library?limit=&cursor=&q=&sort=added|title|artist|duration&order=asc|desc`.
+async fn list(
+    user: AuthUser,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let query = ListQuery::parse(raw.as_deref())?;
+    Ok(Json(page(&state.pool, user.user_id, &query).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_take_wildcards_literally() {
+        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
+    }
+
+    #[test]
+    fn queries_are_validated() {
+        assert!(ListQuery::parse(None).is_ok());
+        for bad in [
+            "limit=0",
+            "limit=201",
+            "limit=x",
+            "sort=size",
+            "order=up",
+            "cursor=nope",
+            "limit=5&limit=6",
+        ] {
+            assert!(ListQuery::parse(Some(bad)).is_err(), "{bad}");
+        }
+        let cursor = Cursor {
+            s: Sort::Title,
+            d: false,
+            v: "a".into(),
+            t: "yt:x".into(),
+        }
+        .encode();
+        assert!(ListQuery::parse(Some(&format!("sort=title&cursor={cursor}"))).is_ok());
+        // A cursor from another sort is refused, not misread.
+        assert!(ListQuery::parse(Some(&format!("sort=artist&cursor={cursor}"))).is_err());
+    }
 }

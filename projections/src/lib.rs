@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod admin_users;
 pub mod auth_sessions;
 pub mod imports;
+pub mod library;
 pub mod position;
 pub mod rebuild;
 pub mod runtime;
@@ -16,6 +17,7 @@ pub use accounts::Accounts;
 pub use admin_users::AdminUsers;
 pub use auth_sessions::AuthSessions;
 pub use imports::{Jobs, LibraryEntries, Tracks};
+pub use library::UserLibrary;
 pub use position::Position;
 pub use runtime::{Projection, ProjectionRunner};
 
@@ -27,4 +29,5 @@ pub const ALL: &[&str] = &[
     Jobs::NAME,
     Tracks::NAME,
     LibraryEntries::NAME,
+    UserLibrary::NAME,
 ];

@@ -7,6 +7,7 @@ mod crash;
 mod failures;
 mod flow;
 mod helpers;
+mod library;
 #[allow(dead_code)]
 #[path = "../../handlers/tests/pipeline/support.rs"]
 mod media;

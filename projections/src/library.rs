@@ -1,0 +1,190 @@
+//! `library`: each user's tracks with what `GET /library` shows and sorts on (title,
+//! artist, duration, cover, added at), copied from `TrackStored`.
+//!
+//! The copy needs the track's tags when `TrackAddedToLibrary` arrives, and a projection
+//! only sees its own rows. So the table also keeps one `track/<track_id>` row per stored
+//! track (no user): `TrackAddedToLibrary` loads it beside the entry and copies from it.
+//! In relay order `TrackStored` always comes first: the downloader sends `CompleteImport`
+//! only after `StoreTrack` committed (or finds the track stored), so the library
+//! transaction's id is assigned after the track's committed. The track row also counts
+//! the libraries that hold the track (`holders`), which the admin's catalog shows.
+
+use std::collections::HashMap;
+
+use jukebox_domain::{LibraryEvent, TrackEvent};
+use jukebox_nats::EventRecord;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::runtime::Projection;
+
+pub struct UserLibrary;
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct LibraryRow {
+    pub entry_id: String,
+    /// `None` on a track row.
+    pub user_id: Option<Uuid>,
+    pub track_id: String,
+    pub title: Option<String>,
+    pub artist: Option<String>,
+    pub title_key: String,
+    pub artist_key: String,
+    pub duration_ms: i64,
+    pub has_cover: bool,
+    /// `None` on a track row.
+    pub added_at: Option<OffsetDateTime>,
+    /// Libraries holding the track (track rows; 0 on entries).
+    pub holders: i32,
+}
+
+impl UserLibrary {
+    pub fn entry_id(user_id: Uuid, track_id: &str) -> String {
+        format!("{user_id}/{track_id}")
+    }
+
+    pub fn track_key(track_id: &str) -> String {
+        format!("track/{track_id}")
+    }
+}
+
+fn sort_key(value: Option<&str>) -> String {
+    value.unwrap_or_default().to_lowercase()
+}
+
+impl Projection for UserLibrary {
+    const NAME: &'static str = "library";
+    const TABLE: &'static str = "library";
+    const KEY_COLUMN: &'static str = "entry_id";
+    const KEY_TYPE: &'static str = "text";
+    const COLUMNS: &'static [&'static str] = &[
+        "entry_id",
+        "user_id",
+        "track_id",
+        "title",
+        "artist",
+        "title_key",
+        "artist_key",
+        "duration_ms",
+        "has_cover",
+        "added_at",
+        "holders",
+    ];
+    type Row = LibraryRow;
+
+    fn key(row: &Self::Row) -> String {
+        row.entry_id.clone()
+    }
+
+    fn keys(event: &EventRecord) -> Vec<String> {
+        match event.aggregate_type.as_str() {
+            "track" => vec![Self::track_key(&event.aggregate_id)],
+            "library" => match event.decode::<LibraryEvent>() {
+                Ok(
+                    LibraryEvent::TrackAddedToLibrary {
+                        user_id, track_id, ..
+                    }
+                    | LibraryEvent::TrackRemovedFromLibrary { user_id, track_id },
+                ) => vec![
+                    Self::entry_id(user_id, track_id.as_str()),
+                    Self::track_key(track_id.as_str()),
+                ],
+                Err(_) => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    fn apply(rows: &mut HashMap<String, Self::Row>, event: &EventRecord) {
+        match event.aggregate_type.as_str() {
+            "track" => {
+                let Ok(TrackEvent::TrackStored(track)) = event.decode::<TrackEvent>() else {
+                    return;
+                };
+                let key = Self::track_key(track.track_id.as_str());
+                let holders = rows.get(&key).map_or(0, |r| r.holders);
+                rows.insert(
+                    key.clone(),
+                    LibraryRow {
+                        entry_id: key,
+                        user_id: None,
+                        track_id: track.track_id.to_string(),
+                        title_key: sort_key(track.title.as_deref()),
+                        artist_key: sort_key(track.artist.as_deref()),
+                        title: track.title,
+                        artist: track.artist,
+                        duration_ms: i64::try_from(track.duration_ms).unwrap_or(i64::MAX),
+                        has_cover: track.has_cover,
+                        added_at: None,
+                        holders,
+                    },
+                );
+            }
+            "library" => match event.decode::<LibraryEvent>() {
+                Ok(LibraryEvent::TrackAddedToLibrary {
+                    user_id, track_id, ..
+                }) => {
+                    let entry = Self::entry_id(user_id, track_id.as_str());
+                    if rows.contains_key(&entry) {
+                        return;
+                    }
+                    let key = Self::track_key(track_id.as_str());
+                    // No track row would mean the order above was broken; the entry is
+                    // still listed, with what is known (its id).
+                    let track = rows.entry(key.clone()).or_insert_with(|| LibraryRow {
+                        entry_id: key,
+                        user_id: None,
+                        track_id: track_id.to_string(),
+                        title: None,
+                        artist: None,
+                        title_key: String::new(),
+                        artist_key: String::new(),
+                        duration_ms: 0,
+                        has_cover: false,
+                        added_at: None,
+                        holders: 0,
+                    });
+                    track.holders += 1;
+                    let row = LibraryRow {
+                        entry_id: entry.clone(),
+                        user_id: Some(user_id),
+                        added_at: Some(event.recorded_at),
+                        holders: 0,
+                        ..track.clone()
+                    };
+                    rows.insert(entry, row);
+                }
+                Ok(LibraryEvent::TrackRemovedFromLibrary { user_id, track_id }) => {
+                    if rows
+                        .remove(&Self::entry_id(user_id, track_id.as_str()))
+                        .is_some()
+                    {
+                        if let Some(track) = rows.get_mut(&Self::track_key(track_id.as_str())) {
+                            track.holders = (track.holders - 1).max(0);
+                        }
+                    }
+                }
+                Err(_) => {}
+            },
+            _ => {}
+        }
+    }
+
+    fn copy_fields(row: &Self::Row) -> Vec<Option<String>> {
+        let time = |t: &OffsetDateTime| t.format(&Rfc3339).expect("timestamps format");
+        vec![
+            Some(row.entry_id.clone()),
+            row.user_id.map(|u| u.to_string()),
+            Some(row.track_id.clone()),
+            row.title.clone(),
+            row.artist.clone(),
+            Some(row.title_key.clone()),
+            Some(row.artist_key.clone()),
+            Some(row.duration_ms.to_string()),
+            Some(row.has_cover.to_string()),
+            row.added_at.as_ref().map(time),
+            Some(row.holders.to_string()),
+        ]
+    }
+}

@@ -1,0 +1,384 @@
+//! The library read model (issue 5): `GET /library` pages, filters and sorts one user's
+//! tracks; `DELETE /library/{id}` takes one out. Tracks come in through the commands the
+//! downloader sends (`RequestImport`, `StoreTrack`, `CompleteImport`) on the real bus, so
+//! these tests need no media tools.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use jukebox::app::Role;
+use jukebox_domain::{Command, SourceRef, StoredTrack, TrackId};
+use jukebox_nats::{CommandBus, CommandEnvelope, OutcomeStatus};
+use reqwest::StatusCode;
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::helpers::{error_of, import_app, ImportApp, Options};
+
+/// Everything but the downloader: the test plays its part.
+pub const ROLES: &[Role] = &[Role::Api, Role::Processor, Role::Relay, Role::Projector];
+
+pub struct Seeder {
+    bus: CommandBus,
+}
+
+impl Seeder {
+    pub async fn new(app: &ImportApp) -> Self {
+        let services = &app.app.services;
+        let bus = CommandBus::start(services.nats.clone(), services.topology.namespace.clone())
+            .await
+            .unwrap();
+        Self { bus }
+    }
+
+    pub async fn send(&self, user: Option<Uuid>, command: Command) {
+        let envelope = CommandEnvelope {
+            command_id: Uuid::now_v7(),
+            correlation_id: Uuid::now_v7(),
+            issued_by: user,
+            issued_at: OffsetDateTime::now_utc(),
+            command,
+        };
+        let outcome = self
+            .bus
+            .send(&envelope, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .expect("an outcome");
+        assert_eq!(outcome.status, OutcomeStatus::Committed, "{outcome:?}");
+    }
+
+    /// Imports video `video_id` for `user` as the downloader would: request, store (once
+    /// per track), complete. Returns the track id.
+    pub async fn import(
+        &self,
+        user: Uuid,
+        video_id: &str,
+        title: &str,
+        artist: Option<&str>,
+        seconds: u64,
+    ) -> String {
+        let job_id = Uuid::now_v7();
+        let source = SourceRef::video(video_id).unwrap();
+        self.send(
+            Some(user),
+            Command::RequestImport {
+                job_id,
+                user_id: user,
+                source,
+            },
+        )
+        .await;
+        let track_id = TrackId::parse(&format!("yt:{video_id}")).unwrap();
+        let track = StoredTrack {
+            track_id: track_id.clone(),
+            object_key: format!("tracks/{track_id}.m4a"),
+            size: 1_000 + seconds * 32_000,
+            duration_ms: seconds * 1_000,
+            codec: "aac".into(),
+            bitrate: 256_000,
+            title: Some(title.into()),
+            artist: artist.map(Into::into),
+            album: None,
+            has_cover: seconds.is_multiple_of(2),
+            origin: format!("https://www.youtube.com/watch?v={video_id}"),
+        };
+        // A second import of a stored source skips StoreTrack, as the downloader does.
+        let envelope = CommandEnvelope {
+            command_id: Uuid::now_v7(),
+            correlation_id: Uuid::now_v7(),
+            issued_by: None,
+            issued_at: OffsetDateTime::now_utc(),
+            command: Command::StoreTrack { track },
+        };
+        self.bus
+            .send(&envelope, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .expect("an outcome");
+        self.send(
+            Some(user),
+            Command::CompleteImport {
+                job_id,
+                user_id: user,
+                track_id: track_id.clone(),
+            },
+        )
+        .await;
+        track_id.to_string()
+    }
+}
+
+/// A video id (11 characters) from a number.
+pub fn video(n: usize) -> String {
+    format!("vid{n:08}")
+}
+
+pub async fn me(app: &ImportApp, token: &str) -> Uuid {
+    let me: Value = app
+        .app
+        .http
+        .get(app.app.api("/auth/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    me["id"]
+        .as_str()
+        .or(me["user_id"].as_str())
+        .expect("an id in /auth/me")
+        .parse()
+        .unwrap()
+}
+
+async fn get(app: &ImportApp, token: &str, query: &str) -> reqwest::Response {
+    app.app
+        .http
+        .get(app.app.api(&format!("/library?{query}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn page(app: &ImportApp, token: &str, query: &str) -> (Vec<Value>, Option<String>) {
+    let response = get(app, token, query).await;
+    assert_eq!(response.status(), StatusCode::OK, "{query}");
+    let body: Value = response.json().await.unwrap();
+    (
+        body["items"].as_array().unwrap().clone(),
+        body["next_cursor"].as_str().map(str::to_owned),
+    )
+}
+
+fn ids(items: &[Value]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| i["track_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every page of a listing, following the cursor.
+async fn all_pages(app: &ImportApp, token: &str, query: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("{query}&cursor={c}"),
+            None => query.to_owned(),
+        };
+        let (items, next) = page(app, token, &q).await;
+        seen.extend(ids(&items));
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return seen,
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_user_sees_only_their_library_filtered_and_sorted() {
+    let app = import_app(Options {
+        roles: ROLES,
+        ..Default::default()
+    })
+    .await;
+    let seeder = Seeder::new(&app).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let (alice_id, bob_id) = (me(&app, &alice).await, me(&app, &bob).await);
+    let songs = [
+        ("Yellow Submarine", Some("The Beatles"), 160),
+        ("bohemian Rhapsody", Some("Queen"), 355),
+        ("Alpha 100%", None, 61),
+        ("Come Together", Some("the beatles"), 259),
+        ("Zebra", Some("Beach House"), 280),
+    ];
+    let mut alice_tracks = Vec::new();
+    for (i, (title, artist, seconds)) in songs.iter().enumerate() {
+        alice_tracks.push(
+            seeder
+                .import(alice_id, &video(i), title, *artist, *seconds)
+                .await,
+        );
+    }
+    // Bob shares one stored track with Alice and has one of his own.
+    let shared = seeder.import(bob_id, &video(1), "ignored", None, 1).await;
+    let own = seeder
+        .import(bob_id, &video(9), "Bob's own", Some("Bob"), 99)
+        .await;
+    app.app.projections_caught_up().await;
+
+    // Newest first by default; the copied tags are there.
+    let (items, next) = page(&app, &alice, "").await;
+    assert_eq!(next, None);
+    let mut newest_first = alice_tracks.clone();
+    newest_first.reverse();
+    assert_eq!(ids(&items), newest_first);
+    let zebra = &items[0];
+    assert_eq!(zebra["title"], "Zebra");
+    assert_eq!(zebra["artist"], "Beach House");
+    assert_eq!(zebra["duration_ms"], 280_000);
+    assert_eq!(zebra["has_cover"], true);
+    assert!(OffsetDateTime::parse(
+        zebra["added_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339
+    )
+    .is_ok());
+    let bobs = ids(&page(&app, &bob, "sort=title").await.0);
+    assert_eq!(bobs, vec![own.clone(), shared.clone()]);
+    assert!(!bobs.iter().any(|t| t == &alice_tracks[0]));
+
+    let t = |i: usize| alice_tracks[i].clone();
+    assert_eq!(
+        ids(&page(&app, &alice, "sort=title").await.0),
+        [t(2), t(1), t(3), t(0), t(4)],
+        "case-insensitive title order"
+    );
+    assert_eq!(
+        ids(&page(&app, &alice, "sort=duration&order=desc").await.0),
+        [t(1), t(4), t(3), t(0), t(2)]
+    );
+    // Artist: missing sorts first; equal artists fall back to the track id.
+    assert_eq!(
+        ids(&page(&app, &alice, "sort=artist").await.0),
+        [t(2), t(4), t(1), t(0), t(3)]
+    );
+    let filtered: HashSet<String> = ids(&page(&app, &alice, "q=BEATLES").await.0)
+        .into_iter()
+        .collect();
+    assert_eq!(filtered, HashSet::from([t(0), t(3)]));
+    assert_eq!(ids(&page(&app, &alice, "q=zeb").await.0), [t(4)]);
+    // Wildcards are literal: "%" matches only the title that has one.
+    assert_eq!(ids(&page(&app, &alice, "q=%25").await.0), [t(2)]);
+    assert!(page(&app, &alice, "q=nothing+like+this").await.0.is_empty());
+
+    // Bad input: 4xx with the error shape, never 500.
+    for (query, code) in [
+        ("limit=0", "invalid_limit"),
+        ("limit=1000", "invalid_limit"),
+        ("sort=size", "invalid_sort"),
+        ("order=sideways", "invalid_order"),
+        ("cursor=garbage", "invalid_cursor"),
+    ] {
+        let (status, got, message) = error_of(get(&app, &alice, query).await).await;
+        assert_eq!(
+            (status, got.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, code),
+            "{query}"
+        );
+        assert!(!message.is_empty());
+    }
+    let (_, title_cursor) = page(&app, &alice, "sort=title&limit=2").await;
+    let (status, code, _) = error_of(
+        get(
+            &app,
+            &alice,
+            &format!("sort=artist&cursor={}", title_cursor.unwrap()),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_cursor")
+    );
+    let anonymous = app
+        .app
+        .http
+        .get(app.app.api("/library"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    // Removing leaves Alice's list, not Bob's.
+    let removed = app
+        .app
+        .http
+        .delete(app.app.api(&format!("/library/{}", shared)))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), StatusCode::OK);
+    app.app.projections_caught_up().await;
+    assert!(!ids(&page(&app, &alice, "").await.0).contains(&shared));
+    assert!(ids(&page(&app, &bob, "").await.0).contains(&shared));
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn paging_never_skips_or_repeats_a_row_while_new_rows_arrive() {
+    let app = import_app(Options {
+        roles: ROLES,
+        ..Default::default()
+    })
+    .await;
+    let seeder = Seeder::new(&app).await;
+    let alice = app.user("alice@example.com").await;
+    let alice_id = me(&app, &alice).await;
+    let mut original = Vec::new();
+    for i in 0..12 {
+        // Titles repeat, so the track id must break ties.
+        let title = format!("song {}", i % 4);
+        original.push(
+            seeder
+                .import(alice_id, &video(i), &title, Some("x"), 30 + (i as u64 % 3))
+                .await,
+        );
+    }
+    app.app.projections_caught_up().await;
+
+    let mut next_video = 100;
+    for query in [
+        "sort=title&limit=5",
+        "sort=added&limit=5",
+        "sort=duration&order=desc&limit=5",
+        "sort=artist&order=asc&limit=5",
+    ] {
+        let mut seen: Vec<String> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let q = match &cursor {
+                Some(c) => format!("{query}&cursor={c}"),
+                None => query.to_owned(),
+            };
+            let (items, next) = page(&app, &alice, &q).await;
+            seen.extend(ids(&items));
+            // New rows land between pages: before and after the cursor in every sort.
+            for title in ["a early", "song 2", "zz late"] {
+                seeder
+                    .import(alice_id, &video(next_video), title, Some("x"), 31)
+                    .await;
+                next_video += 1;
+            }
+            app.app.projections_caught_up().await;
+            match next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let mut counts: HashMap<&String, usize> = HashMap::new();
+        for id in &seen {
+            *counts.entry(id).or_default() += 1;
+        }
+        assert!(
+            counts.values().all(|&n| n == 1),
+            "{query}: a row came twice: {counts:?}"
+        );
+        for id in &original {
+            assert!(counts.contains_key(id), "{query}: {id} was skipped");
+        }
+    }
+    // Without concurrent writes, every row exactly once, in the sort's order.
+    let everything = all_pages(&app, &alice, "sort=title&limit=7").await;
+    let total = 12 + next_video - 100;
+    assert_eq!(everything.len(), total);
+    assert_eq!(everything.iter().collect::<HashSet<_>>().len(), total);
+    app.cleanup().await;
+}
