@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -156,10 +157,22 @@ fn settings(state: &AppState) -> Result<&ImportSettings, ApiError> {
         .ok_or_else(|| ApiError::Unavailable("imports are not configured".into()))
 }
 
-#[derive(Deserialize)]
-struct SearchQuery {
-    q: Option<String>,
-    limit: Option<usize>,
+/// Query strings are read as a plain map, so that no shape of them can make the
+/// extractor answer with anything but our JSON errors.
+type Params = Query<HashMap<String, String>>;
+
+/// `limit` as a number in `1..=max` (`default` when absent); anything else is 422.
+fn limit(raw: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match raw {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                ApiError::unprocessable("invalid_limit", format!("limit must be 1 to {max}"))
+            }),
+    }
 }
 
 pub const MAX_QUERY_CHARS: usize = 200;
@@ -169,16 +182,16 @@ pub const MAX_QUERY_CHARS: usize = 200;
 async fn search(
     user: AuthUser,
     State(state): State<AppState>,
-    Query(query): Query<SearchQuery>,
+    Query(params): Params,
 ) -> Result<Json<Value>, ApiError> {
-    let q = query.q.as_deref().unwrap_or("").trim();
+    let q = params.get("q").map_or("", |q| q.trim());
     if q.is_empty() || q.chars().count() > MAX_QUERY_CHARS {
         return Err(ApiError::unprocessable(
             "invalid_query",
             format!("q must be 1 to {MAX_QUERY_CHARS} characters"),
         ));
     }
-    let limit = query.limit.unwrap_or(10).clamp(1, 25);
+    let limit = limit(params.get("limit").map(String::as_str), 10, 25)? as usize;
     let hits = settings(&state)?
         .search
         .search(q, limit)
@@ -301,9 +314,19 @@ async fn upload(
     user: AuthUser,
     State(state): State<AppState>,
     headers: HeaderMap,
-    mut multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let settings = settings(&state)?;
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "send the file as multipart/form-data with a `file` field ({})",
+                e.body_text()
+            ),
+        )
+    })?;
     let bad = |m: String| ApiError::bad_request("invalid_upload", m);
     let too_big = || {
         ApiError::new(
@@ -526,18 +549,13 @@ async fn get_job(
     Ok(Json(job_json(&row, live)))
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    limit: Option<i64>,
-}
-
 /// `GET /jobs`: mine, newest first.
 async fn list_jobs(
     user: AuthUser,
     State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
+    Query(params): Params,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let limit = limit(params.get("limit").map(String::as_str), 50, 200)?;
     let rows: Vec<JobRow> = sqlx::query_as(&format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = $1
          ORDER BY created_at DESC, job_id DESC LIMIT $2"

@@ -145,6 +145,21 @@ async fn uploads_are_capped_probed_and_imported() {
         (StatusCode::UNPROCESSABLE_ENTITY, "not_audio")
     );
     assert!(message.contains("not usable audio"), "{message}");
+    // Not multipart at all: JSON error, not a bare text.
+    let response = app
+        .app
+        .http
+        .post(app.app.api("/songs/upload"))
+        .bearer_auth(&alice)
+        .json(&serde_json::json!({ "file": "x" }))
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _) = error_of(response).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    );
     // No file field.
     let response = app
         .app

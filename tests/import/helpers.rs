@@ -141,6 +141,8 @@ impl ImportApp {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
+        // Sign-in reads the accounts read model: let it see the verification.
+        self.app.projections_caught_up().await;
         let response = self
             .app
             .http

@@ -185,6 +185,36 @@ async fn search_errors_are_clear() {
         .unwrap()
         .is_empty());
 
+    for query in [
+        "q=x&limit=abc",
+        "q=x&limit=0",
+        "q=x&limit=1000",
+        "q=a&q=b&limit=-1",
+    ] {
+        let response = app
+            .app
+            .http
+            .get(app.app.api(&format!("/songs/search?{query}")))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap();
+        let (status, code, _) = error_of(response).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_limit"),
+            "{query}"
+        );
+    }
+    assert!(app
+        .youtube
+        .as_ref()
+        .unwrap()
+        .calls
+        .lock()
+        .unwrap()
+        .is_empty());
+
     // Upstream trouble: 503 when it may pass (quota, outage), 502 when it answers wrong.
     for (q, status, code, words) in [
         (
