@@ -48,3 +48,70 @@ async fn one_source_imported_by_two_users_at_once_is_downloaded_once() {
     assert!(app.leftovers().is_empty(), "{:?}", app.leftovers());
     app.cleanup().await;
 }
+
+/// A YouTube video that is already stored completes from the store: the downloader
+/// never calls yt-dlp (which could not reach YouTube from the test machine anyway).
+#[tokio::test]
+async fn a_stored_video_completes_at_once_without_a_download() {
+    use jukebox_domain::{Command, StoredTrack, TrackId};
+    use jukebox_nats::{CommandBus, CommandEnvelope, OutcomeStatus};
+
+    let app = import_app(Options::default()).await;
+    let alice = app.user("alice@example.com").await;
+    let bus = CommandBus::start(
+        app.app.services.nats.clone(),
+        app.app.services.topology.namespace.clone(),
+    )
+    .await
+    .unwrap();
+    let track_id = TrackId::parse("yt:ccccccccccc").unwrap();
+    let envelope = CommandEnvelope {
+        command_id: uuid::Uuid::now_v7(),
+        correlation_id: uuid::Uuid::now_v7(),
+        issued_by: None,
+        issued_at: time::OffsetDateTime::now_utc(),
+        command: Command::StoreTrack {
+            track: StoredTrack {
+                track_id: track_id.clone(),
+                object_key: "tracks/yt:ccccccccccc.m4a".into(),
+                size: 1000,
+                duration_ms: 1000,
+                codec: "aac".into(),
+                bitrate: 256_000,
+                title: Some("Stored Before".into()),
+                artist: None,
+                album: None,
+                has_cover: false,
+                origin: "https://www.youtube.com/watch?v=ccccccccccc".into(),
+            },
+        },
+    };
+    let outcome = bus
+        .send(&envelope, std::time::Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, OutcomeStatus::Committed);
+
+    let response = app
+        .app
+        .http
+        .post(app.app.api("/songs/import"))
+        .bearer_auth(&alice)
+        .json(&serde_json::json!({ "video_id": "ccccccccccc" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let job_id = body["job_id"].as_str().unwrap();
+    let job = app.finished_job(&alice, job_id).await;
+    assert_eq!(job["status"], "completed", "{job:#}");
+    assert_eq!(job["track_id"], "yt:ccccccccccc");
+    let history = app.history("import", job_id).await;
+    let types: Vec<&str> = history.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(types, ["ImportRequested", "ImportCompleted"]);
+    assert_eq!(app.library(&alice).await, vec!["yt:ccccccccccc".to_owned()]);
+    nothing_in_progress(&app.app).await;
+    app.cleanup().await;
+}
