@@ -1,6 +1,6 @@
 //! `/admin/*`: for admins only (403 for everyone else, SECURITY.md 13).
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -8,16 +8,21 @@ use jukebox_domain::Command;
 use jukebox_nats::OutcomeStatus;
 use jukebox_projections::admin_users::AdminUserRow;
 use serde_json::{json, Value};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::api::{envelope, rejection, send};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::library::{invalid, limit_offset, params, text_filter};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin/users", get(list_users))
+        .route("/admin/songs", get(list_songs))
+        .route("/admin/jobs", get(list_jobs))
+        .merge(crate::audit::routes())
         .route("/admin/users/{user_id}/disable", post(disable_user))
         .route("/admin/users/{user_id}/enable", post(enable_user))
 }
@@ -43,13 +48,24 @@ impl axum::extract::FromRequestParts<AppState> for Admin {
     }
 }
 
-/// `GET /admin/users`: the newest 200 accounts.
-async fn list_users(_: Admin, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// `GET /admin/users?q=&limit=&offset=`: accounts, newest first; `q` matches the email.
+async fn list_users(
+    _: Admin,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let params = params(raw.as_deref())?;
+    let (limit, offset) = limit_offset(&params, 50, 200)?;
+    let q = text_filter(&params)?;
     let rows: Vec<AdminUserRow> = sqlx::query_as(
         "SELECT user_id, email, roles, verified, disabled, created_at, last_sign_in_at,
                 sign_in_count, track_count
-         FROM admin_users ORDER BY created_at DESC, user_id LIMIT 200",
+         FROM admin_users WHERE ($1::text IS NULL OR lower(email) LIKE $1)
+         ORDER BY created_at DESC, user_id LIMIT $2 OFFSET $3",
     )
+    .bind(q)
+    .bind(limit)
+    .bind(offset)
     .fetch_all(&state.pool)
     .await?;
     let users: Vec<Value> = rows
@@ -61,11 +77,168 @@ async fn list_users(_: Admin, State(state): State<AppState>) -> Result<Json<Valu
                 "roles": r.roles,
                 "verified": r.verified,
                 "disabled": r.disabled,
+                "created_at": rfc3339(r.created_at),
+                "last_sign_in_at": r.last_sign_in_at.map(rfc3339),
                 "sign_in_count": r.sign_in_count,
             })
         })
         .collect();
-    Ok(Json(json!({ "users": users })))
+    Ok(Json(
+        json!({ "users": users, "limit": limit, "offset": offset }),
+    ))
+}
+
+fn rfc3339(t: OffsetDateTime) -> Option<String> {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
+#[derive(sqlx::FromRow)]
+struct SongRow {
+    track_id: String,
+    origin: String,
+    object_key: String,
+    size: i64,
+    duration_ms: i64,
+    codec: String,
+    bitrate: i64,
+    title: Option<String>,
+    artist: Option<String>,
+    stored_at: OffsetDateTime,
+    libraries: i32,
+}
+
+/// `GET /admin/songs?q=&limit=&offset=`: the catalog, newest first, with how many
+/// libraries hold each track (the `library` model's track rows).
+async fn list_songs(
+    _: Admin,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let params = params(raw.as_deref())?;
+    let (limit, offset) = limit_offset(&params, 50, 200)?;
+    let q = text_filter(&params)?;
+    let rows: Vec<SongRow> = sqlx::query_as(
+        "SELECT t.track_id, t.origin, t.object_key, t.size, t.duration_ms, t.codec, t.bitrate,
+                t.title, t.artist, t.stored_at, coalesce(l.holders, 0) AS libraries
+         FROM tracks t LEFT JOIN library l ON l.entry_id = 'track/' || t.track_id
+         WHERE $1::text IS NULL OR lower(t.title) LIKE $1 OR lower(t.artist) LIKE $1
+               OR lower(t.track_id) LIKE $1
+         ORDER BY t.stored_at DESC, t.track_id LIMIT $2 OFFSET $3",
+    )
+    .bind(q)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&state.pool)
+    .await?;
+    let songs: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "track_id": r.track_id,
+                "source": r.origin,
+                "object_key": r.object_key,
+                "size": r.size,
+                "duration_ms": r.duration_ms,
+                "codec": r.codec,
+                "bitrate": r.bitrate,
+                "title": r.title,
+                "artist": r.artist,
+                "stored_at": rfc3339(r.stored_at),
+                "libraries": r.libraries,
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "songs": songs, "limit": limit, "offset": offset }),
+    ))
+}
+
+const JOB_STATUSES: &[&str] = &[
+    "running",
+    "requested",
+    "waiting",
+    "downloading",
+    "transcoding",
+    "storing",
+    "completed",
+    "failed",
+];
+
+#[derive(sqlx::FromRow)]
+struct AdminJobRow {
+    job_id: Uuid,
+    user_id: Uuid,
+    email: Option<String>,
+    source_kind: String,
+    source: String,
+    status: String,
+    track_id: Option<String>,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+/// `GET /admin/jobs?status=&user=&q=&limit=&offset=`: import jobs, newest first.
+async fn list_jobs(
+    _: Admin,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let params = params(raw.as_deref())?;
+    let (limit, offset) = limit_offset(&params, 50, 200)?;
+    let q = text_filter(&params)?;
+    let status = match params.get("status") {
+        None => None,
+        Some(s) if JOB_STATUSES.contains(&s.as_str()) => Some(s.clone()),
+        Some(_) => {
+            return Err(invalid(
+                "invalid_status",
+                format!("status must be one of {}", JOB_STATUSES.join(", ")),
+            ))
+        }
+    };
+    let user = params.get("user").map(|u| user_id(u)).transpose()?;
+    let rows: Vec<AdminJobRow> = sqlx::query_as(
+        "SELECT j.job_id, j.user_id, u.email, j.source_kind, j.source, j.status, j.track_id,
+                j.error_code, j.error_message, j.created_at, j.updated_at
+         FROM jobs j LEFT JOIN admin_users u ON u.user_id = j.user_id
+         WHERE ($1::text IS NULL OR j.status = $1
+                OR ($1 = 'running' AND j.status NOT IN ('completed', 'failed')))
+           AND ($2::uuid IS NULL OR j.user_id = $2)
+           AND ($3::text IS NULL OR lower(j.source) LIKE $3 OR lower(j.track_id) LIKE $3
+                OR lower(j.error_message) LIKE $3)
+         ORDER BY j.created_at DESC, j.job_id LIMIT $4 OFFSET $5",
+    )
+    .bind(status)
+    .bind(user)
+    .bind(q)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&state.pool)
+    .await?;
+    let jobs: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let finished = matches!(r.status.as_str(), "completed" | "failed");
+            json!({
+                "job_id": r.job_id,
+                "status": if finished { r.status.as_str() } else { "running" },
+                "stage": r.status,
+                "error": r.error_code.as_ref().map(|code| json!({"code": code, "message": r.error_message})),
+                "requester": {"id": r.user_id, "email": r.email},
+                "source": {"kind": r.source_kind, "value": r.source},
+                "track_id": r.track_id,
+                "created_at": rfc3339(r.created_at),
+                "updated_at": rfc3339(r.updated_at),
+                "duration_ms": finished.then(|| (r.updated_at - r.created_at).whole_milliseconds() as i64),
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "jobs": jobs, "limit": limit, "offset": offset }),
+    ))
 }
 
 fn user_id(raw: &str) -> Result<Uuid, ApiError> {

@@ -156,21 +156,68 @@ pub struct ListQuery {
     cursor: Option<Cursor>,
 }
 
-fn invalid(code: &str, message: impl Into<String>) -> ApiError {
+/// A query string's parameters; a repeated one is a 400 (never a silent pick).
+pub(crate) fn params(
+    raw: Option<&str>,
+) -> Result<std::collections::HashMap<String, String>, ApiError> {
+    let mut params = std::collections::HashMap::new();
+    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if params.insert(key.to_string(), value.into_owned()).is_some() {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("{key} is given twice"),
+            ));
+        }
+    }
+    Ok(params)
+}
+
+/// `limit` (1 to `max`, default `default`) and `offset` (0 to 100,000).
+pub(crate) fn limit_offset(
+    params: &std::collections::HashMap<String, String>,
+    default: i64,
+    max: i64,
+) -> Result<(i64, i64), ApiError> {
+    let limit = match params.get("limit") {
+        None => default,
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=max).contains(l))
+            .ok_or_else(|| invalid("invalid_limit", format!("limit must be 1 to {max}")))?,
+    };
+    let offset = match params.get("offset") {
+        None => 0,
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|o| (0..=100_000).contains(o))
+            .ok_or_else(|| invalid("invalid_offset", "offset must be 0 to 100000"))?,
+    };
+    Ok((limit, offset))
+}
+
+/// `q` trimmed and lower-cased as a LIKE pattern, or `None` when absent or empty.
+pub(crate) fn text_filter(
+    params: &std::collections::HashMap<String, String>,
+) -> Result<Option<String>, ApiError> {
+    match params.get("q").map(|q| q.trim()) {
+        None | Some("") => Ok(None),
+        Some(q) if q.chars().count() > MAX_Q_CHARS => Err(invalid(
+            "invalid_query",
+            format!("q must be at most {MAX_Q_CHARS} characters"),
+        )),
+        Some(q) => Ok(Some(like_pattern(&q.to_lowercase()))),
+    }
+}
+
+pub(crate) fn invalid(code: &str, message: impl Into<String>) -> ApiError {
     ApiError::unprocessable(code, message)
 }
 
 impl ListQuery {
     fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
-        let mut params: std::collections::HashMap<String, String> = Default::default();
-        for (key, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-            if params.insert(key.to_string(), value.into_owned()).is_some() {
-                return Err(ApiError::bad_request(
-                    "invalid_query",
-                    format!("{key} is given twice"),
-                ));
-            }
-        }
+        let params = params(raw)?;
         let limit = match params.get("limit") {
             None => DEFAULT_PAGE,
             Some(raw) => raw

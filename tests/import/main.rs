@@ -3,6 +3,7 @@
 //! YouTube Data API (a loopback axum server). Every test gets its own database, NATS
 //! namespace, object store and work folder.
 
+mod admin;
 mod crash;
 mod failures;
 mod flow;

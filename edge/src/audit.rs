@@ -1,0 +1,154 @@
+//! `/admin/audit/*`: an aggregate's history from the Postgres log (the source of truth),
+//! its state at a moment (`as_of`, folded with the aggregate's own `apply`), and every
+//! event one request caused. Credentials are redacted (`jukebox_domain::audit`).
+
+use axum::extract::{Path, RawQuery, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use jukebox_domain::audit::{redact, state_after, AGGREGATE_TYPES};
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::admin::Admin;
+use crate::error::ApiError;
+use crate::library::{invalid, params};
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/admin/audit/correlation/{correlation_id}",
+            get(correlation),
+        )
+        .route(
+            "/admin/audit/{aggregate_type}/{aggregate_id}",
+            get(aggregate),
+        )
+}
+
+/// At most this many events per answer (an aggregate's or a request's).
+const MAX_EVENTS: i64 = 10_000;
+
+#[derive(sqlx::FromRow)]
+struct LogRow {
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    recorded_at: OffsetDateTime,
+    payload: Value,
+    metadata: Value,
+}
+
+impl LogRow {
+    fn to_json(&self) -> Value {
+        let meta = |key: &str| self.metadata.get(key).cloned().unwrap_or(Value::Null);
+        json!({
+            "aggregate_type": self.aggregate_type,
+            "aggregate_id": self.aggregate_id,
+            "sequence": self.sequence,
+            "type": self.event_type,
+            "recorded_at": self.recorded_at.format(&Rfc3339).ok(),
+            "payload": redact(&self.payload),
+            "issued_by": meta("user_id"),
+            "command": redact(&meta("command")),
+            "command_id": meta("command_id"),
+            "correlation_id": meta("correlation_id"),
+            "causation_id": meta("causation_id"),
+        })
+    }
+}
+
+const COLUMNS: &str =
+    "aggregate_type, aggregate_id, sequence, event_type, recorded_at, payload, metadata";
+
+/// `GET /admin/audit/{aggregate_type}/{id}[?as_of=<RFC 3339>]`.
+async fn aggregate(
+    _: Admin,
+    State(state): State<AppState>,
+    Path((aggregate_type, aggregate_id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    if !AGGREGATE_TYPES.contains(&aggregate_type.as_str()) {
+        return Err(ApiError::not_found(format!(
+            "no aggregate type {aggregate_type:?}; known: {}",
+            AGGREGATE_TYPES.join(", ")
+        )));
+    }
+    let params = params(raw.as_deref())?;
+    let as_of = match params.get("as_of") {
+        None => None,
+        Some(raw) => Some(OffsetDateTime::parse(raw, &Rfc3339).map_err(|_| {
+            invalid(
+                "invalid_as_of",
+                "as_of must be an RFC 3339 time, e.g. 2025-01-31T12:00:00Z",
+            )
+        })?),
+    };
+    let rows: Vec<LogRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM events
+         WHERE aggregate_type = $1 AND aggregate_id = $2
+           AND ($3::timestamptz IS NULL OR recorded_at <= $3)
+         ORDER BY sequence LIMIT $4"
+    ))
+    .bind(&aggregate_type)
+    .bind(&aggregate_id)
+    .bind(as_of)
+    .bind(MAX_EVENTS)
+    .fetch_all(&state.pool)
+    .await?;
+    if rows.is_empty() && as_of.is_none() {
+        return Err(ApiError::not_found(format!(
+            "no {aggregate_type} {aggregate_id:?} in the event log"
+        )));
+    }
+    let payloads: Vec<Value> = rows.iter().map(|r| r.payload.clone()).collect();
+    let state_now = match state_after(&aggregate_type, &payloads) {
+        Some(Ok(value)) => value,
+        Some(Err(error)) => {
+            return Err(ApiError::Internal(
+                anyhow::Error::new(error).context("folding an aggregate's events"),
+            ))
+        }
+        None => Value::Null,
+    };
+    Ok(Json(json!({
+        "aggregate_type": aggregate_type,
+        "aggregate_id": aggregate_id,
+        "as_of": as_of.and_then(|t| t.format(&Rfc3339).ok()),
+        "version": rows.last().map_or(0, |r| r.sequence),
+        "state": state_now,
+        "events": rows.iter().map(LogRow::to_json).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /admin/audit/correlation/{id}`: every event one request caused, in commit order.
+async fn correlation(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let correlation_id = Uuid::parse_str(&raw).map_err(|_| {
+        invalid(
+            "invalid_correlation_id",
+            "the correlation id must be a UUID",
+        )
+    })?;
+    let rows: Vec<LogRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM events WHERE metadata ->> 'correlation_id' = $1
+         ORDER BY transaction_id, global_position LIMIT $2"
+    ))
+    .bind(correlation_id.to_string())
+    .bind(MAX_EVENTS)
+    .fetch_all(&state.pool)
+    .await?;
+    if rows.is_empty() {
+        return Err(ApiError::not_found("no event has this correlation id"));
+    }
+    Ok(Json(json!({
+        "correlation_id": correlation_id,
+        "events": rows.iter().map(LogRow::to_json).collect::<Vec<_>>(),
+    })))
+}
