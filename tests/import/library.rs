@@ -382,3 +382,142 @@ async fn paging_never_skips_or_repeats_a_row_while_new_rows_arrive() {
     assert_eq!(everything.iter().collect::<HashSet<_>>().len(), total);
     app.cleanup().await;
 }
+
+/// A read model's full contents, in key order.
+async fn contents(app: &ImportApp, name: &str) -> Vec<String> {
+    let key: String = sqlx::query_scalar(
+        "SELECT a.attname::text FROM pg_index i
+         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = $1::regclass AND i.indisprimary",
+    )
+    .bind(name)
+    .fetch_one(app.app.pool())
+    .await
+    .unwrap();
+    sqlx::query_scalar(&format!(
+        "SELECT row_to_json(t)::text FROM {name} t ORDER BY {key}"
+    ))
+    .fetch_all(app.app.pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn every_projection_rebuilds_to_its_live_contents_while_reads_answer() {
+    let app = import_app(Options {
+        roles: ROLES,
+        ..Default::default()
+    })
+    .await;
+    let seeder = Seeder::new(&app).await;
+    // Mixed commands: accounts, sign-ins, imports (one shared), a removal, a failure.
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let (alice_id, bob_id) = (me(&app, &alice).await, me(&app, &bob).await);
+    for i in 0..6 {
+        seeder
+            .import(
+                alice_id,
+                &video(i),
+                &format!("t{i}"),
+                Some("a"),
+                10 + i as u64,
+            )
+            .await;
+    }
+    let shared = seeder.import(bob_id, &video(0), "t0", None, 10).await;
+    let removed = app
+        .app
+        .http
+        .delete(app.app.api(&format!("/library/{}", video_track(1))))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), StatusCode::OK);
+    let job_id = Uuid::now_v7();
+    seeder
+        .send(
+            Some(bob_id),
+            Command::RequestImport {
+                job_id,
+                user_id: bob_id,
+                source: SourceRef::video(&video(50)).unwrap(),
+            },
+        )
+        .await;
+    seeder
+        .send(
+            None,
+            Command::FailImport {
+                job_id,
+                code: "unavailable".into(),
+                reason: "gone".into(),
+            },
+        )
+        .await;
+    app.app.projections_caught_up().await;
+
+    let mut live = HashMap::new();
+    for name in jukebox_projections::ALL {
+        live.insert(*name, contents(&app, name).await);
+    }
+    assert_eq!(ids(&page(&app, &alice, "").await.0).len(), 5);
+
+    // Alice keeps reading her library (and Bob his) through every rebuild and swap.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (http, url, stop) = (
+            app.app.http.clone(),
+            app.app.api("/library?sort=title"),
+            stop.clone(),
+        );
+        let alice = alice.clone();
+        tokio::spawn(async move {
+            let mut reads = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let response = http.get(&url).bearer_auth(&alice).send().await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["items"].as_array().unwrap().len(), 5, "{body}");
+                reads += 1;
+            }
+            reads
+        })
+    };
+    for name in jukebox_projections::ALL {
+        let report = jukebox::ops::rebuild_projection(app.app.pool(), name, false)
+            .await
+            .unwrap();
+        assert!(report.events > 0, "{name}");
+        assert_eq!(
+            contents(&app, name).await,
+            live[name],
+            "{name} after rebuild"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reader.await.unwrap() > 0);
+
+    // Events after the swaps are applied once by the live consumers.
+    seeder.import(bob_id, &video(7), "late", None, 5).await;
+    app.app.projections_caught_up().await;
+    assert_eq!(ids(&page(&app, &bob, "").await.0).len(), 2);
+    assert!(ids(&page(&app, &bob, "").await.0).contains(&shared));
+    for name in jukebox_projections::ALL {
+        let before = contents(&app, name).await;
+        jukebox::ops::rebuild_projection(app.app.pool(), name, false)
+            .await
+            .unwrap();
+        assert_eq!(
+            contents(&app, name).await,
+            before,
+            "{name} after new events"
+        );
+    }
+    app.cleanup().await;
+}
+
+fn video_track(n: usize) -> String {
+    format!("yt:{}", video(n))
+}
