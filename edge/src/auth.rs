@@ -175,7 +175,7 @@ async fn sign_in(
         (Bucket::SignInAccount, email.as_str()),
     ];
     limited(&state, &keys)?;
-    let account = accounts::by_email(&state.pool, email.as_str()).await?;
+    let account = accounts::by_email_from_log(&state.pool, email.as_str()).await?;
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     let checked = password::verify(stored, body.password).await?;
     let Some(account) = account.filter(|_| checked.ok) else {

@@ -141,18 +141,29 @@ impl ImportApp {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        // Sign-in reads the accounts read model: let it see the verification.
-        self.app.projections_caught_up().await;
-        let response = self
-            .app
-            .http
-            .post(self.app.api("/auth/signin"))
-            .json(&json!({ "email": email, "password": PASSWORD }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let body: Value = response.json().await.unwrap();
+        // The admin role is granted by its own event after the verification, and sign-in
+        // reads the accounts read model: sign in until the role shows (30 s at most).
+        let mut body = Value::Null;
+        for _ in 0..300 {
+            self.app.projections_caught_up().await;
+            let response = self
+                .app
+                .http
+                .post(self.app.api("/auth/signin"))
+                .json(&json!({ "email": email, "password": PASSWORD }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            body = response.json().await.unwrap();
+            if body["user"]["roles"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r == "admin"))
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         assert!(
             body["user"]["roles"]
                 .as_array()
