@@ -38,9 +38,10 @@ fn track_id(raw: &str) -> Result<TrackId, ApiError> {
 }
 
 /// `DELETE /library/{song_id}`: 200 once the library no longer has it; 404 when it is not
-/// in my library. Access checks (`GET /stream`, the stream role) read `library_entries`,
-/// so the answer waits (bounded) until the projector has applied the removal: after a
-/// 200, a fresh stream URL is refused.
+/// in my library. Access checks (`GET /stream`, the stream role) read `library_entries`
+/// and `GET /library` reads `library`, two projections: the answer waits (bounded) until
+/// both have applied the removal, so after a 200 a fresh stream URL is refused and a
+/// reload no longer lists the track.
 async fn remove(
     user: AuthUser,
     State(state): State<AppState>,
@@ -62,7 +63,8 @@ async fn remove(
     let mut applied = false;
     while Instant::now() < deadline {
         let present: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM library_entries WHERE user_id = $1 AND track_id = $2)",
+            "SELECT EXISTS (SELECT 1 FROM library_entries WHERE user_id = $1 AND track_id = $2)
+                 OR EXISTS (SELECT 1 FROM library WHERE user_id = $1 AND track_id = $2)",
         )
         .bind(user.user_id)
         .bind(track_id.as_str())
