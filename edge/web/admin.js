@@ -1,5 +1,6 @@
-// Admin pages: users, songs, jobs and the audit timeline of any aggregate. Each section
-// renders what its route answers, and a readable message when the route is missing.
+// Admin pages: users, songs, jobs and the audit timeline of any aggregate, read from
+// GET /api/admin/users ({users}), /admin/songs ({songs}), /admin/jobs ({jobs}) and
+// /admin/audit/{type}/{id}[?as_of] ({state, events}). Failures show the API's message.
 
 import { api } from './api.js';
 import { $, $$, h, say, formatDate, formatTime } from './ui.js';
@@ -35,24 +36,36 @@ export function audit(type, id) {
   loadAudit();
 }
 
-function unavailable(error, what) {
-  if (error.status === 404 || error.status === 405) {
-    return `The ${what} view is not available on this server yet.`;
+/** The list under `key` in an admin answer; anything else is an error, not an empty list. */
+function listOf(body, key) {
+  if (!Array.isArray(body?.[key])) {
+    throw new Error(`The server gave an answer without "${key}".`);
   }
-  return error.message;
+  return body[key];
 }
 
-const listOf = (body, ...keys) => {
-  for (const key of keys) if (Array.isArray(body?.[key])) return body[key];
-  return Array.isArray(body) ? body : [];
-};
+function failed(panel, what, error) {
+  panel.replaceChildren(h('p', { class: 'message', 'data-kind': 'error' }, `Could not load the ${what}: ${error.message}`));
+}
 
-function table(caption, columns, rows) {
+/** A table; `key(row)` gives each row's data attributes (its id, for tests and tools). */
+function table(caption, columns, rows, key = () => ({})) {
   return h('div', { class: 'table-wrap' },
     h('table', {},
       h('caption', { class: 'visually-hidden' }, caption),
       h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col' }, c.label)))),
-      h('tbody', {}, rows.map((row) => h('tr', {}, columns.map((c) => h('td', { 'data-label': c.label }, c.cell(row))))))));
+      h('tbody', {}, rows.map((row) => h('tr', { dataset: key(row) },
+        columns.map((c) => h('td', { 'data-label': c.label }, c.cell(row))))))));
+}
+
+/** A long id, shortened for a table cell; the whole id is in the tooltip. */
+function shortId(id) {
+  return h('code', { title: id }, id.length > 14 ? `${id.slice(0, 12)}…` : id);
+}
+
+function formatSize(bytes) {
+  if (bytes >= 1024 * 1024) return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+  return `${Math.max(1, Math.round(bytes / 1024))} kB`;
 }
 
 function historyButton(type, id, label) {
@@ -63,13 +76,15 @@ async function loadUsers() {
   const panel = $('#admin-users');
   panel.replaceChildren(h('p', { class: 'message' }, 'Loading users…'));
   try {
-    const users = listOf(await api('/admin/users'), 'users', 'items');
+    const users = listOf(await api('/admin/users'), 'users');
     panel.replaceChildren(table('Users', [
       { label: 'Email', cell: (u) => u.email },
-      { label: 'Roles', cell: (u) => (u.roles ?? []).join(', ') || 'user' },
+      { label: 'Roles', cell: (u) => u.roles.join(', ') || 'user' },
       { label: 'Verified', cell: (u) => (u.verified ? 'yes' : 'no') },
       { label: 'Status', cell: (u) => h('span', { class: u.disabled ? 'tag danger' : 'tag' }, u.disabled ? 'disabled' : 'active') },
-      { label: 'Sign-ins', cell: (u) => String(u.sign_in_count ?? '') },
+      { label: 'Sign-ins', cell: (u) => String(u.sign_in_count) },
+      { label: 'Last sign-in', cell: (u) => formatDate(u.last_sign_in_at) || 'never' },
+      { label: 'Joined', cell: (u) => formatDate(u.created_at) },
       {
         label: 'Actions',
         cell: (u) => h('span', { class: 'actions' },
@@ -78,16 +93,16 @@ async function loadUsers() {
             'aria-label': `${u.disabled ? 'Enable' : 'Disable'} ${u.email}`,
             onclick: () => setDisabled(u, !u.disabled),
           }, u.disabled ? 'Enable' : 'Disable'),
-          historyButton('user', u.id ?? u.user_id, u.email)),
+          historyButton('user', u.id, u.email)),
       },
-    ], users));
+    ], users, (u) => ({ userId: u.id })));
   } catch (error) {
-    panel.replaceChildren(h('p', { class: 'message', 'data-kind': 'error' }, unavailable(error, 'users')));
+    failed(panel, 'users', error);
   }
 }
 
 async function setDisabled(user, disabled) {
-  const id = user.id ?? user.user_id;
+  const { id } = user;
   try {
     await api(`/admin/users/${id}/${disabled ? 'disable' : 'enable'}`, { method: 'POST' });
     say($('#admin-message'), `${user.email} is ${disabled ? 'disabled' : 'enabled'}.`, 'ok');
@@ -101,25 +116,24 @@ async function loadSongs() {
   const panel = $('#admin-songs');
   panel.replaceChildren(h('p', { class: 'message' }, 'Loading songs…'));
   try {
-    const songs = listOf(await api('/admin/songs'), 'songs', 'tracks', 'items');
+    const songs = listOf(await api('/admin/songs'), 'songs');
     if (!songs.length) {
       panel.replaceChildren(h('p', { class: 'message' }, 'No songs stored yet.'));
       return;
     }
     panel.replaceChildren(table('Songs', [
-      { label: 'Song', cell: (s) => s.title || s.track_id || s.id },
+      { label: 'Song', cell: (s) => s.title || s.track_id },
       { label: 'Artist', cell: (s) => s.artist ?? '' },
-      { label: 'Id', cell: (s) => h('code', {}, s.track_id ?? s.song_id ?? s.id) },
-      {
-        label: 'Duration',
-        cell: (s) => (s.duration_ms != null ? formatTime(s.duration_ms / 1000) : (s.duration_s != null ? formatTime(s.duration_s) : '')),
-      },
-      { label: 'Users', cell: (s) => String(s.library_count ?? s.user_count ?? s.owners ?? '') },
-      { label: 'Stored', cell: (s) => formatDate(s.stored_at ?? s.created_at) },
-      { label: 'Actions', cell: (s) => historyButton('track', s.track_id ?? s.song_id ?? s.id, s.title || s.track_id) },
-    ], songs));
+      { label: 'Id', cell: (s) => shortId(s.track_id) },
+      { label: 'Source', cell: (s) => s.source },
+      { label: 'Duration', cell: (s) => formatTime(s.duration_ms / 1000) },
+      { label: 'Format', cell: (s) => `${s.codec} · ${Math.round(s.bitrate / 1000)} kbps · ${formatSize(s.size)}` },
+      { label: 'Libraries', cell: (s) => String(s.libraries) },
+      { label: 'Stored', cell: (s) => formatDate(s.stored_at) },
+      { label: 'Actions', cell: (s) => historyButton('track', s.track_id, s.title || s.track_id) },
+    ], songs, (s) => ({ trackId: s.track_id })));
   } catch (error) {
-    panel.replaceChildren(h('p', { class: 'message', 'data-kind': 'error' }, unavailable(error, 'songs')));
+    failed(panel, 'songs', error);
   }
 }
 
@@ -128,22 +142,28 @@ async function loadJobs() {
   const status = $('#admin-job-status').value;
   panel.replaceChildren(h('p', { class: 'message' }, 'Loading jobs…'));
   try {
-    const jobs = listOf(await api(`/admin/jobs${status ? `?status=${encodeURIComponent(status)}` : ''}`), 'jobs', 'items');
+    const jobs = listOf(await api(`/admin/jobs${status ? `?status=${encodeURIComponent(status)}` : ''}`), 'jobs');
     if (!jobs.length) {
       panel.replaceChildren(h('p', { class: 'message' }, status ? `No ${status} jobs.` : 'No jobs yet.'));
       return;
     }
     panel.replaceChildren(table('Jobs', [
-      { label: 'Job', cell: (j) => h('code', {}, String(j.job_id ?? j.id).slice(0, 8)) },
-      { label: 'Source', cell: (j) => (typeof j.source === 'object' ? j.source?.value : j.source) ?? '' },
-      { label: 'User', cell: (j) => j.email ?? j.user_email ?? j.user_id ?? j.requested_by ?? '' },
-      { label: 'Status', cell: (j) => h('span', { class: j.status === 'failed' ? 'tag danger' : 'tag' }, j.status) },
-      { label: 'Reason', cell: (j) => j.error?.message ?? j.error_message ?? '' },
-      { label: 'Updated', cell: (j) => formatDate(j.updated_at ?? j.created_at) },
-      { label: 'Actions', cell: (j) => historyButton('import', j.job_id ?? j.id, `job ${j.job_id ?? j.id}`) },
-    ], jobs));
+      { label: 'Job', cell: (j) => h('code', { title: j.job_id }, j.job_id.slice(0, 8)) },
+      { label: 'Source', cell: (j) => `${j.source.kind}: ${j.source.value}` },
+      { label: 'User', cell: (j) => j.requester.email ?? j.requester.id },
+      {
+        label: 'Status',
+        cell: (j) => h('span', { class: j.status === 'failed' ? 'tag danger' : 'tag' },
+          j.status === 'running' ? `running (${j.stage})` : j.status),
+      },
+      { label: 'Song', cell: (j) => (j.track_id ? shortId(j.track_id) : '') },
+      { label: 'Reason', cell: (j) => (j.error ? j.error.message ?? j.error.code : '') },
+      { label: 'Took', cell: (j) => (j.duration_ms != null ? formatTime(j.duration_ms / 1000) : '') },
+      { label: 'Updated', cell: (j) => formatDate(j.updated_at) },
+      { label: 'Actions', cell: (j) => historyButton('import', j.job_id, `job ${j.job_id}`) },
+    ], jobs, (j) => ({ jobId: j.job_id })));
   } catch (error) {
-    panel.replaceChildren(h('p', { class: 'message', 'data-kind': 'error' }, unavailable(error, 'jobs')));
+    failed(panel, 'jobs', error);
   }
 }
 
@@ -158,21 +178,28 @@ async function loadAudit() {
   panel.replaceChildren(h('p', { class: 'message' }, 'Loading the history…'));
   try {
     const body = await api(`/admin/audit/${encodeURIComponent(type)}/${encodeURIComponent(id)}${params.size ? `?${params}` : ''}`);
-    const events = listOf(body, 'events', 'timeline', 'items');
-    const state = body?.state ?? body?.state_as_of ?? body?.aggregate ?? null;
+    const events = listOf(body, 'events');
     panel.replaceChildren(
-      h('h3', {}, `${type} ${id}`),
-      asOf ? h('p', { class: 'message' }, `State as of ${formatDate(new Date(asOf))}`) : null,
-      state ? h('details', { open: true }, h('summary', {}, 'State'), h('pre', {}, JSON.stringify(state, null, 2))) : null,
+      h('h3', {}, `${body.aggregate_type} ${body.aggregate_id}`),
+      h('p', { class: 'message' },
+        `${body.as_of ? `State as of ${formatDate(body.as_of)}` : 'Current state'} · version ${body.version}`),
+      h('details', { open: true }, h('summary', {}, 'State'), h('pre', {}, JSON.stringify(body.state, null, 2))),
       events.length
-        ? h('ol', { class: 'timeline', 'aria-label': 'Event timeline' }, events.map((e) => h('li', {},
+        ? h('ol', { class: 'timeline', 'aria-label': 'Event timeline' }, events.map((e) => h('li', { dataset: { type: e.type } },
           h('div', { class: 'event-head' },
-            h('span', { class: 'event-seq' }, `#${e.sequence ?? e.seq ?? ''}`),
-            h('strong', { class: 'event-type' }, e.event_type ?? e.type ?? 'event'),
-            h('time', { datetime: e.recorded_at ?? e.at ?? '' }, formatDate(e.recorded_at ?? e.at ?? e.timestamp))),
-          h('details', {}, h('summary', {}, 'Details'), h('pre', {}, JSON.stringify(e.payload ?? e.data ?? e, null, 2))))))
-        : h('p', { class: 'message' }, 'No events for this aggregate (at that moment).'));
+            h('span', { class: 'event-seq' }, `#${e.sequence}`),
+            h('strong', { class: 'event-type' }, e.type),
+            h('time', { datetime: e.recorded_at }, formatDate(e.recorded_at))),
+          h('details', {}, h('summary', {}, 'Details'), h('pre', {}, JSON.stringify({
+            payload: e.payload,
+            issued_by: e.issued_by,
+            command: e.command,
+            command_id: e.command_id,
+            correlation_id: e.correlation_id,
+            causation_id: e.causation_id,
+          }, null, 2))))))
+        : h('p', { class: 'message' }, 'No events for this aggregate at that moment.'));
   } catch (error) {
-    panel.replaceChildren(h('p', { class: 'message', 'data-kind': 'error' }, unavailable(error, 'audit')));
+    failed(panel, 'history', error);
   }
 }

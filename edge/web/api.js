@@ -37,13 +37,10 @@ async function errorOf(response) {
   const body = await response.json().catch(() => null);
   const code = body?.error?.code ?? `http_${response.status}`;
   let message = body?.error?.message;
-  if (response.status === 404 && message === 'no such endpoint') {
-    message = 'This is not available on this server yet.';
-  }
   if (!message) {
     message = {
-      404: 'This is not available on this server (yet).',
-      405: 'This is not available on this server (yet).',
+      403: 'You are not allowed to do that.',
+      404: 'Not found.',
       413: 'That is too large.',
       429: 'Too many attempts; wait a moment and try again.',
       502: 'A service behind Jukebox failed; try again.',

@@ -6,8 +6,7 @@ import { api, events, onSession } from './api.js';
 import * as player from './player.js';
 import * as admin from './admin.js';
 import {
-  $, $$, h, say, toast, formatTime, formatDate, trackId, trackTitle, trackArtist,
-  trackDuration, coverOf,
+  $, $$, h, say, toast, formatTime, trackId, trackTitle, trackArtist, trackDuration,
 } from './ui.js';
 
 let me = null;
@@ -124,6 +123,8 @@ function signedOut() {
   const was = me;
   me = null;
   library.items = [];
+  library.cursor = null;
+  library.query = null;
   stopAllJobStreams();
   player.reset();
   $('#toast').hidden = true;
@@ -356,65 +357,45 @@ async function loadJobs({ quiet = false } = {}) {
 
 // ---------------------------------------------------------------- library
 
-const library = { items: [], cursor: null, stale: true, fallback: false, generation: 0 };
+// GET /api/library?q=&sort=added|title|artist|duration&cursor=&limit= answers
+// {items: [{track_id, title, artist, duration_ms, has_cover, added_at}], next_cursor}.
+// A cursor belongs to the query that produced it, so "Load more" reuses that query.
+const library = { items: [], cursor: null, query: null, stale: true, generation: 0 };
+const LIBRARY_PAGE = 50;
 
 async function loadLibrary({ more = false } = {}) {
   const message = $('#library-message');
-  const q = $('#library-q').value.trim();
-  const sort = $('#library-sort').value;
+  if (more && !library.cursor) return;
   const generation = ++library.generation;
-  const params = new URLSearchParams();
-  if (q) params.set('q', q);
-  if (sort) params.set('sort', sort);
-  if (more && library.cursor) params.set('cursor', library.cursor);
+  let query = library.query;
+  if (!more) {
+    query = new URLSearchParams({ limit: String(LIBRARY_PAGE), sort: $('#library-sort').value || 'added' });
+    const q = $('#library-q').value.trim();
+    if (q) query.set('q', q);
+  }
+  const params = new URLSearchParams(query);
+  if (more) params.set('cursor', library.cursor);
   if (!more) say(message, library.items.length ? '' : 'Loading your library…');
+  let body;
   try {
-    const body = await api(`/library?${params}`);
-    if (generation !== library.generation) return;
-    const items = body.items ?? body.tracks ?? body.entries ?? body.library ?? body.songs ?? [];
-    library.items = more ? library.items.concat(items) : items;
-    library.cursor = body.next_cursor ?? body.cursor ?? null;
-    library.fallback = false;
-    say(message, library.items.length ? ''
-      : (q ? `Nothing in your library matches “${q}”.` : 'Your library is empty. Search or paste a link to import music.'));
+    body = await api(`/library?${params}`);
   } catch (error) {
-    if (generation !== library.generation) return;
-    if (error.status === 404 || error.status === 405) {
-      await libraryFromJobs(q, sort);
-      return;
-    }
-    say(message, error.message, 'error');
+    if (generation === library.generation) say(message, `Could not load your library: ${error.message}`, 'error');
     return;
   } finally {
-    library.stale = false;
+    if (generation === library.generation) library.stale = false;
   }
-  renderLibrary();
-}
-
-/** Until GET /library answers, the completed imports stand in for the library. */
-async function libraryFromJobs(q, sort) {
-  library.fallback = true;
-  library.cursor = null;
-  let items = [];
-  try {
-    const body = await api('/jobs?limit=200');
-    const seen = new Set();
-    for (const job of body.jobs ?? []) {
-      if (job.status !== 'completed' || !job.track_id || seen.has(job.track_id)) continue;
-      seen.add(job.track_id);
-      const known = jobs.get(job.job_id)?.job.label;
-      items.push({ track_id: job.track_id, title: known || job.source?.value || job.track_id, added_at: job.updated_at });
-    }
-  } catch (error) {
-    say($('#library-message'), error.message, 'error');
+  if (generation !== library.generation) return;
+  if (!Array.isArray(body?.items)) {
+    say(message, 'Could not load your library: the server gave an answer this page does not understand.', 'error');
     return;
   }
-  if (q) items = items.filter((t) => trackTitle(t).toLowerCase().includes(q.toLowerCase()));
-  if (sort === 'title') items.sort((a, b) => trackTitle(a).localeCompare(trackTitle(b)));
-  library.items = items;
-  say($('#library-message'),
-    'The library service is not available on this server yet, so this list shows the tracks you imported.',
-    'error');
+  library.query = query;
+  library.items = more ? library.items.concat(body.items) : body.items;
+  library.cursor = body.next_cursor;
+  const q = query.get('q');
+  say(message, library.items.length ? ''
+    : (q ? `Nothing in your library matches “${q}”.` : 'Your library is empty. Search or paste a link to import music.'));
   renderLibrary();
 }
 
@@ -429,11 +410,11 @@ function renderLibrary() {
         type: 'button', class: 'cover-button', 'aria-label': `Play ${title}`,
         onclick: () => player.playList(library.items, index),
       },
-      h('img', { class: 'cover', alt: '', src: coverOf(track) || '/icon.svg', loading: 'lazy', onerror: fallbackCover }),
+      h('img', { class: 'cover', alt: '', src: '/icon.svg' }),
       h('span', { class: 'overlay', 'aria-hidden': 'true' }, '▶')),
       h('div', { class: 'meta' },
         h('div', { class: 'title' }, title),
-        h('div', { class: 'artist' }, [trackArtist(track), track.album].filter(Boolean).join(' · '))),
+        h('div', { class: 'artist' }, trackArtist(track))),
       h('span', { class: 'time track-duration' }, duration != null ? formatTime(duration) : ''),
       h('button', {
         type: 'button', class: 'icon small', title: 'Add to queue', 'aria-label': `Add ${title} to the queue`,

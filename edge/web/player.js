@@ -2,7 +2,7 @@
 // shortcuts and the Media Session API (hardware keys, lock screen).
 
 import { api } from './api.js';
-import { $, formatTime, toast, trackId, trackTitle, trackArtist, coverOf } from './ui.js';
+import { $, formatTime, toast, trackId, trackTitle, trackArtist } from './ui.js';
 
 const audio = $('#audio');
 const seek = $('#seek');
@@ -56,14 +56,14 @@ async function load(index, { autoplay = true, at = 0 } = {}) {
 function showNow(track) {
   $('#now-title').textContent = trackTitle(track);
   $('#now-artist').textContent = trackArtist(track);
-  const cover = coverOf(track);
-  $('#now-cover').src = cover || '/icon.svg';
+  // The API stores cover art but serves no image of it yet (only `has_cover`).
+  $('#now-cover').src = '/icon.svg';
   document.title = `${trackTitle(track)} · Jukebox`;
   if ('mediaSession' in navigator) {
     navigator.mediaSession.metadata = new MediaMetadata({
       title: trackTitle(track),
       artist: trackArtist(track),
-      artwork: cover ? [{ src: cover }] : [{ src: '/icon.svg', type: 'image/svg+xml' }],
+      artwork: [{ src: '/icon.svg', type: 'image/svg+xml' }],
     });
   }
 }

@@ -51,20 +51,9 @@ export function say(node, message, kind = '') {
   node.dataset.kind = kind;
 }
 
-// A track as the library (or the jobs fallback) gives it; the field names are read
-// liberally so the page works with the library read model as it evolves.
-export const trackId = (t) => t.track_id ?? t.song_id ?? t.id;
-export function trackTitle(t) {
-  return t.title || t.name || t.source_title || trackId(t);
-}
-export const trackArtist = (t) => t.artist || t.channel || '';
-export function trackDuration(t) {
-  if (Number.isFinite(t.duration_ms)) return t.duration_ms / 1000;
-  if (Number.isFinite(t.duration_s)) return t.duration_s;
-  if (Number.isFinite(t.duration)) return t.duration;
-  return null;
-}
-export function coverOf(t) {
-  const url = t.cover_url ?? t.cover ?? t.thumbnail;
-  return typeof url === 'string' && url ? url : null;
-}
+// A track as `GET /api/library` gives it: {track_id, title, artist, duration_ms,
+// has_cover, added_at}. Title and artist come from the file's tags and may be null.
+export const trackId = (t) => t.track_id;
+export const trackTitle = (t) => t.title || t.track_id;
+export const trackArtist = (t) => t.artist || '';
+export const trackDuration = (t) => (Number.isFinite(t.duration_ms) ? t.duration_ms / 1000 : null);

@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use jukebox::app::{self, Role, RoleOptions};
 use jukebox_nats::FailPoints;
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use helpers::{import_app, tone, Options, PASSWORD};
@@ -28,6 +27,9 @@ use webdriver::{Browser, Driver};
 const USER: &str = "listener@example.com";
 const ADMIN: &str = "admin@example.com";
 const SECOND: Duration = Duration::from_secs(1);
+/// The tags of the imported tone (`helpers::tone`).
+const TITLE: &str = "Loopback Sunrise";
+const ARTIST: &str = "The Test Tones";
 
 fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -165,6 +167,18 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
             10 * SECOND,
         )
         .await;
+    let empty = browser
+        .wait_for(
+            "the empty library",
+            "const m = document.getElementById('library-message'); \
+             return m.dataset.kind !== 'error' && m.innerText.includes('empty') ? m.innerText : null;",
+            10 * SECOND,
+        )
+        .await;
+    assert!(
+        empty.as_str().unwrap().starts_with("Your library is empty"),
+        "{empty}"
+    );
     browser.screenshot(&shot("03-library-empty")).await;
 
     // Search (the fake YouTube Data API).
@@ -211,24 +225,61 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
         .to_owned();
     browser.screenshot(&shot("06-job-done")).await;
 
-    // The track is in the library.
+    // The track is in the library (GET /api/library), with its tags and duration.
     browser.click("a[data-view=library]").await;
-    let track_id = browser
+    let row = browser
         .wait_for(
             "the track in the library",
-            "const t = document.querySelector('#library-list li.track'); return t && t.dataset.trackId;",
+            "const t = document.querySelector('#library-list li.track'); \
+             return t && [t.dataset.trackId, t.querySelector('.title').innerText, \
+                          t.querySelector('.artist').innerText, \
+                          t.querySelector('.track-duration').innerText];",
             20 * SECOND,
         )
-        .await
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        track_id.starts_with("url:") || track_id.contains(':'),
-        "{track_id}"
+        .await;
+    let track_id = row[0].as_str().unwrap().to_owned();
+    assert!(track_id.starts_with("url:"), "{row}");
+    assert_eq!(row[1], TITLE, "{row}");
+    assert_eq!(row[2], ARTIST, "{row}");
+    assert_eq!(row[3], "0:40", "{row}");
+    assert_eq!(
+        browser
+            .exec(
+                "return document.querySelectorAll('#library-list li.track').length;",
+                vec![]
+            )
+            .await,
+        1
     );
-    let library_message = browser.text("#library-message").await;
-    let library_route = !library_message.contains("not available on this server");
+    let message = browser.text("#library-message").await;
+    assert_eq!(message, "", "the library view says: {message}");
+
+    // Filter (q) and sort go to the server.
+    browser.type_into("#library-q", "no such song").await;
+    browser
+        .wait_for(
+            "the filter matching nothing",
+            "return !document.querySelector('#library-list li.track') \
+             && document.getElementById('library-message').innerText.includes('matches');",
+            10 * SECOND,
+        )
+        .await;
+    browser.type_into("#library-q", "sunrise").await;
+    browser
+        .exec(
+            "const s = document.getElementById('library-sort'); s.value = 'title'; \
+             s.dispatchEvent(new Event('change'));",
+            vec![],
+        )
+        .await;
+    let filtered = format!(
+        "const t = document.querySelectorAll('#library-list li.track'); \
+         return t.length === 1 && t[0].dataset.trackId === '{track_id}' \
+             && document.getElementById('library-message').innerText === '';"
+    );
+    browser
+        .wait_for("the filter matching the track", &filtered, 10 * SECOND)
+        .await;
 
     // Play: the audio element's clock advances.
     browser.click("#library-list li.track .cover-button").await;
@@ -298,8 +349,8 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
     browser.screenshot(&shot("08-phone-library")).await;
     browser.resize(1280, 900).await;
 
-    // Remove it from the library. Where the server cannot remove tracks yet, the page
-    // says so readably instead.
+    // Remove it from the library: it goes, and a reload (a fresh GET /api/library)
+    // does not bring it back.
     browser.click("#library-list li.track button.danger").await;
     browser.accept_dialog().await;
     let message = browser
@@ -310,34 +361,32 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
             10 * SECOND,
         )
         .await;
-    let message = message.as_str().unwrap().to_owned();
-    if message.starts_with("Removed") {
-        assert!(
-            !browser
-                .exec(
-                    "return !!document.querySelector('#library-list li.track');",
-                    vec![]
-                )
-                .await
-                .as_bool()
-                .unwrap(),
-            "the track is still listed"
-        );
-        // And the server agrees: a reload does not bring it back.
-        if library_route {
-            browser.goto(&format!("{origin}/#/library")).await;
-            browser
-                .wait_for(
-                    "the library reloaded",
-                    "return document.body.dataset.ready === 'signed-in' \
-                     && document.getElementById('library-message').innerText.includes('empty');",
-                    10 * SECOND,
-                )
-                .await;
-        }
-    } else {
-        eprintln!("removing is not available on this server yet; the page said: {message}");
-    }
+    assert_eq!(message, format!("Removed “{TITLE}”."));
+    assert!(!browser
+        .exec(
+            "return !!document.querySelector('#library-list li.track');",
+            vec![]
+        )
+        .await
+        .as_bool()
+        .unwrap());
+    browser.reload().await;
+    browser
+        .wait_for(
+            "the library reloaded",
+            "return document.body.dataset.ready === 'signed-in' \
+             && document.getElementById('library-message').innerText.startsWith('Your library is empty');",
+            10 * SECOND,
+        )
+        .await;
+    assert!(!browser
+        .exec(
+            "return !!document.querySelector('#library-list li.track');",
+            vec![]
+        )
+        .await
+        .as_bool()
+        .unwrap());
     browser.screenshot(&shot("09-removed")).await;
 
     // Sign out.
@@ -396,77 +445,111 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
     assert!(users.as_str().unwrap().contains(ADMIN));
     browser.screenshot(&shot("10-admin-users")).await;
 
-    for (tab, panel, expect, name) in [
-        ("songs", "#admin-songs", track_id.as_str(), "11-admin-songs"),
-        ("jobs", "#admin-jobs-table", &job_id[..8], "12-admin-jobs"),
+    // The song and the job, each in its own row of the admin tables.
+    for (tab, panel, row, expects, name) in [
+        (
+            "songs",
+            "#admin-songs",
+            format!("tr[data-track-id='{track_id}']"),
+            vec![TITLE, ARTIST, "0:40", "aac"],
+            "11-admin-songs",
+        ),
+        (
+            "jobs",
+            "#admin-jobs-table",
+            format!("tr[data-job-id='{job_id}']"),
+            vec![&job_id[..8], "completed", USER, media_url.as_str()],
+            "12-admin-jobs",
+        ),
     ] {
         browser.click(&format!("[data-admin={tab}]")).await;
-        let text = browser
+        let found = browser
             .wait_for(
                 &format!("the admin {tab}"),
                 &format!(
-                    "const t = document.querySelector('{panel}').innerText; \
-                     return t.includes('{expect}') || t.includes('not available on this server') ? t : null;"
+                    "const p = document.querySelector('{panel}'); \
+                     if (!p.querySelector('table') && !p.querySelector('[data-kind=error]')) return null; \
+                     const r = p.querySelector(\"{row}\"); \
+                     return [r ? r.innerText : null, p.innerText];"
                 ),
                 10 * SECOND,
             )
             .await;
-        eprintln!(
-            "admin {tab}: {}",
-            text.as_str().unwrap().lines().next().unwrap_or("")
-        );
+        let text = found[0]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {row} in admin {tab}: {}", found[1]));
+        for expect in &expects {
+            assert!(text.contains(expect), "admin {tab} lacks {expect}: {text}");
+        }
         browser.screenshot(&shot(name)).await;
     }
 
-    browser.click("[data-admin=audit]").await;
+    // The job's history, from its row in the jobs table: the events in order.
     browser
-        .exec(
-            "document.getElementById('audit-type').value = 'import';",
-            vec![],
-        )
+        .click(&format!(
+            "#admin-jobs-table button[aria-label='History of job {job_id}']"
+        ))
         .await;
-    browser.type_into("#audit-id", &job_id).await;
-    browser.click("#audit-form button[type=submit]").await;
-    let audit = browser
+    let timeline = browser
         .wait_for(
             "the job's audit timeline",
-            "const t = document.getElementById('audit-result').innerText; \
-             return t.includes('ImportCompleted') || t.includes('not available on this server') ? t : null;",
+            "const r = document.getElementById('audit-result'); \
+             if (r.querySelector('[data-kind=error]')) return [r.innerText]; \
+             return [...r.querySelectorAll('ol.timeline li')].map((li) => li.dataset.type);",
             10 * SECOND,
         )
         .await;
-    eprintln!(
-        "admin audit: {}",
-        audit.as_str().unwrap().lines().next().unwrap_or("")
-    );
-    browser.screenshot(&shot("13-admin-audit")).await;
-
-    // The routes the admin pages used answer as the page showed.
-    let admin_token = {
-        let body: Value = http
-            .post(system.app.api("/auth/signin"))
-            .json(&json!({ "email": ADMIN, "password": PASSWORD }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body["access_token"].as_str().unwrap().to_owned()
-    };
-    let audit_route = http
-        .get(system.app.api(&format!("/admin/audit/import/{job_id}")))
-        .bearer_auth(&admin_token)
-        .send()
-        .await
+    let types: Vec<&str> = timeline
+        .as_array()
         .unwrap()
-        .status();
-    if audit_route == StatusCode::OK {
-        assert!(
-            audit.as_str().unwrap().contains("ImportCompleted"),
-            "{audit}"
-        );
-    }
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(types.first(), Some(&"ImportRequested"), "{types:?}");
+    assert_eq!(types.last(), Some(&"ImportCompleted"), "{types:?}");
+    assert!(
+        types[1..types.len() - 1]
+            .iter()
+            .all(|t| *t == "ImportStageChanged"),
+        "{types:?}"
+    );
+    assert!(types.len() >= 3, "no stage changes: {types:?}");
+    let audit = browser.text("#audit-result").await;
+    assert!(
+        audit.contains(&format!("import {job_id}")) && audit.contains("Current state"),
+        "{audit}"
+    );
+    browser
+        .exec(
+            "document.querySelector('#audit-result ol.timeline').scrollIntoView();",
+            vec![],
+        )
+        .await;
+    browser.screenshot(&shot("13-admin-audit")).await;
+    browser.exec("window.scrollTo(0, 0);", vec![]).await;
+
+    // "State as of" a moment before the job: no events yet.
+    browser
+        .exec(
+            "document.getElementById('audit-asof').value = '2000-01-01T00:00:00';",
+            vec![],
+        )
+        .await;
+    browser.click("#audit-form button[type=submit]").await;
+    let before = browser
+        .wait_for(
+            "the history as of 2000",
+            "const t = document.getElementById('audit-result').innerText; \
+             return t.includes('State as of') || t.includes('Could not') ? t : null;",
+            10 * SECOND,
+        )
+        .await;
+    let before = before.as_str().unwrap();
+    assert!(
+        before.contains("No events for this aggregate at that moment")
+            && before.contains("version 0"),
+        "{before}"
+    );
 
     browser.close().await;
     drop(driver);

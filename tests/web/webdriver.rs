@@ -153,6 +153,12 @@ impl Browser {
             .await;
     }
 
+    /// Reloads the page (a `goto` to the same URL with a fragment would not).
+    pub async fn reload(&self) {
+        self.call(reqwest::Method::POST, "/refresh", Some(json!({})))
+            .await;
+    }
+
     /// Runs `script` (a function body; `arguments` holds `args`) and returns its value.
     pub async fn exec(&self, script: &str, args: Vec<Value>) -> Value {
         self.call(
