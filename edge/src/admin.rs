@@ -25,6 +25,10 @@ pub fn routes() -> Router<AppState> {
         .merge(crate::audit::routes())
         .route("/admin/users/{user_id}/disable", post(disable_user))
         .route("/admin/users/{user_id}/enable", post(enable_user))
+        .route(
+            "/admin/users/{user_id}/admin",
+            post(grant_admin).delete(revoke_admin),
+        )
 }
 
 /// An authenticated admin.
@@ -285,4 +289,47 @@ async fn enable_user(
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     set_disabled(admin, &state, &headers, user_id(&raw)?, false).await
+}
+
+/// `POST /admin/users/{id}/admin` grants the admin role, `DELETE` takes it away (as
+/// `jukebox admin grant|revoke` does from the command line). Each is an event.
+async fn set_admin(
+    admin: Admin,
+    state: &AppState,
+    headers: &HeaderMap,
+    user_id: Uuid,
+    granted: bool,
+) -> Result<Json<Value>, ApiError> {
+    let role = jukebox_domain::Role::Admin;
+    let command = if granted {
+        Command::GrantRole { user_id, role }
+    } else {
+        Command::RevokeRole { user_id, role }
+    };
+    let envelope = envelope(headers, Some(admin.0.user_id), command)?;
+    match send(state, &envelope).await? {
+        Some(outcome) if outcome.status == OutcomeStatus::Committed => {
+            Ok(Json(json!({ "user_id": user_id, "admin": granted })))
+        }
+        Some(outcome) => Err(rejection(outcome)),
+        None => Err(ApiError::Unavailable("not answered in time".into())),
+    }
+}
+
+async fn grant_admin(
+    admin: Admin,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    set_admin(admin, &state, &headers, user_id(&raw)?, true).await
+}
+
+async fn revoke_admin(
+    admin: Admin,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    set_admin(admin, &state, &headers, user_id(&raw)?, false).await
 }

@@ -93,11 +93,30 @@ async function loadUsers() {
             'aria-label': `${u.disabled ? 'Enable' : 'Disable'} ${u.email}`,
             onclick: () => setDisabled(u, !u.disabled),
           }, u.disabled ? 'Enable' : 'Disable'),
+          h('button', {
+            type: 'button', class: 'ghost small',
+            'aria-label': `${isAdmin(u) ? 'Remove admin role from' : 'Make admin'} ${u.email}`,
+            onclick: () => setAdmin(u, !isAdmin(u)),
+          }, isAdmin(u) ? 'Remove admin' : 'Make admin'),
           historyButton('user', u.id, u.email)),
       },
     ], users, (u) => ({ userId: u.id })));
   } catch (error) {
     failed(panel, 'users', error);
+  }
+}
+
+function isAdmin(user) {
+  return user.roles.includes('admin');
+}
+
+async function setAdmin(user, admin) {
+  try {
+    await api(`/admin/users/${user.id}/admin`, { method: admin ? 'POST' : 'DELETE' });
+    say($('#admin-message'), `${user.email} ${admin ? 'is now an admin' : 'is no longer an admin'}.`, 'ok');
+    loadUsers();
+  } catch (error) {
+    say($('#admin-message'), error.message, 'error');
   }
 }
 

@@ -275,3 +275,84 @@ async fn audit_replays_a_user_as_of_before_and_after_verification() {
     assert!(!now.to_string().contains(&token_hash));
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_admin_grants_and_revokes_the_admin_role_and_others_cannot() {
+    let app = admin_app().await;
+    let admin = app.admin("admin@example.com").await;
+    let alice = app.user("alice@example.com").await;
+    let alice_id = me(&app, &alice).await;
+    let http = &app.app.http;
+    let role_url = app.app.api(&format!("/admin/users/{alice_id}/admin"));
+    let roles_of = |body: Value| body["roles"].clone();
+
+    // A non-admin may not grant (not even to themselves).
+    let refused = http
+        .post(&role_url)
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    let granted = http
+        .post(&role_url)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(granted.status(), StatusCode::OK);
+    // Alice's token now carries admin rights (her account row says so within the
+    // auth memory's lifetime).
+    let mut roles = Value::Null;
+    for _ in 0..100 {
+        roles = roles_of(ok(&app, &alice, "/auth/me").await);
+        if roles
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r == "admin"))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(roles, json!(["admin"]));
+    assert_eq!(
+        get(&app, Some(&alice), "/admin/users").await.status(),
+        StatusCode::OK
+    );
+
+    let revoked = http
+        .delete(&role_url)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let mut status = StatusCode::OK;
+    for _ in 0..100 {
+        status = get(&app, Some(&alice), "/admin/users").await.status();
+        if status == StatusCode::FORBIDDEN {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Both changes are events in Alice's history.
+    let history = app.history("user", &alice_id.to_string()).await;
+    let types: Vec<&str> = history.iter().map(|(t, _)| t.as_str()).collect();
+    assert!(
+        types.contains(&"RoleGranted") && types.contains(&"RoleRevoked"),
+        "{types:?}"
+    );
+    let (status, code, _) = error_of(
+        http.post(app.app.api("/admin/users/not-a-uuid/admin"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(status.is_client_error(), "{status} {code}");
+    app.cleanup().await;
+}
