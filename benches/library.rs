@@ -1,0 +1,544 @@
+//! Library read-model benchmark (issue 5). Not a test: it prints figures for
+//! `docs/benchmarks.md`. Run with `cargo bench --bench library` (release build), against
+//! the Postgres and NATS at TEST_DATABASE_ADMIN_URL / TEST_NATS_URL.
+//!
+//! `jukebox serve api processor relay projector` runs as its own process on a scratch
+//! database and NATS namespace (dropped afterwards), with a temporary `OBJECT_STORE_DIR`.
+//! A user signs up and in over HTTP. Their library is filled with `--tracks` (10,000)
+//! distinct tracks through the command bus, as the downloader would: `RequestImport` and
+//! `StoreTrack` per track (pipelined, `--fill-concurrency` 256 in flight), then
+//! `CompleteImport` per track, one at a time (`--complete-concurrency` 1): every one of
+//! them appends to the same `Library` aggregate, so concurrent ones conflict and retry. Then the benchmark waits until the `library`
+//! read model has a row per track for the user. Then:
+//! 1. `GET /library?limit=50` (bearer token, default sort) from `--clients` (64)
+//!    keep-alive connections for `--seconds` (10): requests/s, p50/p99. Before and after
+//!    it, the same load against a trivial axum handler in this process (a small static
+//!    JSON body): the machine's ceiling for HTTP on loopback with this load generator;
+//! 2. walking the whole library page by page with `cursor` (limit 50), one client,
+//!    `--walks` (3) times: pages/s (every track seen once per walk is checked);
+//! 3. `GET /library?limit=50&q=<artist>` (a filter matching 1 % of the tracks) with the
+//!    same load as 1.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use jukebox_domain::{Command as DomainCommand, SourceRef, StoredTrack, TrackId};
+use jukebox_nats::{CommandBus, CommandEnvelope, Namespace, OutcomeStatus, Topology};
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+const PASSWORD: &str = "correct horse battery staple";
+const PAGE: usize = 50;
+/// Tracks get the artist `Band <i % ARTISTS>`: a `q` for one artist matches 1 %.
+const ARTISTS: usize = 100;
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into())
+}
+
+fn nats_url() -> String {
+    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+/// The object-store folder the server is given, removed on drop.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new() -> anyhow::Result<Self> {
+        let dir =
+            std::env::temp_dir().join(format!("jukebox-bench-library-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `jukebox serve api processor relay projector` on a scratch database and NATS
+/// namespace.
+struct Server {
+    child: Child,
+    api: String,
+    database: String,
+    namespace: String,
+    pool: PgPool,
+    _store: ScratchDir,
+}
+
+impl Server {
+    async fn start() -> anyhow::Result<Self> {
+        let id = &Uuid::new_v4().simple().to_string()[..10];
+        let database = format!("jukebox_bench_library_{id}");
+        let namespace = format!("blib{id}");
+        let mut url = url::Url::parse(&admin_url())?;
+        url.set_path(&database);
+        let vars = [
+            ("DATABASE_URL", url.to_string()),
+            ("NATS_URL", nats_url()),
+            ("NATS_NAMESPACE", namespace.clone()),
+        ];
+        let config = jukebox::Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        })?;
+        let pool = jukebox::ops::migrate(&config).await?;
+        let store = ScratchDir::new()?;
+        let port = free_port()?;
+        let child = Command::new(env!("CARGO_BIN_EXE_jukebox"))
+            .args(["serve", "api", "processor", "relay", "projector"])
+            .env("DATABASE_URL", url.as_str())
+            .env("NATS_URL", nats_url())
+            .env("NATS_NAMESPACE", &namespace)
+            .env("API_PORT", port.to_string())
+            .env("OBJECT_STORE_DIR", &store.0)
+            .env("JWT_SECRET", "bench-secret-bench-secret-bench-secret-0123")
+            .env("RATE_LIMIT_PER_ACCOUNT", "1000000")
+            .env("RATE_LIMIT_PER_ADDRESS", "1000000")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?;
+        let server = Self {
+            child,
+            api: format!("http://127.0.0.1:{port}"),
+            database,
+            namespace,
+            pool,
+            _store: store,
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            let ready = http
+                .get(format!("{}/readyz", server.api))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return Ok(server);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        server.stop().await?;
+        anyhow::bail!("the server did not become ready")
+    }
+
+    async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.pool.close().await;
+        let nats = async_nats::connect(nats_url()).await?;
+        let namespace = Namespace::new(&self.namespace).map_err(anyhow::Error::msg)?;
+        Topology::new(namespace)
+            .delete_streams(&async_nats::jetstream::new(nats))
+            .await;
+        let mut admin = PgConnection::connect(&admin_url()).await?;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.database
+        ))
+        .execute(&mut admin)
+        .await?;
+        Ok(())
+    }
+}
+
+fn envelope(command: DomainCommand, user_id: Uuid) -> CommandEnvelope {
+    CommandEnvelope {
+        command_id: Uuid::now_v7(),
+        correlation_id: Uuid::now_v7(),
+        issued_by: Some(user_id),
+        issued_at: time::OffsetDateTime::now_utc(),
+        command,
+    }
+}
+
+/// Signs a user up and in over HTTP: `(user_id, access_token)`.
+async fn account(http: &reqwest::Client, server: &Server) -> anyhow::Result<(Uuid, String)> {
+    let email = format!("bench-{}@example.com", Uuid::new_v4().simple());
+    let body = serde_json::json!({ "email": email, "password": PASSWORD });
+    let response = http
+        .post(format!("{}/auth/signup", server.api))
+        .json(&body)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "sign-up: {}",
+        response.status()
+    );
+    let signed_up: serde_json::Value = response.json().await?;
+    let user_id: Uuid = signed_up["user_id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no user_id in {signed_up}"))?
+        .parse()?;
+    // The sign-in reads the accounts read model; give the projector a moment.
+    for _ in 0..100 {
+        let response = http
+            .post(format!("{}/auth/signin", server.api))
+            .json(&body)
+            .send()
+            .await?;
+        if response.status().is_success() {
+            let tokens: serde_json::Value = response.json().await?;
+            let token = tokens["access_token"].as_str().unwrap_or_default();
+            return Ok((user_id, token.to_owned()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("could not sign in")
+}
+
+/// Sends one command and insists on `committed`.
+async fn send(bus: &CommandBus, command: DomainCommand, user_id: Uuid) -> anyhow::Result<()> {
+    let outcome = bus
+        .send(&envelope(command, user_id), Duration::from_secs(60))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("command not answered"))?;
+    anyhow::ensure!(outcome.status == OutcomeStatus::Committed, "{outcome:?}");
+    Ok(())
+}
+
+/// Fills the user's library with `tracks` distinct tracks over the command bus.
+async fn fill(
+    server: &Server,
+    user_id: Uuid,
+    tracks: usize,
+    fill_concurrency: usize,
+    complete_concurrency: usize,
+) -> anyhow::Result<()> {
+    let nats = async_nats::connect(nats_url()).await?;
+    let namespace = Namespace::new(&server.namespace).map_err(anyhow::Error::msg)?;
+    let bus = CommandBus::start(nats, namespace).await?;
+    let jobs: Vec<(Uuid, TrackId)> = (0..tracks)
+        .map(|i| {
+            let track_id =
+                TrackId::parse(&format!("url:bench{i:06}")).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok((Uuid::now_v7(), track_id))
+        })
+        .collect::<anyhow::Result<_>>()?;
+
+    let started = Instant::now();
+    let bus_ref = &bus;
+    let results: Vec<anyhow::Result<()>> = futures::stream::iter(jobs.iter().enumerate())
+        .map(|(i, (job_id, track_id))| async move {
+            let origin = format!("https://example.com/bench/{i}");
+            let request = DomainCommand::RequestImport {
+                job_id: *job_id,
+                user_id,
+                source: SourceRef::url(&origin).map_err(|e| anyhow::anyhow!("{e}"))?,
+            };
+            let store = DomainCommand::StoreTrack {
+                track: StoredTrack {
+                    track_id: track_id.clone(),
+                    object_key: format!("tracks/{}.m4a", track_id.as_str()),
+                    size: 5_000_000,
+                    duration_ms: 120_000 + (i as u64 * 7_919) % 240_000,
+                    codec: "aac".into(),
+                    bitrate: 256_000,
+                    title: Some(format!("Song {i:05}")),
+                    artist: Some(format!("Band {}", i % ARTISTS)),
+                    album: None,
+                    has_cover: i % 3 == 0,
+                    origin,
+                },
+            };
+            let (a, b) = tokio::join!(
+                send(bus_ref, request, user_id),
+                send(bus_ref, store, user_id)
+            );
+            a.and(b)
+        })
+        .buffer_unordered(fill_concurrency)
+        .collect()
+        .await;
+    results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
+    let requested = started.elapsed();
+    println!(
+        "fill: {tracks} RequestImport + {tracks} StoreTrack in {requested:.1?} = {:.0} commands/s",
+        (2 * tracks) as f64 / requested.as_secs_f64()
+    );
+
+    let started = Instant::now();
+    let results: Vec<anyhow::Result<()>> = futures::stream::iter(jobs.iter())
+        .map(|(job_id, track_id)| async move {
+            let complete = DomainCommand::CompleteImport {
+                job_id: *job_id,
+                user_id,
+                track_id: track_id.clone(),
+            };
+            send(bus_ref, complete, user_id).await
+        })
+        .buffer_unordered(complete_concurrency)
+        .collect()
+        .await;
+    results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
+    let completed = started.elapsed();
+    println!(
+        "fill: {tracks} CompleteImport (one Library aggregate) in {completed:.1?} = {:.0} commands/s",
+        tracks as f64 / completed.as_secs_f64()
+    );
+
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(300);
+    loop {
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM library WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_one(&server.pool)
+            .await?;
+        if rows as usize >= tracks {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "library has {rows} of {tracks} rows after 300 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "fill: library read model caught up {:.1?} after the last outcome",
+        started.elapsed()
+    );
+    Ok(())
+}
+
+struct Load {
+    requests: usize,
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl std::fmt::Display for Load {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} requests = {:.0} req/s; p50 {:.2?}, p99 {:.2?}",
+            self.requests, self.rate, self.p50, self.p99
+        )
+    }
+}
+
+/// `clients` keep-alive clients GET `url` in a loop for `seconds`; every answer must be
+/// a 200 and is read whole.
+async fn load(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    clients: usize,
+    seconds: u64,
+) -> anyhow::Result<Load> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..clients)
+        .map(|_| {
+            let http = http.clone();
+            let url = url.to_owned();
+            let token = token.map(str::to_owned);
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let at = Instant::now();
+                    let mut request = http.get(&url);
+                    if let Some(token) = &token {
+                        request = request.bearer_auth(token);
+                    }
+                    let response = request.send().await?;
+                    anyhow::ensure!(response.status().is_success(), "{}", response.status());
+                    response.bytes().await?;
+                    latencies.push(at.elapsed());
+                }
+                anyhow::Ok(latencies)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    for handle in handles {
+        latencies.extend(handle.await??);
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    Ok(Load {
+        requests: latencies.len(),
+        rate: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
+    })
+}
+
+/// A trivial axum handler (a small static JSON body) on a loopback port in this process.
+async fn trivial_server() -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(|| async {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                r#"{"items":[],"next_cursor":null}"#,
+            )
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(format!("http://{addr}/"))
+}
+
+/// Walks the whole library with `cursor`: `(pages, items)`.
+async fn walk(
+    http: &reqwest::Client,
+    server: &Server,
+    token: &str,
+) -> anyhow::Result<(usize, usize)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut pages = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{}/library?limit={PAGE}", server.api);
+        if let Some(cursor) = &cursor {
+            url.push_str("&cursor=");
+            url.extend(url::form_urlencoded::byte_serialize(cursor.as_bytes()));
+        }
+        let response = http.get(&url).bearer_auth(token).send().await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "GET /library: {}",
+            response.status()
+        );
+        let body: serde_json::Value = response.json().await?;
+        pages += 1;
+        for item in body["items"].as_array().into_iter().flatten() {
+            let id = item["track_id"].as_str().unwrap_or_default().to_owned();
+            anyhow::ensure!(seen.insert(id), "a track was repeated while paging");
+        }
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return Ok((pages, seen.len())),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let tracks = arg("--tracks", 10_000);
+    let fill_concurrency = arg("--fill-concurrency", 256);
+    let complete_concurrency = arg("--complete-concurrency", 1);
+    let clients = arg("--clients", 64);
+    let seconds = arg("--seconds", 10) as u64;
+    let walks = arg("--walks", 3);
+
+    let server = Server::start().await?;
+    let result = run(
+        &server,
+        tracks,
+        fill_concurrency,
+        complete_concurrency,
+        clients,
+        seconds,
+        walks,
+    )
+    .await;
+    server.stop().await?;
+    result
+}
+
+async fn run(
+    server: &Server,
+    tracks: usize,
+    fill_concurrency: usize,
+    complete_concurrency: usize,
+    clients: usize,
+    seconds: u64,
+    walks: usize,
+) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let (user_id, token) = account(&http, server).await?;
+    fill(
+        server,
+        user_id,
+        tracks,
+        fill_concurrency,
+        complete_concurrency,
+    )
+    .await?;
+
+    let trivial = trivial_server().await?;
+    let library = format!("{}/library?limit={PAGE}", server.api);
+    // Warm-up: connections, the auth check, the page in Postgres' cache.
+    load(&http, &trivial, None, clients, 1).await?;
+    load(&http, &library, Some(&token), clients, 1).await?;
+
+    // 1. One page, 64 clients, beside the trivial handler.
+    let before = load(&http, &trivial, None, clients, seconds).await?;
+    println!("trivial axum handler, {clients} keep-alive clients, {seconds} s: {before}");
+    let page = load(&http, &library, Some(&token), clients, seconds).await?;
+    println!("GET /library?limit={PAGE} ({tracks} tracks), {clients} clients, {seconds} s: {page}");
+    let after = load(&http, &trivial, None, clients, seconds).await?;
+    println!("trivial axum handler again: {after}");
+    println!(
+        "ratio /library / trivial (mean of before and after): {:.2}",
+        page.rate / ((before.rate + after.rate) / 2.0)
+    );
+
+    // 2. Walking every page with the cursor, one client.
+    for _ in 0..walks {
+        let started = Instant::now();
+        let (pages, items) = walk(&http, server, &token).await?;
+        let elapsed = started.elapsed();
+        anyhow::ensure!(items == tracks, "the walk saw {items} of {tracks} tracks");
+        println!(
+            "walk with cursor, one client: {pages} pages ({items} tracks) in {elapsed:.2?} = \
+             {:.0} pages/s",
+            pages as f64 / elapsed.as_secs_f64()
+        );
+    }
+
+    // 3. A text filter (one artist, 1 % of the tracks), same load as 1.
+    let filtered = format!("{library}&q=band%2042");
+    let response = http.get(&filtered).bearer_auth(&token).send().await?;
+    let body: serde_json::Value = response.json().await?;
+    let first = body["items"].as_array().map_or(0, Vec::len);
+    anyhow::ensure!(
+        first == PAGE.min(tracks / ARTISTS),
+        "q page had {first} items"
+    );
+    let q = load(&http, &filtered, Some(&token), clients, seconds).await?;
+    println!("GET /library?limit={PAGE}&q=band 42, {clients} clients, {seconds} s: {q}");
+    Ok(())
+}
