@@ -284,8 +284,10 @@ impl ImportApp {
     }
 }
 
-/// No job of this app is still in progress in the read model.
+/// No job of this app is still in progress in the read model, once it has caught up
+/// with the log (`GET /jobs/{id}` answers from the events before the projector does).
 pub async fn nothing_in_progress(app: &TestApp) {
+    app.projections_caught_up().await;
     let (busy,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM jobs WHERE status NOT IN ('completed', 'failed')")
             .fetch_one(app.pool())
