@@ -262,11 +262,20 @@ async fn set_disabled(
     } else {
         Command::EnableUser { user_id }
     };
+    send_for_admin(admin, state, headers, command).await?;
+    Ok(Json(json!({ "user_id": user_id, "disabled": disabled })))
+}
+
+/// Sends an admin's command and waits for it to commit; a rejection becomes its 4xx.
+async fn send_for_admin(
+    admin: Admin,
+    state: &AppState,
+    headers: &HeaderMap,
+    command: Command,
+) -> Result<(), ApiError> {
     let envelope = envelope(headers, Some(admin.0.user_id), command)?;
     match send(state, &envelope).await? {
-        Some(outcome) if outcome.status == OutcomeStatus::Committed => {
-            Ok(Json(json!({ "user_id": user_id, "disabled": disabled })))
-        }
+        Some(outcome) if outcome.status == OutcomeStatus::Committed => Ok(()),
         Some(outcome) => Err(rejection(outcome)),
         None => Err(ApiError::Unavailable("not answered in time".into())),
     }
@@ -306,14 +315,8 @@ async fn set_admin(
     } else {
         Command::RevokeRole { user_id, role }
     };
-    let envelope = envelope(headers, Some(admin.0.user_id), command)?;
-    match send(state, &envelope).await? {
-        Some(outcome) if outcome.status == OutcomeStatus::Committed => {
-            Ok(Json(json!({ "user_id": user_id, "admin": granted })))
-        }
-        Some(outcome) => Err(rejection(outcome)),
-        None => Err(ApiError::Unavailable("not answered in time".into())),
-    }
+    send_for_admin(admin, state, headers, command).await?;
+    Ok(Json(json!({ "user_id": user_id, "admin": granted })))
 }
 
 async fn grant_admin(
