@@ -19,7 +19,6 @@
 //! 3. `GET /library?limit=50&q=<artist>` (a filter matching 1 % of the tracks) with the
 //!    same load as 1.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,40 +31,13 @@ use jukebox_nats::{CommandBus, CommandEnvelope, Namespace, OutcomeStatus, Topolo
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
+mod support;
+use support::{admin_url, arg, free_port, nats_url, percentile};
+
 const PASSWORD: &str = "correct horse battery staple";
 const PAGE: usize = 50;
 /// Tracks get the artist `Band <i % ARTISTS>`: a `q` for one artist matches 1 %.
 const ARTISTS: usize = 100;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into())
-}
-
-fn nats_url() -> String {
-    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
 
 /// The object-store folder the server is given, removed on drop.
 struct ScratchDir(PathBuf);
