@@ -59,7 +59,9 @@ WORKDIR /var/lib/jukebox
 ENV BIND_ADDRESS=0.0.0.0 \
     OBJECT_STORE_DIR=/var/lib/jukebox/objects \
     DEV_DATA_DIR=/var/lib/jukebox/dev-data \
-    LOG_FORMAT=json
-EXPOSE 3000 8000 8005
+    LOG_FORMAT=json \
+    HEALTH_PORT=9090
+# 9090: /healthz, /readyz and /metrics for Prometheus and probes; never published.
+EXPOSE 3000 8000 8005 9090
 ENTRYPOINT ["jukebox"]
 CMD ["serve", "all"]
