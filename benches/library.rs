@@ -243,6 +243,7 @@ async fn fill(
                     album: None,
                     has_cover: i % 3 == 0,
                     origin,
+                    cover: None,
                 },
             };
             let (a, b) = tokio::join!(

@@ -387,6 +387,7 @@ async fn import(
                 album: None,
                 has_cover: false,
                 origin: "https://example.com/bench/track".into(),
+                cover: None,
             },
         },
         DomainCommand::CompleteImport {

@@ -24,7 +24,7 @@ pub use import::{Import, ImportCommand, ImportError, ImportEvent};
 pub use library::{Library, LibraryCommand, LibraryError, LibraryEvent};
 pub use media::{ImportStage, SourceError, SourceRef, TrackId};
 pub use session::{Session, SessionCommand, SessionError, SessionEvent};
-pub use track::{StoredTrack, Track, TrackCommand, TrackError, TrackEvent};
+pub use track::{StoredCover, StoredTrack, Track, TrackCommand, TrackError, TrackEvent};
 pub use user::{User, UserCommand, UserError, UserEvent};
 pub use value::{Email, PasswordHash, RevokeReason, Role, SignInMethod, TokenHash, ValueError};
 

@@ -36,6 +36,19 @@ pub struct StoredTrack {
     pub has_cover: bool,
     /// Where it came from: the page URL, or `upload`.
     pub origin: String,
+    /// The cover as an image object of its own, for browsers to show. Events written
+    /// before covers were stored have none.
+    #[serde(default)]
+    pub cover: Option<StoredCover>,
+}
+
+/// A track's cover picture, stored next to its audio.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCover {
+    pub object_key: String,
+    pub size: u64,
+    /// `image/jpeg`.
+    pub content_type: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,7 +127,21 @@ mod tests {
             album: None,
             has_cover: true,
             origin: "https://www.youtube.com/watch?v=dQw4w9WgXcQ".into(),
+            cover: Some(StoredCover {
+                object_key: "tracks/yt:dQw4w9WgXcQ.jpg".into(),
+                size: 20_000,
+                content_type: "image/jpeg".into(),
+            }),
         }
+    }
+
+    #[test]
+    fn a_track_stored_before_covers_were_objects_still_loads() {
+        let mut old = serde_json::to_value(TrackEvent::TrackStored(stored())).unwrap();
+        old["TrackStored"].as_object_mut().unwrap().remove("cover");
+        let TrackEvent::TrackStored(track) = serde_json::from_value(old).unwrap();
+        assert_eq!(track.cover, None);
+        assert!(track.has_cover);
     }
 
     #[test]

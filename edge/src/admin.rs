@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::api::{envelope, rejection, send};
 use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::library::{invalid, limit_offset, params, text_filter};
 use crate::state::AppState;
 
@@ -29,6 +29,143 @@ pub fn routes() -> Router<AppState> {
             "/admin/users/{user_id}/admin",
             post(grant_admin).delete(revoke_admin),
         )
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list_users,
+    list_songs,
+    list_jobs,
+    disable_user,
+    enable_user,
+    grant_admin,
+    revoke_admin
+))]
+pub(crate) struct Doc;
+
+// The answers below are written with `json!`; these structs describe them for the
+// document, and schemathesis checks the two agree.
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct AdminUsers {
+    users: Vec<AdminUser>,
+    limit: i64,
+    offset: i64,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct AdminUser {
+    id: Uuid,
+    email: String,
+    roles: Vec<String>,
+    verified: bool,
+    disabled: bool,
+    created_at: Option<String>,
+    last_sign_in_at: Option<String>,
+    sign_in_count: i64,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct AdminSongs {
+    songs: Vec<AdminSong>,
+    limit: i64,
+    offset: i64,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct AdminSong {
+    track_id: String,
+    /// Where it came from (`youtube`, a yt-dlp extractor, `upload`).
+    source: String,
+    object_key: String,
+    size: i64,
+    duration_ms: i64,
+    codec: String,
+    bitrate: i64,
+    title: Option<String>,
+    artist: Option<String>,
+    stored_at: Option<String>,
+    /// How many libraries hold it.
+    libraries: i32,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct AdminJobs {
+    jobs: Vec<AdminJob>,
+    limit: i64,
+    offset: i64,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct AdminJob {
+    job_id: Uuid,
+    /// `running`, `completed` or `failed`.
+    status: String,
+    /// The job's stage (`requested`, `downloading`, ...) or its end.
+    stage: String,
+    error: Option<crate::imports::JobError>,
+    requester: Requester,
+    source: crate::imports::JobSource,
+    track_id: Option<String>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+    /// How long it took, once finished.
+    duration_ms: Option<i64>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Requester {
+    id: Uuid,
+    email: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct UserDisabled {
+    user_id: Uuid,
+    disabled: bool,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct UserAdmin {
+    user_id: Uuid,
+    admin: bool,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct Paging {
+    /// Matches part of the email (users), title, artist or id (songs), source, track or
+    /// error (jobs).
+    #[param(max_length = 200)]
+    q: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<i64>,
+    #[param(minimum = 0, maximum = 100000)]
+    offset: Option<i64>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+enum JobStatus {
+    Running,
+    Requested,
+    Waiting,
+    Downloading,
+    Transcoding,
+    Storing,
+    Completed,
+    Failed,
 }
 
 /// An authenticated admin.
@@ -53,6 +190,11 @@ impl axum::extract::FromRequestParts<AppState> for Admin {
 }
 
 /// `GET /admin/users?q=&limit=&offset=`: accounts, newest first; `q` matches the email.
+#[utoipa::path(get, path = "/admin/users", tag = "admin", security(("bearer" = [])),
+    params(Paging),
+    responses((status = 200, body = AdminUsers), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "not an admin"),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn list_users(
     _: Admin,
     State(state): State<AppState>,
@@ -114,6 +256,11 @@ struct SongRow {
 
 /// `GET /admin/songs?q=&limit=&offset=`: the catalog, newest first, with how many
 /// libraries hold each track (the `library` model's track rows).
+#[utoipa::path(get, path = "/admin/songs", tag = "admin", security(("bearer" = [])),
+    params(Paging),
+    responses((status = 200, body = AdminSongs), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn list_songs(
     _: Admin,
     State(state): State<AppState>,
@@ -185,6 +332,12 @@ struct AdminJobRow {
 }
 
 /// `GET /admin/jobs?status=&user=&q=&limit=&offset=`: import jobs, newest first.
+#[utoipa::path(get, path = "/admin/jobs", tag = "admin", security(("bearer" = [])),
+    params(("status" = Option<JobStatus>, Query, description = "`running` is every stage before the end"),
+        ("user" = Option<Uuid>, Query), Paging),
+    responses((status = 200, body = AdminJobs), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn list_jobs(
     _: Admin,
     State(state): State<AppState>,
@@ -282,6 +435,12 @@ async fn send_for_admin(
 }
 
 /// `POST /admin/users/{id}/disable`: sessions end, sign-in is refused.
+#[utoipa::path(post, path = "/admin/users/{user_id}/disable", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = Uuid, Path), crate::api::CommandHeaders),
+    responses((status = 200, body = UserDisabled), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "no such user"),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn disable_user(
     admin: Admin,
     State(state): State<AppState>,
@@ -291,6 +450,12 @@ async fn disable_user(
     set_disabled(admin, &state, &headers, user_id(&raw)?, true).await
 }
 
+/// `POST /admin/users/{id}/enable`.
+#[utoipa::path(post, path = "/admin/users/{user_id}/enable", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = Uuid, Path), crate::api::CommandHeaders),
+    responses((status = 200, body = UserDisabled), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn enable_user(
     admin: Admin,
     State(state): State<AppState>,
@@ -319,6 +484,11 @@ async fn set_admin(
     Ok(Json(json!({ "user_id": user_id, "admin": granted })))
 }
 
+#[utoipa::path(post, path = "/admin/users/{user_id}/admin", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = Uuid, Path), crate::api::CommandHeaders),
+    responses((status = 200, body = UserAdmin), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn grant_admin(
     admin: Admin,
     State(state): State<AppState>,
@@ -328,6 +498,11 @@ async fn grant_admin(
     set_admin(admin, &state, &headers, user_id(&raw)?, true).await
 }
 
+#[utoipa::path(delete, path = "/admin/users/{user_id}/admin", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = Uuid, Path), crate::api::CommandHeaders),
+    responses((status = 200, body = UserAdmin), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn revoke_admin(
     admin: Admin,
     State(state): State<AppState>,

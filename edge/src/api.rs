@@ -7,14 +7,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use jukebox_domain::{Command, Email, PasswordHash};
 use jukebox_nats::{CommandEnvelope, CommandOutcome, OutcomeStatus, SendError};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tower_http::trace::TraceLayer;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::{deliver, issue_verification, limited, ClientAddr};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::headers::with_security_headers;
 use crate::mail::Mail;
@@ -36,7 +36,8 @@ pub fn router(state: AppState) -> Router {
         .route("/stream/{song_id}", get(crate::stream::issue))
         .route("/metrics", get(metrics))
         .route("/commands/{command_id}", get(command_outcome))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/openapi.json", get(crate::openapi::serve))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(ready))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -54,17 +55,64 @@ pub fn router(state: AppState) -> Router {
     with_security_headers(routes)
 }
 
-#[derive(Deserialize)]
+/// This module's operations in the OpenAPI document (`crate::openapi`).
+#[derive(OpenApi)]
+#[openapi(paths(sign_up, command_outcome, metrics, healthz, ready))]
+pub(crate) struct Doc;
+
+/// The headers every command-sending route reads.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // read from the `HeaderMap` by `envelope`; here for the document
+pub(crate) struct CommandHeaders {
+    /// A retried request with the same key (per caller) is the same command, applied once.
+    #[serde(rename = "Idempotency-Key")]
+    #[param(min_length = 1, max_length = 255, pattern = "^[ -~]+$")]
+    idempotency_key: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignUpRequest {
+    #[schema(example = "ada@example.org")]
     email: String,
+    /// 8 to 128 characters, not a common password.
     password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct SignUpResponse {
+    user_id: Uuid,
+    email: String,
+    command_id: Uuid,
+    verified: bool,
+    /// Only with `EXPOSE_VERIFICATION_TOKEN` (development and tests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verification_token: Option<String>,
+}
+
+/// A command accepted but not answered within the wait: poll `location`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CommandAccepted {
+    command_id: Uuid,
+    #[schema(example = "pending")]
+    status: String,
+    location: String,
 }
 
 /// `POST /auth/signup`: claims the address, creates the account and mails a verification
 /// link. When verification is required, an address that is taken answers like a fresh
 /// sign-up (its owner gets a mail instead), so the response does not tell who has an
 /// account (SECURITY.md 3).
+#[utoipa::path(post, path = "/auth/signup", tag = "accounts",
+    params(CommandHeaders), request_body = SignUpRequest,
+    responses(
+        (status = 201, body = SignUpResponse, description = "account created (or, with verification on, an address already taken: its owner gets a mail)"),
+        (status = 202, body = CommandAccepted, description = "accepted, not answered in time"),
+        (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "address taken (verification off)"),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "invalid email or password"),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn sign_up(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -106,16 +154,17 @@ async fn sign_up(
             // request's account; that request issued the verification token.
             let created_here = committed_user == user_id;
             let user_id = committed_user;
-            let mut body = json!({
-                "user_id": user_id,
-                "email": email,
-                "command_id": envelope.command_id,
-                "verified": false,
-            });
+            let mut body = SignUpResponse {
+                user_id,
+                email: email.as_str().to_owned(),
+                command_id: envelope.command_id,
+                verified: false,
+                verification_token: None,
+            };
             if created_here {
                 let token = issue_verification(&state, &headers, user_id, &email).await?;
-                if let (Some(token), true) = (token, state.auth.expose_verification_token) {
-                    body["verification_token"] = token.into();
+                if state.auth.expose_verification_token {
+                    body.verification_token = token;
                 }
             }
             Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -142,12 +191,13 @@ async fn sign_up(
             );
             Ok((
                 StatusCode::CREATED,
-                Json(json!({
-                    "user_id": user_id,
-                    "email": email,
-                    "command_id": envelope.command_id,
-                    "verified": false,
-                })),
+                Json(SignUpResponse {
+                    user_id,
+                    email: email.as_str().to_owned(),
+                    command_id: envelope.command_id,
+                    verified: false,
+                    verification_token: None,
+                }),
             )
                 .into_response())
         }
@@ -156,8 +206,36 @@ async fn sign_up(
     }
 }
 
+/// `CommandOutcome` (jukebox-nats) as the document shows it.
+#[derive(ToSchema)]
+#[schema(as = CommandOutcome)]
+#[allow(dead_code)]
+struct CommandOutcomeDoc {
+    command_id: Uuid,
+    #[schema(pattern = "^(committed|rejected)$")]
+    status: String,
+    #[schema(value_type = Option<crate::error::ErrorDetail>)]
+    error: Option<()>,
+    events: Vec<EventRefDoc>,
+}
+
+#[derive(ToSchema)]
+#[schema(as = EventRef)]
+#[allow(dead_code)]
+struct EventRefDoc {
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+}
+
 /// `GET /commands/{id}`: the outcome of a command, for its issuer. Anonymous commands
 /// (sign-up) are readable by whoever holds their id, an unguessable 128-bit value.
+#[utoipa::path(get, path = "/commands/{command_id}", tag = "accounts",
+    params(("command_id" = Uuid, Path)),
+    responses((status = 200, body = CommandOutcomeDoc),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 async fn command_outcome(
     State(state): State<AppState>,
     Path(command_id): Path<String>,
@@ -178,6 +256,8 @@ async fn command_outcome(
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, content_type = "text/plain", body = String)))]
 async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -186,6 +266,17 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// `GET /healthz`: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, content_type = "text/plain", body = String)))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: Postgres and NATS answer.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, content_type = "text/plain", body = String),
+        (status = 503, body = ErrorBody)))]
 async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     sqlx::query("SELECT 1").execute(&state.pool).await?;
     if state.nats.connection_state() != async_nats::connection::State::Connected {
@@ -259,7 +350,11 @@ fn accepted(command_id: Uuid) -> Response {
     (
         StatusCode::ACCEPTED,
         [(header::LOCATION, location.clone())],
-        Json(json!({ "command_id": command_id, "status": "pending", "location": location })),
+        Json(CommandAccepted {
+            command_id,
+            status: "pending".into(),
+            location,
+        }),
     )
         .into_response()
 }

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::admin::Admin;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::library::{invalid, params};
 use crate::state::AppState;
 
@@ -26,6 +26,54 @@ pub fn routes() -> Router<AppState> {
             "/admin/audit/{aggregate_type}/{aggregate_id}",
             get(aggregate),
         )
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(aggregate, correlation))]
+pub(crate) struct Doc;
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // written with `json!` below; here for the document
+struct AggregateHistory {
+    aggregate_type: String,
+    aggregate_id: String,
+    as_of: Option<String>,
+    /// The last event's sequence (0: none yet at `as_of`).
+    version: i64,
+    /// The aggregate folded over these events, credentials redacted.
+    #[schema(value_type = Object)]
+    state: Value,
+    events: Vec<AuditEvent>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct CorrelatedEvents {
+    correlation_id: Uuid,
+    events: Vec<AuditEvent>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct AuditEvent {
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    #[schema(rename = "type")]
+    event_type: String,
+    recorded_at: Option<String>,
+    #[schema(value_type = Object)]
+    payload: Value,
+    #[schema(value_type = Option<String>)]
+    issued_by: Value,
+    #[schema(value_type = Object)]
+    command: Value,
+    #[schema(value_type = Option<String>)]
+    command_id: Value,
+    #[schema(value_type = Option<String>)]
+    correlation_id: Value,
+    #[schema(value_type = Option<String>)]
+    causation_id: Value,
 }
 
 /// At most this many events per answer (an aggregate's or a request's).
@@ -65,6 +113,14 @@ const COLUMNS: &str =
     "aggregate_type, aggregate_id, sequence, event_type, recorded_at, payload, metadata";
 
 /// `GET /admin/audit/{aggregate_type}/{id}[?as_of=<RFC 3339>]`.
+#[utoipa::path(get, path = "/admin/audit/{aggregate_type}/{aggregate_id}", tag = "admin",
+    security(("bearer" = [])),
+    params(("aggregate_type" = String, Path, description = "user, email_claim, session, external_identity, import, track or library"),
+        ("aggregate_id" = String, Path), ("as_of" = Option<String>, Query, format = DateTime)),
+    responses((status = 200, body = AggregateHistory), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "unknown type, or no such aggregate"),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn aggregate(
     _: Admin,
     State(state): State<AppState>,
@@ -125,6 +181,12 @@ async fn aggregate(
 }
 
 /// `GET /admin/audit/correlation/{id}`: every event one request caused, in commit order.
+#[utoipa::path(get, path = "/admin/audit/correlation/{correlation_id}", tag = "admin",
+    security(("bearer" = [])),
+    params(("correlation_id" = Uuid, Path)),
+    responses((status = 200, body = CorrelatedEvents), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn correlation(
     _: Admin,
     State(state): State<AppState>,

@@ -13,13 +13,13 @@ use axum::{Json, Router};
 use jukebox_domain::{Command, Email, PasswordHash, RevokeReason, SignInMethod};
 use jukebox_nats::OutcomeStatus;
 use jukebox_projections::accounts::AccountRow;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-use crate::api::{envelope, rejection, send};
-use crate::error::ApiError;
+use crate::api::{envelope, rejection, send, CommandHeaders};
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::mail::Mail;
 use crate::rate_limit::Bucket;
@@ -36,6 +36,10 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/logout", post(logout))
         .route("/auth/me", get(me))
 }
+
+#[derive(OpenApi)]
+#[openapi(paths(verify_email, resend_verification, sign_in, refresh, logout, me))]
+pub(crate) struct Doc;
 
 /// The caller's address (the TCP peer), the key of the per-address limits.
 pub struct ClientAddr(pub String);
@@ -118,18 +122,30 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-pub fn user_json(account: &AccountRow) -> Value {
-    json!({
-        "id": account.user_id,
-        "email": account.email,
-        "roles": account.roles,
-        "verified": account.verified,
-    })
+/// An account as its owner sees it.
+#[derive(Serialize, ToSchema)]
+pub struct UserInfo {
+    id: Uuid,
+    email: String,
+    roles: Vec<String>,
+    verified: bool,
+}
+
+pub fn user_info(account: &AccountRow) -> UserInfo {
+    UserInfo {
+        id: account.user_id,
+        email: account.email.clone(),
+        roles: account.roles.clone(),
+        verified: account.verified,
+    }
 }
 
 /// `GET /auth/me`: who am I.
-async fn me(user: AuthUser) -> Json<Value> {
-    Json(user_json(&user.account))
+#[utoipa::path(get, path = "/auth/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = UserInfo), (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+async fn me(user: AuthUser) -> Json<UserInfo> {
+    Json(user_info(&user.account))
 }
 
 /// Refuses the request with 429 when any of these keys is over its limit.
@@ -149,11 +165,22 @@ fn hit(state: &AppState, keys: &[(Bucket, &str)]) {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignInRequest {
     email: String,
     password: String,
+}
+
+/// A fresh or refreshed session; the refresh token is in an HttpOnly cookie.
+#[derive(Serialize, ToSchema)]
+struct SessionResponse {
+    access_token: String,
+    #[schema(example = "Bearer")]
+    token_type: &'static str,
+    /// Seconds the access token lives.
+    expires_in: u64,
+    user: UserInfo,
 }
 
 fn invalid_credentials() -> ApiError {
@@ -162,6 +189,12 @@ fn invalid_credentials() -> ApiError {
 
 /// `POST /auth/signin`: access token in the body, refresh token in an HttpOnly cookie.
 /// Unknown address and wrong password answer alike, after one argon2 computation each.
+#[utoipa::path(post, path = "/auth/signin", tag = "accounts", request_body = SignInRequest,
+    responses((status = 200, body = SessionResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "wrong email or password"),
+        (status = 403, body = ErrorBody, description = "account disabled or not verified"),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn sign_in(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -258,12 +291,12 @@ pub fn session_response(
         .auth
         .jwt
         .issue(account.user_id, session_id, state.auth.access_ttl);
-    let body = json!({
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": state.auth.access_ttl.as_secs(),
-        "user": user_json(account),
-    });
+    let body = SessionResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: state.auth.access_ttl.as_secs(),
+        user: user_info(account),
+    };
     (
         status,
         [(header::SET_COOKIE, refresh_cookie(state, Some(refresh)))],
@@ -352,6 +385,11 @@ fn clearing(state: &AppState, error: ApiError) -> Response {
 
 /// `POST /auth/refresh`: rotates the refresh token. A rotated token presented again
 /// revokes the whole family (the `Session` aggregate decides and records it).
+#[utoipa::path(post, path = "/auth/refresh", tag = "accounts",
+    responses((status = 200, body = SessionResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "no valid session cookie"),
+        (status = 403, body = ErrorBody, description = "cross-site, foreign or missing Origin; account disabled"),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn refresh(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -433,6 +471,10 @@ async fn refresh(
 }
 
 /// `POST /auth/logout`: revokes the session's family and clears the cookie.
+#[utoipa::path(post, path = "/auth/logout", tag = "accounts",
+    responses((status = 204, description = "signed out"), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "cross-site, foreign or missing Origin"),
+        (status = 503, body = ErrorBody)))]
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     same_site(&state, &headers)?;
     if let Some(token) = presented_refresh(&state, &headers) {
@@ -452,13 +494,26 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VerifyRequest {
+    /// From the mailed link.
     token: String,
 }
 
+#[derive(Serialize, ToSchema)]
+struct Verified {
+    verified: bool,
+    user_id: Uuid,
+}
+
 /// `POST /auth/verify-email`: single use, expiring; only the token's hash is compared.
+#[utoipa::path(post, path = "/auth/verify-email", tag = "accounts", params(CommandHeaders),
+    request_body = VerifyRequest,
+    responses((status = 200, body = Verified),
+        (status = 400, body = ErrorBody, description = "invalid, used or expired token"),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn verify_email(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -490,9 +545,11 @@ async fn verify_email(
     };
     let envelope = envelope(&headers, None, command)?;
     match send(&state, &envelope).await? {
-        Some(outcome) if outcome.status == OutcomeStatus::Committed => {
-            Ok(Json(json!({ "verified": true, "user_id": token.user_id })).into_response())
-        }
+        Some(outcome) if outcome.status == OutcomeStatus::Committed => Ok(Json(Verified {
+            verified: true,
+            user_id: token.user_id,
+        })
+        .into_response()),
         Some(outcome) => {
             hit(&state, &keys);
             state.metrics.auth_failure("verify");
@@ -510,14 +567,27 @@ async fn verify_email(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResendRequest {
     email: String,
 }
 
+#[derive(Serialize, ToSchema)]
+struct ResendResponse {
+    status: &'static str,
+    /// Only with `EXPOSE_VERIFICATION_TOKEN` (development and tests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verification_token: Option<String>,
+}
+
 /// `POST /auth/resend-verification`: always 202, whether or not the address has an
 /// unverified account, so it does not tell who has signed up.
+#[utoipa::path(post, path = "/auth/resend-verification", tag = "accounts",
+    request_body = ResendRequest,
+    responses((status = 202, body = ResendResponse),
+        (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn resend_verification(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -532,14 +602,15 @@ async fn resend_verification(
     ];
     limited(&state, &keys)?;
     hit(&state, &keys);
-    let mut body = json!({
-        "status": "if this address has an account that is not verified yet, a new link is on its way"
-    });
+    let mut body = ResendResponse {
+        status: "if this address has an account that is not verified yet, a new link is on its way",
+        verification_token: None,
+    };
     if let Some(account) = accounts::by_email(&state.pool, email.as_str()).await? {
         if !account.verified {
             let token = issue_verification(&state, &headers, account.user_id, &email).await?;
-            if let (Some(token), true) = (token, state.auth.expose_verification_token) {
-                body["verification_token"] = token.into();
+            if state.auth.expose_verification_token {
+                body.verification_token = token;
             }
         }
     }

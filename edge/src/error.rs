@@ -6,6 +6,21 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+/// The body of every error answer (OpenAPI schema; `IntoResponse` below writes it).
+#[derive(utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `invalid_limit`, `not_admin`, `rate_limited`, ...
+    #[schema(example = "invalid_limit")]
+    pub code: String,
+    /// For a person: what went wrong and what to do about it.
+    pub message: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]

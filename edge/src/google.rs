@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use crate::api::{envelope, rejection, send};
 use crate::auth::{cookie, open_session, refresh_cookie};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::settings::GoogleSettings;
 use crate::state::AppState;
 use crate::{accounts, tokens};
@@ -39,6 +39,10 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/google/login", get(login))
         .route("/auth/google/callback", get(callback))
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(login, callback))]
+pub(crate) struct Doc;
 
 fn settings(state: &AppState) -> Result<&GoogleSettings, ApiError> {
     state
@@ -107,6 +111,9 @@ fn attempt_cookie(state: &AppState, value: Option<&str>) -> HeaderValue {
 }
 
 /// `GET /auth/google/login`: redirects to the provider.
+#[utoipa::path(get, path = "/auth/google/login", tag = "accounts",
+    responses((status = 303, description = "to Google, with the attempt cookie"),
+        (status = 404, body = ErrorBody, description = "Google sign-in is not configured")))]
 async fn login(State(state): State<AppState>) -> Result<Response, ApiError> {
     let google = settings(&state)?;
     let attempt = Attempt {
@@ -162,6 +169,14 @@ fn bad(code: &str, message: &str) -> ApiError {
 /// `GET /auth/google/callback`: checks state, exchanges the code (with the PKCE
 /// verifier), verifies the ID token, links or creates the account, opens a session and
 /// sends the browser on with the refresh cookie.
+#[utoipa::path(get, path = "/auth/google/callback", tag = "accounts",
+    params(("code" = Option<String>, Query), ("state" = Option<String>, Query),
+        ("error" = Option<String>, Query, description = "the provider refused")),
+    responses((status = 303, description = "signed in: on to the app with the refresh cookie"),
+        (status = 400, body = ErrorBody, description = "state, code or ID token refused"),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the address has a password account"),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -24,15 +24,16 @@ use jukebox_domain::{Command, SourceRef};
 use jukebox_nats::{Namespace, OutcomeStatus};
 use jukebox_projections::imports::JobRow;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-use crate::api::{envelope, rejection, send};
+use crate::api::{envelope, rejection, send, CommandHeaders};
 use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::state::AppState;
 
@@ -150,6 +151,10 @@ pub fn routes() -> Router<AppState> {
         .route("/jobs/{job_id}/events", get(job_events))
 }
 
+#[derive(OpenApi)]
+#[openapi(paths(search, import, upload, list_jobs, get_job, job_events))]
+pub(crate) struct Doc;
+
 fn settings(state: &AppState) -> Result<&ImportSettings, ApiError> {
     state
         .imports
@@ -177,13 +182,39 @@ fn limit(raw: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
 
 pub const MAX_QUERY_CHARS: usize = 200;
 
+#[derive(Serialize, ToSchema)]
+struct SearchResults {
+    query: String,
+    results: Vec<SearchResult>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct SearchResult {
+    video_id: String,
+    title: String,
+    channel: Option<String>,
+    duration_s: Option<u64>,
+    thumbnail: Option<String>,
+    /// `yt:<video_id>`: the song id once imported.
+    track_id: String,
+    /// Someone imported it already: importing it is instant.
+    stored: bool,
+    in_library: bool,
+}
+
 /// `GET /songs/search?q=`: YouTube results, each flagged `stored` (someone imported it)
 /// and `in_library` (I have it).
+#[utoipa::path(get, path = "/songs/search", tag = "imports", security(("bearer" = [])),
+    params(("q" = String, Query, min_length = 1, max_length = 200, description = "1 to 200 characters after trimming"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 25)),
+    responses((status = 200, body = SearchResults), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 502, body = ErrorBody, description = "YouTube answered with an error"),
+        (status = 503, body = ErrorBody, description = "YouTube unreachable or over quota")))]
 async fn search(
     user: AuthUser,
     State(state): State<AppState>,
     Query(params): Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SearchResults>, ApiError> {
     let q = params.get("q").map_or("", |q| q.trim());
     if q.is_empty() || q.chars().count() > MAX_QUERY_CHARS {
         return Err(ApiError::unprocessable(
@@ -225,33 +256,53 @@ async fn search(
     .await?
     .into_iter()
     .collect();
-    let results: Vec<Value> = hits
+    let results = hits
         .iter()
         .zip(&ids)
-        .map(|(hit, track_id)| {
-            json!({
-                "video_id": hit.video_id,
-                "title": hit.title,
-                "channel": hit.channel,
-                "duration_s": hit.duration_s,
-                "thumbnail": hit.thumbnail,
-                "track_id": track_id,
-                "stored": stored.contains(track_id),
-                "in_library": mine.contains(track_id),
-            })
+        .map(|(hit, track_id)| SearchResult {
+            video_id: hit.video_id.clone(),
+            title: hit.title.clone(),
+            channel: hit.channel.clone(),
+            duration_s: hit.duration_s,
+            thumbnail: hit.thumbnail.clone(),
+            track_id: track_id.clone(),
+            stored: stored.contains(track_id),
+            in_library: mine.contains(track_id),
         })
         .collect();
-    Ok(Json(json!({ "query": q, "results": results })))
+    Ok(Json(SearchResults {
+        query: q.to_owned(),
+        results,
+    }))
 }
 
-#[derive(Deserialize)]
+/// One of the two.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ImportRequest {
+    /// A YouTube video id (11 characters).
     video_id: Option<String>,
+    /// Any http(s) link yt-dlp understands; private addresses are refused.
     url: Option<String>,
 }
 
+#[derive(Serialize, ToSchema)]
+struct ImportAccepted {
+    job_id: Uuid,
+    #[schema(example = "requested")]
+    status: &'static str,
+    /// `GET` it to follow the job.
+    location: String,
+}
+
 /// `POST /songs/import` `{video_id}` or `{url}` -> 202 `{job_id}`.
+#[utoipa::path(post, path = "/songs/import", tag = "imports", security(("bearer" = [])),
+    params(CommandHeaders), request_body = ImportRequest,
+    responses((status = 202, body = ImportAccepted),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "not a usable source"),
+        (status = 503, body = ErrorBody)))]
 async fn import(
     user: AuthUser,
     State(state): State<AppState>,
@@ -303,13 +354,32 @@ async fn request_import(
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, location.clone())],
-        Json(json!({ "job_id": job_id, "status": "requested", "location": location })),
+        Json(ImportAccepted {
+            job_id,
+            status: "requested",
+            location,
+        }),
     )
         .into_response())
 }
 
+#[derive(ToSchema)]
+#[allow(dead_code)] // the multipart form, for the document
+struct UploadForm {
+    /// The audio file (`UPLOAD_MAX_BYTES` at most).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
 /// `POST /songs/upload` (multipart, one `file` field) -> 202 `{job_id}`. The file is
 /// spooled to disk with a size cap, probed, and kept for the downloader.
+#[utoipa::path(post, path = "/songs/upload", tag = "imports", security(("bearer" = [])),
+    params(CommandHeaders), request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses((status = 202, body = ImportAccepted),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "no file, or not audio"),
+        (status = 503, body = ErrorBody)))]
 async fn upload(
     user: AuthUser,
     State(state): State<AppState>,
@@ -422,7 +492,36 @@ async fn upload(
     request_import(&state, &headers, user.user_id, job_id, source).await
 }
 
-fn job_json(row: &JobRow, live: Option<Value>) -> Value {
+/// An import job as its owner (or an admin) sees it.
+#[derive(Serialize, ToSchema)]
+pub struct Job {
+    job_id: Uuid,
+    /// `requested`, `waiting`, `downloading`, `transcoding`, `storing`, `completed` or `failed`.
+    status: String,
+    /// 0 to 100 while running; 100 once completed; null after a failure.
+    percent: Option<u64>,
+    source: JobSource,
+    /// The song id, once stored.
+    track_id: Option<String>,
+    error: Option<JobError>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobSource {
+    /// `video`, `url` or `upload`.
+    kind: String,
+    value: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobError {
+    code: String,
+    message: Option<String>,
+}
+
+fn job_json(row: &JobRow, live: Option<Value>) -> Job {
     let finished = row.is_finished();
     // Live progress counts while it is about the stage the read model shows (or later).
     let percent = if row.status == "completed" {
@@ -445,19 +544,26 @@ fn job_json(row: &JobRow, live: Option<Value>) -> Value {
         }
         _ => row.status.clone(),
     };
-    json!({
-        "job_id": row.job_id,
-        "status": status,
-        "percent": percent,
-        "source": { "kind": row.source_kind, "value": row.source },
-        "track_id": row.track_id,
-        "error": row.error_code.as_ref().map(|code| json!({
-            "code": code,
-            "message": row.error_message,
-        })),
-        "created_at": row.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
-        "updated_at": row.updated_at.format(&time::format_description::well_known::Rfc3339).ok(),
-    })
+    let rfc3339 = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    };
+    Job {
+        job_id: row.job_id,
+        status,
+        percent,
+        source: JobSource {
+            kind: row.source_kind.clone(),
+            value: row.source.clone(),
+        },
+        track_id: row.track_id.clone(),
+        error: row.error_code.as_ref().map(|code| JobError {
+            code: code.clone(),
+            message: row.error_message.clone(),
+        }),
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+    }
 }
 
 const JOB_COLUMNS: &str = "job_id, user_id, source_kind, source, status, track_id, error_code, \
@@ -536,11 +642,16 @@ async fn job_row(pool: &sqlx::PgPool, job_id: Uuid) -> Result<Option<JobRow>, Ap
 }
 
 /// `GET /jobs/{id}`.
+#[utoipa::path(get, path = "/jobs/{job_id}", tag = "imports", security(("bearer" = [])),
+    params(("job_id" = Uuid, Path)),
+    responses((status = 200, body = Job), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "no such job, or someone else's"),
+        (status = 422, body = ErrorBody, description = "not a UUID"), (status = 503, body = ErrorBody)))]
 async fn get_job(
     user: AuthUser,
     State(state): State<AppState>,
     Path(job_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Job>, ApiError> {
     let row = visible_job(&state, &user, &job_id).await?;
     let live = state
         .imports
@@ -549,12 +660,21 @@ async fn get_job(
     Ok(Json(job_json(&row, live)))
 }
 
+#[derive(Serialize, ToSchema)]
+struct Jobs {
+    jobs: Vec<Job>,
+}
+
 /// `GET /jobs`: mine, newest first.
+#[utoipa::path(get, path = "/jobs", tag = "imports", security(("bearer" = [])),
+    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 200)),
+    responses((status = 200, body = Jobs), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn list_jobs(
     user: AuthUser,
     State(state): State<AppState>,
     Query(params): Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Jobs>, ApiError> {
     let limit = limit(params.get("limit").map(String::as_str), 50, 200)?;
     let rows: Vec<JobRow> = sqlx::query_as(&format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = $1
@@ -565,16 +685,22 @@ async fn list_jobs(
     .fetch_all(&state.pool)
     .await?;
     let progress = state.imports.as_ref().map(|s| s.progress.clone());
-    let jobs: Vec<Value> = rows
+    let jobs = rows
         .iter()
         .map(|r| job_json(r, progress.as_ref().and_then(|p| p.get(r.job_id))))
         .collect();
-    Ok(Json(json!({ "jobs": jobs })))
+    Ok(Json(Jobs { jobs }))
 }
 
 /// `GET /jobs/{id}/events`: server-sent events. `progress` events carry live progress,
 /// `job` events the job as `GET /jobs/{id}` shows it; the stream ends after the `job`
 /// event of a finished job.
+#[utoipa::path(get, path = "/jobs/{job_id}/events", tag = "imports", security(("bearer" = [])),
+    params(("job_id" = Uuid, Path)),
+    responses((status = 200, content_type = "text/event-stream", body = String,
+            description = "`job` events (a `Job`) and `progress` events, until the job ends"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn job_events(
     user: AuthUser,
     State(state): State<AppState>,

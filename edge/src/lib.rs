@@ -15,6 +15,7 @@ pub mod imports;
 pub mod library;
 pub mod mail;
 pub mod metrics;
+pub mod openapi;
 pub mod password;
 pub mod rate_limit;
 pub mod settings;

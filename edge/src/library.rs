@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::api::{envelope, rejection, send};
 use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -27,6 +27,10 @@ pub fn routes() -> Router<AppState> {
         .route("/library", get(list))
         .route("/library/{song_id}", delete(remove))
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, remove))]
+pub(crate) struct Doc;
 
 fn track_id(raw: &str) -> Result<TrackId, ApiError> {
     TrackId::parse(raw).map_err(|_| {
@@ -37,11 +41,27 @@ fn track_id(raw: &str) -> Result<TrackId, ApiError> {
     })
 }
 
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // the answer below, for the document
+struct Removed {
+    track_id: String,
+    removed: bool,
+    /// Both read models show the removal (false: the wait ran out first).
+    applied: bool,
+    command_id: Uuid,
+}
+
 /// `DELETE /library/{song_id}`: 200 once the library no longer has it; 404 when it is not
 /// in my library. Access checks (`GET /stream`, the stream role) read `library_entries`
 /// and `GET /library` reads `library`, two projections: the answer waits (bounded) until
 /// both have applied the removal, so after a 200 a fresh stream URL is refused and a
 /// reload no longer lists the track.
+#[utoipa::path(delete, path = "/library/{song_id}", tag = "library", security(("bearer" = [])),
+    params(("song_id" = String, Path, min_length = 3, max_length = 200, pattern = r"^[!-9;-~][!-~]*:[!-~]+$"),
+        crate::api::CommandHeaders),
+    responses((status = 200, body = Removed), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody, description = "not in my library"),
+        (status = 422, body = ErrorBody, description = "not a song id"), (status = 503, body = ErrorBody)))]
 async fn remove(
     user: AuthUser,
     State(state): State<AppState>,
@@ -90,7 +110,7 @@ const MAX_Q_CHARS: usize = 200;
 
 /// A sort of `GET /library`: the column it reads (with its index) and the SQL type of
 /// its cursor value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Sort {
     Added,
@@ -364,7 +384,44 @@ pub async fn page(
     Ok(json!({ "items": items, "next_cursor": next_cursor }))
 }
 
+/// One page of `GET /library`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // `page` writes it as JSON; here for the document
+struct LibraryPage {
+    items: Vec<LibraryItem>,
+    /// Pass as `cursor` for the next page; null on the last one.
+    next_cursor: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct LibraryItem {
+    track_id: String,
+    title: Option<String>,
+    artist: Option<String>,
+    duration_ms: i64,
+    has_cover: bool,
+    /// A signed, short-lived link to the cover picture, when one is stored.
+    cover_url: Option<String>,
+    added_at: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum Order {
+    Asc,
+    Desc,
+}
+
 /// `GET /library?limit=&cursor=&q=&sort=added|title|artist|duration&order=asc|desc`.
+#[utoipa::path(get, path = "/library", tag = "library", security(("bearer" = [])),
+    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 200),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page, same sort and order"),
+        ("q" = Option<String>, Query, max_length = 200, description = "matches title or artist"),
+        ("sort" = Option<Sort>, Query), ("order" = Option<Order>, Query, description = "default: desc for added, else asc")),
+    responses((status = 200, body = LibraryPage), (status = 400, body = ErrorBody, description = "a parameter given twice"),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn list(
     user: AuthUser,
     State(state): State<AppState>,

@@ -129,8 +129,30 @@ impl StreamIssuer {
     }
 }
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(issue))]
+pub(crate) struct Doc;
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // `issue` writes it as JSON; here for the document
+struct StreamUrl {
+    /// On the stream role; valid for `STREAM_URL_TTL_S`, for this song and user only.
+    url: String,
+    expires_at: Option<String>,
+    /// The cover picture's signed link, when the song has one.
+    cover_url: Option<String>,
+}
+
 /// `GET /stream/{song_id}` on the API (bearer): 302 to a signed URL, or
 /// `{url, expires_at}` with `Accept: application/json`.
+#[utoipa::path(get, path = "/stream/{song_id}", tag = "library", security(("bearer" = [])),
+    params(("song_id" = String, Path, min_length = 3, max_length = 200, pattern = r"^[!-9;-~][!-~]*:[!-~]+$")),
+    responses((status = 200, body = StreamUrl, description = "with `Accept: application/json`"),
+        (status = 302, description = "to the signed URL"),
+        (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody, description = "not in my library"),
+        (status = 404, body = crate::error::ErrorBody, description = "no such song"),
+        (status = 503, body = crate::error::ErrorBody, description = "streaming not configured")))]
 pub async fn issue(
     State(state): State<AppState>,
     user: AuthUser,

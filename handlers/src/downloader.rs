@@ -24,7 +24,7 @@ use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{AggregateContext, EventStore};
 use futures::StreamExt;
 use jukebox_domain::{
-    Command, Import, ImportEvent, ImportStage, SourceRef, StoredTrack, Track, TrackId,
+    Command, Import, ImportEvent, ImportStage, SourceRef, StoredCover, StoredTrack, Track, TrackId,
 };
 use jukebox_nats::{
     CommandBus, CommandEnvelope, EventRecord, FailPointFired, FailPoints, OutcomeStatus, Topology,
@@ -143,14 +143,13 @@ impl Downloader {
     /// The object key of a track: `tracks/<track id>.m4a`, or a hash of the id when the
     /// id cannot be a key segment.
     pub fn object_key(track_id: &TrackId) -> ObjectKey {
-        ObjectKey::parse(&format!("tracks/{track_id}.m4a"))
-            .ok()
-            .filter(|_| !track_id.as_str().contains('/'))
-            .unwrap_or_else(|| {
-                let digest = Sha256::digest(track_id.as_str().as_bytes());
-                ObjectKey::parse(&format!("tracks/h-{}.m4a", hex::encode(&digest[..16])))
-                    .expect("a hex key is valid")
-            })
+        track_object_key(track_id, "m4a")
+    }
+
+    /// The key of a track's cover image, next to its audio: `tracks/<track id>.jpg`
+    /// (hashed like the audio's key when the id cannot be a key segment).
+    pub fn cover_key(track_id: &TrackId) -> ObjectKey {
+        track_object_key(track_id, "jpg")
     }
 
     /// Runs until `shutdown` (jobs in hand are dropped unacked and come back later) or a
@@ -415,8 +414,21 @@ impl Downloader {
         // Let the stage command go out before the (possibly long) upload.
         tokio::task::yield_now().await;
         let key = Self::object_key(&track_id);
+        // The cover first: once `TrackStored` names it, it is there to serve.
+        let cover = match &prepared.cover {
+            Some(image) => {
+                let cover_key = Self::cover_key(&track_id);
+                let stored = self.store.put_file(&cover_key, image).await?;
+                Some(StoredCover {
+                    content_type: cover_key.content_type().to_owned(),
+                    object_key: cover_key.to_string(),
+                    size: stored.size,
+                })
+            }
+            None => None,
+        };
         let stored = self.store.put_file(&key, &prepared.path).await?;
-        let track = stored_track(&track_id, &key, stored.size, &prepared, &job.source);
+        let track = stored_track(&track_id, &key, stored.size, &prepared, &job.source, cover);
         drop(prepared);
         match self
             .command(bus, job, "store", Command::StoreTrack { track })
@@ -616,6 +628,7 @@ fn stored_track(
     size: u64,
     prepared: &PreparedTrack,
     source: &SourceRef,
+    cover: Option<StoredCover>,
 ) -> StoredTrack {
     let output = &prepared.output;
     StoredTrack {
@@ -634,7 +647,21 @@ fn stored_track(
             (SourceRef::Upload { .. }, None) => "upload".into(),
             (other, None) => other.fetch_url().unwrap_or_default(),
         },
+        cover,
     }
+}
+
+/// `tracks/<track id>.<extension>`, or `tracks/h-<hash of the id>.<extension>` when the
+/// id cannot be a key segment.
+fn track_object_key(track_id: &TrackId, extension: &str) -> ObjectKey {
+    ObjectKey::parse(&format!("tracks/{track_id}.{extension}"))
+        .ok()
+        .filter(|_| !track_id.as_str().contains('/'))
+        .unwrap_or_else(|| {
+            let digest = Sha256::digest(track_id.as_str().as_bytes());
+            let name = format!("tracks/h-{}.{extension}", hex::encode(&digest[..16]));
+            ObjectKey::parse(&name).expect("a hex key is valid")
+        })
 }
 
 /// One download per source: a session-level advisory lock keyed by the track id, held

@@ -156,6 +156,10 @@ pub struct TrackRow {
     pub has_cover: bool,
     pub origin: String,
     pub stored_at: OffsetDateTime,
+    /// The cover image object (key, size, content type), when one is stored.
+    pub cover_key: Option<String>,
+    pub cover_size: Option<i64>,
+    pub cover_type: Option<String>,
 }
 
 impl Projection for Tracks {
@@ -176,6 +180,9 @@ impl Projection for Tracks {
         "has_cover",
         "origin",
         "stored_at",
+        "cover_key",
+        "cover_size",
+        "cover_type",
     ];
     type Row = TrackRow;
 
@@ -211,6 +218,9 @@ impl Projection for Tracks {
                 has_cover: track.has_cover,
                 origin: track.origin,
                 stored_at: event.recorded_at,
+                cover_size: track.cover.as_ref().map(|c| as_i64(c.size)),
+                cover_type: track.cover.as_ref().map(|c| c.content_type.clone()),
+                cover_key: track.cover.map(|c| c.object_key),
             },
         );
     }
@@ -229,6 +239,9 @@ impl Projection for Tracks {
             Some(row.has_cover.to_string()),
             Some(row.origin.clone()),
             Some(time(&row.stored_at)),
+            row.cover_key.clone(),
+            row.cover_size.map(|s| s.to_string()),
+            row.cover_type.clone(),
         ]
     }
 }

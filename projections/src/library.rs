@@ -1,5 +1,6 @@
 //! `library`: each user's tracks with what `GET /library` shows and sorts on (title,
-//! artist, duration, cover, added at), copied from `TrackStored`.
+//! artist, duration, cover, whether a cover image is stored, added at), copied from
+//! `TrackStored`.
 //!
 //! The copy needs the track's tags when `TrackAddedToLibrary` arrives, and a projection
 //! only sees its own rows. So the table also keeps one `track/<track_id>` row per stored
@@ -33,6 +34,8 @@ pub struct LibraryRow {
     pub artist_key: String,
     pub duration_ms: i64,
     pub has_cover: bool,
+    /// A cover image is stored (GET /library hands out its signed URL).
+    pub cover_stored: bool,
     /// `None` on a track row.
     pub added_at: Option<OffsetDateTime>,
     /// Libraries holding the track (track rows; 0 on entries).
@@ -68,6 +71,7 @@ impl Projection for UserLibrary {
         "artist_key",
         "duration_ms",
         "has_cover",
+        "cover_stored",
         "added_at",
         "holders",
     ];
@@ -116,6 +120,7 @@ impl Projection for UserLibrary {
                         artist: track.artist,
                         duration_ms: i64::try_from(track.duration_ms).unwrap_or(i64::MAX),
                         has_cover: track.has_cover,
+                        cover_stored: track.cover.is_some(),
                         added_at: None,
                         holders,
                     },
@@ -142,6 +147,7 @@ impl Projection for UserLibrary {
                         artist_key: String::new(),
                         duration_ms: 0,
                         has_cover: false,
+                        cover_stored: false,
                         added_at: None,
                         holders: 0,
                     });
@@ -183,6 +189,7 @@ impl Projection for UserLibrary {
             Some(row.artist_key.clone()),
             Some(row.duration_ms.to_string()),
             Some(row.has_cover.to_string()),
+            Some(row.cover_stored.to_string()),
             row.added_at.as_ref().map(time),
             Some(row.holders.to_string()),
         ]

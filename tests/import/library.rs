@@ -83,6 +83,7 @@ impl Seeder {
             album: None,
             has_cover: seconds.is_multiple_of(2),
             origin: format!("https://www.youtube.com/watch?v={video_id}"),
+            cover: None,
         };
         // A second import of a stored source skips StoreTrack, as the downloader does.
         let envelope = CommandEnvelope {

@@ -98,6 +98,7 @@ async fn search_lists_videos_with_durations_and_my_flags() {
                 album: None,
                 has_cover: false,
                 origin: "https://www.youtube.com/watch?v=aaaaaaaaaaa".into(),
+                cover: None,
             },
         },
         Command::CompleteImport {

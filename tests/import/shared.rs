@@ -83,6 +83,7 @@ async fn a_stored_video_completes_at_once_without_a_download() {
                 album: None,
                 has_cover: false,
                 origin: "https://www.youtube.com/watch?v=ccccccccccc".into(),
+                cover: None,
             },
         },
     };

@@ -377,6 +377,64 @@ pub async fn transcode(
     Ok(())
 }
 
+/// Largest side of a stored cover, in pixels: plenty for a list row, a player bar and a
+/// lock screen, and a few tens of kilobytes instead of a full-size picture.
+pub const COVER_MAX_SIDE: u32 = 512;
+
+/// Writes the cover picture of `input` (stream `cover`, e.g. of a transcoded `.m4a`) to
+/// `output` as a JPEG no larger than [`COVER_MAX_SIDE`] on either side, aspect kept.
+pub async fn extract_cover(
+    ffmpeg: &Path,
+    input: &Path,
+    cover: &CoverStream,
+    output: &Path,
+    timeout: Duration,
+) -> Result<(), MediaError> {
+    let side = COVER_MAX_SIDE;
+    let mut args: Vec<OsString> = vec![
+        "-nostdin".into(),
+        "-hide_banner".into(),
+        "-loglevel".into(),
+        "error".into(),
+        "-y".into(),
+    ];
+    args.extend(input_args(input, AUDIO_FORMATS)?);
+    args.extend([
+        "-map".into(),
+        format!("0:{}", cover.index).into(),
+        "-frames:v".into(),
+        "1".into(),
+        "-vf".into(),
+        format!("scale=w='min({side},iw)':h='min({side},ih)':force_original_aspect_ratio=decrease")
+            .into(),
+        "-c:v".into(),
+        "mjpeg".into(),
+        "-q:v".into(),
+        "3".into(),
+        "-map_metadata".into(),
+        "-1".into(),
+        "-f".into(),
+        "mjpeg".into(),
+        file_arg(output)?,
+    ]);
+    let done = process::run(
+        "ffmpeg",
+        "cover",
+        ffmpeg,
+        args,
+        timeout,
+        Stdout::Collect(1 << 16),
+    )
+    .await?;
+    if !done.status.success() {
+        let why = last_line(&done.stderr).unwrap_or("no message");
+        return Err(corrupt(format!(
+            "the cover picture could not be read ({why})"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

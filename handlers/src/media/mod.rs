@@ -319,6 +319,9 @@ pub struct PreparedTrack {
     pub input: MediaInfo,
     /// The tags written into the output.
     pub tags: TrackTags,
+    /// The cover as a JPEG of its own (at most [`ffmpeg::COVER_MAX_SIDE`] px), inside
+    /// [`dir`](Self::dir), when the output has one.
+    pub cover: Option<PathBuf>,
     /// What yt-dlp said about the source (`None` for uploads).
     pub source: Option<SourceInfo>,
     pub dir: JobDir,
@@ -418,11 +421,13 @@ impl Pipeline {
         let (path, output) = self
             .transcode(&downloaded.audio, &input, &tags, cover, &dir, progress)
             .await?;
+        let cover = self.cover_image(&path, &output, &dir).await;
         Ok(PreparedTrack {
             path,
             output,
             input,
             tags,
+            cover,
             source: Some(source),
             dir,
         })
@@ -457,11 +462,13 @@ impl Pipeline {
         let (path, output) = self
             .transcode(file, &input, &tags, cover, &dir, progress)
             .await?;
+        let cover = self.cover_image(&path, &output, &dir).await;
         Ok(PreparedTrack {
             path,
             output,
             input,
             tags,
+            cover,
             source: None,
             dir,
         })
@@ -473,6 +480,29 @@ impl Pipeline {
             ffmpeg::probe(&self.config.tools.ffprobe, file, self.config.probe_timeout).await?;
         self.config.limits.check_duration(info.duration)?;
         Ok(info)
+    }
+
+    /// The transcoded track's cover as a JPEG file in the job folder. A picture that
+    /// will not convert costs the track its cover image, not the import: the audio is
+    /// what was asked for.
+    async fn cover_image(&self, track: &Path, output: &MediaInfo, dir: &JobDir) -> Option<PathBuf> {
+        let stream = output.cover_stream.as_ref()?;
+        let path = dir.path().join("cover.jpg");
+        match ffmpeg::extract_cover(
+            &self.config.tools.ffmpeg,
+            track,
+            stream,
+            &path,
+            self.config.probe_timeout,
+        )
+        .await
+        {
+            Ok(()) => Some(path),
+            Err(error) => {
+                tracing::warn!(%error, "the cover could not be stored as an image");
+                None
+            }
+        }
     }
 
     async fn transcode(

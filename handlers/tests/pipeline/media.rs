@@ -128,6 +128,12 @@ async fn a_url_becomes_a_tagged_aac_track_that_the_store_serves() {
         (cover["width"].as_u64(), cover["height"].as_u64()),
         (Some(64), Some(64))
     );
+    // And as an image of its own for the browser, not enlarged.
+    let image = picture(track.cover.as_deref().expect("a cover image"));
+    assert_eq!(
+        (image.codec, image.width, image.height),
+        ("mjpeg".into(), 64, 64)
+    );
 
     // What yt-dlp said about the source, and a name for it shared by every requester.
     let source = track.source.as_ref().unwrap();
@@ -186,6 +192,9 @@ async fn an_upload_keeps_the_tags_its_container_keeps_per_stream() {
         .expect("import an upload");
     assert_playable_m4a(&track.path, 5.0, "Stream Tagged", "Opus Ensemble");
     assert_eq!(track.input.audio.codec, "opus");
+    // No picture in the source: no cover image.
+    assert!(track.output.cover_stream.is_none());
+    assert_eq!(track.cover, None);
     assert!(track.source.is_none());
     assert_eq!(
         last,
@@ -434,4 +443,75 @@ async fn a_site_thumbnail_becomes_the_cover() {
         (cover["width"].as_u64(), cover["height"].as_u64()),
         (Some(32), Some(48))
     );
+}
+
+/// What ffprobe sees in an image file.
+struct Picture {
+    codec: String,
+    width: u64,
+    height: u64,
+}
+
+fn picture(path: &Path) -> Picture {
+    let probe = ffprobe(path);
+    let stream = &probe["streams"][0];
+    assert_eq!(stream["codec_type"], "video", "{probe:#}");
+    Picture {
+        codec: stream["codec_name"].as_str().unwrap().to_owned(),
+        width: stream["width"].as_u64().unwrap(),
+        height: stream["height"].as_u64().unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn a_large_cover_is_kept_as_a_jpeg_of_at_most_512_pixels() {
+    // A 1280x720 PNG embedded in an mp3, as a full-size album picture would be.
+    let f = fixture(|_| {}).await;
+    let path = f.media.path().join("big-cover.mp3");
+    let out = std::process::Command::new(crate::support::tool("ffmpeg"))
+        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=330:duration=4"])
+        .args(["-f", "lavfi", "-i", "testsrc=size=1280x720:duration=1"])
+        .args(["-map", "0:a", "-map", "1:v", "-frames:v", "1"])
+        .args(["-c:a", "libmp3lame", "-b:a", "128k", "-c:v", "png"])
+        .args(["-disposition:v", "attached_pic", "-id3v2_version", "3"])
+        .args(["-metadata", "title=Wide Picture"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = f.server.url("big-cover.mp3");
+    let track = f
+        .pipeline
+        .import_url(&url, &mut |_| {})
+        .await
+        .expect("import");
+    let cover = track.cover.clone().expect("a cover image");
+    assert!(cover.starts_with(track.dir.path()), "{}", cover.display());
+    let image = picture(&cover);
+    // Scaled to fit 512 px, aspect kept, as a JPEG.
+    assert_eq!(
+        (image.codec.as_str(), image.width, image.height),
+        ("mjpeg", 512, 288)
+    );
+    let bytes = std::fs::read(&cover).unwrap();
+    assert_eq!(&bytes[..3], &[0xFF, 0xD8, 0xFF], "a JPEG starts with SOI");
+    assert!(bytes.len() < 200_000, "{} bytes", bytes.len());
+    // The picture inside the .m4a is the source's, unscaled.
+    let embedded = ffprobe(&track.path);
+    let embedded = embedded["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .expect("the embedded cover")
+        .clone();
+    assert_eq!(embedded["width"], 1280);
+
+    drop(track);
+    f.assert_clean();
 }
