@@ -82,24 +82,59 @@ impl Services {
             .connect(config.database_url.expose_secret())
             .await
             .context("connecting to Postgres (DATABASE_URL)")?;
-        let nats = async_nats::ConnectOptions::new()
-            .name("jukebox")
-            .connection_timeout(Duration::from_secs(3))
-            .connect(&config.nats_url)
-            .await
-            .with_context(|| format!("connecting to NATS at {}", config.nats_url))?;
+        let nats = connect_nats(config).await?;
         let namespace = Namespace::new(&config.nats_namespace).map_err(anyhow::Error::msg)?;
-        let topology = Topology::new(namespace);
+        let topology = Topology {
+            replicas: config.nats_stream_replicas,
+            ..Topology::new(namespace)
+        };
         topology
             .ensure_streams(&async_nats::jetstream::new(nats.clone()))
             .await
-            .context("creating JetStream streams")?;
+            .context(
+                "setting up the JetStream streams (a NATS user without stream rights needs \
+                 them made first by `jukebox migrate` with the admin user)",
+            )?;
         Ok(Self {
             pool,
             nats,
             topology,
         })
     }
+}
+
+/// Connects to the servers of `NATS_URL` as `NATS_USER`. A lost server is survived: the
+/// client reconnects without limit (to any node of the list or that the cluster
+/// announced) while requests fail after a bounded time, so callers answer 503.
+pub async fn connect_nats(config: &Config) -> anyhow::Result<async_nats::Client> {
+    let mut options = async_nats::ConnectOptions::new()
+        .name("jukebox")
+        .connection_timeout(Duration::from_secs(3))
+        .max_reconnects(None)
+        .request_timeout(Some(Duration::from_secs(5)))
+        // A dead peer behind a silent network is noticed within ~30 s, not minutes.
+        .ping_interval(Duration::from_secs(10))
+        .event_callback(|event| async move {
+            match event {
+                async_nats::Event::Connected => info!("NATS connected"),
+                async_nats::Event::Disconnected => tracing::warn!("NATS disconnected"),
+                // Permission violations arrive here, not at the call that caused them.
+                async_nats::Event::ServerError(e) => error!(error = %e, "NATS server error"),
+                other => tracing::warn!(event = %other, "NATS"),
+            }
+        });
+    if let (Some(user), Some(password)) = (&config.nats_user, &config.nats_password) {
+        options = options
+            .user_and_password(user.clone(), password.expose_secret().to_owned())
+            // Replies to this process (PubAcks, pulled messages, API answers) arrive on
+            // its own prefix, which no other role's user may subscribe to.
+            .custom_inbox_prefix(format!("_INBOX_{user}"));
+    }
+    let servers = config.nats_servers();
+    options
+        .connect(servers.as_slice())
+        .await
+        .with_context(|| format!("connecting to NATS at {}", servers.join(", ")))
 }
 
 /// Builds the edge's account settings from the configuration. Needs `JWT_SECRET`.

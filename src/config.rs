@@ -11,8 +11,14 @@ use secrecy::SecretString;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: SecretString,
+    /// `NATS_URL` as given: one URL or several, comma-separated (the nodes of a cluster).
     pub nats_url: String,
     pub nats_namespace: String,
+    /// `num_replicas` of every stream the topology creates (`NATS_STREAM_REPLICAS`).
+    pub nats_stream_replicas: usize,
+    /// NATS user of this process (`NATS_USER` + `NATS_PASSWORD`); unset = no auth.
+    pub nats_user: Option<String>,
+    pub nats_password: Option<SecretString>,
     pub jwt_secret: Option<SecretString>,
     pub internal_service_secret: Option<SecretString>,
     pub stream_signing_secret: Option<SecretString>,
@@ -142,14 +148,21 @@ impl Config {
         let secs = |name: &str, default: u64| -> anyhow::Result<Duration> {
             Ok(Duration::from_secs(env.parse(name, default)?))
         };
+        let nats_user = nats_user(&env)?;
+        let nats_password = env.secret("NATS_PASSWORD")?;
+        if nats_user.is_some() != nats_password.is_some() {
+            bail!("set both NATS_USER and NATS_PASSWORD (or NATS_PASSWORD_FILE), or neither");
+        }
         Ok(Self {
-            database_url: env.secret("DATABASE_URL")?.unwrap_or_else(|| {
-                "postgres://postgres@127.0.0.1:5432/jukebox?sslmode=disable"
-                    .to_owned()
-                    .into()
-            }),
-            nats_url: env.string("NATS_URL", "nats://127.0.0.1:4222"),
+            database_url: database_url(&env)?,
+            nats_url: nats_url(&env)?,
             nats_namespace: env.string("NATS_NAMESPACE", ""),
+            nats_stream_replicas: match env.parse("NATS_STREAM_REPLICAS", 1usize)? {
+                n @ 1..=5 => n,
+                n => bail!("NATS_STREAM_REPLICAS={n}: JetStream allows 1 to 5 replicas"),
+            },
+            nats_user,
+            nats_password,
             jwt_secret: env.secret("JWT_SECRET")?,
             internal_service_secret: env.secret("INTERNAL_SERVICE_SECRET")?,
             stream_signing_secret: env.secret("STREAM_SIGNING_SECRET")?,
@@ -227,6 +240,79 @@ impl Config {
             failpoints: env.string("JUKEBOX_FAILPOINTS", ""),
         })
     }
+}
+
+impl Config {
+    /// The NATS servers of `NATS_URL` (checked at load).
+    pub fn nats_servers(&self) -> Vec<String> {
+        split_list(&self.nats_url)
+    }
+}
+
+fn split_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `NATS_URL`: one or more comma-separated server URLs, each checked here so that a typo
+/// fails at start rather than on the first reconnect.
+fn nats_url(env: &Env) -> anyhow::Result<String> {
+    let raw = env.string("NATS_URL", "nats://127.0.0.1:4222");
+    let servers = split_list(&raw);
+    if servers.is_empty() {
+        bail!("NATS_URL={raw:?} names no server");
+    }
+    for (n, server) in servers.iter().enumerate() {
+        // The error does not quote the entry: a mistyped one may hold credentials.
+        let addr = server
+            .parse::<async_nats::ServerAddr>()
+            .map_err(|e| anyhow::anyhow!("NATS_URL: server {} of the list: {e}", n + 1))?;
+        if addr.has_user_pass() {
+            bail!("NATS_URL must not carry credentials (they would be logged): use NATS_USER and NATS_PASSWORD or NATS_PASSWORD_FILE");
+        }
+    }
+    Ok(servers.join(","))
+}
+
+/// `NATS_USER`; it also names this process' inbox prefix, so it must be one subject token.
+fn nats_user(env: &Env) -> anyhow::Result<Option<String>> {
+    let user = env.optional("NATS_USER");
+    if let Some(user) = &user {
+        if !user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            bail!("NATS_USER={user:?} may only hold letters, digits, '_' and '-'");
+        }
+    }
+    Ok(user)
+}
+
+/// `DATABASE_URL` (or `_FILE`), with the password from `DATABASE_PASSWORD` (or
+/// `DATABASE_PASSWORD_FILE`, e.g. the Docker secret the postgres image reads too) put in.
+fn database_url(env: &Env) -> anyhow::Result<SecretString> {
+    use secrecy::ExposeSecret;
+    let url = env.secret("DATABASE_URL")?.unwrap_or_else(|| {
+        "postgres://postgres@127.0.0.1:5432/jukebox?sslmode=disable"
+            .to_owned()
+            .into()
+    });
+    let Some(password) = env.secret("DATABASE_PASSWORD")? else {
+        return Ok(url);
+    };
+    // Errors must not quote the URL: it may carry a password.
+    let mut parsed = url::Url::parse(url.expose_secret())
+        .map_err(|e| anyhow::anyhow!("DATABASE_URL is not a URL: {e}"))?;
+    if parsed.password().is_some() {
+        bail!("DATABASE_URL already holds a password: drop it or DATABASE_PASSWORD");
+    }
+    parsed
+        .set_password(Some(password.expose_secret()))
+        .map_err(|()| anyhow::anyhow!("DATABASE_URL cannot hold a password (no host?)"))?;
+    Ok(parsed.to_string().into())
 }
 
 /// `scheme://host[:port]` of a URL (the browser's `Origin` for pages under it).
@@ -372,6 +458,150 @@ mod tests {
         ));
         assert_eq!(s3.download_concurrency, 3);
         assert_eq!(s3.youtube_api_base_url, "http://127.0.0.1:1/v3");
+    }
+
+    fn secret_file(name: &str, contents: &str) -> String {
+        let dir = std::env::temp_dir().join(format!("jukebox-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn every_secret_reads_its_file_once_and_trims_one_line_end() {
+        for name in [
+            "DATABASE_URL",
+            "DATABASE_PASSWORD",
+            "JWT_SECRET",
+            "INTERNAL_SERVICE_SECRET",
+            "STREAM_SIGNING_SECRET",
+            "S3_ACCESS_KEY",
+            "S3_SECRET_KEY",
+            "YOUTUBE_API_KEY",
+            "SMTP_URL",
+            "GOOGLE_CLIENT_SECRET",
+            "NATS_PASSWORD",
+        ] {
+            let file_var = format!("{name}_FILE");
+            let value = if name == "DATABASE_URL" {
+                "postgres://jukebox@db:5432/jukebox"
+            } else {
+                "s3cret value"
+            };
+            let path = secret_file(&name.to_lowercase(), &format!("{value}\r\n"));
+            let mut vars = vec![(file_var.as_str(), path.as_str())];
+            if name == "NATS_PASSWORD" {
+                vars.push(("NATS_USER", "edge"));
+            }
+            let loaded = config(&vars).unwrap_or_else(|e| panic!("{file_var}: {e:#}"));
+            let read = match name {
+                "DATABASE_URL" => loaded.database_url,
+                "DATABASE_PASSWORD" => {
+                    let url = url::Url::parse(loaded.database_url.expose_secret()).unwrap();
+                    assert_eq!(url.password(), Some("s3cret%20value"));
+                    continue;
+                }
+                "JWT_SECRET" => loaded.jwt_secret.unwrap(),
+                "INTERNAL_SERVICE_SECRET" => loaded.internal_service_secret.unwrap(),
+                "STREAM_SIGNING_SECRET" => loaded.stream_signing_secret.unwrap(),
+                "S3_ACCESS_KEY" => loaded.s3_access_key.unwrap(),
+                "S3_SECRET_KEY" => loaded.s3_secret_key.unwrap(),
+                "YOUTUBE_API_KEY" => loaded.youtube_api_key.unwrap(),
+                "SMTP_URL" => loaded.smtp_url.unwrap(),
+                "GOOGLE_CLIENT_SECRET" => loaded.google_client_secret.unwrap(),
+                _ => loaded.nats_password.unwrap(),
+            };
+            assert_eq!(read.expose_secret(), value, "{file_var}");
+
+            vars.push((name, "inline"));
+            let both = config(&vars).unwrap_err().to_string();
+            assert!(both.contains(name) && both.contains("not both"), "{both}");
+        }
+    }
+
+    #[test]
+    fn an_unreadable_secret_file_names_its_variable() {
+        let error =
+            config(&[("STREAM_SIGNING_SECRET_FILE", "/nonexistent/jukebox/secret")]).unwrap_err();
+        let error = format!("{error:#}");
+        assert!(error.contains("STREAM_SIGNING_SECRET_FILE"), "{error}");
+        assert!(error.contains("No such file"), "{error}");
+    }
+
+    #[test]
+    fn the_database_password_goes_into_the_url_once() {
+        let loaded = config(&[
+            (
+                "DATABASE_URL",
+                "postgres://jukebox@db:5432/jukebox?sslmode=disable",
+            ),
+            ("DATABASE_PASSWORD", "p@ss/word"),
+        ])
+        .unwrap();
+        let url = url::Url::parse(loaded.database_url.expose_secret()).unwrap();
+        assert_eq!((url.username(), url.host_str()), ("jukebox", Some("db")));
+        assert_eq!(
+            percent_decode(url.password().unwrap()),
+            "p@ss/word",
+            "escaped in the URL"
+        );
+        let twice = config(&[
+            ("DATABASE_URL", "postgres://jukebox:inline@db/jukebox"),
+            ("DATABASE_PASSWORD", "other"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(twice.contains("already holds a password"), "{twice}");
+        assert!(!twice.contains("inline"), "no secret in the error: {twice}");
+    }
+
+    fn percent_decode(s: &str) -> String {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .unwrap()
+            .1
+            .into_owned()
+    }
+
+    #[test]
+    fn nats_takes_a_server_list_replicas_and_a_user() {
+        let loaded = config(&[]).unwrap();
+        assert_eq!(loaded.nats_servers(), ["nats://127.0.0.1:4222"]);
+        assert_eq!(loaded.nats_stream_replicas, 1);
+        assert!(loaded.nats_user.is_none());
+
+        let cluster = config(&[
+            ("NATS_URL", "nats://n1:4222, nats://n2:4222 ,n3:4222,"),
+            ("NATS_STREAM_REPLICAS", "3"),
+            ("NATS_USER", "processor"),
+            ("NATS_PASSWORD", "pw"),
+        ])
+        .unwrap();
+        assert_eq!(
+            cluster.nats_servers(),
+            ["nats://n1:4222", "nats://n2:4222", "n3:4222"]
+        );
+        assert_eq!(cluster.nats_stream_replicas, 3);
+        assert_eq!(cluster.nats_user.as_deref(), Some("processor"));
+
+        for (vars, expected) in [
+            (vec![("NATS_STREAM_REPLICAS", "0")], "NATS_STREAM_REPLICAS"),
+            (vec![("NATS_STREAM_REPLICAS", "7")], "1 to 5"),
+            (vec![("NATS_URL", "nats://a:4222,http://b")], "server 2"),
+            (vec![("NATS_URL", " , ")], "names no server"),
+            (vec![("NATS_URL", "nats://u:hunter2@a:4222")], "NATS_USER"),
+            (vec![("NATS_USER", "edge")], "NATS_PASSWORD"),
+            (vec![("NATS_PASSWORD", "pw")], "NATS_USER"),
+            (
+                vec![("NATS_USER", "a.b"), ("NATS_PASSWORD", "pw")],
+                "NATS_USER",
+            ),
+        ] {
+            let error = format!("{:#}", config(&vars).unwrap_err());
+            assert!(error.contains(expected), "{vars:?}: {error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
     }
 
     #[test]

@@ -31,7 +31,8 @@ enum Command {
     },
     /// Start local Postgres and NATS if none answer, migrate, and serve every role.
     Dev,
-    /// Create the database if needed and apply migrations.
+    /// Create the database if needed, apply migrations, and create or update the JetStream
+    /// streams (replicas from NATS_STREAM_REPLICAS); run it as the admin NATS user.
     Migrate,
     /// Read models: rebuild from the event log, or show how far behind they are.
     Projections {
@@ -112,6 +113,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             ops::migrate(&config).await?;
             println!("migrations applied");
+            // The streams, here once and as a user allowed to make them: roles only read them.
+            Services::connect(&config).await?;
+            println!(
+                "JetStream streams ready ({} replica(s))",
+                config.nats_stream_replicas
+            );
             Ok(())
         }
         Command::Projections { command } => {

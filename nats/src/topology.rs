@@ -14,6 +14,14 @@ pub enum TopologyError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error("could not change the replicas of stream {stream} from {from} to {to}: {source}")]
+    Replicas {
+        stream: String,
+        from: usize,
+        to: usize,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("could not create or read consumer {consumer} on {stream}: {source}")]
     Consumer {
         stream: String,
@@ -43,7 +51,10 @@ impl Topology {
         }
     }
 
-    /// Creates `COMMANDS` (work queue) and `EVENTS` (limits, the replayable bus).
+    /// Creates `COMMANDS` (work queue) and `EVENTS` (limits, the replayable bus), and
+    /// brings an existing stream's replica count to `replicas`. Needs the JetStream API
+    /// rights `STREAM.INFO` and, unless the streams are already as configured,
+    /// `STREAM.CREATE`/`STREAM.UPDATE` (the admin user's; see infra/nats).
     pub async fn ensure_streams(&self, js: &jetstream::Context) -> Result<(), TopologyError> {
         let ns = &self.namespace;
         let configs = [
@@ -68,12 +79,32 @@ impl Topology {
         ];
         for config in configs {
             let name = config.name.clone();
-            js.get_or_create_stream(config)
-                .await
-                .map_err(|e| TopologyError::Stream {
-                    stream: name,
-                    source: Box::new(e),
-                })?;
+            let stream =
+                js.get_or_create_stream(config)
+                    .await
+                    .map_err(|e| TopologyError::Stream {
+                        stream: name.clone(),
+                        source: Box::new(e),
+                    })?;
+            let current = stream.cached_info().config.clone();
+            if current.num_replicas != self.replicas {
+                // Only the replica count follows the configuration; anything an operator
+                // changed with `nats stream edit` stays as it is.
+                let replicas = self.replicas;
+                let updated = stream::Config {
+                    num_replicas: replicas,
+                    ..current.clone()
+                };
+                js.update_stream(updated)
+                    .await
+                    .map_err(|e| TopologyError::Replicas {
+                        stream: name.clone(),
+                        from: current.num_replicas,
+                        to: replicas,
+                        source: Box::new(e),
+                    })?;
+                tracing::info!(stream = %name, from = current.num_replicas, to = replicas, "stream replicas changed");
+            }
         }
         Ok(())
     }
