@@ -5,14 +5,15 @@ use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The web page's policy: its own files only (no inline script or style), images also
-/// from https (search thumbnails, covers), audio from the stream role's origin.
+/// from https (search thumbnails) and, like audio, from the stream role's origin (signed
+/// cover URLs).
 pub fn page_csp(stream_origin: Option<&str>) -> String {
     let media = match stream_origin {
         Some(origin) => format!("'self' {origin}"),
         None => "'self'".to_owned(),
     };
     format!(
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; \
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src {media} https: data:; \
          media-src {media}; connect-src 'self'; object-src 'none'; base-uri 'none'; \
          form-action 'self'; frame-ancestors 'none'"
     )

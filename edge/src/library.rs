@@ -21,6 +21,7 @@ use crate::api::{envelope, rejection, send};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
+use crate::stream::StreamIssuer;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -320,17 +321,20 @@ struct ItemRow {
     artist: Option<String>,
     duration_ms: i64,
     has_cover: bool,
+    cover_stored: bool,
     added_at: Option<OffsetDateTime>,
     sort_value: String,
 }
 
 /// One page of a user's library. Keyset pagination on (sort value, track id): a row
 /// inserted or removed elsewhere never shifts the rows after the cursor, so paging
-/// neither skips nor repeats one.
+/// neither skips nor repeats one. Items with a stored cover picture carry a signed,
+/// short-lived `cover_url` when `covers` can sign one.
 pub async fn page(
     pool: &sqlx::PgPool,
     user_id: Uuid,
     query: &ListQuery,
+    covers: Option<&StreamIssuer>,
 ) -> Result<Value, ApiError> {
     let column = query.sort.column();
     let (op, dir) = if query.descending {
@@ -339,7 +343,7 @@ pub async fn page(
         (">", "ASC")
     };
     let sql = format!(
-        "SELECT track_id, title, artist, duration_ms, has_cover, added_at,
+        "SELECT track_id, title, artist, duration_ms, has_cover, cover_stored, added_at,
                 {column}::text AS sort_value
          FROM library
          WHERE user_id = $1
@@ -368,17 +372,22 @@ pub async fn page(
         }
         .encode()
     });
+    let now = OffsetDateTime::now_utc();
     let items: Vec<Value> = rows
         .iter()
         .map(|r| {
-            json!({
+            let mut item = json!({
                 "track_id": r.track_id,
                 "title": r.title,
                 "artist": r.artist,
                 "duration_ms": r.duration_ms,
                 "has_cover": r.has_cover,
                 "added_at": r.added_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
-            })
+            });
+            if let Some(issuer) = covers.filter(|_| r.cover_stored) {
+                item["cover_url"] = json!(issuer.cover_url(&r.track_id, user_id, now));
+            }
+            item
         })
         .collect();
     Ok(json!({ "items": items, "next_cursor": next_cursor }))
@@ -428,7 +437,8 @@ async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let query = ListQuery::parse(raw.as_deref())?;
-    Ok(Json(page(&state.pool, user.user_id, &query).await?))
+    let covers = state.stream.as_ref();
+    Ok(Json(page(&state.pool, user.user_id, &query, covers).await?))
 }
 
 #[cfg(test)]

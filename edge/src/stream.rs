@@ -7,6 +7,11 @@
 //! few minutes; never the access token. The stream role checks the signature in constant
 //! time, the expiry, and that the user still has the song, then serves the object from
 //! the store with byte ranges, without buffering it whole.
+//!
+//! Covers work the same way, because an `<img>` cannot send a bearer header either:
+//! `GET /library` and `GET /stream/{song_id}` hand out `.../api/public/covers/{song_id}?u=&e=&s=`,
+//! signed under a tag of their own (a cover URL never opens the audio, nor the reverse),
+//! with the same checks, served with a cache lifetime no longer than the signature's.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +51,40 @@ pub struct StreamSigner {
     pub ttl: Duration,
 }
 
+/// What a signed URL opens. Each signs under its own tag, so one cannot pass for the
+/// other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// The audio (`/api/public/stream/...`).
+    Stream,
+    /// The cover picture (`/api/public/covers/...`).
+    Cover,
+}
+
+impl Capability {
+    fn tag(self) -> &'static [u8] {
+        match self {
+            Self::Stream => b"jukebox-stream-v1",
+            Self::Cover => b"jukebox-cover-v1",
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Self::Stream => "/api/public/stream/",
+            Self::Cover => "/api/public/covers/",
+        }
+    }
+
+    /// What a person calls it, in refusals.
+    fn noun(self) -> &'static str {
+        match self {
+            Self::Stream => "stream link",
+            Self::Cover => "cover link",
+        }
+    }
+}
+
 /// Why a signed URL was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denied {
@@ -64,11 +103,18 @@ impl StreamSigner {
         }
     }
 
-    fn mac(&self, song_id: &str, user_id: Uuid, expires: i64) -> Hmac<Sha256> {
+    fn mac(
+        &self,
+        capability: Capability,
+        song_id: &str,
+        user_id: Uuid,
+        expires: i64,
+    ) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
-        // Unambiguous: a version tag, then length-prefixed song id, fixed-size user id and
-        // expiry. No two (song, user, expiry) triples encode to the same bytes.
-        mac.update(b"jukebox-stream-v1");
+        // Unambiguous: a version tag (one per capability, both 17 bytes), then
+        // length-prefixed song id, fixed-size user id and expiry. No two (capability,
+        // song, user, expiry) tuples encode to the same bytes.
+        mac.update(capability.tag());
         mac.update(&(song_id.len() as u64).to_be_bytes());
         mac.update(song_id.as_bytes());
         mac.update(user_id.as_bytes());
@@ -76,14 +122,46 @@ impl StreamSigner {
         mac
     }
 
-    /// The `s` parameter for this song, user and expiry (unix seconds).
+    /// The `s` parameter of a stream URL for this song, user and expiry (unix seconds).
     pub fn sign(&self, song_id: &str, user_id: Uuid, expires: i64) -> String {
-        URL_SAFE_NO_PAD.encode(self.mac(song_id, user_id, expires).finalize().into_bytes())
+        self.sign_for(Capability::Stream, song_id, user_id, expires)
     }
 
-    /// Checks a signature (constant time) and then the expiry against `now`.
+    /// The `s` parameter of a URL for `capability`.
+    pub fn sign_for(
+        &self,
+        capability: Capability,
+        song_id: &str,
+        user_id: Uuid,
+        expires: i64,
+    ) -> String {
+        let mac = self.mac(capability, song_id, user_id, expires);
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// Checks a stream URL's signature (constant time) and then the expiry against `now`.
     pub fn verify(
         &self,
+        song_id: &str,
+        user_id: Uuid,
+        expires: i64,
+        signature: &str,
+        now: i64,
+    ) -> Result<(), Denied> {
+        self.verify_for(
+            Capability::Stream,
+            song_id,
+            user_id,
+            expires,
+            signature,
+            now,
+        )
+    }
+
+    /// [`verify`](Self::verify) for a URL of `capability`.
+    pub fn verify_for(
+        &self,
+        capability: Capability,
         song_id: &str,
         user_id: Uuid,
         expires: i64,
@@ -93,7 +171,7 @@ impl StreamSigner {
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| Denied::BadSignature)?;
-        self.mac(song_id, user_id, expires)
+        self.mac(capability, song_id, user_id, expires)
             .verify_slice(&signature)
             .map_err(|_| Denied::BadSignature)?;
         if expires <= now {
@@ -112,11 +190,28 @@ pub struct StreamIssuer {
 }
 
 impl StreamIssuer {
+    /// A stream URL and its expiry (unix seconds).
     pub fn url(&self, song_id: &str, user_id: Uuid, now: OffsetDateTime) -> (String, i64) {
         let expires = now.unix_timestamp() + self.signer.ttl.as_secs() as i64;
-        let signature = self.signer.sign(song_id, user_id, expires);
-        let mut url = url::Url::parse(&format!("{}/api/public/stream/", self.public_base_url))
-            .expect("PUBLIC_STREAM_BASE_URL is checked at start");
+        let url = self.signed(Capability::Stream, song_id, user_id, expires);
+        (url, expires)
+    }
+
+    /// A cover URL. Its expiry is rounded down to a quarter of the lifetime, so a page
+    /// that lists the library again within that time gets the same URLs and the browser
+    /// shows the cached pictures instead of fetching each one anew.
+    pub fn cover_url(&self, song_id: &str, user_id: Uuid, now: OffsetDateTime) -> String {
+        let now = now.unix_timestamp();
+        let ttl = self.signer.ttl.as_secs() as i64;
+        let step = (ttl / 4).max(1);
+        let expires = ((now + ttl) / step * step).max(now + 1);
+        self.signed(Capability::Cover, song_id, user_id, expires)
+    }
+
+    fn signed(&self, capability: Capability, song_id: &str, user_id: Uuid, expires: i64) -> String {
+        let signature = self.signer.sign_for(capability, song_id, user_id, expires);
+        let base = format!("{}{}", self.public_base_url, capability.path());
+        let mut url = url::Url::parse(&base).expect("PUBLIC_STREAM_BASE_URL is checked at start");
         url.path_segments_mut()
             .expect("an http(s) base URL")
             .pop_if_empty()
@@ -125,7 +220,7 @@ impl StreamIssuer {
             .append_pair("u", &user_id.to_string())
             .append_pair("e", &expires.to_string())
             .append_pair("s", &signature);
-        (url.to_string(), expires)
+        url.to_string()
     }
 }
 
@@ -144,7 +239,8 @@ struct StreamUrl {
 }
 
 /// `GET /stream/{song_id}` on the API (bearer): 302 to a signed URL, or
-/// `{url, expires_at}` with `Accept: application/json`.
+/// `{url, expires_at, cover_url?}` with `Accept: application/json` (`cover_url` when the
+/// song has a cover picture).
 #[utoipa::path(get, path = "/stream/{song_id}", tag = "library", security(("bearer" = [])),
     params(("song_id" = String, Path, min_length = 3, max_length = 200, pattern = r"^[!-9;-~][!-~]*:[!-~]+$")),
     responses((status = 200, body = StreamUrl, description = "with `Accept: application/json`"),
@@ -164,7 +260,7 @@ pub async fn issue(
             "streaming is not configured on this server (STREAM_SIGNING_SECRET)".into(),
         ));
     };
-    match song_access(&state.pool, &song_id, user.user_id, user.is_admin()).await? {
+    let object = match song_access(&state.pool, &song_id, user.user_id, user.is_admin()).await? {
         Access::UnknownSong => return Err(ApiError::not_found("no such song")),
         Access::Denied => {
             return Err(ApiError::forbidden(
@@ -172,9 +268,10 @@ pub async fn issue(
                 "this song is not in your library; import it first",
             ))
         }
-        Access::Granted(_) => {}
-    }
-    let (url, expires) = issuer.url(&song_id, user.user_id, OffsetDateTime::now_utc());
+        Access::Granted(object) => object,
+    };
+    let now = OffsetDateTime::now_utc();
+    let (url, expires) = issuer.url(&song_id, user.user_id, now);
     let wants_json = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -186,15 +283,27 @@ pub async fn issue(
                 t.format(&time::format_description::well_known::Rfc3339)
                     .ok()
             });
-        return Ok(Json(json!({ "url": url, "expires_at": expires_at })).into_response());
+        let mut body = json!({ "url": url, "expires_at": expires_at });
+        if object.cover.is_some() {
+            body["cover_url"] = json!(issuer.cover_url(&song_id, user.user_id, now));
+        }
+        return Ok(Json(body).into_response());
     }
     Ok((StatusCode::FOUND, [(header::LOCATION, url)]).into_response())
 }
 
-/// The stored object behind a song, as the catalog (`tracks`) records it.
+/// The stored objects behind a song, as the catalog (`tracks`) records them.
 struct StoredObject {
     key: String,
     size: u64,
+    cover: Option<StoredImage>,
+}
+
+/// A song's cover picture in the store.
+struct StoredImage {
+    key: String,
+    size: u64,
+    content_type: String,
 }
 
 enum Access {
@@ -211,13 +320,22 @@ async fn song_access(
     user_id: Uuid,
     is_admin: bool,
 ) -> Result<Access, sqlx::Error> {
-    let row: Option<(String, i64, bool)> = sqlx::query_as(
+    type Row = (
+        String,
+        i64,
+        bool,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+    );
+    let row: Option<Row> = sqlx::query_as(
         "SELECT t.object_key, t.size,
                 EXISTS (SELECT 1 FROM library_entries l
                         WHERE l.user_id = $2 AND l.track_id = t.track_id)
                 OR ($3 AND EXISTS (SELECT 1 FROM accounts a
                                    WHERE a.user_id = $2 AND NOT a.disabled
-                                     AND 'admin' = ANY (a.roles)))
+                                     AND 'admin' = ANY (a.roles))),
+                t.cover_key, t.cover_size, t.cover_type
          FROM tracks t WHERE t.track_id = $1",
     )
     .bind(song_id)
@@ -225,13 +343,21 @@ async fn song_access(
     .bind(is_admin)
     .fetch_optional(pool)
     .await?;
+    let size = |s: i64| u64::try_from(s).unwrap_or_default();
     Ok(match row {
         None => Access::UnknownSong,
-        Some((_, _, false)) => Access::Denied,
-        Some((key, size, true)) => Access::Granted(StoredObject {
-            key,
-            size: u64::try_from(size).unwrap_or_default(),
-        }),
+        Some((_, _, false, ..)) => Access::Denied,
+        Some((key, object_size, true, cover_key, cover_size, cover_type)) => {
+            Access::Granted(StoredObject {
+                key,
+                size: size(object_size),
+                cover: cover_key.map(|key| StoredImage {
+                    key,
+                    size: cover_size.map_or(0, size),
+                    content_type: cover_type.unwrap_or_default(),
+                }),
+            })
+        }
     })
 }
 
@@ -248,6 +374,10 @@ pub struct StreamState {
 pub fn router(state: StreamState) -> Router {
     Router::new()
         .route("/api/public/stream/{song_id}", get(serve).head(serve))
+        .route(
+            "/api/public/covers/{song_id}",
+            get(serve_cover).head(serve_cover),
+        )
         .route("/metrics", get(metrics))
         .with_state(state)
 }
@@ -263,24 +393,26 @@ pub struct SignedParams {
     s: Option<String>,
 }
 
-/// `GET`/`HEAD /api/public/stream/{song_id}?u=&e=&s=`.
-async fn serve(
-    State(state): State<StreamState>,
-    method: Method,
-    Path(song_id): Path<String>,
-    Query(params): Query<SignedParams>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
+/// Checks a signed URL of `capability` for `song_id`: the signature (constant time),
+/// then the expiry (410), then that the user still has the song. Returns the song's
+/// objects and the URL's expiry.
+async fn signed_access(
+    state: &StreamState,
+    capability: Capability,
+    song_id: &str,
+    params: SignedParams,
+) -> Result<(StoredObject, i64), ApiError> {
     let deny = |reason: &'static str, error: ApiError| {
         state.metrics.stream_denied(reason);
         error
     };
+    let noun = capability.noun();
     let (Some(user), Some(expires), Some(signature)) = (params.u, params.e, params.s) else {
         return Err(deny(
             "missing",
             ApiError::forbidden(
                 "unsigned",
-                "this stream link is not signed; ask for a new one",
+                format!("this {noun} is not signed; ask for a new one"),
             ),
         ));
     };
@@ -289,14 +421,14 @@ async fn serve(
             "malformed",
             ApiError::forbidden(
                 "bad_signature",
-                "this stream link is damaged; ask for a new one",
+                format!("this {noun} is damaged; ask for a new one"),
             ),
         ));
     };
     let now = OffsetDateTime::now_utc().unix_timestamp();
     match state
         .signer
-        .verify(&song_id, user_id, expires, &signature, now)
+        .verify_for(capability, song_id, user_id, expires, &signature, now)
     {
         Ok(()) => {}
         Err(Denied::Expired) => {
@@ -305,7 +437,7 @@ async fn serve(
                 ApiError::new(
                     StatusCode::GONE,
                     "link_expired",
-                    "this stream link has expired; ask for a new one",
+                    format!("this {noun} has expired; ask for a new one"),
                 ),
             ))
         }
@@ -314,21 +446,88 @@ async fn serve(
                 "bad_signature",
                 ApiError::forbidden(
                     "bad_signature",
-                    "this stream link is not valid for this song; ask for a new one",
+                    format!("this {noun} is not valid for this song; ask for a new one"),
                 ),
             ))
         }
     }
-    let object = match song_access(&state.pool, &song_id, user_id, true).await? {
-        Access::UnknownSong => return Err(deny("unknown", ApiError::not_found("no such song"))),
-        Access::Denied => {
-            return Err(deny(
-                "no_access",
-                ApiError::forbidden("not_in_library", "this song is no longer in your library"),
-            ))
-        }
-        Access::Granted(object) => object,
+    match song_access(&state.pool, song_id, user_id, true).await? {
+        Access::UnknownSong => Err(deny("unknown", ApiError::not_found("no such song"))),
+        Access::Denied => Err(deny(
+            "no_access",
+            ApiError::forbidden("not_in_library", "this song is no longer in your library"),
+        )),
+        Access::Granted(object) => Ok((object, expires)),
+    }
+}
+
+/// `GET`/`HEAD /api/public/covers/{song_id}?u=&e=&s=`: the song's cover picture, for
+/// an `<img>`. Cached privately for no longer than the signature lives.
+async fn serve_cover(
+    State(state): State<StreamState>,
+    method: Method,
+    Path(song_id): Path<String>,
+    Query(params): Query<SignedParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (object, expires) = signed_access(&state, Capability::Cover, &song_id, params).await?;
+    let Some(cover) = object.cover else {
+        state.metrics.stream_denied("no_cover");
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_cover",
+            "this song has no cover picture",
+        ));
     };
+    let key = ObjectKey::parse(&cover.key).map_err(store_error)?;
+    let etag = etag(&cover.key, cover.size);
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let max_age = (expires - now).clamp(0, state.signer.ttl.as_secs() as i64);
+    // Only the picture types the downloader writes; anything else is not shown as one.
+    let content_type = match cover.content_type.as_str() {
+        "image/jpeg" | "image/png" => cover.content_type.as_str(),
+        _ => "application/octet-stream",
+    };
+    let builder = |status: StatusCode| {
+        Response::builder()
+            .status(status)
+            .header(header::ETAG, &etag)
+            .header(header::CACHE_CONTROL, format!("private, max-age={max_age}"))
+            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+    };
+    if let Some(candidates) = headers.get(header::IF_NONE_MATCH) {
+        if etag_matches(candidates, &etag) {
+            return respond(builder(StatusCode::NOT_MODIFIED), Body::empty());
+        }
+    }
+    let response = builder(StatusCode::OK)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_LENGTH, cover.size);
+    if method == Method::HEAD {
+        return respond(response, Body::empty());
+    }
+    let body = state
+        .store
+        .get(&key, None)
+        .await
+        .map_err(|error| match error {
+            StoreError::NotFound(_) => {
+                ApiError::not_found("the song's cover picture is missing from the store")
+            }
+            other => store_error(other),
+        })?;
+    respond(response, Body::from_stream(body.stream))
+}
+
+/// `GET`/`HEAD /api/public/stream/{song_id}?u=&e=&s=`.
+async fn serve(
+    State(state): State<StreamState>,
+    method: Method,
+    Path(song_id): Path<String>,
+    Query(params): Query<SignedParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (object, _) = signed_access(&state, Capability::Stream, &song_id, params).await?;
     let key = ObjectKey::parse(&object.key).map_err(store_error)?;
     // The size comes from the catalog: objects never change under their key, and asking
     // the store would cost a round trip per request (an S3 HEAD).
@@ -631,6 +830,50 @@ mod tests {
         let signer = signer();
         let user = Uuid::nil();
         assert_ne!(signer.sign("ab", user, 1), signer.sign("a", user, 1));
+    }
+
+    #[test]
+    fn a_cover_signature_never_opens_the_audio_nor_the_reverse() {
+        let signer = signer();
+        let user = Uuid::now_v7();
+        let cover = signer.sign_for(Capability::Cover, "yt:a", user, 2_000);
+        let stream = signer.sign("yt:a", user, 2_000);
+        assert_ne!(cover, stream);
+        assert_eq!(
+            signer.verify_for(Capability::Cover, "yt:a", user, 2_000, &cover, 1_000),
+            Ok(())
+        );
+        assert_eq!(
+            signer.verify("yt:a", user, 2_000, &cover, 1_000),
+            Err(Denied::BadSignature)
+        );
+        assert_eq!(
+            signer.verify_for(Capability::Cover, "yt:a", user, 2_000, &stream, 1_000),
+            Err(Denied::BadSignature)
+        );
+    }
+
+    #[test]
+    fn cover_urls_stay_the_same_for_a_while_and_never_outlive_the_ttl() {
+        let issuer = StreamIssuer {
+            signer: signer(),
+            public_base_url: "http://127.0.0.1:8005".into(),
+        };
+        let user = Uuid::now_v7();
+        let at = |t: i64| OffsetDateTime::from_unix_timestamp(t).unwrap();
+        let expiry = |url: &str| -> i64 {
+            let url = url::Url::parse(url).unwrap();
+            let e = url.query_pairs().find(|(k, _)| k == "e").unwrap().1;
+            e.parse().unwrap()
+        };
+        // TTL 300 s: expiries fall on multiples of 75 s.
+        let first = issuer.cover_url("yt:a", user, at(1_000));
+        assert_eq!(issuer.cover_url("yt:a", user, at(1_049)), first);
+        assert!(first.starts_with("http://127.0.0.1:8005/api/public/covers/yt:a?"));
+        for now in [1_000, 1_049, 1_050, 1_124] {
+            let expires = expiry(&issuer.cover_url("yt:a", user, at(now)));
+            assert!(expires > now && expires <= now + 300, "{now} -> {expires}");
+        }
     }
 
     #[test]
