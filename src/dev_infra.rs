@@ -434,7 +434,7 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
 
 /// The tools folder of scripts/install-deps.sh comes first: it holds a current nats-server,
 /// where Debian's (often first on PATH) is 2.9.
-fn nats_server_bin() -> Option<PathBuf> {
+pub fn nats_server_bin() -> Option<PathBuf> {
     let tools = std::env::var_os("JUKEBOX_TOOLS_DIR")
         .map(PathBuf::from)
         .or_else(|| {

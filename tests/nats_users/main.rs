@@ -1,0 +1,507 @@
+//! The production NATS configuration (infra/nats): a real `nats-server` runs it on loopback,
+//! the roles run against it each as its own user, and every role user is shown refused
+//! outside its subjects.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use async_nats::jetstream;
+use futures::StreamExt;
+use jukebox::app::{self, Role, RoleOptions, Running, Services};
+use jukebox::Config;
+use reqwest::StatusCode;
+use tokio::sync::mpsc;
+
+use crate::support::{eventually, spawn_app_with};
+
+const ROLE_USERS: [&str; 6] = [
+    "edge",
+    "processor",
+    "relay",
+    "projector",
+    "downloader",
+    "stream",
+];
+
+/// `nats-server -c infra/nats/nats.conf` on free loopback ports with a temp store.
+struct PrivateNats {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl PrivateNats {
+    fn start() -> Self {
+        let bin = jukebox::dev_infra::nats_server_bin()
+            .expect("nats-server is installed (scripts/install-deps.sh)");
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("nats.log");
+        let (port, monitor) = (free_port(), free_port());
+        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("infra/nats/nats.conf");
+        let mut command = Command::new(bin);
+        command
+            .arg("-c")
+            .arg(&config)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-m", &monitor.to_string(), "-sd"])
+            .arg(dir.path().join("store"))
+            .arg("-l")
+            .arg(&log)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for user in ["admin"].iter().chain(&ROLE_USERS) {
+            command.env(
+                format!("NATS_{}_PASSWORD", user.to_uppercase()),
+                password(user),
+            );
+        }
+        let mut child = command.spawn().expect("nats-server starts");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self {
+                    child,
+                    port,
+                    log,
+                    _dir: dir,
+                };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "nats-server -c {} exited ({status}): {}",
+                    config.display(),
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("nats-server did not listen on {port}");
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Lines of the server log that report a refused publish or subscription.
+    fn violations(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains("Violation"))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn password(user: &str) -> String {
+    format!("{user}-test-password-{}", std::process::id())
+}
+
+/// A client as `user`, like the app's (`_INBOX_<user>` inboxes), that reports the
+/// server's errors (permission violations) on the returned channel.
+async fn connect_as(
+    nats: &PrivateNats,
+    user: &str,
+) -> (async_nats::Client, mpsc::UnboundedReceiver<String>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let client = async_nats::ConnectOptions::with_user_and_password(user.into(), password(user))
+        .custom_inbox_prefix(format!("_INBOX_{user}"))
+        .event_callback(move |event| {
+            let tx = tx.clone();
+            async move {
+                if let async_nats::Event::ServerError(error) = event {
+                    let _ = tx.send(error.to_string());
+                }
+            }
+        })
+        .connect(nats.url())
+        .await
+        .unwrap_or_else(|e| panic!("{user} connects: {e}"));
+    (client, rx)
+}
+
+/// Runs `roles` in their own process-like set, connected to NATS as `user`.
+async fn start_as(base: &Config, user: &str, roles: &[Role]) -> Running {
+    let mut config = base.clone();
+    config.nats_user = Some(user.into());
+    config.nats_password = Some(password(user).into());
+    let services = Services::connect(&config)
+        .await
+        .unwrap_or_else(|e| panic!("{user} connects: {e:#}"));
+    let mut options = RoleOptions::from_config(&config, roles).unwrap();
+    let any = "127.0.0.1:0".parse().unwrap();
+    (options.api, options.web, options.stream) = (any, any, any);
+    options.ack_wait = Duration::from_secs(2);
+    app::start(&services, options)
+        .await
+        .unwrap_or_else(|e| panic!("{user} starts {roles:?}: {e:#}"))
+}
+
+#[tokio::test]
+async fn roles_with_their_own_users_carry_a_sign_up_to_the_read_models() {
+    let nats = PrivateNats::start();
+    // A node that is down comes first in the list: the client moves on to the next.
+    let servers = format!("nats://127.0.0.1:{},{}", free_port(), nats.url());
+    // `jukebox migrate`'s part: the admin user creates the streams (empty namespace, as
+    // in production, on this private server).
+    let app = spawn_app_with(
+        &[],
+        &[
+            ("NATS_URL", servers),
+            ("NATS_NAMESPACE", String::new()),
+            ("NATS_USER", "admin".into()),
+            ("NATS_PASSWORD", password("admin")),
+            (
+                "STREAM_SIGNING_SECRET",
+                "stream-secret-stream-secret-0123".into(),
+            ),
+            // The import below points at a closed loopback port: fail it at once.
+            ("IMPORT_ALLOW_PRIVATE_NETWORKS", "1".into()),
+            ("IMPORT_MAX_ATTEMPTS", "1".into()),
+        ],
+    )
+    .await;
+    assert_eq!(app.services.topology.namespace.prefix(), "");
+
+    let mut running = Vec::new();
+    for (user, roles) in [
+        ("processor", &[Role::Processor][..]),
+        ("relay", &[Role::Relay]),
+        ("projector", &[Role::Projector]),
+        ("downloader", &[Role::Downloader]),
+        ("stream", &[Role::Stream]),
+        ("edge", &[Role::Api, Role::Web]),
+    ] {
+        running.push(start_as(&app.config, user, roles).await);
+    }
+    let api = running.last().unwrap().api_addr.unwrap();
+
+    let response = app
+        .http
+        .post(format!("http://{api}/auth/signup"))
+        .json(&serde_json::json!({ "email": "perm@example.com", "password": "correct horse battery" }))
+        .send()
+        .await
+        .unwrap();
+    // 201, not 202: the processor's answer came back to the edge.
+    assert_eq!(response.status(), StatusCode::CREATED);
+    eventually("the projector applies the sign-up", || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM admin_users WHERE email = 'perm@example.com'",
+        )
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+            == 1
+    })
+    .await;
+    app.projections_caught_up().await;
+
+    // The downloader's path: it pulls ImportRequested, sends its own commands (stage,
+    // failure) and waits for their answers; the import fails for want of a server.
+    let http = &app.http;
+    let signed_in: serde_json::Value = http
+        .post(format!("http://{api}/auth/signin"))
+        .json(&serde_json::json!({ "email": "perm@example.com", "password": "correct horse battery" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = signed_in["access_token"].as_str().expect("signed in");
+    let url = format!("http://127.0.0.1:{}/song.mp3", free_port());
+    let response = http
+        .post(format!("http://{api}/songs/import"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "url": url }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let job: serde_json::Value = response.json().await.unwrap();
+    let job_url = format!("http://{api}/jobs/{}", job["job_id"].as_str().unwrap());
+    eventually("the downloader fails the import", || async {
+        let job: serde_json::Value = http
+            .get(&job_url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        job["status"] == "failed"
+    })
+    .await;
+    let stored: Vec<String> = sqlx::query_scalar(
+        "SELECT event_type FROM events WHERE aggregate_type = 'import' ORDER BY sequence",
+    )
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        stored.last().map(String::as_str),
+        Some("ImportFailed"),
+        "{stored:?}"
+    );
+
+    // Every consumer-owning role made its own durable consumer.
+    let js = app.js();
+    let mut names = Vec::new();
+    for stream in ["COMMANDS", "EVENTS"] {
+        let mut consumers = js.get_stream(stream).await.unwrap().consumer_names();
+        while let Some(name) = consumers.next().await {
+            names.push(format!("{stream}/{}", name.unwrap()));
+        }
+    }
+    names.sort();
+    let mut expected: Vec<String> = jukebox_projections::ALL
+        .iter()
+        .map(|name| format!("EVENTS/proj-{name}"))
+        .chain(["COMMANDS/processor".into(), "EVENTS/downloader".into()])
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    assert_eq!(
+        nats.violations(),
+        Vec::<String>::new(),
+        "no role was refused"
+    );
+
+    for run in running {
+        run.stop().await.unwrap();
+    }
+    app.cleanup().await;
+}
+
+enum Probe {
+    Publish(&'static str),
+    Subscribe(&'static str),
+}
+use Probe::{Publish, Subscribe};
+
+#[tokio::test]
+async fn each_role_user_is_refused_outside_its_subjects() {
+    let nats = PrivateNats::start();
+    let (admin, _) = connect_as(&nats, "admin").await;
+    let refused: [(&str, Vec<Probe>); 6] = [
+        (
+            "edge",
+            vec![
+                Subscribe("evt.>"),
+                Subscribe("cmd.>"),
+                Subscribe("_INBOX.>"),
+                Subscribe("_INBOX_processor.>"),
+                Publish("evt.user.u1.UserSignedUp"),
+                Publish("cmd.track.store"),
+                Publish("cmd.import.complete"),
+                Publish("reply.e1.c1"),
+                Publish("$JS.API.STREAM.DELETE.EVENTS"),
+                Publish("$JS.API.CONSUMER.CREATE.COMMANDS.processor"),
+            ],
+        ),
+        (
+            "processor",
+            vec![
+                Subscribe("reply.>"),
+                Subscribe("evt.>"),
+                Subscribe("cmd.>"),
+                Publish("evt.user.u1.UserSignedUp"),
+                Publish("cmd.user.signup"),
+                Publish("$JS.API.STREAM.UPDATE.COMMANDS"),
+                Publish("$JS.API.CONSUMER.MSG.NEXT.EVENTS.proj-accounts"),
+            ],
+        ),
+        (
+            "relay",
+            vec![
+                Subscribe("cmd.>"),
+                Subscribe("evt.>"),
+                Publish("cmd.user.signup"),
+                Publish("reply.e1.c1"),
+                Publish("$JS.API.CONSUMER.CREATE.COMMANDS.processor"),
+                Publish("$JS.API.CONSUMER.MSG.NEXT.COMMANDS.processor"),
+            ],
+        ),
+        (
+            "projector",
+            vec![
+                Subscribe("evt.>"),
+                Publish("evt.user.u1.UserSignedUp"),
+                Publish("cmd.user.signup"),
+                Publish("$JS.API.CONSUMER.MSG.NEXT.COMMANDS.processor"),
+                Publish("$JS.API.CONSUMER.CREATE.EVENTS.downloader.evt.import.*.ImportRequested"),
+                Publish("$JS.ACK.COMMANDS.processor.1.1.1.1.1.1.1"),
+            ],
+        ),
+        (
+            "downloader",
+            vec![
+                Subscribe("evt.>"),
+                Subscribe("cmd.>"),
+                Publish("evt.track.t1.TrackStored"),
+                Publish("cmd.user.grant_role"),
+                Publish("cmd.import.request"),
+                Publish("$JS.API.CONSUMER.MSG.NEXT.COMMANDS.processor"),
+            ],
+        ),
+        (
+            "stream",
+            vec![
+                Subscribe("evt.>"),
+                Subscribe("progress.>"),
+                Subscribe("reply.>"),
+                Publish("cmd.user.signup"),
+                Publish("progress.import.j1"),
+            ],
+        ),
+    ];
+    for (user, probes) in refused {
+        let (client, mut errors) = connect_as(&nats, user).await;
+        for probe in probes {
+            let (subject, what) = match probe {
+                Publish(subject) => {
+                    // What the user sends must not reach anyone.
+                    let mut watch = admin.subscribe(subject).await.unwrap();
+                    admin.flush().await.unwrap();
+                    client.publish(subject, "x".into()).await.unwrap();
+                    client.flush().await.unwrap();
+                    let leaked = tokio::time::timeout(Duration::from_millis(200), watch.next());
+                    assert!(leaked.await.is_err(), "{user} published to {subject}");
+                    (subject, "publish")
+                }
+                Subscribe(subject) => {
+                    let mut subscription = client.subscribe(subject).await.unwrap();
+                    client.flush().await.unwrap();
+                    admin.publish(subject, "x".into()).await.unwrap();
+                    admin.flush().await.unwrap();
+                    let got = tokio::time::timeout(Duration::from_millis(200), subscription.next());
+                    assert!(
+                        !matches!(got.await, Ok(Some(_))),
+                        "{user} received from {subject}"
+                    );
+                    (subject, "subscription")
+                }
+            };
+            let error = tokio::time::timeout(Duration::from_secs(5), errors.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no error for {user}'s {what} to {subject}"))
+                .unwrap()
+                .to_lowercase();
+            assert!(
+                error.contains("permissions violation")
+                    && error.contains(what)
+                    && error.contains(&subject.to_lowercase()),
+                "{user} {what} {subject}: {error}"
+            );
+        }
+    }
+
+    // And what a role needs does get through, so the refusals above are the rules'.
+    let (edge, _) = connect_as(&nats, "edge").await;
+    let mut progress = edge.subscribe("progress.import.*").await.unwrap();
+    edge.flush().await.unwrap();
+    let (downloader, _) = connect_as(&nats, "downloader").await;
+    downloader
+        .publish("progress.import.j1", "42".into())
+        .await
+        .unwrap();
+    let message = tokio::time::timeout(Duration::from_secs(5), progress.next())
+        .await
+        .expect("the downloader's progress reaches the edge")
+        .unwrap();
+    assert_eq!(&message.payload[..], b"42");
+    let (processor, _) = connect_as(&nats, "processor").await;
+    let mut replies = edge.subscribe("reply.e1.*").await.unwrap();
+    edge.flush().await.unwrap();
+    processor.publish("reply.e1.c1", "ok".into()).await.unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(5), replies.next())
+        .await
+        .expect("the processor's answer reaches the edge")
+        .unwrap();
+    assert_eq!(&reply.payload[..], b"ok");
+    // The relay publishes events into EVENTS (made here by the admin user).
+    jetstream::new(admin.clone())
+        .create_stream(jetstream::stream::Config {
+            name: "EVENTS".into(),
+            subjects: vec!["evt.>".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (relay, _) = connect_as(&nats, "relay").await;
+    let ack = jetstream::new(relay)
+        .publish("evt.user.u1.UserSignedUp", "{}".into())
+        .await
+        .unwrap()
+        .await
+        .expect("the relay's event is stored, and the PubAck reaches its inbox");
+    assert_eq!(ack.stream, "EVENTS");
+}
+
+#[tokio::test]
+async fn a_wrong_password_or_no_user_is_refused() {
+    let nats = PrivateNats::start();
+    let config = |vars: &[(&str, String)]| {
+        let mut vars = vars.to_vec();
+        vars.push(("NATS_URL", nats.url()));
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        })
+        .unwrap()
+    };
+    let right = config(&[
+        ("NATS_USER", "edge".into()),
+        ("NATS_PASSWORD", password("edge")),
+    ]);
+    app::connect_nats(&right)
+        .await
+        .expect("the right password connects");
+    for (what, vars) in [
+        (
+            "a wrong password",
+            vec![
+                ("NATS_USER", "edge".to_owned()),
+                ("NATS_PASSWORD", password("processor")),
+            ],
+        ),
+        (
+            "an unknown user",
+            vec![
+                ("NATS_USER", "mallory".into()),
+                ("NATS_PASSWORD", password("edge")),
+            ],
+        ),
+        ("no user", vec![]),
+    ] {
+        let error = app::connect_nats(&config(&vars))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{what} was let in"));
+        let error = format!("{error:#}").to_lowercase();
+        assert!(error.contains("authorization"), "{what}: {error}");
+        assert!(!error.contains("test-password"), "no password in: {error}");
+    }
+}
