@@ -505,3 +505,159 @@ async fn a_wrong_password_or_no_user_is_refused() {
         assert!(!error.contains("test-password"), "no password in: {error}");
     }
 }
+
+/// Three `nats-server` nodes clustered on loopback, JetStream on, no users.
+struct Cluster {
+    nodes: Vec<Child>,
+    ports: Vec<u16>,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start() -> Self {
+        let bin = jukebox::dev_infra::nats_server_bin().expect("nats-server is installed");
+        let dir = tempfile::tempdir().unwrap();
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let route_list = routes
+            .iter()
+            .map(|p| format!("\"nats-route://127.0.0.1:{p}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut nodes = Vec::new();
+        for n in 0..3 {
+            let config = dir.path().join(format!("n{n}.conf"));
+            std::fs::write(
+                &config,
+                format!(
+                    "server_name: n{n}\nlisten: 127.0.0.1:{}\n\
+                     jetstream {{ store_dir: \"{}\" }}\n\
+                     cluster {{ name: jukebox, listen: 127.0.0.1:{}, routes: [{route_list}] }}\n",
+                    ports[n],
+                    dir.path().join(format!("n{n}")).display(),
+                    routes[n],
+                ),
+            )
+            .unwrap();
+            let log = std::fs::File::create(dir.path().join(format!("n{n}.log"))).unwrap();
+            nodes.push(
+                Command::new(&bin)
+                    .arg("-c")
+                    .arg(&config)
+                    .stdout(Stdio::null())
+                    .stderr(log)
+                    .spawn()
+                    .expect("nats-server starts"),
+            );
+        }
+        Self { nodes, ports, dir }
+    }
+
+    fn url(&self) -> String {
+        self.ports
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            let _ = node.kill();
+            let _ = node.wait();
+        }
+    }
+}
+
+#[tokio::test]
+async fn stream_replicas_follow_the_configuration_and_a_lost_node_is_survived() {
+    let cluster = Cluster::start();
+    let config = Config::from_lookup(|name| match name {
+        "NATS_URL" => Some(cluster.url()),
+        "NATS_STREAM_REPLICAS" => Some("1".into()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(config.nats_servers().len(), 3);
+    let mut client = None;
+    for _ in 0..100 {
+        if let Ok(connected) = app::connect_nats(&config).await {
+            client = Some(connected);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let client = client.expect("the cluster answers");
+    let js = jetstream::new(client.clone());
+    let topology = |replicas| jukebox_nats::Topology {
+        replicas,
+        ..jukebox_nats::Topology::new(Default::default())
+    };
+    // JetStream answers once the nodes have elected a meta leader.
+    let mut formed = Err(String::new());
+    for _ in 0..150 {
+        formed = topology(1)
+            .ensure_streams(&js)
+            .await
+            .map_err(|e| e.to_string());
+        if formed.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    formed.unwrap_or_else(|e| panic!("streams on the cluster: {e}; logs in {:?}", cluster.dir));
+    let replicas = |name: &'static str| {
+        let js = js.clone();
+        async move {
+            let info = js
+                .get_stream(name)
+                .await
+                .unwrap()
+                .info()
+                .await
+                .unwrap()
+                .clone();
+            (
+                info.config.num_replicas,
+                info.cluster.map_or(0, |c| c.replicas.len()),
+            )
+        }
+    };
+    assert_eq!(replicas("EVENTS").await, (1, 0));
+
+    // NATS_STREAM_REPLICAS=3 on an existing stream: the topology updates it in place.
+    topology(3).ensure_streams(&js).await.unwrap();
+    for name in ["COMMANDS", "EVENTS"] {
+        assert_eq!(replicas(name).await.0, 3, "{name}");
+    }
+    eventually("EVENTS has a leader and two peers", || async {
+        replicas("EVENTS").await.1 == 2
+    })
+    .await;
+
+    // One node goes away: the client reconnects to another and EVENTS keeps its quorum.
+    let mut cluster = cluster;
+    let _ = cluster.nodes[0].kill();
+    let _ = cluster.nodes[0].wait();
+    let mut stored = None;
+    for attempt in 0..100 {
+        let published = match js
+            .publish("evt.user.u1.UserSignedUp", format!("{attempt}").into())
+            .await
+        {
+            Ok(ack) => ack.await.ok(),
+            Err(_) => None,
+        };
+        if published.is_some() {
+            stored = published;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        stored.expect("published after losing a node").stream,
+        "EVENTS"
+    );
+}
