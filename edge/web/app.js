@@ -358,7 +358,8 @@ async function loadJobs({ quiet = false } = {}) {
 // ---------------------------------------------------------------- library
 
 // GET /api/library?q=&sort=added|title|artist|duration&cursor=&limit= answers
-// {items: [{track_id, title, artist, duration_ms, has_cover, added_at}], next_cursor}.
+// {items: [{track_id, title, artist, duration_ms, has_cover, cover_url?, added_at}],
+// next_cursor}; `cover_url` is a signed, short-lived link to the cover picture.
 // A cursor belongs to the query that produced it, so "Load more" reuses that query.
 const library = { items: [], cursor: null, query: null, stale: true, generation: 0 };
 const LIBRARY_PAGE = 50;
@@ -410,7 +411,9 @@ function renderLibrary() {
         type: 'button', class: 'cover-button', 'aria-label': `Play ${title}`,
         onclick: () => player.playList(library.items, index),
       },
-      h('img', { class: 'cover', alt: '', src: '/icon.svg' }),
+      h('img', {
+        class: 'cover', alt: '', src: track.cover_url || '/icon.svg', decoding: 'async', onerror: fallbackCover,
+      }),
       h('span', { class: 'overlay', 'aria-hidden': 'true' }, '▶')),
       h('div', { class: 'meta' },
         h('div', { class: 'title' }, title),

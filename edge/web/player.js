@@ -27,11 +27,12 @@ export function queue() { return state.queue; }
 export function current() { return state.queue[state.index] ?? null; }
 export function currentIndex() { return state.index; }
 
-async function signedUrl(track) {
-  const body = await api(`/stream/${encodeURIComponent(trackId(track))}`, {
+// {url, expires_at, cover_url?}: signed links to the audio and, when there is one, the
+// cover picture (both on the stream role; an <audio> or <img> sends no bearer header).
+async function signedUrls(track) {
+  return api(`/stream/${encodeURIComponent(trackId(track))}`, {
     headers: { Accept: 'application/json' },
   });
-  return body.url;
 }
 
 async function load(index, { autoplay = true, at = 0 } = {}) {
@@ -41,9 +42,10 @@ async function load(index, { autoplay = true, at = 0 } = {}) {
   showNow(track);
   changed();
   try {
-    const url = await signedUrl(track);
+    const signed = await signedUrls(track);
+    if (state.queue[state.index] === track) showCover(track, signed.cover_url);
     state.urlFor = trackId(track);
-    audio.src = url;
+    audio.src = signed.url;
     if (at) audio.currentTime = at;
     if (autoplay) await audio.play();
   } catch (error) {
@@ -56,14 +58,20 @@ async function load(index, { autoplay = true, at = 0 } = {}) {
 function showNow(track) {
   $('#now-title').textContent = trackTitle(track);
   $('#now-artist').textContent = trackArtist(track);
-  // The API stores cover art but serves no image of it yet (only `has_cover`).
-  $('#now-cover').src = '/icon.svg';
   document.title = `${trackTitle(track)} · Jukebox`;
+  showCover(track, track.cover_url);
+}
+
+/** The cover in the player bar and on the lock screen; the app icon when there is none. */
+function showCover(track, coverUrl) {
+  $('#now-cover').src = coverUrl || '/icon.svg';
   if ('mediaSession' in navigator) {
     navigator.mediaSession.metadata = new MediaMetadata({
       title: trackTitle(track),
       artist: trackArtist(track),
-      artwork: [{ src: '/icon.svg', type: 'image/svg+xml' }],
+      artwork: coverUrl
+        ? [{ src: coverUrl, type: 'image/jpeg' }]
+        : [{ src: '/icon.svg', type: 'image/svg+xml' }],
     });
   }
 }
@@ -176,6 +184,10 @@ export function setup() {
   audio.volume = Number.isFinite(saved) && localStorage.getItem('jukebox.volume') !== null ? saved : 0.8;
   volume.value = String(audio.volume);
 
+  // A cover link that fails (expired, removed) falls back to the app icon.
+  $('#now-cover').addEventListener('error', (event) => {
+    if (!event.target.src.endsWith('/icon.svg')) event.target.src = '/icon.svg';
+  });
   playButton.addEventListener('click', togglePlay);
   $('#next').addEventListener('click', next);
   $('#prev').addEventListener('click', previous);

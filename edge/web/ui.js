@@ -52,7 +52,8 @@ export function say(node, message, kind = '') {
 }
 
 // A track as `GET /api/library` gives it: {track_id, title, artist, duration_ms,
-// has_cover, added_at}. Title and artist come from the file's tags and may be null.
+// has_cover, cover_url?, added_at}. Title and artist come from the file's tags and may
+// be null; `cover_url` is there when a cover picture is stored.
 export const trackId = (t) => t.track_id;
 export const trackTitle = (t) => t.title || t.track_id;
 export const trackArtist = (t) => t.artist || '';

@@ -53,6 +53,25 @@ fn audio_time() -> &'static str {
     "return document.getElementById('audio').currentTime;"
 }
 
+/// The shown controls that have no accessible name (aria-label, aria-labelledby, a
+/// <label>, their own text, or a title), as HTML snippets.
+const UNNAMED_CONTROLS: &str = "
+    const named = (el) => (el.getAttribute('aria-label') || '').trim()
+      || (el.getAttribute('aria-labelledby') || '').split(/\\s+/)
+           .map((id) => document.getElementById(id)?.textContent || '').join(' ').trim()
+      || [...(el.labels || [])].map((l) => l.textContent).join(' ').trim()
+      || (['BUTTON', 'A', 'SUMMARY'].includes(el.tagName) ? el.textContent.trim() : '')
+      || (el.getAttribute('title') || '').trim();
+    const controls = [...document.querySelectorAll(
+      'button, a[href], input, select, textarea, [role=tab], [tabindex]:not([tabindex=\"-1\"])')]
+      .filter((el) => el.getClientRects().length && el.type !== 'hidden');
+    return controls.filter((el) => !named(el)).map((el) => el.outerHTML.slice(0, 160));";
+
+async fn assert_controls_named(browser: &Browser, screen: &str) {
+    let unnamed = browser.exec(UNNAMED_CONTROLS, vec![]).await;
+    assert_eq!(unnamed, json!([]), "controls without a name on {screen}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
     // The app, with the web and stream roles on ports the browser and the signed URLs
@@ -103,6 +122,7 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
         "base-uri 'none'",
         "frame-ancestors 'none'",
         &format!("media-src 'self' http://{stream}"),
+        &format!("img-src 'self' http://{stream} "),
     ] {
         assert!(csp.contains(part), "CSP {csp} lacks {part}");
     }
@@ -197,6 +217,7 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
         results.contains("First Song") && results.contains("3:33"),
         "{results}"
     );
+    assert_controls_named(&browser, "search results").await;
     browser.screenshot(&shot("04-search")).await;
 
     // Import from a link; the jobs panel follows it live until it completes.
@@ -253,6 +274,24 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
     );
     let message = browser.text("#library-message").await;
     assert_eq!(message, "", "the library view says: {message}");
+
+    // Its cover (the tone carries a 64x64 picture) comes from the signed cover route of
+    // the stream role and decodes in the browser.
+    let covers = format!("http://{stream}/api/public/covers/");
+    let cover = browser
+        .wait_for(
+            "the track's cover",
+            "const i = document.querySelector('#library-list li.track img.cover'); \
+             return i && i.complete && i.naturalWidth > 0 ? [i.currentSrc, i.naturalWidth] : null;",
+            10 * SECOND,
+        )
+        .await;
+    assert!(
+        cover[0].as_str().unwrap().starts_with(&covers),
+        "the row shows {cover}"
+    );
+    assert_eq!(cover[1], 64, "{cover}");
+    assert_controls_named(&browser, "the library").await;
 
     // Filter (q) and sort go to the server.
     browser.type_into("#library-q", "no such song").await;
@@ -315,6 +354,19 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
         )
         .await;
     assert_eq!(label, "Pause");
+    // The player bar shows the cover too (from the player's own signed answer).
+    let now_cover = browser
+        .wait_for(
+            "the cover in the player bar",
+            "const i = document.getElementById('now-cover'); \
+             return i.complete && i.naturalWidth > 0 && !i.src.endsWith('/icon.svg') ? i.currentSrc : null;",
+            10 * SECOND,
+        )
+        .await;
+    assert!(
+        now_cover.as_str().unwrap().starts_with(&covers),
+        "{now_cover}"
+    );
     browser.screenshot(&shot("07-playing")).await;
 
     // Seek with the seek bar: it jumps.
@@ -344,8 +396,119 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
         )
         .await;
 
-    // Phone-sized screen.
+    // A cover link that fails (here: a damaged signature, refused by the stream role)
+    // gives way to the app icon.
+    let fallback = browser
+        .exec(
+            "const i = document.querySelector('#library-list li.track img.cover'); \
+             i.src = i.src.replace(/([?&]s=)[^&]+/, '$1AAAA'); return i.src;",
+            vec![],
+        )
+        .await;
+    assert!(fallback.as_str().unwrap().contains("s=AAAA"), "{fallback}");
+    browser
+        .wait_for(
+            "the icon instead of a broken cover",
+            "return document.querySelector('#library-list li.track img.cover').src.endsWith('/icon.svg');",
+            10 * SECOND,
+        )
+        .await;
+
+    // Keyboard alone: from a fresh page, Tab reaches the row's play button (the skip
+    // link first), and Enter plays the track.
+    browser.reload().await;
+    browser
+        .wait_for(
+            "the library after a reload",
+            "return document.body.dataset.ready === 'signed-in' \
+             && !!document.querySelector('#library-list li.track');",
+            10 * SECOND,
+        )
+        .await;
+    let mut stops = Vec::new();
+    for _ in 0..30 {
+        browser.press("\u{E004}").await;
+        let at = browser
+            .exec(
+                "const e = document.activeElement; \
+                 return e.matches('#library-list li.track .cover-button') ? 'row' \
+                   : (e.getAttribute('aria-label') || e.textContent.trim() || e.tagName);",
+                vec![],
+            )
+            .await;
+        let reached = at == "row";
+        stops.push(at);
+        if reached {
+            break;
+        }
+    }
+    assert_eq!(
+        stops.first(),
+        Some(&json!("Skip to content")),
+        "the first Tab stop: {stops:?}"
+    );
+    assert_eq!(stops.last(), Some(&json!("row")), "Tab stops: {stops:?}");
+    let focused = browser
+        .exec(
+            "const e = document.activeElement; \
+             return [e.getAttribute('aria-label'), e.matches(':focus-visible')];",
+            vec![],
+        )
+        .await;
+    assert_eq!(focused, json!([format!("Play {TITLE}"), true]));
+    browser.screenshot(&shot("08-keyboard-focus")).await;
+    let paused_at = browser.exec(audio_time(), vec![]).await.as_f64().unwrap();
+    assert_eq!(paused_at, 0.0, "a reload starts with nothing playing");
+    browser.press("\u{E007}").await;
+    let started = browser
+        .wait_for(
+            "playback started from the keyboard",
+            "const a = document.getElementById('audio'); return a.currentTime > 0.3 && !a.paused ? a.currentTime : 0;",
+            20 * SECOND,
+        )
+        .await
+        .as_f64()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let later = browser.exec(audio_time(), vec![]).await.as_f64().unwrap();
+    assert!(later > started + 0.3, "currentTime {started} -> {later}");
+    // K (with focus still on the row's button) pauses.
+    browser.press("k").await;
+    browser
+        .wait_for(
+            "paused from the keyboard",
+            "return document.getElementById('audio').paused;",
+            5 * SECOND,
+        )
+        .await;
+
+    // Phone-sized screen: nothing wider than the screen, the player's buttons on it,
+    // every control still named.
     browser.resize(390, 844).await;
+    let phone = browser
+        .wait_for(
+            "the narrow layout",
+            "return window.innerWidth <= 420 ? [window.innerWidth, \
+               document.documentElement.scrollWidth] : null;",
+            5 * SECOND,
+        )
+        .await;
+    assert!(
+        phone[1].as_u64() <= phone[0].as_u64(),
+        "page wider than the screen: {phone}"
+    );
+    let offscreen = browser
+        .exec(
+            "return ['#playpause', '#prev', '#next', '#seek', '#now-cover', \
+                     '#library-list li.track .cover-button'] \
+               .filter((css) => { const r = document.querySelector(css).getBoundingClientRect(); \
+                 return !(r.width > 0 && r.left >= 0 && r.right <= window.innerWidth \
+                          && r.top >= 0 && r.bottom <= window.innerHeight); });",
+            vec![],
+        )
+        .await;
+    assert_eq!(offscreen, json!([]), "off the phone screen");
+    assert_controls_named(&browser, "the library on a phone").await;
     browser.screenshot(&shot("08-phone-library")).await;
     browser.resize(1280, 900).await;
 
@@ -443,6 +606,7 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
         )
         .await;
     assert!(users.as_str().unwrap().contains(ADMIN));
+    assert_controls_named(&browser, "the admin's users").await;
     browser.screenshot(&shot("10-admin-users")).await;
 
     // The song and the job, each in its own row of the admin tables.

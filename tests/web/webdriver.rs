@@ -262,6 +262,17 @@ impl Browser {
         .await;
     }
 
+    /// Presses and releases one key where the focus is, as a person at the keyboard does
+    /// (WebDriver key codes: `\u{E004}` Tab, `\u{E007}` Enter).
+    pub async fn press(&self, key: &str) {
+        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+            {"type": "keyDown", "value": key},
+            {"type": "keyUp", "value": key},
+        ]}]});
+        self.call(reqwest::Method::POST, "/actions", Some(actions))
+            .await;
+    }
+
     pub async fn text(&self, css: &str) -> String {
         self.exec(
             "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
