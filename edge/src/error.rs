@@ -70,13 +70,27 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        match &error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                Self::Unavailable(format!("database: {error}"))
-            }
-            _ => Self::Internal(anyhow::Error::new(error).context("database query")),
+        let unavailable = match &error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| server_going_away(&code)),
+            _ => false,
+        };
+        if unavailable {
+            Self::Unavailable(format!("database: {error}"))
+        } else {
+            Self::Internal(anyhow::Error::new(error).context("database query"))
         }
     }
+}
+
+/// SQLSTATEs of a server that is stopping, starting or unreachable: a restart of
+/// Postgres, not a bug. Class 08 is "connection exception"; 57P01-57P03 are admin
+/// shutdown, crash shutdown and "cannot connect now" (still starting or recovering).
+fn server_going_away(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
 }
 
 impl IntoResponse for ApiError {
@@ -136,5 +150,22 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stopping_or_starting_database_is_unavailable_not_a_bug() {
+        for code in ["57P01", "57P02", "57P03", "08006", "08001"] {
+            assert!(server_going_away(code), "{code}");
+        }
+        for code in ["23505", "42P01", "40001"] {
+            assert!(!server_going_away(code), "{code}");
+        }
+        let timed_out = ApiError::from(sqlx::Error::PoolTimedOut).into_response();
+        assert_eq!(timed_out.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }
