@@ -276,7 +276,7 @@ impl RoleOptions {
             } else {
                 FailPoints::parse(&config.failpoints).map_err(anyhow::Error::msg)?
             },
-            ack_wait: Duration::from_secs(30),
+            ack_wait: config.ack_wait,
             config: config.clone(),
         })
     }

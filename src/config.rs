@@ -92,6 +92,9 @@ pub struct Config {
     pub dev_data_dir: PathBuf,
     /// Fail points for fault tests (`name=N,...`); empty in production.
     pub failpoints: String,
+    /// How long JetStream waits for an ack before redelivering (`ACK_WAIT_MS`, default
+    /// 30 s; the fault suite shortens it so a killed role's messages come back quickly).
+    pub ack_wait: Duration,
 }
 
 impl Config {
@@ -238,6 +241,7 @@ impl Config {
             command_wait: Duration::from_millis(env.parse("COMMAND_WAIT_MS", 5_000)?),
             dev_data_dir: env.string("DEV_DATA_DIR", ".dev-data").into(),
             failpoints: env.string("JUKEBOX_FAILPOINTS", ""),
+            ack_wait: Duration::from_millis(env.parse("ACK_WAIT_MS", 30_000u64)?.max(100)),
         })
     }
 }
