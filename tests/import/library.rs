@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use jukebox::app::Role;
-use jukebox_domain::{Command, SourceRef, StoredTrack, TrackId};
+use jukebox_domain::{Command, SourceRef, StoredCover, StoredTrack, TrackId};
 use jukebox_nats::{CommandBus, CommandEnvelope, OutcomeStatus};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -83,7 +83,12 @@ impl Seeder {
             album: None,
             has_cover: seconds.is_multiple_of(2),
             origin: format!("https://www.youtube.com/watch?v={video_id}"),
-            cover: None,
+            // Some with a cover object, so rebuilds carry those columns too.
+            cover: seconds.is_multiple_of(2).then(|| StoredCover {
+                object_key: format!("tracks/{track_id}.jpg"),
+                size: 20_000 + seconds,
+                content_type: "image/jpeg".into(),
+            }),
         };
         // A second import of a stored source skips StoreTrack, as the downloader does.
         let envelope = CommandEnvelope {
@@ -464,6 +469,13 @@ async fn every_projection_rebuilds_to_its_live_contents_while_reads_answer() {
         live.insert(*name, contents(&app, name).await);
     }
     assert_eq!(ids(&page(&app, &alice, "").await.0).len(), 5);
+    // Cover objects are part of what is rebuilt.
+    assert!(live["tracks"]
+        .iter()
+        .any(|r| r.contains(r#""cover_key":"tracks/"#)));
+    assert!(live["library"]
+        .iter()
+        .any(|r| r.contains(r#""cover_stored":true"#)));
 
     // Alice keeps reading her library (and Bob his) through every rebuild and swap.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
