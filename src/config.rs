@@ -50,6 +50,10 @@ pub struct Config {
     pub api_port: u16,
     pub web_port: u16,
     pub stream_port: u16,
+    /// `/healthz`, `/readyz` and `/metrics` of every role in the process (`HEALTH_PORT`);
+    /// never published by the edge proxy. 0 (the default) picks a free port, so several
+    /// processes on one machine do not collide; the image sets 9090.
+    pub health_port: u16,
     pub public_stream_base_url: String,
     /// How long a signed stream URL stays valid (`STREAM_URL_TTL_S`, default 300).
     pub stream_url_ttl: std::time::Duration,
@@ -198,6 +202,7 @@ impl Config {
             api_port,
             web_port,
             stream_port,
+            health_port: env.parse("HEALTH_PORT", 0)?,
             public_stream_base_url: env
                 .string(
                     "PUBLIC_STREAM_BASE_URL",

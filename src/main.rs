@@ -228,6 +228,7 @@ async fn dev(mut config: Config) -> anyhow::Result<()> {
         ("web app", running.web_addr),
         ("api", running.api_addr),
         ("stream", running.stream_addr),
+        ("health", Some(running.health_addr)),
     ] {
         if let Some(addr) = addr {
             println!("{name:>8}: http://{addr}");

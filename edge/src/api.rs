@@ -34,7 +34,6 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::imports::routes())
         .merge(crate::library::routes())
         .route("/stream/{song_id}", get(crate::stream::issue))
-        .route("/metrics", get(metrics))
         .route("/commands/{command_id}", get(command_outcome))
         .route("/openapi.json", get(crate::openapi::serve))
         .route("/healthz", get(healthz))
@@ -57,7 +56,7 @@ pub fn router(state: AppState) -> Router {
 
 /// This module's operations in the OpenAPI document (`crate::openapi`).
 #[derive(OpenApi)]
-#[openapi(paths(sign_up, command_outcome, metrics, healthz, ready))]
+#[openapi(paths(sign_up, command_outcome, healthz, ready))]
 pub(crate) struct Doc;
 
 /// The headers every command-sending route reads.
@@ -253,17 +252,6 @@ async fn command_outcome(
             "no outcome for this command yet; if it was just accepted, try again shortly",
         )
     })
-}
-
-/// `GET /metrics`: Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, content_type = "text/plain", body = String)))]
-async fn metrics(State(state): State<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
 }
 
 /// `GET /healthz`: the process answers.

@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod google;
 pub mod headers;
+pub mod health;
 pub mod imports;
 pub mod library;
 pub mod mail;

@@ -378,12 +378,7 @@ pub fn router(state: StreamState) -> Router {
             "/api/public/covers/{song_id}",
             get(serve_cover).head(serve_cover),
         )
-        .route("/metrics", get(metrics))
         .with_state(state)
-}
-
-async fn metrics(State(state): State<StreamState>) -> String {
-    state.metrics.render()
 }
 
 #[derive(Debug, Deserialize)]

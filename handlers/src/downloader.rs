@@ -39,6 +39,7 @@ use tracing::{error, info, info_span, warn, Instrument};
 use uuid::Uuid;
 
 use crate::media::{self, MediaError, Pipeline, PreparedTrack, Progress, SourceInfo};
+use crate::metrics::{DownloaderMetrics, JobOutcome};
 use crate::storage::{ObjectKey, ObjectStore, StoreError};
 
 /// Why a job attempt did not finish.
@@ -106,6 +107,9 @@ pub struct Downloader {
     /// How long to wait for a command's outcome.
     pub command_wait: Duration,
     pub fail_points: FailPoints,
+    pub metrics: DownloaderMetrics,
+    /// Shared with the process' other consumers (`/metrics`).
+    pub redeliveries: jukebox_nats::Redeliveries,
 }
 
 /// The job a message carries.
@@ -137,6 +141,8 @@ impl Downloader {
             ack_wait: Duration::from_secs(30),
             command_wait: Duration::from_secs(10),
             fail_points: FailPoints::default(),
+            metrics: DownloaderMetrics::default(),
+            redeliveries: jukebox_nats::Redeliveries::default(),
         }
     }
 
@@ -168,6 +174,7 @@ impl Downloader {
             .await?;
         let bus = CommandBus::start(self.client.clone(), self.topology.namespace.clone()).await?;
         let messages = consumer.messages().await?;
+        self.redeliveries.watch("downloader");
         info!(slots = self.slots, "downloader started");
         let died = CancellationToken::new();
         let stop = shutdown.clone();
@@ -224,6 +231,7 @@ impl Downloader {
                 return Ok(());
             }
         };
+        self.redeliveries.observe("downloader", message);
         let span = info_span!("import", job_id = %job.job_id, attempt = job.attempt);
         async {
             // Redelivered after it ended (the ack was lost): nothing to do again.
@@ -231,9 +239,14 @@ impl Downloader {
                 let _ = message.ack().await;
                 return Ok(());
             }
+            let in_flight = self.metrics.in_flight();
             let result = self.attempt(bus, message, &job).await;
+            drop(in_flight);
             let settle = match result {
-                Ok(()) => Ok(()),
+                Ok(()) => {
+                    self.metrics.job(JobOutcome::Succeeded);
+                    Ok(())
+                }
                 Err(JobError::FailPoint(fired)) => return Err(fired),
                 Err(error) if error.is_permanent() || job.attempt >= self.max_deliver => {
                     warn!(%error, "import failed");
@@ -253,6 +266,7 @@ impl Downloader {
                     };
                     match self.command(bus, &job, "fail", fail).await {
                         Ok(_) => {
+                            self.metrics.job(JobOutcome::Failed);
                             self.progress(&job, json!({"status": "failed", "error": reason}))
                                 .await;
                             if let SourceRef::Upload { object_key, .. } = &job.source {
@@ -272,6 +286,7 @@ impl Downloader {
                     }
                 }
                 Err(error) => {
+                    self.metrics.job(JobOutcome::Retried);
                     let delay = self.retry_delay(job.attempt);
                     warn!(%error, retry_in = ?delay, "import attempt failed, retrying");
                     let _ = message.ack_with(AckKind::Nak(Some(delay))).await;

@@ -4,6 +4,7 @@
 
 pub mod downloader;
 pub mod media;
+pub mod metrics;
 pub mod processor;
 pub mod relay;
 pub mod wake;
@@ -12,6 +13,7 @@ pub mod wake;
 pub use jukebox_storage as storage;
 
 pub use downloader::Downloader;
+pub use metrics::{DownloaderMetrics, JobOutcome};
 pub use processor::Processor;
 pub use relay::Relay;
 pub use wake::RelayWaker;

@@ -21,12 +21,16 @@ use jukebox_domain::{
 };
 use jukebox_nats::names::REPLY_TO_HEADER;
 use jukebox_nats::{
-    CommandEnvelope, CommandOutcome, EventRef, FailPointFired, FailPoints, OutcomeStatus, Topology,
+    CommandEnvelope, CommandOutcome, EventRef, FailPointFired, FailPoints, OutcomeStatus,
+    Redeliveries, Topology,
 };
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, info_span, warn, Instrument};
+
+/// The durable consumer's name (see `Topology::processor_consumer`).
+const CONSUMER: &str = "processor";
 
 /// Attempts at one aggregate step before an optimistic-concurrency conflict is an error.
 const MAX_CONFLICT_RETRIES: u32 = 20;
@@ -50,6 +54,8 @@ pub struct Processor {
     pub concurrency: usize,
     pub ack_wait: Duration,
     pub fail_points: FailPoints,
+    /// Shared with the process' other consumers (`/metrics`).
+    pub redeliveries: Redeliveries,
     waker: crate::RelayWaker,
 }
 
@@ -62,6 +68,7 @@ impl Processor {
             concurrency: 64,
             ack_wait: Duration::from_secs(30),
             fail_points: FailPoints::default(),
+            redeliveries: Redeliveries::default(),
             waker: crate::RelayWaker::default(),
         }
     }
@@ -72,6 +79,7 @@ impl Processor {
         let js = jetstream::new(self.client.clone());
         let consumer = self.topology.processor_consumer(&js, self.ack_wait).await?;
         let messages = consumer.messages().await?;
+        self.redeliveries.watch(CONSUMER);
         let waker_stop = shutdown.child_token();
         tokio::spawn(
             self.waker
@@ -129,6 +137,7 @@ impl Processor {
             }
         };
         let redelivered = message.info().map(|i| i.delivered > 1).unwrap_or(true);
+        self.redeliveries.observe(CONSUMER, &message);
         let span = info_span!(
             "command",
             command_id = %envelope.command_id,

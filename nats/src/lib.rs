@@ -4,11 +4,13 @@
 pub mod bus;
 pub mod envelope;
 pub mod failpoint;
+pub mod metrics;
 pub mod names;
 pub mod topology;
 
 pub use bus::{CommandBus, SendError};
 pub use envelope::{CommandEnvelope, CommandOutcome, EventRecord, EventRef, OutcomeStatus};
 pub use failpoint::{FailPointFired, FailPoints};
+pub use metrics::Redeliveries;
 pub use names::Namespace;
 pub use topology::Topology;

@@ -189,6 +189,8 @@ pub struct ProjectionRunner {
     pub batch_size: usize,
     pub ack_wait: Duration,
     pub fail_points: FailPoints,
+    /// Shared with the process' other consumers (`/metrics`).
+    pub redeliveries: jukebox_nats::Redeliveries,
 }
 
 impl ProjectionRunner {
@@ -200,6 +202,7 @@ impl ProjectionRunner {
             batch_size: 1_000,
             ack_wait: Duration::from_secs(30),
             fail_points: FailPoints::default(),
+            redeliveries: jukebox_nats::Redeliveries::default(),
         }
     }
 
@@ -211,6 +214,8 @@ impl ProjectionRunner {
             .projection_consumer(&js, P::NAME, self.ack_wait)
             .await?;
         let mut batches = consumer.messages().await?.ready_chunks(self.batch_size);
+        let consumer_name = format!("proj-{}", P::NAME);
+        self.redeliveries.watch(&consumer_name);
         info!(projection = P::NAME, "projector started");
         loop {
             let batch = tokio::select! {
@@ -227,6 +232,9 @@ impl ProjectionRunner {
                         .ok()
                 })
                 .collect();
+            for message in &messages {
+                self.redeliveries.observe(&consumer_name, message);
+            }
             let Some(last) = messages.last() else {
                 continue;
             };

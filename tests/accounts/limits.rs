@@ -45,7 +45,7 @@ async fn failed_sign_ins_trip_the_account_limit_which_resets_and_spares_other_ac
     let reset = sign_in(&app, &tab, "alice@example.com", PASSWORD).await;
     assert_eq!(reset.status(), StatusCode::OK);
 
-    let metrics = reqwest::get(app.api("/metrics"))
+    let metrics = reqwest::get(app.health("/metrics"))
         .await
         .unwrap()
         .text()

@@ -59,6 +59,12 @@ impl TestApp {
         format!("http://{addr}{path}")
     }
 
+    /// A URL on the process' health port (`/healthz`, `/readyz`, `/metrics`).
+    pub fn health(&self, path: &str) -> String {
+        let addr = self.running.as_ref().expect("roles running").health_addr;
+        format!("http://{addr}{path}")
+    }
+
     pub fn js(&self) -> jetstream::Context {
         jetstream::new(self.services.nats.clone())
     }
@@ -70,6 +76,7 @@ impl TestApp {
         options.api = any;
         options.web = any;
         options.stream = any;
+        options.health = any;
         options.fail_points = fail_points;
         options.ack_wait = Duration::from_secs(2);
         app::start(&self.services, options)
