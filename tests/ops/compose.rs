@@ -461,11 +461,99 @@ fn check_roles(compose: &Compose) {
     }
 }
 
+/// The NATS users of infra/nats/users.conf and the variables its passwords come from.
+fn nats_users() -> BTreeMap<String, String> {
+    let users = read("infra/nats/users.conf");
+    let users: BTreeMap<String, String> = users
+        .match_indices("user: ")
+        .map(|(i, _)| {
+            let rest = &users[i + "user: ".len()..];
+            let user = rest.split(',').next().unwrap().trim().to_owned();
+            let password = rest.split("password: $").nth(1).unwrap();
+            let end = password
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap();
+            (user, password[..end].to_owned())
+        })
+        .collect();
+    assert!(
+        users.contains_key("admin") && users.contains_key("edge"),
+        "{users:?}"
+    );
+    users
+}
+
+/// nats runs infra/nats/nats.conf with every user's password; each role connects as a
+/// user of users.conf with that user's password (`prod`: from that user's secret file).
+fn check_nats(compose: &Compose, prod: bool) {
+    let users = nats_users();
+    let nats = compose.service("nats");
+    let command = serde_norway::to_string(&nats["command"]).unwrap();
+    assert!(
+        command.contains("-c /etc/nats/nats.conf") || command.contains("- /etc/nats/nats.conf"),
+        "{command}"
+    );
+    let volumes = serde_norway::to_string(&nats["volumes"]).unwrap();
+    assert!(volumes.contains("./infra/nats:/etc/nats:ro"), "{volumes}");
+    let server_env = compose.environment("nats");
+    let server_mounts = compose.secret_mounts("nats");
+    for (user, variable) in &users {
+        assert!(server_env.contains_key(variable), "nats: {variable} unset");
+        if prod {
+            let file = format!("/run/secrets/nats_{user}_password");
+            assert!(
+                server_mounts.contains_key(&file),
+                "nats: {file} not mounted"
+            );
+            // The start command reads every user's file into its variable.
+            let loop_users = command
+                .split("for user in ")
+                .nth(1)
+                .and_then(|rest| rest.split(';').next())
+                .unwrap_or_else(|| panic!("nats: no loop over the users in {command}"));
+            assert!(
+                loop_users.split_whitespace().any(|u| u == user),
+                "nats: {user} missing from {loop_users}"
+            );
+            assert!(
+                command.contains("/run/secrets/nats_${user}_password"),
+                "{command}"
+            );
+        }
+    }
+    for role in ROLES.iter().copied().chain(["db-migrate"]) {
+        let env = compose.environment(role);
+        let user = env
+            .get("NATS_USER")
+            .unwrap_or_else(|| panic!("{role}: NATS_USER"));
+        let expected_user = match role {
+            "api" | "web" => "edge",
+            "db-migrate" => "admin",
+            role => role,
+        };
+        assert_eq!(user, expected_user, "{role}");
+        let variable = &users[user];
+        if prod {
+            assert_eq!(
+                env["NATS_PASSWORD_FILE"],
+                format!("/run/secrets/nats_{user}_password"),
+                "{role}"
+            );
+        } else {
+            assert_eq!(
+                env["NATS_PASSWORD"], server_env[variable],
+                "{role}: {user}'s password"
+            );
+        }
+    }
+}
+
 #[test]
 fn compose_yaml_is_consistent() {
     let (compose, used) = Compose::base();
     compose.check_references();
     check_roles(&compose);
+    check_nats(&compose, false);
     // Only the three HTTP ports, each on the role that listens there.
     let published = compose.published();
     let expected: BTreeSet<(String, u16, u16)> = [("api", 8000), ("web", 3000), ("stream", 8005)]
@@ -517,6 +605,7 @@ fn prod_override_publishes_only_the_edge_and_reads_secrets_from_files() {
     let (compose, used) = Compose::prod();
     compose.check_references();
     check_roles(&compose);
+    check_nats(&compose, true);
     let published: BTreeSet<(String, u16, u16)> = compose.published();
     let expected: BTreeSet<(String, u16, u16)> =
         [("edge".to_owned(), 80, 80), ("edge".into(), 443, 443)].into();
@@ -529,7 +618,14 @@ fn prod_override_publishes_only_the_edge_and_reads_secrets_from_files() {
         let base = file
             .strip_prefix("./infra/secrets/")
             .unwrap_or_else(|| panic!("secret {name:?} outside infra/secrets: {file}"));
-        assert!(readme.contains(&format!("`{base}`")), "README lacks {base}");
+        let nats_user = base
+            .strip_prefix("nats_")
+            .and_then(|rest| rest.strip_suffix("_password"));
+        let described = readme.contains(&format!("`{base}`"))
+            || nats_user.is_some_and(|user| {
+                readme.contains("`nats_<user>_password`") && readme.contains(&format!("`{user}`"))
+            });
+        assert!(described, "infra/secrets/README.md lacks {base}");
     }
 
     let (_, secret_vars) = variables_read();
