@@ -83,6 +83,23 @@ async fn every_metric_the_alerts_use_is_exported_by_a_role() {
         .await
         .unwrap();
     assert_eq!(admin.status(), StatusCode::FORBIDDEN);
+    // An import the downloader refuses at once (a loopback address): no media tools run.
+    let import = http
+        .post(url("/songs/import"))
+        .bearer_auth(&access)
+        .json(&json!({"url": "http://127.0.0.1:9/tone.mp3"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(import.status(), StatusCode::ACCEPTED);
+    let downloader_metrics = format!("http://{}/metrics", running["downloader"].health_addr);
+    let failed = r#"jukebox_downloader_jobs_total{outcome="failed"}"#;
+    for _ in 0..300 {
+        if sample(&scrape(&downloader_metrics).await, failed) == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     app.projections_caught_up().await;
 
     let mut exported = BTreeSet::new();
@@ -159,6 +176,14 @@ async fn every_metric_the_alerts_use_is_exported_by_a_role() {
         sample(downloader, "jukebox_downloader_jobs_in_flight"),
         Some(0.0)
     );
+    assert_eq!(sample(downloader, failed), Some(1.0), "{downloader}");
+    assert_eq!(
+        sample(
+            downloader,
+            r#"jukebox_downloader_jobs_total{outcome="succeeded"}"#
+        ),
+        Some(0.0)
+    );
     for text in texts.values() {
         assert_eq!(
             sample(text, r#"jukebox_dependency_up{dependency="postgres"}"#),
@@ -185,5 +210,42 @@ async fn stop(app: TestApp, running: BTreeMap<&'static str, Running>) {
     for (_, set) in running {
         set.stop().await.unwrap();
     }
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_command_redelivered_after_a_crash_is_counted() {
+    let app = spawn_app_with(&[], &[]).await;
+    let api = app.start(&[Role::Api], FailPoints::default()).await;
+    // The processor dies after committing the sign-up, before its ack.
+    let fail_points = FailPoints::armed();
+    fail_points.arm("processor.after_commit", 2);
+    let doomed = app.start(&[Role::Processor], fail_points).await;
+    let sign_up = tokio::spawn(
+        reqwest::Client::new()
+            .post(format!("http://{}/auth/signup", api.api_addr.unwrap()))
+            .json(&json!({"email": "rita@example.com", "password": PASSWORD}))
+            .send(),
+    );
+    let died = tokio::time::timeout(std::time::Duration::from_secs(20), doomed.wait()).await;
+    assert!(died.expect("the processor dies at its fail point").is_err());
+
+    // The next processor gets the command again (after the 2 s ack wait) and counts it.
+    let survivor = app.start(&[Role::Processor], FailPoints::default()).await;
+    let metrics = format!("http://{}/metrics", survivor.health_addr);
+    let series = r#"jukebox_consumer_redeliveries_total{consumer="processor"}"#;
+    let mut text = String::new();
+    for _ in 0..300 {
+        text = scrape(&metrics).await;
+        if sample(&text, series) == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(sample(&text, series), Some(1.0), "{text}");
+    let answered = sign_up.await.unwrap().unwrap().status();
+    assert!(answered.is_success(), "{answered}");
+    survivor.stop().await.unwrap();
+    api.stop().await.unwrap();
     app.cleanup().await;
 }
