@@ -185,12 +185,27 @@ async fn uploads_are_capped_probed_and_imported() {
     assert_eq!(job["source"]["value"], "mine.mp3");
     let track_id = job["track_id"].as_str().unwrap();
     assert!(track_id.starts_with("upload:"), "{track_id}");
+    // GET /jobs/{id} may answer from the log before the library projector has the entry.
+    app.app.projections_caught_up().await;
     assert_eq!(app.library(&alice).await, vec![track_id.to_owned()]);
     let files: Vec<_> = crate::media::files_under(app.objects.path())
         .into_iter()
         .filter(|p| p.is_file())
         .collect();
-    assert_eq!(files.len(), 1, "only the track is left: {files:?}");
+    // The upload is gone; the track and its cover (the tone has one) stay.
+    let mut names: Vec<_> = files
+        .iter()
+        .map(|p| p.strip_prefix(app.objects.path()).unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            std::path::PathBuf::from(format!("tracks/{track_id}.jpg")),
+            std::path::PathBuf::from(format!("tracks/{track_id}.m4a")),
+        ],
+        "only the track is left: {files:?}"
+    );
     nothing_in_progress(&app.app).await;
     assert!(app.leftovers().is_empty(), "{:?}", app.leftovers());
     app.cleanup().await;

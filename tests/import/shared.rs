@@ -31,13 +31,15 @@ async fn one_source_imported_by_two_users_at_once_is_downloaded_once() {
     assert_eq!(downloaded, 1);
     let track = app.history("track", &track_id).await;
     assert_eq!(track.len(), 1, "{track:?}");
-    // One object in the store.
-    let objects: Vec<_> = crate::media::files_under(app.objects.path())
+    // One audio object in the store, and its cover beside it (the tone has one).
+    let mut objects: Vec<_> = crate::media::files_under(app.objects.path())
         .into_iter()
         .filter(|p| p.is_file())
         .collect();
-    assert_eq!(objects.len(), 1, "{objects:?}");
-    assert!(objects[0].ends_with(format!("tracks/{track_id}.m4a")));
+    objects.sort();
+    assert_eq!(objects.len(), 2, "{objects:?}");
+    assert!(objects[0].ends_with(format!("tracks/{track_id}.jpg")));
+    assert!(objects[1].ends_with(format!("tracks/{track_id}.m4a")));
     // Both libraries.
     assert_eq!(app.library(&alice).await, vec![track_id.clone()]);
     assert_eq!(app.library(&bob).await, vec![track_id.clone()]);
