@@ -489,9 +489,12 @@ fn check_nats(compose: &Compose, prod: bool) {
     let users = nats_users();
     let nats = compose.service("nats");
     let command = serde_norway::to_string(&nats["command"]).unwrap();
+    // The single server's file, or a cluster node's (which includes the same users).
     assert!(
-        command.contains("-c /etc/nats/nats.conf") || command.contains("- /etc/nats/nats.conf"),
-        "{command}"
+        ["/etc/nats/nats.conf", "/etc/nats/cluster/node.conf"]
+            .iter()
+            .any(|file| command.contains(file)),
+        "nats runs infra/nats: {command}"
     );
     let volumes = serde_norway::to_string(&nats["volumes"]).unwrap();
     assert!(volumes.contains("./infra/nats:/etc/nats:ro"), "{volumes}");
@@ -730,4 +733,64 @@ fn interpolation_follows_compose() {
     assert_eq!(run("${EMPTY:-d} ${EMPTY-d} ${NONE-d}").unwrap(), "d  d");
     assert_eq!(run("$${B:-$$(cat f)}").unwrap(), "${B:-$(cat f)}");
     assert!(run("${EMPTY:?set it}").unwrap_err().contains("set it"));
+}
+
+#[test]
+fn the_three_node_nats_example_is_consistent_and_nats_server_accepts_it() {
+    let (mut compose, _) = Compose::base();
+    let mut used = BTreeSet::new();
+    let cluster = load("infra/nats/cluster/compose.yaml", &sample_env(), &mut used);
+    merge(&mut compose.file, cluster, "");
+    compose.check_references();
+    check_nats(&compose, false);
+    let nodes = ["nats", "nats-2", "nats-3"];
+    let node_conf = read("infra/nats/cluster/node.conf");
+    let mut names = BTreeSet::new();
+    for node in nodes {
+        let command: Vec<String> =
+            serde_norway::from_value(compose.service(node)["command"].clone()).unwrap();
+        let flag = |name: &str| {
+            let at = command.iter().position(|a| a == name).unwrap();
+            command[at + 1].clone()
+        };
+        assert_eq!(flag("-c"), "/etc/nats/cluster/node.conf", "{node}");
+        assert_eq!(flag("--store_dir"), "/data", "{node}");
+        names.insert(flag("--server_name"));
+        assert!(
+            node_conf.contains(&format!("nats-route://{node}:6222")),
+            "node.conf routes to {node}"
+        );
+        let healthcheck = serde_norway::to_string(&compose.service(node)["healthcheck"]).unwrap();
+        assert!(healthcheck.contains("8222/healthz"), "{node}");
+    }
+    assert_eq!(
+        names.len(),
+        3,
+        "one JetStream server name per node: {names:?}"
+    );
+    let secrets_dir = tempfile::tempdir().unwrap();
+    for role in ROLES {
+        let config = load_config(&compose, role, secrets_dir.path());
+        assert_eq!(config.nats_stream_replicas, 3, "{role}");
+        for node in nodes {
+            assert!(
+                config.nats_url.contains(&format!("nats://{node}:4222")),
+                "{role} knows {node}: {}",
+                config.nats_url
+            );
+        }
+    }
+    // The real nats-server parses the node's file, users and all.
+    let output = std::process::Command::new("nats-server")
+        .arg("-c")
+        .arg(repo("infra/nats/cluster/node.conf"))
+        .args(["--server_name", "nats-1", "-t"])
+        .envs(compose.environment("nats"))
+        .output()
+        .expect("nats-server (scripts/install-deps.sh installs it)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
