@@ -152,3 +152,48 @@ async fn readyz_names_the_dependency_that_is_down_and_recovers() {
     .await;
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn readyz_names_postgres_when_it_does_not_answer() {
+    // The health router over a pool whose server is a closed port, beside a live NATS.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(1))
+        .connect_lazy(&format!("postgres://postgres@{closed}/nothing"))
+        .unwrap();
+    let nats = async_nats::connect(crate::support::nats_url())
+        .await
+        .unwrap();
+    let gauges = jukebox_edge::health::ScrapeGauges::new(true, true);
+    let mut registry = prometheus_client::registry::Registry::default();
+    gauges.register(&mut registry);
+    let router = jukebox_edge::health::router(jukebox_edge::health::HealthState {
+        pool,
+        nats,
+        store: None,
+        roles: vec!["projector", "relay"],
+        registry: std::sync::Arc::new(registry),
+        gauges,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let (status, body) = readyz(&format!("http://{addr}/readyz")).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["down"], serde_json::json!(["postgres"]), "{body}");
+    assert_eq!(body["checks"]["nats"], "up");
+    assert!(body["checks"].get("object_store").is_none(), "{body}");
+    // The scrape still answers, and its gauge says Postgres is down (the lag gauges keep
+    // their last value, none here; JukeboxDependencyDown covers this case).
+    let metrics = scrape(&format!("http://{addr}/metrics")).await;
+    assert_eq!(
+        sample(&metrics, r#"jukebox_dependency_up{dependency="postgres"}"#),
+        Some(0.0),
+        "{metrics}"
+    );
+    assert_eq!(sample(&metrics, "jukebox_relay_lag_seconds"), Some(0.0));
+    server.abort();
+}
