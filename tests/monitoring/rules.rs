@@ -329,6 +329,20 @@ fn prometheus_scrapes_compose_services_on_the_image_health_port() {
             }
         }
     }
+    // The NATS exporter reads the monitoring port the NATS config opens.
+    let monitoring = std::fs::read_to_string(repo_file("compose.monitoring.yaml")).unwrap();
+    let port = monitoring
+        .split("http://nats:")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the exporter's NATS URL");
+    let nats_conf = std::fs::read_to_string(repo_file("infra/nats/nats.conf")).unwrap();
+    assert!(
+        nats_conf
+            .lines()
+            .any(|line| line.trim() == format!("http_port: {port}")),
+        "infra/nats/nats.conf opens no monitoring port {port}"
+    );
     let every_role = [
         "api",
         "web",
