@@ -38,7 +38,16 @@ impl CommandBus {
         client: async_nats::Client,
         namespace: Namespace,
     ) -> Result<Self, async_nats::SubscribeError> {
-        let edge_id = Uuid::new_v4().simple().to_string();
+        // `<user>.<random>`: app::connect_nats gives each NATS user the inbox prefix
+        // `_INBOX_<user>`, so each user's answers come on its own `reply.<user>.>` and no
+        // other role's user may read them (infra/nats/users.conf).
+        let inbox = client.new_inbox();
+        let owner = inbox
+            .split('.')
+            .next()
+            .and_then(|prefix| prefix.strip_prefix("_INBOX_"))
+            .unwrap_or("any");
+        let edge_id = format!("{owner}.{}", Uuid::new_v4().simple());
         let mut replies = client
             .subscribe(namespace.subject(&format!("reply.{edge_id}.*")))
             .await?;

@@ -82,7 +82,8 @@ impl Namespace {
         self.subject(&format!("progress.import.{}", subject_token(job_id)))
     }
 
-    /// Subject the processor answers a command on; the edge listens on `reply.<edge>.*`.
+    /// Subject the processor answers a command on; the edge listens on `reply.<edge>.*`,
+    /// where `<edge>` is `<NATS user>.<random>`.
     pub fn reply_subject(&self, edge_id: &str, command_id: &str) -> String {
         self.subject(&format!("reply.{edge_id}.{command_id}"))
     }
