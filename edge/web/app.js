@@ -125,6 +125,7 @@ function signedOut() {
   library.items = [];
   library.cursor = null;
   library.query = null;
+  shownCovers.clear();
   stopAllJobStreams();
   player.reset();
   $('#toast').hidden = true;
@@ -411,9 +412,7 @@ function renderLibrary() {
         type: 'button', class: 'cover-button', 'aria-label': `Play ${title}`,
         onclick: () => player.playList(library.items, index),
       },
-      h('img', {
-        class: 'cover', alt: '', src: track.cover_url || '/icon.svg', decoding: 'async', onerror: fallbackCover,
-      }),
+      coverFor(track),
       h('span', { class: 'overlay', 'aria-hidden': 'true' }, '▶')),
       h('div', { class: 'meta' },
         h('div', { class: 'title' }, title),
@@ -429,6 +428,22 @@ function renderLibrary() {
       }, '✕'));
   }));
   $('#library-more').hidden = !library.cursor;
+}
+
+// Rows are built anew on every change (a track played, queued, removed). A cover already
+// shown is moved into the new row as it is: not fetched again, and not lost once its
+// signed link (a few minutes) has expired.
+const shownCovers = new Map(); // track id -> <img>
+
+function coverFor(track) {
+  const id = trackId(track);
+  const shown = shownCovers.get(id);
+  if (shown?.complete && shown.naturalWidth > 0 && !shown.src.endsWith('/icon.svg')) return shown;
+  const img = h('img', {
+    class: 'cover', alt: '', src: track.cover_url || '/icon.svg', decoding: 'async', onerror: fallbackCover,
+  });
+  if (track.cover_url) shownCovers.set(id, img);
+  return img;
 }
 
 async function removeTrack(track) {

@@ -291,6 +291,12 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
         "the row shows {cover}"
     );
     assert_eq!(cover[1], 64, "{cover}");
+    browser
+        .exec(
+            "document.querySelector('#library-list li.track img.cover').dataset.seen = 'yes';",
+            vec![],
+        )
+        .await;
     assert_controls_named(&browser, "the library").await;
 
     // Filter (q) and sort go to the server.
@@ -319,6 +325,16 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
     browser
         .wait_for("the filter matching the track", &filtered, 10 * SECOND)
         .await;
+    // The rows were built anew; the cover shown before moved in as it was (not fetched
+    // again, so it outlives its signed link).
+    let kept = browser
+        .exec(
+            "const i = document.querySelector('#library-list li.track img.cover'); \
+             return [i.dataset.seen || null, i.naturalWidth];",
+            vec![],
+        )
+        .await;
+    assert_eq!(kept, json!(["yes", 64]));
 
     // Play: the audio element's clock advances.
     browser.click("#library-list li.track .cover-button").await;
