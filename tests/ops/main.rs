@@ -4,5 +4,6 @@
 
 mod compose;
 mod edge;
+mod restore;
 #[path = "../support/mod.rs"]
 mod support;
