@@ -107,6 +107,27 @@ async fn a_url_becomes_a_stored_aac_track_in_my_library() {
         .unwrap();
     assert!((7.5..=8.5).contains(&duration), "duration {duration}");
 
+    // The cover, as a picture of its own next to the audio (on S3 here).
+    let (cover_key, cover_size): (Option<String>, Option<i64>) =
+        sqlx::query_as("SELECT cover_key, cover_size FROM tracks WHERE track_id = $1")
+            .bind(&track_id)
+            .fetch_one(app.app.pool())
+            .await
+            .unwrap();
+    assert_eq!(cover_key, Some(format!("tracks/{track_id}.jpg")));
+    let cover_key = jukebox_handlers::storage::ObjectKey::parse(&cover_key.unwrap()).unwrap();
+    let cover = store
+        .get(&cover_key, None)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(Some(cover.len() as i64), cover_size);
+    std::fs::write(local.path(), &cover).unwrap();
+    let picture = ffprobe(local.path());
+    assert_eq!(picture["streams"][0]["codec_name"], "mjpeg", "{picture:#}");
+
     // In my library, and the events tell the story.
     assert_eq!(app.library(&alice).await, vec![track_id.clone()]);
     let import = app.history("import", &job_id).await;
