@@ -663,7 +663,49 @@ async fn stream_replicas_follow_the_configuration_and_a_lost_node_is_survived() 
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let stored = stored.unwrap_or_else(|e| {
-        panic!("no publish after losing a node ({e}); logs in {:?}", cluster.dir)
+        panic!(
+            "no publish after losing a node ({e}); logs in {:?}",
+            cluster.dir
+        )
     });
     assert_eq!(stored.stream, "EVENTS");
+}
+
+#[tokio::test]
+async fn a_role_user_cannot_make_the_streams_and_points_at_migrate() {
+    let nats = PrivateNats::start();
+    let app_config = |user: &str| {
+        let vars = [
+            // Postgres is only connected to, not written.
+            ("DATABASE_URL", support::admin_database_url()),
+            ("NATS_URL", nats.url()),
+            ("NATS_USER", user.to_owned()),
+            ("NATS_PASSWORD", password(user)),
+        ];
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        })
+        .unwrap()
+    };
+    let error = match Services::connect(&app_config("edge")).await {
+        Ok(_) => panic!("the edge user made the streams"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(
+        error.contains("COMMANDS") && error.contains("jukebox migrate"),
+        "{error}"
+    );
+    assert!(
+        nats.violations()
+            .iter()
+            .any(|line| line.contains("user:edge")
+                && line.contains("$JS.API.STREAM.CREATE.COMMANDS")),
+        "{:?}",
+        nats.violations()
+    );
+    // Once the admin user made them (`jukebox migrate`), the same user starts fine.
+    Services::connect(&app_config("admin")).await.unwrap();
+    Services::connect(&app_config("edge")).await.unwrap();
 }
