@@ -571,7 +571,7 @@ async fn the_edge_routes_limits_refuses_scanners_and_sets_headers_in_front_of_th
     assert_security_headers(&limited, "a 429");
     let body: Value = limited.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limited", "{body}");
-    // Only the auth endpoints are limited: the rest still answers.
+    // The auth limit is its own: the rest still answers.
     let response = client
         .get(format!("{origin}/api/auth/me"))
         .bearer_auth(&token)
@@ -579,6 +579,32 @@ async fn the_edge_routes_limits_refuses_scanners_and_sets_headers_in_front_of_th
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    // Imports and admin pages have their own, larger limits (without a token the app
+    // answers 401 until then).
+    for (method, path) in [
+        (reqwest::Method::POST, "/api/songs/import"),
+        (reqwest::Method::GET, "/api/admin/users"),
+    ] {
+        let mut answered_by_app = 0;
+        loop {
+            let response = client
+                .request(method.clone(), format!("{origin}{path}"))
+                .send()
+                .await
+                .unwrap();
+            if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "rate_limited", "{path}: {body}");
+                break;
+            }
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+            answered_by_app += 1;
+            assert!(
+                answered_by_app < 150,
+                "{path}: no 429 after {answered_by_app}"
+            );
+        }
+    }
 
     drop(edge);
     app.cleanup().await;
