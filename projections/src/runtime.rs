@@ -214,6 +214,10 @@ impl ProjectionRunner {
             .projection_consumer(&js, P::NAME, self.ack_wait)
             .await?;
         let mut batches = consumer.messages().await?.ready_chunks(self.batch_size);
+        // The stream sequence that continues what was applied (everything up to the ack
+        // floor was). See `contiguous`.
+        let mut next = consumer.cached_info().ack_floor.stream_sequence + 1;
+        let mut gap_reported = 0;
         let consumer_name = format!("proj-{}", P::NAME);
         self.redeliveries.watch(&consumer_name);
         info!(projection = P::NAME, "projector started");
@@ -235,6 +239,19 @@ impl ProjectionRunner {
             for message in &messages {
                 self.redeliveries.observe(&consumer_name, message);
             }
+            let sequence = |m: &jetstream::Message| m.info().map_or(0, |i| i.stream_sequence);
+            let mut messages = messages;
+            messages.sort_by_key(sequence);
+            let kept = contiguous(messages.iter().map(sequence), &mut next);
+            if kept < messages.len() && gap_reported != next {
+                gap_reported = next;
+                warn!(
+                    projection = P::NAME,
+                    expected = next,
+                    "events arrived past a gap in the stream; waiting for the missing ones to be redelivered"
+                );
+            }
+            let messages = &messages[..kept];
             let Some(last) = messages.last() else {
                 continue;
             };
@@ -277,6 +294,30 @@ impl ProjectionRunner {
     }
 }
 
+/// How many of a batch's messages (by stream sequence) to apply now: those that continue
+/// the stream from `next` without a hole (repeats of earlier ones included: the
+/// checkpoint skips them), up to the first that comes after a missing one. `next` moves
+/// past what is kept.
+///
+/// JetStream redelivers an unacked message only after `ack_wait`, and meanwhile delivers
+/// newer ones: after a projector dies mid-batch (or a NATS restart loses deliveries in
+/// flight) the newer events would arrive first, move the checkpoint past the missing
+/// ones, and the missing ones would be skipped as "already applied" when they come back.
+/// The events after the hole are left unacked, so they come back too, in order.
+fn contiguous(sequences: impl Iterator<Item = u64>, next: &mut u64) -> usize {
+    let mut kept = 0;
+    for sequence in sequences {
+        if sequence > *next {
+            break;
+        }
+        if sequence == *next {
+            *next += 1;
+        }
+        kept += 1;
+    }
+    kept
+}
+
 /// Escapes a value for COPY's text format.
 fn copy_escape(value: &str, out: &mut String) {
     for c in value.chars() {
@@ -302,6 +343,21 @@ pub fn text_array(values: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_after_a_hole_wait_for_the_missing_ones() {
+        let mut next = 5;
+        assert_eq!(contiguous([5, 6, 7].into_iter(), &mut next), 3);
+        assert_eq!(next, 8);
+        // A redelivered repeat is kept (the checkpoint skips it); 10 comes after a hole.
+        assert_eq!(contiguous([6, 8, 9, 11, 12].into_iter(), &mut next), 3);
+        assert_eq!(next, 10);
+        // Nothing continues the stream: nothing is applied or acked.
+        assert_eq!(contiguous([11, 12].into_iter(), &mut next), 0);
+        assert_eq!(next, 10);
+        assert_eq!(contiguous([10, 11, 12].into_iter(), &mut next), 3);
+        assert_eq!(next, 13);
+    }
 
     #[test]
     fn copy_text_is_escaped() {
