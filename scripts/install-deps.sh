@@ -89,6 +89,13 @@ fi
 pip_install yt-dlp || { echo "could not install yt-dlp from PyPI (Debian's is too old)" >&2; exit 1; }
 ln -sfn "$venv/bin/yt-dlp" "$JUKEBOX_TOOLS_DIR/bin/yt-dlp"
 
+# schemathesis fuzzes the running API from its /openapi.json (tests/hostile). Pinned: its
+# CLI flags and checks change between releases.
+SCHEMATHESIS_VERSION=4.32.5
+pip_install "schemathesis==$SCHEMATHESIS_VERSION" \
+  || { echo "could not install schemathesis $SCHEMATHESIS_VERSION from PyPI" >&2; exit 1; }
+ln -sfn "$venv/bin/schemathesis" "$JUKEBOX_TOOLS_DIR/bin/schemathesis"
+
 # Rust.
 if ! command -v cargo >/dev/null && [ ! -x "${HOME:-/root}/.cargo/bin/cargo" ]; then
   echo "installing Rust through rustup (needs internet access)"
@@ -121,6 +128,7 @@ echo "  $(command -v ffmpeg): $(ffmpeg -version | head -1)"
 echo "  $(command -v nginx): $(nginx -v 2>&1)"
 echo "  $(command -v promtool): $(promtool --version 2>&1 | head -1)"
 echo "  $(command -v amtool): $(amtool --version 2>&1 | head -1)"
+echo "  $(command -v schemathesis): $(schemathesis --version)"
 echo "  $(command -v s3s-fs || echo 's3s-fs: missing'): $(s3s-fs --version 2>/dev/null || true)"
 echo "  $(command -v chromedriver || echo 'chromedriver: missing'): $(chromedriver --version 2>/dev/null || true)"
 echo "  PostgreSQL server: $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -1)"

@@ -32,15 +32,18 @@ pub fn routes() -> Router<AppState> {
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    list_users,
-    list_songs,
-    list_jobs,
-    disable_user,
-    enable_user,
-    grant_admin,
-    revoke_admin
-))]
+#[openapi(
+    paths(
+        list_users,
+        list_songs,
+        list_jobs,
+        disable_user,
+        enable_user,
+        grant_admin,
+        revoke_admin
+    ),
+    components(schemas(JobStatus))
+)]
 pub(crate) struct Doc;
 
 // The answers below are written with `json!`; these structs describe them for the
@@ -410,6 +413,9 @@ async fn set_disabled(
     user_id: Uuid,
     disabled: bool,
 ) -> Result<Json<Value>, ApiError> {
+    if disabled {
+        refuse_self(&admin, user_id, "disable your own account")?;
+    }
     let command = if disabled {
         Command::DisableUser { user_id }
     } else {
@@ -417,6 +423,19 @@ async fn set_disabled(
     };
     send_for_admin(admin, state, headers, command).await?;
     Ok(Json(json!({ "user_id": user_id, "disabled": disabled })))
+}
+
+/// An admin cannot lock themselves out (and so leave no admin at all): another admin, or
+/// `jukebox admin revoke` on the server, has to do it.
+fn refuse_self(admin: &Admin, user_id: Uuid, what: &str) -> Result<(), ApiError> {
+    if admin.0.user_id == user_id {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "own_account",
+            format!("you cannot {what}; ask another admin"),
+        ));
+    }
+    Ok(())
 }
 
 /// Sends an admin's command and waits for it to commit; a rejection becomes its 4xx.
@@ -440,6 +459,7 @@ async fn send_for_admin(
     responses((status = 200, body = UserDisabled), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "no such user"),
+        (status = 409, body = ErrorBody, description = "my own account"),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn disable_user(
     admin: Admin,
@@ -474,6 +494,9 @@ async fn set_admin(
     user_id: Uuid,
     granted: bool,
 ) -> Result<Json<Value>, ApiError> {
+    if !granted {
+        refuse_self(&admin, user_id, "take the admin role from yourself")?;
+    }
     let role = jukebox_domain::Role::Admin;
     let command = if granted {
         Command::GrantRole { user_id, role }
@@ -502,7 +525,8 @@ async fn grant_admin(
     params(("user_id" = Uuid, Path), crate::api::CommandHeaders),
     responses((status = 200, body = UserAdmin), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "myself"),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn revoke_admin(
     admin: Admin,
     State(state): State<AppState>,

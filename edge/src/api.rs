@@ -274,7 +274,8 @@ async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> 
 }
 
 /// Builds the envelope. `Idempotency-Key` makes a retried request the same command: its id
-/// is derived from the issuer and the key, so one client cannot collide with another's.
+/// is derived from the issuer, the command's kind and the key, so one client cannot
+/// collide with another's, nor one route with another.
 pub(crate) fn envelope(
     headers: &HeaderMap,
     issued_by: Option<Uuid>,
@@ -286,7 +287,10 @@ pub(crate) fn envelope(
             let key = key
                 .to_str()
                 .ok()
-                .filter(|k| (1..=255).contains(&k.len()))
+                // `to_str` lets a tab through; the document says printable ASCII.
+                .filter(|k| {
+                    (1..=255).contains(&k.len()) && k.bytes().all(|b| (b' '..=b'~').contains(&b))
+                })
                 .ok_or_else(|| {
                     ApiError::bad_request(
                         "invalid_idempotency_key",
@@ -294,9 +298,12 @@ pub(crate) fn envelope(
                     )
                 })?;
             let issuer = issued_by.map_or("anonymous".to_owned(), |u| u.to_string());
+            // The kind is part of it: a key reused on another route is another command,
+            // never the first one's answer (schemathesis reused keys across routes).
+            let kind = command.subject_suffix();
             Uuid::new_v5(
                 &Uuid::NAMESPACE_OID,
-                format!("jukebox:{issuer}:{key}").as_bytes(),
+                format!("jukebox:{issuer}:{kind}:{key}").as_bytes(),
             )
         }
     };
@@ -318,19 +325,51 @@ pub(crate) async fn send(
     state: &AppState,
     envelope: &CommandEnvelope,
 ) -> Result<Option<CommandOutcome>, ApiError> {
-    match state.bus.send(envelope, state.command_wait).await {
+    let sent = state.bus.send(envelope, state.command_wait);
+    // A retry (its id comes from an Idempotency-Key: UUIDv5) of a command that is running
+    // or ran: JetStream drops the duplicate publish, so no answer comes to this request.
+    // Watch for the first one's stored outcome instead of waiting out the command wait.
+    let answer = if envelope.command_id.get_version_num() == 5 {
+        tokio::select! {
+            answer = sent => answer,
+            stored = stored_outcome_soon(state, envelope.command_id) => return stored.map(Some),
+        }
+    } else {
+        sent.await
+    };
+    match answer {
         Ok(Some(outcome)) => Ok(Some(outcome)),
         // Not answered in time (or a duplicate whose first answer went elsewhere): the
         // outcome may already be stored.
-        Ok(None) => Ok(sqlx::query_as::<_, (sqlx::types::Json<CommandOutcome>,)>(
-            "SELECT outcome FROM command_outcomes WHERE command_id = $1",
-        )
-        .bind(envelope.command_id)
-        .fetch_optional(&state.pool)
-        .await?
-        .map(|(outcome,)| outcome.0)),
+        Ok(None) => stored_outcome(state, envelope.command_id).await,
         Err(SendError::Unavailable(cause)) => Err(ApiError::Unavailable(cause)),
     }
+}
+
+/// The stored outcome, once there is one (polled; the caller bounds the wait).
+async fn stored_outcome_soon(
+    state: &AppState,
+    command_id: Uuid,
+) -> Result<CommandOutcome, ApiError> {
+    loop {
+        if let Some(outcome) = stored_outcome(state, command_id).await? {
+            return Ok(outcome);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn stored_outcome(
+    state: &AppState,
+    command_id: Uuid,
+) -> Result<Option<CommandOutcome>, ApiError> {
+    Ok(sqlx::query_as::<_, (sqlx::types::Json<CommandOutcome>,)>(
+        "SELECT outcome FROM command_outcomes WHERE command_id = $1",
+    )
+    .bind(command_id)
+    .fetch_optional(&state.pool)
+    .await?
+    .map(|(outcome,)| outcome.0))
 }
 
 fn accepted(command_id: Uuid) -> Response {

@@ -70,6 +70,16 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
+        // 22021: text Postgres cannot store. Rust strings are UTF-8, so that is a NUL
+        // character, and it came from the request (schemathesis sent `q=2%00`).
+        if let sqlx::Error::Database(db) = &error {
+            if db.code().as_deref() == Some("22021") {
+                return Self::bad_request(
+                    "nul_character",
+                    "text in this request contains a NUL character (%00), which is never valid here",
+                );
+            }
+        }
         let unavailable = match &error {
             sqlx::Error::PoolTimedOut
             | sqlx::Error::Io(_)
@@ -81,7 +91,15 @@ impl From<sqlx::Error> for ApiError {
         if unavailable {
             Self::Unavailable(format!("database: {error}"))
         } else {
-            Self::Internal(anyhow::Error::new(error).context("database query"))
+            let code = match &error {
+                sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+                _ => None,
+            };
+            let context = format!(
+                "database query (SQLSTATE {})",
+                code.as_deref().unwrap_or("-")
+            );
+            Self::Internal(anyhow::Error::new(error).context(context))
         }
     }
 }

@@ -692,12 +692,23 @@ async fn list_jobs(
     Ok(Json(Jobs { jobs }))
 }
 
+/// One server-sent event of `GET /jobs/{id}/events`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // written by axum's `Event`; here for the document
+struct JobEvent {
+    /// `job`: `data` is a `Job`; `progress`: live progress `{job_id, status, percent}`.
+    #[schema(pattern = "^(job|progress)$")]
+    event: String,
+    /// JSON.
+    data: String,
+}
+
 /// `GET /jobs/{id}/events`: server-sent events. `progress` events carry live progress,
 /// `job` events the job as `GET /jobs/{id}` shows it; the stream ends after the `job`
 /// event of a finished job.
 #[utoipa::path(get, path = "/jobs/{job_id}/events", tag = "imports", security(("bearer" = [])),
     params(("job_id" = Uuid, Path)),
-    responses((status = 200, content_type = "text/event-stream", body = String,
+    responses((status = 200, content_type = "text/event-stream", body = JobEvent,
             description = "`job` events (a `Job`) and `progress` events, until the job ends"),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]

@@ -30,7 +30,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(list, remove))]
+#[openapi(paths(list, remove), components(schemas(Sort, Order)))]
 pub(crate) struct Doc;
 
 fn track_id(raw: &str) -> Result<TrackId, ApiError> {

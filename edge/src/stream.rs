@@ -245,6 +245,7 @@ struct StreamUrl {
     params(("song_id" = String, Path, min_length = 3, max_length = 200, pattern = r"^[!-9;-~][!-~]*:[!-~]+$")),
     responses((status = 200, body = StreamUrl, description = "with `Accept: application/json`"),
         (status = 302, description = "to the signed URL"),
+        (status = 400, body = crate::error::ErrorBody, description = "a NUL character in the id"),
         (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody, description = "not in my library"),
         (status = 404, body = crate::error::ErrorBody, description = "no such song"),
