@@ -1,0 +1,286 @@
+//! A bounded load generator on loopback: virtual users sign up, sign in, import from a
+//! few shared loopback sources, read their library and stream tracks, until told to
+//! stop. A request that fails with 5xx or a transport error is retried with the same
+//! `Idempotency-Key`, as a careful client would; every 2xx answer to a command goes into
+//! the ledger, which the checks compare with what the system holds afterwards.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::{RequestBuilder, StatusCode};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::system::PASSWORD;
+
+#[derive(Debug, Clone)]
+pub struct AcceptedImport {
+    pub job_id: Uuid,
+    pub email: String,
+    pub source: String,
+}
+
+#[derive(Default)]
+pub struct LedgerInner {
+    /// Sign-ups answered 201 or 202, by email.
+    pub signups: Vec<String>,
+    /// Imports answered 202.
+    pub imports: Vec<AcceptedImport>,
+    /// (request kind, status) -> count; status 0 is a transport error (refused, timeout).
+    pub statuses: BTreeMap<(&'static str, u16), u64>,
+    /// Every 500 (or other unexpected 5xx) with its body: each is a finding.
+    pub server_errors: Vec<String>,
+    /// Stream reads that returned the requested bytes.
+    pub streamed: u64,
+}
+
+#[derive(Default, Clone)]
+pub struct Ledger(pub Arc<Mutex<LedgerInner>>);
+
+impl Ledger {
+    pub fn with<T>(&self, f: impl FnOnce(&mut LedgerInner) -> T) -> T {
+        f(&mut self.0.lock().unwrap())
+    }
+
+    fn record(&self, kind: &'static str, status: u16, body: &str) {
+        self.with(|l| {
+            *l.statuses.entry((kind, status)).or_default() += 1;
+            if status >= 500 && status != 503 {
+                l.server_errors.push(format!(
+                    "{kind}: {status} {}",
+                    body.chars().take(300).collect::<String>()
+                ));
+            }
+        });
+    }
+}
+
+/// One HTTP client for the load and the fault driver.
+#[derive(Clone)]
+pub struct Client {
+    pub http: reqwest::Client,
+    pub api: String,
+    pub ledger: Ledger,
+}
+
+/// How long one logical operation keeps retrying through an outage.
+const RETRY_FOR: Duration = Duration::from_secs(90);
+
+impl Client {
+    /// Sends until the answer is not 5xx (or a transport error), within `RETRY_FOR`.
+    pub async fn call(
+        &self,
+        kind: &'static str,
+        make: impl Fn() -> RequestBuilder,
+    ) -> Option<(StatusCode, Value)> {
+        let deadline = Instant::now() + RETRY_FOR;
+        loop {
+            match make().send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let text = response.text().await.unwrap_or_default();
+                    self.ledger.record(kind, status.as_u16(), &text);
+                    if !status.is_server_error() {
+                        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+                        return Some((status, body));
+                    }
+                }
+                Err(_) => self.ledger.record(kind, 0, ""),
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Signs up (one command, retried under one key); true when it was accepted (2xx).
+    pub async fn sign_up(&self, email: &str) -> bool {
+        let key = Uuid::new_v4().to_string();
+        let answer = self
+            .call("signup", || {
+                self.http
+                    .post(format!("{}/auth/signup", self.api))
+                    .header("Idempotency-Key", &key)
+                    .json(&json!({ "email": email, "password": PASSWORD }))
+            })
+            .await;
+        let accepted = matches!(answer, Some((s, _)) if s.is_success());
+        if accepted {
+            self.ledger.with(|l| l.signups.push(email.to_owned()));
+        }
+        accepted
+    }
+
+    /// Signs in; a 401 right after a sign-up answered 202 means "not committed yet".
+    pub async fn sign_in(&self, email: &str) -> Option<String> {
+        let deadline = Instant::now() + RETRY_FOR;
+        while Instant::now() < deadline {
+            let answer = self
+                .call("signin", || {
+                    self.http
+                        .post(format!("{}/auth/signin", self.api))
+                        .json(&json!({ "email": email, "password": PASSWORD }))
+                })
+                .await;
+            match answer {
+                Some((StatusCode::OK, body)) => {
+                    return body["access_token"].as_str().map(str::to_owned)
+                }
+                Some(_) => tokio::time::sleep(Duration::from_millis(300)).await,
+                None => return None,
+            }
+        }
+        None
+    }
+
+    /// Imports a URL; returns the job id when accepted (202).
+    pub async fn import(&self, token: &str, email: &str, url: &str) -> Option<Uuid> {
+        let key = Uuid::new_v4().to_string();
+        let (status, body) = self
+            .call("import", || {
+                self.http
+                    .post(format!("{}/songs/import", self.api))
+                    .bearer_auth(token)
+                    .header("Idempotency-Key", &key)
+                    .json(&json!({ "url": url }))
+            })
+            .await?;
+        if !status.is_success() {
+            return None;
+        }
+        let job_id: Uuid = body["job_id"].as_str()?.parse().ok()?;
+        self.ledger.with(|l| {
+            l.imports.push(AcceptedImport {
+                job_id,
+                email: email.to_owned(),
+                source: url.to_owned(),
+            })
+        });
+        Some(job_id)
+    }
+
+    /// The track ids in the caller's library (one page).
+    pub async fn library(&self, token: &str) -> Vec<String> {
+        match self
+            .call("library", || {
+                self.http
+                    .get(format!("{}/library?limit=100", self.api))
+                    .bearer_auth(token)
+            })
+            .await
+        {
+            Some((StatusCode::OK, body)) => body["items"]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|i| i["track_id"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Asks for a signed URL and reads the first KiB through the stream role.
+    pub async fn stream(&self, token: &str, track_id: &str) {
+        let Some((StatusCode::OK, body)) = self
+            .call("stream-url", || {
+                self.http
+                    .get(format!("{}/stream/{track_id}", self.api))
+                    .bearer_auth(token)
+                    .header("Accept", "application/json")
+            })
+            .await
+        else {
+            return;
+        };
+        let Some(url) = body["url"].as_str() else {
+            return;
+        };
+        match self
+            .http
+            .get(url)
+            .header("Range", "bytes=0-1023")
+            .send()
+            .await
+        {
+            Ok(response) => {
+                let status = response.status();
+                let bytes = response.bytes().await.map(|b| b.len()).unwrap_or(0);
+                self.ledger.record("stream", status.as_u16(), "");
+                if status == StatusCode::PARTIAL_CONTENT && bytes == 1024 {
+                    self.ledger.with(|l| l.streamed += 1);
+                }
+            }
+            Err(_) => self.ledger.record("stream", 0, ""),
+        }
+    }
+}
+
+/// A tiny xorshift generator: the load's choices need no quality, only variety.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// Runs `users` virtual users until `stop`; each signs up once, then loops over
+/// imports (at most `imports_each`), library reads and streams with a short pause
+/// between operations.
+pub fn start(
+    client: Client,
+    users: usize,
+    imports_each: usize,
+    sources: Arc<Vec<String>>,
+    stop: Arc<AtomicBool>,
+    run_id: &str,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..users)
+        .map(|vu| {
+            let (client, sources, stop) = (client.clone(), sources.clone(), stop.clone());
+            let email = format!("vu{vu}-{run_id}@faults.test");
+            tokio::spawn(async move {
+                let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15 ^ ((vu as u64 + 1) * 7919));
+                // Spread the argon2-heavy sign-ups over the first seconds.
+                tokio::time::sleep(Duration::from_millis(300 * vu as u64)).await;
+                if !client.sign_up(&email).await {
+                    return;
+                }
+                let Some(token) = client.sign_in(&email).await else {
+                    return;
+                };
+                let mut tracks: Vec<String> = Vec::new();
+                let mut imports = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    match rng.below(10) {
+                        0..=1 if imports < imports_each => {
+                            imports += 1;
+                            let source = &sources[rng.below(sources.len())];
+                            client.import(&token, &email, source).await;
+                        }
+                        0..=5 => tracks = client.library(&token).await,
+                        _ => {
+                            if !tracks.is_empty() {
+                                let track = tracks[rng.below(tracks.len())].clone();
+                                client.stream(&token, &track).await;
+                            }
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(200 + rng.below(400) as u64)).await;
+                }
+            })
+        })
+        .collect()
+}
