@@ -80,6 +80,9 @@ pub struct System {
     pub objects: PathBuf,
     pub http: reqwest::Client,
     pool: Option<PgPool>,
+    /// This run's copy of the binary: every start and restart runs the same build, even
+    /// if a parallel cargo build replaces target/debug/jukebox meanwhile.
+    bin: PathBuf,
 }
 
 impl System {
@@ -114,6 +117,10 @@ impl System {
         } else {
             vec![NatsNode::new(&root, "nats-1", None)]
         };
+        let bin = root.join("jukebox");
+        std::fs::hard_link(env!("CARGO_BIN_EXE_jukebox"), &bin)
+            .or_else(|_| std::fs::copy(env!("CARGO_BIN_EXE_jukebox"), &bin).map(|_| ()))
+            .expect("a copy of the jukebox binary");
         let mut postgres = Postgres::init(&root);
         let media = MediaServer::start(root.join("media")).await;
         let mut system = System {
@@ -127,6 +134,7 @@ impl System {
                 .build()
                 .unwrap(),
             pool: None,
+            bin,
             media,
             nats,
             postgres: {
@@ -203,7 +211,7 @@ impl System {
     /// Runs a jukebox subcommand to completion (bounded) and returns its stdout.
     pub fn jukebox(&self, args: &[&str], within: Duration) -> String {
         let log = self.root().join("logs/cli.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_jukebox"))
+        let mut child = Command::new(&self.bin)
             .args(args)
             .envs(&self.env)
             .stdin(Stdio::null())
@@ -248,7 +256,7 @@ impl System {
         // No core files from an aborting fail point.
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "ulimit -c 0; exec \"$0\" serve \"$1\""])
-            .arg(env!("CARGO_BIN_EXE_jukebox"))
+            .arg(&self.bin)
             .arg(role.as_str())
             .envs(&self.env)
             .env("JUKEBOX_FAILPOINTS", fail_points.unwrap_or(""))
