@@ -14,9 +14,8 @@ use jukebox_nats::names::{
     CORRELATION_ID_HEADER, EVENT_TYPE_HEADER, GLOBAL_POSITION_HEADER, TRANSACTION_ID_HEADER,
 };
 use jukebox_nats::{EventRecord, FailPoints, Topology};
-use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgListener;
-use sqlx::{PgPool, Postgres};
+use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -81,11 +80,14 @@ impl Relay {
     }
 
     async fn lead(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        let mut conn = self.pool.acquire().await?;
+        // Detached from the pool: the leader lock is session-level, and a cancelled `lead`
+        // (shutdown) must not hand a connection still holding it back to the pool, where
+        // the next relay in this process would never lead again. Dropped, it closes.
+        let mut conn = self.pool.acquire().await?.detach();
         loop {
             let (leader,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
                 .bind(LEADER_LOCK_KEY)
-                .fetch_one(&mut *conn)
+                .fetch_one(&mut conn)
                 .await?;
             if leader {
                 break;
@@ -97,17 +99,14 @@ impl Relay {
         }
         info!("relay is the leader");
         let result = self.relay_until(&mut conn, shutdown).await;
-        // Session-level lock: unlock explicitly when the connection goes back to the pool.
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(LEADER_LOCK_KEY)
-            .execute(&mut *conn)
-            .await;
+        // Closing the session releases the lock.
+        let _ = sqlx::Connection::close(conn).await;
         result
     }
 
     async fn relay_until(
         &self,
-        conn: &mut PoolConnection<Postgres>,
+        conn: &mut PgConnection,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
@@ -116,7 +115,7 @@ impl Relay {
             let (transaction_id, global_position): (String, i64) = sqlx::query_as(
                 "SELECT transaction_id::text, global_position FROM relay_checkpoint WHERE id = 1",
             )
-            .fetch_one(&mut **conn)
+            .fetch_one(&mut *conn)
             .await?;
             Checkpoint {
                 transaction_id,
@@ -139,7 +138,7 @@ impl Relay {
     /// Publishes one batch (pipelined), waits for every ack, then moves the checkpoint.
     async fn relay_batch(
         &self,
-        conn: &mut PoolConnection<Postgres>,
+        conn: &mut PgConnection,
         checkpoint: &mut Checkpoint,
     ) -> anyhow::Result<usize> {
         let events = read_batch(conn, checkpoint, self.batch_size).await?;
@@ -196,14 +195,14 @@ impl Relay {
         )
         .bind(&checkpoint.transaction_id)
         .bind(checkpoint.global_position)
-        .execute(&mut **conn)
+        .execute(&mut *conn)
         .await?;
         Ok(events.len())
     }
 }
 
 async fn read_batch(
-    conn: &mut PoolConnection<Postgres>,
+    conn: &mut PgConnection,
     after: &Checkpoint,
     limit: i64,
 ) -> Result<Vec<EventRecord>, sqlx::Error> {
@@ -219,6 +218,6 @@ async fn read_batch(
         .bind(&after.transaction_id)
         .bind(after.global_position)
         .bind(limit)
-        .fetch_all(&mut **conn)
+        .fetch_all(&mut *conn)
         .await
 }

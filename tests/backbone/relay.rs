@@ -96,3 +96,42 @@ async fn a_transaction_that_starts_first_and_commits_last_is_not_skipped() {
     assert_eq!(ids, ["started-first", "committed-first"]);
     app.cleanup().await;
 }
+
+/// A relay stopped in the middle of leading must give the leader lock back: the next relay
+/// started in the same process (same pool) leads and publishes.
+#[tokio::test]
+async fn a_relay_started_again_in_the_same_process_leads() {
+    let app = spawn_app(&[]).await;
+    let mut conn = sqlx::PgConnection::connect(&database_url(&app).await)
+        .await
+        .unwrap();
+    append(&mut conn, "before").await;
+    let first = app.start(&[Role::Relay], FailPoints::default()).await;
+    eventually("the first relay publishes", || async {
+        app.stream_events().await.len() == 1
+    })
+    .await;
+    first.stop().await.unwrap();
+    // Otherwise the lock would stay with a pooled connection that the next relay may or
+    // may not be handed.
+    eventually("the stopped relay released the leader lock", || async {
+        let (held,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database =
+               (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+        held == 0
+    })
+    .await;
+
+    let second = app.start(&[Role::Relay], FailPoints::default()).await;
+    append(&mut conn, "after").await;
+    eventually("the second relay publishes", || async {
+        app.stream_events().await.len() == 2
+    })
+    .await;
+    second.stop().await.unwrap();
+    app.cleanup().await;
+}
