@@ -76,6 +76,7 @@ struct SignUpRequest {
     #[schema(example = "ada@example.org")]
     email: String,
     /// 8 to 128 characters, not a common password.
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
 }
 
