@@ -202,7 +202,7 @@ async fn sign_up(
                 .into_response())
         }
         Some(outcome) => Err(rejection(outcome)),
-        None => Ok(accepted(envelope.command_id)),
+        None => Ok(accepted(&state, envelope.command_id)),
     }
 }
 
@@ -373,8 +373,10 @@ async fn stored_outcome(
     .map(|(outcome,)| outcome.0))
 }
 
-fn accepted(command_id: Uuid) -> Response {
-    let location = format!("/commands/{command_id}");
+/// The location carries the mount, like the jobs redirect: the web role serves the API
+/// under `/api`.
+fn accepted(state: &AppState, command_id: Uuid) -> Response {
+    let location = format!("{}/commands/{command_id}", state.mount);
     (
         StatusCode::ACCEPTED,
         [(header::LOCATION, location.clone())],

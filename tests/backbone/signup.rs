@@ -5,7 +5,7 @@ use jukebox::app::Role;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::{eventually, raw_stream_payloads, spawn_app};
+use crate::support::{eventually, raw_stream_payloads, spawn_app, spawn_app_with};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -219,5 +219,36 @@ async fn bad_sign_up_input_gets_a_clear_4xx() {
         );
     }
     assert_eq!(app.log_events().await.len(), 0);
+    app.cleanup().await;
+}
+
+/// With no processor to answer in time, sign-up is accepted (202) and points at its
+/// outcome; through the web role that location carries the `/api` mount and works.
+#[tokio::test]
+async fn an_accepted_sign_up_points_at_its_outcome_through_the_web_role() {
+    let app = spawn_app_with(&[Role::Web], &[("COMMAND_WAIT_MS", "300".into())]).await;
+    let response = app
+        .http
+        .post(app.web("/api/auth/signup"))
+        .json(&serde_json::json!({ "email": "late@example.com", "password": "correct horse battery" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["location"], location.as_str());
+    assert!(location.starts_with("/api/commands/"), "{location}");
+
+    let processor = app
+        .start(&[Role::Processor], jukebox_nats::FailPoints::default())
+        .await;
+    eventually("the outcome at the location", || async {
+        let outcome = app.http.get(app.web(&location)).send().await.unwrap();
+        outcome.status() == StatusCode::OK
+            && outcome.json::<Value>().await.unwrap()["status"] == "committed"
+    })
+    .await;
+    processor.stop().await.unwrap();
     app.cleanup().await;
 }
