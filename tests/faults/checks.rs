@@ -286,7 +286,7 @@ pub async fn accepted_effects(system: &mut System, ledger: &Ledger, findings: &m
 }
 
 /// A read model's rows, as JSON text, sorted.
-async fn table(pool: &PgPool, name: &str) -> Vec<String> {
+pub async fn table(pool: &PgPool, name: &str) -> Vec<String> {
     sqlx::query_scalar(&format!(
         "SELECT row_to_json(t)::text AS r FROM {name} t ORDER BY 1"
     ))

@@ -427,6 +427,7 @@ async fn finish(mut run: Run, title: &str, long: bool) {
     checks::accepted_effects(&mut run.system, &run.ledger, &mut findings).await;
     let events = checks::events_stream_equals_log(&mut run.system, &mut findings).await;
     let rows = checks::read_models_equal_rebuild(&mut run.system, &mut findings).await;
+    let refed = refeed_events(&mut run.system, &mut findings).await;
 
     let (signups, imports, streamed, statuses, server_errors) = run.ledger.with(|l| {
         (
@@ -453,6 +454,7 @@ async fn finish(mut run: Run, title: &str, long: bool) {
         run.sources.len()
     );
     eprintln!("events in the log: {events}; read-model rows rebuilt and compared: {rows}");
+    eprintln!("EVENTS deleted and re-fed from the log in {refed:.1?}");
     eprintln!("answers by request and status (0 = no answer):");
     for ((kind, status), n) in &statuses {
         eprintln!("  {kind:<10} {status:>3}: {n}");
@@ -489,11 +491,11 @@ async fn finish(mut run: Run, title: &str, long: bool) {
         findings.is_clean() && server_errors.is_empty(),
         "the fault suite found problems (listed above)"
     );
-    // known issue: in the three-node cluster runs, about one run in four stores one event
-    // in EVENTS after the next event of the log, with no publish error at the relay
-    // (seen while a node stopped; docs/reliability.md). A projection would skip such an
-    // event; the read models still equalled their rebuild in those runs. Enforced in the
-    // long mode until it is understood and fixed.
+    // known issue: the relay retries a whole pipelined batch when one publish fails; the
+    // later events, already stored, are refused as duplicates and the failed ones land
+    // after them (every re-feed of EVENTS shows it, and some cluster node stops). A
+    // projection past them would skip them. Enforced in the long mode until the relay
+    // keeps order (docs/reliability.md, "Known issue").
     if long {
         assert!(
             findings.out_of_order.is_empty(),
@@ -501,6 +503,73 @@ async fn finish(mut run: Run, title: &str, long: bool) {
         );
     }
     assert!(imports > 0 && signups > 0, "the load did run");
+}
+
+/// SECURITY.md item 24: `EVENTS` is deleted and re-fed from the log by the relay (its
+/// checkpoint reset, as docs/operations.md tells an operator after a restore). The
+/// stream must equal the log again; the projectors and the downloader, on fresh
+/// consumers, must change nothing: no new event, the same read models.
+async fn refeed_events(system: &mut System, findings: &mut Findings) -> Duration {
+    let started = Instant::now();
+    let pool = system.pool().await;
+    let log_before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let mut live = Vec::new();
+    for name in jukebox_projections::ALL {
+        live.push(checks::table(&pool, name).await);
+    }
+    for role in [RoleName::Relay, RoleName::Projector, RoleName::Downloader] {
+        system.kill_role(role);
+    }
+    let js = async_nats::jetstream::new(system.nats_client().await);
+    js.delete_stream("EVENTS").await.expect("EVENTS deleted");
+    sqlx::query("UPDATE relay_checkpoint SET transaction_id = '0', global_position = 0")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // `jukebox migrate` makes the streams (ADR 07).
+    system.jukebox(&["migrate"], Duration::from_secs(60));
+    for role in [RoleName::Relay, RoleName::Projector, RoleName::Downloader] {
+        system.start_role(role, None);
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let messages = match js.get_stream("EVENTS").await {
+            Ok(mut stream) => stream.info().await.map_or(0, |i| i.state.messages),
+            Err(_) => 0,
+        };
+        if messages as i64 >= log_before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "EVENTS re-fed {messages} of {log_before} events"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let elapsed = started.elapsed();
+    checks::quiesce(system, Duration::from_secs(300), findings).await;
+    checks::events_stream_equals_log(system, findings).await;
+    let log_after: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    if log_after != log_before {
+        findings.duplicated.push(format!(
+            "re-feeding EVENTS added {} events to the log",
+            log_after - log_before
+        ));
+    }
+    for (name, before) in jukebox_projections::ALL.iter().zip(live) {
+        if checks::table(&pool, name).await != before {
+            findings
+                .mismatched
+                .push(format!("read model {name} changed when EVENTS was re-fed"));
+        }
+    }
+    elapsed
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
