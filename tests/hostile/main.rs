@@ -135,6 +135,8 @@ async fn the_api_answers_hostile_input_with_4xx_as_its_document_says() {
                 "STREAM_SIGNING_SECRET",
                 "stream-secret-stream-secret-0123456789".into(),
             ),
+            // The long mode runs past the default 15 minutes of an access token.
+            ("ACCESS_TOKEN_TTL_SECS", "14400".into()),
             // Google sign-in configured against a closed port: login redirects, and a
             // callback is refused on its state before any request would leave.
             ("GOOGLE_CLIENT_ID", "hostile-client".into()),
