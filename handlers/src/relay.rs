@@ -206,11 +206,13 @@ async fn read_batch(
     after: &Checkpoint,
     limit: i64,
 ) -> Result<Vec<EventRecord>, sqlx::Error> {
+    // ORDER BY names the table's columns: a bare `transaction_id` would mean the SELECT
+    // list's text copy, and "1000" sorts before "999".
     let sql = format!(
         "SELECT {} FROM events
          WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-         ORDER BY transaction_id, global_position
+         ORDER BY events.transaction_id, events.global_position
          LIMIT $3",
         EventRecord::COLUMNS
     );

@@ -60,10 +60,11 @@ pub async fn rebuild<P: Projection>(
     let mut position = Position::default();
     let mut events = 0u64;
     {
+        // Table columns in ORDER BY: the SELECT list's `transaction_id` is text.
         let sql = format!(
             "SELECT {} FROM events
              WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-             ORDER BY transaction_id, global_position",
+             ORDER BY events.transaction_id, events.global_position",
             EventRecord::COLUMNS
         );
         let mut log = sqlx::query_as::<_, EventRecord>(&sql).fetch(&mut *conn);
@@ -137,7 +138,7 @@ pub async fn read_after(
         "SELECT {} FROM events
          WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-         ORDER BY transaction_id, global_position LIMIT $3",
+         ORDER BY events.transaction_id, events.global_position LIMIT $3",
         EventRecord::COLUMNS
     );
     sqlx::query_as(&sql)

@@ -121,7 +121,7 @@ impl TestApp {
     /// Events in the Postgres log, in relay order.
     pub async fn log_events(&self) -> Vec<EventRecord> {
         sqlx::query_as(&format!(
-            "SELECT {} FROM events ORDER BY transaction_id, global_position",
+            "SELECT {} FROM events ORDER BY events.transaction_id, events.global_position",
             EventRecord::COLUMNS
         ))
         .fetch_all(self.pool())
