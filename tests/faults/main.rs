@@ -410,7 +410,7 @@ async fn start_run(cluster: bool, users: usize, imports_each: usize) -> Run {
 
 /// Stops the load, lets everything settle, runs the checks, prints the summary and
 /// fails on any finding.
-async fn finish(mut run: Run, title: &str, long: bool) {
+async fn finish(mut run: Run, title: &str) {
     run.stop.store(true, Ordering::Relaxed);
     for handle in run.users.drain(..) {
         tokio::time::timeout(Duration::from_secs(120), handle)
@@ -488,20 +488,9 @@ async fn finish(mut run: Run, title: &str, long: bool) {
         eprintln!("  - out of relay order: {line}");
     }
     assert!(
-        findings.is_clean() && server_errors.is_empty(),
+        findings.is_clean() && findings.out_of_order.is_empty() && server_errors.is_empty(),
         "the fault suite found problems (listed above)"
     );
-    // known issue: the relay retries a whole pipelined batch when one publish fails; the
-    // later events, already stored, are refused as duplicates and the failed ones land
-    // after them (every re-feed of EVENTS shows it, and some cluster node stops). A
-    // projection past them would skip them. Enforced in the long mode until the relay
-    // keeps order (docs/reliability.md, "Known issue").
-    if long {
-        assert!(
-            findings.out_of_order.is_empty(),
-            "EVENTS is out of relay order (listed above)"
-        );
-    }
     assert!(imports > 0 && signups > 0, "the load did run");
 }
 
@@ -628,7 +617,6 @@ async fn nothing_is_lost_when_roles_die_and_dependencies_restart() {
         } else {
             "short, one NATS node"
         },
-        mode.long,
     )
     .await;
 }
@@ -663,7 +651,6 @@ async fn nothing_is_lost_when_nats_cluster_nodes_stop_in_turn() {
         } else {
             "short, three-node NATS cluster"
         },
-        mode.long,
     )
     .await;
 }

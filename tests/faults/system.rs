@@ -380,7 +380,12 @@ impl Drop for System {
         if std::thread::panicking() {
             self.print_logs();
         }
-        let keep = std::thread::panicking() && std::env::var_os("JUKEBOX_FAULTS_KEEP").is_some();
+        // JUKEBOX_FAULTS_KEEP=1 keeps a failed run's folder, =always every run's.
+        let keep = match std::env::var("JUKEBOX_FAULTS_KEEP").as_deref() {
+            Ok("always") => true,
+            Ok(_) => std::thread::panicking(),
+            Err(_) => false,
+        };
         let roles: Vec<RoleName> = self.roles.keys().copied().collect();
         for role in roles {
             self.kill_role(role);
