@@ -250,7 +250,9 @@ async fn audit_replays_a_user_as_of_before_and_after_verification() {
         "{aggregates:?}"
     );
 
-    // No credential anywhere: not the password hash, not the token or its hash.
+    // No credential anywhere: not the password hash, not the token or its hash. (The
+    // audit reads the log; the accounts read model may not have caught up yet.)
+    app.app.projections_caught_up().await;
     let (hash,): (String,) =
         sqlx::query_as("SELECT password_hash FROM accounts WHERE user_id = $1")
             .bind(carol)

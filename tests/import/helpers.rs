@@ -204,13 +204,17 @@ impl ImportApp {
             .unwrap()
     }
 
-    /// Waits until the job is completed or failed (60 s at most) and returns it.
+    /// Waits until the job is completed or failed (60 s at most) and the read models have
+    /// caught up, and returns it.
     pub async fn finished_job(&self, token: &str, job_id: &str) -> Value {
         for _ in 0..600 {
             let response = self.job(token, job_id).await;
             if response.status() == StatusCode::OK {
                 let body: Value = response.json().await.unwrap();
                 if matches!(body["status"].as_str(), Some("completed" | "failed")) {
+                    // GET /jobs/{id} can answer from the log before the read models have
+                    // applied the job's end; callers go on to read them.
+                    self.app.projections_caught_up().await;
                     return body;
                 }
             }
