@@ -429,6 +429,7 @@ async fn each_role_user_is_refused_outside_its_subjects() {
         .publish("progress.import.j1", "42".into())
         .await
         .unwrap();
+    downloader.flush().await.unwrap();
     let message = tokio::time::timeout(Duration::from_secs(5), progress.next())
         .await
         .expect("the downloader's progress reaches the edge")
@@ -441,6 +442,9 @@ async fn each_role_user_is_refused_outside_its_subjects() {
         .publish("reply.edge.e1.c1", "ok".into())
         .await
         .unwrap();
+    // The server has the publish once it answers the flush's ping (a clean-clone CI run
+    // once waited 5 s for an unflushed one).
+    processor.flush().await.unwrap();
     let reply = tokio::time::timeout(Duration::from_secs(5), replies.next())
         .await
         .expect("the processor's answer reaches the edge")
