@@ -21,10 +21,7 @@ struct PrivateNats {
 
 impl PrivateNats {
     fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
+        let port = crate::support::free_port();
         let mut nats = Self {
             port,
             data: tempfile::tempdir().unwrap(),

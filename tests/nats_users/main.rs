@@ -16,7 +16,7 @@ use jukebox::Config;
 use reqwest::StatusCode;
 use tokio::sync::mpsc;
 
-use crate::support::{eventually, spawn_app_with};
+use crate::support::{eventually, free_port, spawn_app_with};
 
 const ROLE_USERS: [&str; 6] = [
     "edge",
@@ -102,14 +102,6 @@ impl Drop for PrivateNats {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Publishes `payload` to `subject` until `subscription` receives it (5 s at most).

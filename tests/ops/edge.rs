@@ -3,7 +3,7 @@
 //! foreground, in front of the running system, with a certificate made at test time.
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::compose::{repo, Compose};
-use crate::support::{spawn_app_with, TestApp};
+use crate::support::{free_port, spawn_app_with, TestApp};
 
 const TEMPLATE: &str = "infra/edge/jukebox.conf.template";
 
@@ -38,14 +38,6 @@ fn render(template: &str, vars: &HashMap<String, String>) -> String {
                 .unwrap_or_else(|| panic!("no value for ${{{name}}}"));
             text.replace(&format!("${{{name}}}"), value)
         })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn run(command: &mut Command) -> std::process::Output {

@@ -152,6 +152,14 @@ impl TestApp {
 }
 
 /// A fresh app with `roles` running.
+/// A loopback port nothing listens on right now, for a private server a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
 pub async fn spawn_app(roles: &[Role]) -> TestApp {
     spawn_app_with(roles, &[]).await
 }
