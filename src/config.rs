@@ -147,10 +147,7 @@ impl Config {
                 .map(|o| o.trim().trim_end_matches('/').to_owned())
                 .filter(|o| !o.is_empty())
                 .collect(),
-            None => vec![
-                origin_of(&public_base_url),
-                format!("http://{app_domain}:{api_port}"),
-            ],
+            None => default_origins(&public_base_url, &app_domain, web_port, api_port),
         };
         let secs = |name: &str, default: u64| -> anyhow::Result<Duration> {
             Ok(Duration::from_secs(env.parse(name, default)?))
@@ -324,6 +321,38 @@ fn database_url(env: &Env) -> anyhow::Result<SecretString> {
     Ok(parsed.to_string().into())
 }
 
+/// The origins a browser shows when it is on the web app as this configuration serves
+/// it: `PUBLIC_BASE_URL` and the API port, and, when that is a loopback address (a
+/// development setup), every loopback name at the web and API ports too, since `jukebox
+/// dev` prints `127.0.0.1` while the default base URL says `localhost`.
+fn default_origins(
+    public_base_url: &str,
+    app_domain: &str,
+    web_port: u16,
+    api_port: u16,
+) -> Vec<String> {
+    let mut origins = vec![
+        origin_of(public_base_url),
+        format!("http://{app_domain}:{api_port}"),
+    ];
+    let loopback = url::Url::parse(public_base_url).is_ok_and(|u| match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    });
+    if loopback {
+        for host in ["localhost", "127.0.0.1", "[::1]"] {
+            for port in [web_port, api_port] {
+                origins.push(format!("http://{host}:{port}"));
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    origins.retain(|o| seen.insert(o.clone()));
+    origins
+}
+
 /// `scheme://host[:port]` of a URL (the browser's `Origin` for pages under it).
 fn origin_of(url: &str) -> String {
     match url::Url::parse(url) {
@@ -440,6 +469,30 @@ mod tests {
         .unwrap();
         assert!(!dev.cookie_secure);
         assert_eq!(dev.allowed_origins, ["http://a.test", "http://b.test"]);
+    }
+
+    #[test]
+    fn development_origins_include_every_loopback_name_at_the_web_port() {
+        // `jukebox dev` prints http://127.0.0.1:3000; the base URL says localhost.
+        let loaded = config(&[]).unwrap();
+        for origin in [
+            "http://localhost:3000",
+            "http://127.0.0.1:3000",
+            "http://[::1]:3000",
+            "http://localhost:8000",
+        ] {
+            assert!(
+                loaded.allowed_origins.iter().any(|o| o == origin),
+                "{origin} not in {:?}",
+                loaded.allowed_origins
+            );
+        }
+        let moved = config(&[("WEB_PORT", "4000")]).unwrap();
+        assert!(moved
+            .allowed_origins
+            .iter()
+            .any(|o| o == "http://127.0.0.1:4000"));
+        assert!(!moved.allowed_origins.iter().any(|o| o.ends_with(":3000")));
     }
 
     #[test]

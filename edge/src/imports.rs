@@ -118,6 +118,15 @@ impl ProgressCache {
                     continue;
                 };
                 let now = Instant::now();
+                let mut body = body;
+                if body["status"] == "retrying" {
+                    // Relative to when it was said; `GET /jobs` answers with a moment.
+                    let next_in = body["next_in_s"].as_u64().unwrap_or(0);
+                    let at = time::OffsetDateTime::now_utc() + Duration::from_secs(next_in);
+                    if let Ok(at) = at.format(&time::format_description::well_known::Rfc3339) {
+                        body["next_at"] = Value::String(at);
+                    }
+                }
                 let mut entries = entries.lock().expect("progress cache");
                 if entries.len() > 10_000 {
                     entries.retain(|_, (_, at)| now.duration_since(*at) < Duration::from_secs(600));
@@ -506,6 +515,26 @@ pub struct Job {
     error: Option<JobError>,
     created_at: Option<String>,
     updated_at: Option<String>,
+    /// The stored song's tags, once known (`GET /jobs` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    artist: Option<String>,
+    /// Whether the song is still in the caller's library (`GET /jobs` only, once stored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_library: Option<bool>,
+    /// An attempt failed and the next one is waiting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry: Option<JobRetry>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobRetry {
+    /// The attempt that comes next (2 for the first retry).
+    attempt: u64,
+    max_attempts: u64,
+    /// When it starts (RFC 3339).
+    next_at: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -548,6 +577,16 @@ fn job_json(row: &JobRow, live: Option<Value>) -> Job {
         t.format(&time::format_description::well_known::Rfc3339)
             .ok()
     };
+    let retry = live
+        .as_ref()
+        .filter(|l| l["status"] == "retrying" && !finished)
+        .and_then(|l| {
+            Some(JobRetry {
+                attempt: l["attempt"].as_u64()?,
+                max_attempts: l["max_attempts"].as_u64()?,
+                next_at: l["next_at"].as_str()?.to_owned(),
+            })
+        });
     Job {
         job_id: row.job_id,
         status,
@@ -563,6 +602,10 @@ fn job_json(row: &JobRow, live: Option<Value>) -> Job {
         }),
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
+        title: None,
+        artist: None,
+        in_library: None,
+        retry,
     }
 }
 
@@ -685,9 +728,40 @@ async fn list_jobs(
     .fetch_all(&state.pool)
     .await?;
     let progress = state.imports.as_ref().map(|s| s.progress.clone());
+    // Labels for the jobs whose song is stored, and whether it is still mine.
+    let ids: Vec<&str> = rows.iter().filter_map(|r| r.track_id.as_deref()).collect();
+    let tags: HashMap<String, (Option<String>, Option<String>)> =
+        sqlx::query_as::<_, (String, Option<String>, Option<String>)>(
+            "SELECT track_id, title, artist FROM tracks WHERE track_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&state.pool)
+        .await?
+        .into_iter()
+        .map(|(id, title, artist)| (id, (title, artist)))
+        .collect();
+    let mine: HashSet<String> = sqlx::query_scalar(
+        "SELECT track_id FROM library_entries WHERE user_id = $1 AND track_id = ANY($2)",
+    )
+    .bind(user.user_id)
+    .bind(&ids)
+    .fetch_all(&state.pool)
+    .await?
+    .into_iter()
+    .collect();
     let jobs = rows
         .iter()
-        .map(|r| job_json(r, progress.as_ref().and_then(|p| p.get(r.job_id))))
+        .map(|r| {
+            let mut job = job_json(r, progress.as_ref().and_then(|p| p.get(r.job_id)));
+            if let Some(track) = &r.track_id {
+                if let Some((title, artist)) = tags.get(track) {
+                    job.title.clone_from(title);
+                    job.artist.clone_from(artist);
+                }
+                job.in_library = Some(mine.contains(track));
+            }
+            job
+        })
         .collect();
     Ok(Json(Jobs { jobs }))
 }

@@ -1,11 +1,14 @@
 //! The web app (:3000). It serves the page and the API under `/api`, same-origin, so the
 //! refresh cookie works without CORS. The app is plain static files (HTML, CSS, ES
 //! modules) built into the binary: nothing to fetch from elsewhere, no build step.
+//! `/settings.json` tells the page how this server is set up (Google sign-in, email
+//! verification) before anyone signs in.
 
 use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use serde::Serialize;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::headers::{page_csp, with_security_headers};
@@ -39,6 +42,21 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../web/admin.js"),
     ),
     (
+        "/auth.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/auth.js"),
+    ),
+    (
+        "/jobs.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/jobs.js"),
+    ),
+    (
+        "/messages.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/messages.js"),
+    ),
+    (
         "/ui.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/ui.js"),
@@ -64,11 +82,24 @@ pub fn router(state: AppState) -> Router {
         .map(|u| u.origin().ascii_serialization());
     let csp = HeaderValue::from_str(&page_csp(stream_origin.as_deref()))
         .expect("the CSP is visible ASCII");
+    let settings = serde_json::to_string(&page_settings(&state)).expect("plain fields");
     let page = ASSETS
         .iter()
         .fold(Router::new(), |router, &(path, content_type, body)| {
             router.route(path, get(move || async move { asset(content_type, body) }))
         })
+        .route(
+            "/settings.json",
+            get(move || async move {
+                (
+                    [
+                        (header::CONTENT_TYPE, "application/json"),
+                        (header::CACHE_CONTROL, "no-cache"),
+                    ],
+                    settings,
+                )
+            }),
+        )
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             csp,
@@ -78,6 +109,28 @@ pub fn router(state: AppState) -> Router {
         ..state
     };
     with_security_headers(page).nest("/api", crate::api::router(api))
+}
+
+/// What the page needs to know about this server before anyone signs in, so it asks
+/// nothing that would only answer 404 (Google sign-in off) and words sign-up as the
+/// server behaves. Public: nothing here is a secret.
+#[derive(Serialize)]
+struct PageSettings {
+    google_sign_in: bool,
+    email_verification_required: bool,
+    /// Where people are meant to reach the app (`PUBLIC_BASE_URL`).
+    public_base_url: String,
+    /// Search, import and upload are served (`false` on a deployment without imports).
+    imports: bool,
+}
+
+fn page_settings(state: &AppState) -> PageSettings {
+    PageSettings {
+        google_sign_in: state.auth.google.is_some(),
+        email_verification_required: state.auth.email_verify_required,
+        public_base_url: state.auth.public_base_url.clone(),
+        imports: state.imports.is_some(),
+    }
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {

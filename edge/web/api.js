@@ -1,6 +1,18 @@
 // The API client. Same origin, under /api. The access token lives only in this module's
 // memory; the refresh token is an HttpOnly cookie scoped to /api/auth that the page never
-// sees. A reload restores the session through POST /api/auth/refresh.
+// sees. A reload restores the session through POST /api/auth/refresh. Every request goes
+// through `raw`, the one place that builds a request's headers.
+
+// The page cannot see the HttpOnly cookie, so it remembers (not a secret: a flag) that a
+// session was started here; without it a page load does not ask for a refresh that can
+// only be refused (and would log an error in the console).
+const HINT = 'jukebox.session';
+const hint = {
+  get: () => localStorage.getItem(HINT) === '1',
+  set: (on) => (on ? localStorage.setItem(HINT, '1') : localStorage.removeItem(HINT)),
+};
+/** Marks that a session may come back through the cookie (before leaving for Google). */
+export function expectSession() { hint.set(true); }
 
 let accessToken = null;
 let refreshTimer = null;
@@ -22,10 +34,12 @@ function setSession(body) {
   clearTimeout(refreshTimer);
   if (!body) {
     accessToken = null;
+    hint.set(false);
     listeners.forEach((fn) => fn(null));
     return;
   }
   accessToken = body.access_token;
+  hint.set(true);
   // Renew a little before the token expires.
   const seconds = Math.max(10, (body.expires_in ?? 900) * 0.8);
   refreshTimer = setTimeout(() => { refresh().catch(() => {}); }, seconds * 1000);
@@ -96,20 +110,31 @@ export async function api(path, options = {}) {
   return text ? JSON.parse(text) : null;
 }
 
+/** Why the last refresh was refused (an ApiError), or null. */
+export let refusal = null;
+
 /** Restores or renews the session from the refresh cookie. Resolves to true if signed in. */
 export function refresh() {
   if (!refreshing) {
     refreshing = (async () => {
       const response = await raw('/auth/refresh', { method: 'POST', auth: false });
       if (!response.ok) {
+        refusal = await errorOf(response);
         setSession(null);
         return false;
       }
+      refusal = null;
       setSession(await response.json());
       return true;
     })().finally(() => { refreshing = null; });
   }
   return refreshing;
+}
+
+/** On page load: restores the session if one was started here. */
+export async function restore() {
+  if (!hint.get()) return false;
+  return refresh();
 }
 
 export async function signIn(email, password) {
@@ -124,12 +149,18 @@ export async function verifyEmail(token) {
   return api('/auth/verify-email', { method: 'POST', json: { token }, auth: false });
 }
 
+export async function resendVerification(email) {
+  return api('/auth/resend-verification', { method: 'POST', json: { email }, auth: false });
+}
+
+/**
+ * Ends the session on the server, then here. A refusal (say, a page address the server
+ * does not accept) throws and leaves you signed in: the server session would live on.
+ */
 export async function signOut() {
-  try {
-    await raw('/auth/logout', { method: 'POST', auth: false });
-  } finally {
-    setSession(null);
-  }
+  const response = await raw('/auth/logout', { method: 'POST', auth: false });
+  if (!response.ok && response.status !== 401) throw await errorOf(response);
+  setSession(null);
 }
 
 /**

@@ -1,92 +1,19 @@
-// Jukebox web app: the shell (sign-in, navigation), search and import, the jobs panel and
-// the library. The player bar lives in player.js, the admin pages in admin.js.
+// Jukebox web app: the shell (session, navigation), search and import, the library and
+// the queue. The sign-in screens live in auth.js, the jobs in jobs.js, the player bar in
+// player.js, the admin pages in admin.js, the wording of errors in messages.js.
 
 import * as API from './api.js';
-import { api, events, onSession } from './api.js';
+import { api, onSession } from './api.js';
+import * as auth from './auth.js';
+import * as jobsView from './jobs.js';
 import * as player from './player.js';
 import * as admin from './admin.js';
+import { explain, loadSettings } from './messages.js';
 import {
   $, $$, h, say, toast, formatTime, trackId, trackTitle, trackArtist, trackDuration,
 } from './ui.js';
 
 let me = null;
-
-// ---------------------------------------------------------------- sign-in screens
-
-function showAuthTab(which) {
-  const signup = which === 'signup';
-  $('#tab-signin').setAttribute('aria-selected', String(!signup));
-  $('#tab-signup').setAttribute('aria-selected', String(signup));
-  $('#signin-form').hidden = signup;
-  $('#signup-form').hidden = !signup;
-}
-
-function authMessage(message, kind = '', extra = null) {
-  const node = $('#auth-message');
-  say(node, message, kind);
-  if (extra) node.append(' ', extra);
-}
-
-async function googleConfigured() {
-  try {
-    const response = await fetch('/api/auth/google/login', { method: 'HEAD', redirect: 'manual' });
-    return response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400);
-  } catch {
-    return false;
-  }
-}
-
-function setupAuth() {
-  $('#tab-signin').addEventListener('click', () => showAuthTab('signin'));
-  $('#tab-signup').addEventListener('click', () => showAuthTab('signup'));
-  $('#signin-form').addEventListener('submit', async (event) => {
-    event.preventDefault();
-    const form = new FormData(event.target);
-    authMessage('Signing in…');
-    try {
-      await API.signIn(form.get('email'), form.get('password'));
-      authMessage('');
-      event.target.reset();
-    } catch (error) {
-      authMessage(error.message, 'error');
-    }
-  });
-  $('#signup-form').addEventListener('submit', async (event) => {
-    event.preventDefault();
-    const form = new FormData(event.target);
-    authMessage('Creating your account…');
-    try {
-      const body = await API.signUp(form.get('email'), form.get('password'));
-      $('#signin-email').value = form.get('email');
-      event.target.reset();
-      showAuthTab('signin');
-      if (body?.verification_token) {
-        // Development servers (EXPOSE_VERIFICATION_TOKEN) hand the link over directly.
-        authMessage('Account created. Confirm your address to sign in:', 'ok',
-          h('a', { href: `/?verify=${encodeURIComponent(body.verification_token)}`, id: 'verify-link' },
-            'confirm my email'));
-      } else {
-        authMessage('Account created. Check your mail for the link that confirms your address, then sign in.', 'ok');
-      }
-    } catch (error) {
-      authMessage(error.message, 'error');
-    }
-  });
-  googleConfigured().then((yes) => { $('#google-signin').hidden = !yes; });
-}
-
-async function verifyFromLink() {
-  const token = new URLSearchParams(window.location.search).get('verify');
-  if (!token) return;
-  window.history.replaceState(null, '', '/');
-  authMessage('Confirming your email address…');
-  try {
-    await API.verifyEmail(token);
-    authMessage('Your email address is confirmed. You can sign in.', 'ok');
-  } catch (error) {
-    authMessage(`${error.message}`, 'error');
-  }
-}
 
 // ---------------------------------------------------------------- navigation
 
@@ -102,7 +29,7 @@ function route() {
     else link.removeAttribute('aria-current');
   }
   if (view === 'library') loadLibrary();
-  if (view === 'jobs') loadJobs();
+  if (view === 'jobs') jobsView.loadJobs();
   if (view === 'queue') renderQueue();
   if (view === 'admin') admin.show();
 }
@@ -115,8 +42,10 @@ function signedIn(user) {
   $('#app-screen').hidden = false;
   $('#whoami').textContent = user.email;
   $('#admin-link').hidden = !isAdmin();
+  jobsView.setUser(user);
   route();
-  loadJobs({ quiet: true });
+  jobsView.loadJobs({ quiet: true });
+  document.body.dataset.ready = 'signed-in';
 }
 
 function signedOut() {
@@ -126,13 +55,24 @@ function signedOut() {
   library.cursor = null;
   library.query = null;
   shownCovers.clear();
-  stopAllJobStreams();
+  jobsView.setUser(null);
   player.reset();
   $('#toast').hidden = true;
-  $('#app-screen').hidden = true;
-  $('#auth-screen').hidden = false;
-  if (was) authMessage('You are signed out.');
-  $('#signin-email').focus();
+  auth.show(was ? 'You are signed out.' : '');
+  document.body.dataset.ready = 'signed-out';
+}
+
+async function signOut() {
+  const button = $('#signout');
+  button.disabled = true;
+  try {
+    await API.signOut();
+  } catch (error) {
+    // The server session lives on: say so rather than pretend.
+    toast(`You are still signed in: Jukebox could not end your session. ${explain(error)}`);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 // ---------------------------------------------------------------- search & import
@@ -151,7 +91,7 @@ async function search(event) {
     say(message, results.length ? `${results.length} results for “${body.query ?? q}”` : `Nothing found for “${q}”.`);
     list.replaceChildren(...results.map(resultItem));
   } catch (error) {
-    say(message, error.message, 'error');
+    say(message, explain(error), 'error');
   }
 }
 
@@ -165,12 +105,12 @@ function resultItem(hit) {
       button.disabled = true;
       button.textContent = 'Importing…';
       try {
-        await startImport({ video_id: hit.video_id }, hit.title);
+        await jobsView.startImport({ video_id: hit.video_id }, hit.title);
         button.textContent = 'Importing';
       } catch (error) {
         button.disabled = false;
         button.textContent = 'Import';
-        say($('#search-message'), error.message, 'error');
+        say($('#search-message'), `Could not import “${hit.title}”. ${explain(error)}`, 'error');
       }
     },
   }, hit.in_library ? 'In library' : 'Import');
@@ -188,172 +128,51 @@ function fallbackCover(event) {
   if (!event.target.src.endsWith('/icon.svg')) event.target.src = '/icon.svg';
 }
 
-/** Requests an import and follows its job. */
-async function startImport(body, label) {
-  const answer = await api('/songs/import', { method: 'POST', json: body });
-  trackJob({ job_id: answer.job_id, status: answer.status ?? 'requested', label });
-  toast(`Import started: ${label}`);
-  return answer;
-}
-
 async function importUrl(event) {
   event.preventDefault();
   const url = $('#import-url').value.trim();
   try {
-    await startImport({ url }, url);
-    say($('#import-message'), 'Import started; follow it under Jobs.', 'ok');
+    await jobsView.startImport({ url }, url);
     $('#import-url').value = '';
   } catch (error) {
-    say($('#import-message'), error.message, 'error');
+    delete $('#import-message').dataset.jobId;
+    say($('#import-message'), `Could not import this link. ${explain(error)}`, 'error');
   }
 }
 
 async function upload(event) {
   event.preventDefault();
-  const file = $('#upload-file').files[0];
-  if (!file) return;
-  const form = new FormData();
-  form.append('file', file, file.name);
-  say($('#import-message'), `Uploading ${file.name}…`);
-  try {
-    const answer = await api('/songs/upload', { method: 'POST', body: form });
-    trackJob({ job_id: answer.job_id, status: 'requested', label: file.name });
-    say($('#import-message'), 'Upload received; follow the import under Jobs.', 'ok');
-    event.target.reset();
-  } catch (error) {
-    say($('#import-message'), error.message, 'error');
-  }
+  const { files } = $('#upload-file');
+  if (!files.length) return;
+  await jobsView.uploadFiles(files);
+  event.target.reset();
 }
 
-// ---------------------------------------------------------------- jobs
-
-const jobs = new Map(); // job_id -> {job, node, controller}
-const finished = (status) => status === 'completed' || status === 'failed';
-const stageNames = {
-  requested: 'Queued', waiting: 'Waiting for another download', downloading: 'Downloading',
-  transcoding: 'Transcoding', storing: 'Storing', completed: 'Done', failed: 'Failed',
-};
-
-function jobLabel(job) {
-  return job.label || job.source?.value || job.job_id;
-}
-
-function renderJob(entry) {
-  const { job } = entry;
-  const percent = job.status === 'completed' ? 100 : job.percent ?? 0;
-  const node = entry.node ?? h('li', { class: 'job' });
-  node.dataset.status = job.status;
-  node.dataset.jobId = job.job_id;
-  node.replaceChildren(
-    h('div', { class: 'meta' },
-      h('div', { class: 'title' }, jobLabel(job)),
-      h('div', { class: 'artist job-stage' },
-        `${stageNames[job.status] ?? job.status}${finished(job.status) ? '' : ` · ${percent}%`}`),
-      job.error ? h('div', { class: 'job-error', role: 'alert' }, job.error.message || job.error.code) : null),
-    h('progress', {
-      max: '100', value: String(percent), 'aria-label': `Progress of ${jobLabel(job)}`,
-      class: job.status === 'failed' ? 'failed' : '',
-    }),
-    job.status === 'completed' && job.track_id
-      ? h('button', { type: 'button', class: 'ghost small', onclick: () => playTrackId(job.track_id), 'aria-label': `Play ${jobLabel(job)}` }, 'Play')
-      : null);
-  entry.node = node;
-  const list = $('#jobs-list');
-  if (!node.isConnected) list.prepend(node);
-  updateBadge();
-}
-
-function updateBadge() {
-  const busy = [...jobs.values()].filter((e) => !finished(e.job.status)).length;
-  const badge = $('#jobs-badge');
-  badge.hidden = busy === 0;
-  badge.textContent = String(busy);
-  badge.setAttribute('aria-label', `${busy} running`);
-}
-
-function trackJob(job) {
-  let entry = jobs.get(job.job_id);
-  if (!entry) {
-    entry = { job };
-    jobs.set(job.job_id, entry);
-  } else {
-    entry.job = { ...entry.job, ...job };
-  }
-  renderJob(entry);
-  if (!finished(entry.job.status) && !entry.controller) follow(entry);
-}
-
-/** Follows one job's live events until it finishes. */
-async function follow(entry) {
-  entry.controller = new AbortController();
-  const id = entry.job.job_id;
-  let attempts = 0;
-  while (!finished(entry.job.status) && me && !entry.controller.signal.aborted) {
-    try {
-      await events(`/jobs/${id}/events`, (name, data) => {
-        if (name === 'progress' && data && !finished(entry.job.status)) {
-          const status = data.status ?? data.stage ?? entry.job.status;
-          entry.job = { ...entry.job, status: finished(status) ? entry.job.status : status, percent: data.percent ?? entry.job.percent };
-        } else if (name === 'job' && data) {
-          const before = entry.job.status;
-          entry.job = { ...entry.job, ...data, label: entry.job.label };
-          if (finished(data.status) && !finished(before)) jobFinished(entry.job);
-        }
-        renderJob(entry);
-      }, entry.controller.signal);
-      attempts = 0;
-    } catch (error) {
-      if (error.name === 'AbortError') break;
-      if (error.status === 404 && attempts < 20) {
-        // A job just requested appears in the read model within a moment.
-      } else if (attempts > 30) {
-        say($('#jobs-message'), `Lost track of a job: ${error.message}`, 'error');
-        break;
-      }
-      attempts += 1;
-    }
-    if (!finished(entry.job.status)) await new Promise((r) => { setTimeout(r, 500); });
-  }
-  entry.controller = null;
-}
-
-function jobFinished(job) {
-  if (job.status === 'completed') {
-    toast(`Imported: ${jobLabel(job)}`);
-    library.stale = true;
-    if (!$('#view-library').hidden) loadLibrary();
-  } else {
-    toast(`Import failed: ${job.error?.message ?? 'unknown reason'}`);
-  }
-}
-
-function stopAllJobStreams() {
-  for (const entry of jobs.values()) entry.controller?.abort();
-  jobs.clear();
-  $('#jobs-list').replaceChildren();
-  updateBadge();
-}
-
-async function loadJobs({ quiet = false } = {}) {
-  if (!quiet) say($('#jobs-message'), '');
-  try {
-    const body = await api('/jobs?limit=50');
-    const list = body.jobs ?? [];
-    // Oldest first so that prepend() leaves the newest on top.
-    for (const job of list.slice().reverse()) {
-      const entry = jobs.get(job.job_id);
-      if (entry) {
-        entry.job = { ...entry.job, ...job, label: entry.job.label };
-        renderJob(entry);
-        if (!finished(entry.job.status) && !entry.controller) follow(entry);
-      } else {
-        trackJob(job);
-      }
-    }
-    if (!jobs.size) say($('#jobs-message'), 'No imports yet. Search or paste a link to import music.');
-  } catch (error) {
-    if (!quiet) say($('#jobs-message'), error.message, 'error');
-  }
+/** Files dropped anywhere on the page are uploaded. */
+function setupDrop() {
+  const zone = $('#drop-zone');
+  let depth = 0;
+  const carriesFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes('Files');
+  document.addEventListener('dragenter', (event) => {
+    if (!me || !carriesFiles(event)) return;
+    depth += 1;
+    zone.hidden = false;
+  });
+  document.addEventListener('dragleave', () => {
+    depth = Math.max(0, depth - 1);
+    if (!depth) zone.hidden = true;
+  });
+  document.addEventListener('dragover', (event) => {
+    if (me && carriesFiles(event)) event.preventDefault();
+  });
+  document.addEventListener('drop', (event) => {
+    depth = 0;
+    zone.hidden = true;
+    if (!me || !event.dataTransfer?.files.length) return;
+    event.preventDefault();
+    window.location.hash = '#/search';
+    jobsView.uploadFiles(event.dataTransfer.files);
+  });
 }
 
 // ---------------------------------------------------------------- library
@@ -382,7 +201,7 @@ async function loadLibrary({ more = false } = {}) {
   try {
     body = await api(`/library?${params}`);
   } catch (error) {
-    if (generation === library.generation) say(message, `Could not load your library: ${error.message}`, 'error');
+    if (generation === library.generation) say(message, `Could not load your library. ${explain(error)}`, 'error');
     return;
   } finally {
     if (generation === library.generation) library.stale = false;
@@ -453,17 +272,18 @@ async function removeTrack(track) {
     await api(`/library/${encodeURIComponent(trackId(track))}`, { method: 'DELETE' });
     library.items = library.items.filter((t) => trackId(t) !== trackId(track));
     player.forget(trackId(track));
+    jobsView.trackRemoved(trackId(track));
     renderLibrary();
     say($('#library-message'), `Removed “${title}”.`, 'ok');
   } catch (error) {
-    say($('#library-message'), `Could not remove “${title}”: ${error.message}`, 'error');
+    say($('#library-message'), `Could not remove “${title}”. ${explain(error)}`, 'error');
   }
 }
 
-function playTrackId(id) {
+/** Plays a track from the Jobs view (the library may not list it yet). */
+function playTrackId(id, label) {
   const found = library.items.find((t) => trackId(t) === id);
-  const label = [...jobs.values()].find((e) => e.job.track_id === id)?.job.label;
-  player.enqueue(found ?? { track_id: id, title: label || id });
+  player.enqueue(found ?? { track_id: id, title: label || jobsView.labelOf(id) || id });
   player.playAt(player.queue().length - 1);
 }
 
@@ -494,7 +314,7 @@ function debounce(fn, ms) {
 }
 
 function setupApp() {
-  $('#signout').addEventListener('click', () => API.signOut());
+  $('#signout').addEventListener('click', signOut);
   $('#search-form').addEventListener('submit', search);
   $('#url-form').addEventListener('submit', importUrl);
   $('#upload-form').addEventListener('submit', upload);
@@ -510,6 +330,16 @@ function setupApp() {
     if (!$('#view-queue').hidden) renderQueue();
     if (!$('#view-library').hidden) renderLibrary();
   });
+  jobsView.setup({
+    play: playTrackId,
+    completed: () => {
+      library.stale = true;
+      if (!$('#view-library').hidden) loadLibrary();
+    },
+    isAdmin,
+    audit: (type, id) => { window.location.hash = '#/admin'; admin.audit(type, id); },
+  });
+  setupDrop();
   window.addEventListener('hashchange', route);
   document.addEventListener('keydown', (event) => {
     if (event.key === '/' && me && !event.target.closest('input, textarea, select')) {
@@ -527,22 +357,24 @@ function setupApp() {
 onSession((user) => (user ? signedIn(user) : signedOut()));
 
 async function start() {
-  setupAuth();
+  await loadSettings();
+  auth.setup();
   setupApp();
   player.setup();
   admin.setup();
-  await verifyFromLink();
-  const restored = await API.refresh().catch(() => false);
+  await auth.verifyFromLink();
+  const restored = await API.restore().catch(() => false);
   if (!restored) {
-    $('#auth-screen').hidden = false;
+    const refused = API.refusal;
+    // A session that simply ended needs no words; a refused one does.
+    auth.show(refused && refused.status === 403 ? explain(refused) : '', 'error');
     document.body.dataset.ready = 'signed-out';
-  } else {
-    document.body.dataset.ready = 'signed-in';
   }
 }
 
 window.addEventListener('unhandledrejection', (event) => {
-  if (event.reason?.message) toast(event.reason.message);
+  toast(event.reason instanceof API.ApiError ? explain(event.reason)
+    : 'Something went wrong on this page. Reload it and try again.');
 });
 
 start();

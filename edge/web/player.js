@@ -1,7 +1,11 @@
 // The player bar: one <audio> element fed by signed stream URLs, a queue, keyboard
-// shortcuts and the Media Session API (hardware keys, lock screen).
+// shortcuts and the Media Session API (hardware keys, lock screen). A signed URL lives
+// STREAM_URL_TTL_S (5 minutes by default): before playing on or seeking with a link that
+// has expired (paused for long, or after sleep), the player fetches a fresh one and keeps
+// its place; a link that expires while it plays is replaced when the stream refuses it.
 
 import { api } from './api.js';
+import { explain } from './messages.js';
 import { $, formatTime, toast, trackId, trackTitle, trackArtist } from './ui.js';
 
 const audio = $('#audio');
@@ -17,7 +21,17 @@ const ICONS = {
   muted: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M3 9v6h4l5 5V4L7 9zm13.6 3 2.7-2.7-1.4-1.4-2.7 2.7-2.7-2.7-1.4 1.4 2.7 2.7-2.7 2.7 1.4 1.4 2.7-2.7 2.7 2.7 1.4-1.4z"/></svg>',
 };
 
-const state = { queue: [], index: -1, seeking: false, urlFor: null };
+const state = {
+  queue: [], index: -1, seeking: false,
+  // The loaded link: whose it is and when it expires (ms since the epoch).
+  urlFor: null, expiresAt: 0,
+  // Where playback was (audio.currentTime is lost when a link fails) and whether it
+  // should be playing.
+  position: 0, wantPlay: false,
+  refreshing: null, lastRefresh: 0,
+};
+// Renew a link this long before it expires.
+const MARGIN_MS = 2000;
 const changeListeners = new Set();
 
 export function onQueueChange(fn) { changeListeners.add(fn); }
@@ -35,24 +49,87 @@ async function signedUrls(track) {
   });
 }
 
+function busy(on) {
+  $('#buffering').hidden = !on;
+  playButton.classList.toggle('busy', on);
+}
+
+/** After a new link: the indicator stays only while playback waits for data. */
+function settled() {
+  if (audio.paused || audio.readyState >= 3) busy(false);
+}
+
+/** Points the audio element at `signed.url`, at `at` seconds, playing if `play`. */
+async function useLink(track, signed, { at = 0, play = false } = {}) {
+  state.urlFor = trackId(track);
+  state.expiresAt = Date.parse(signed.expires_at) || 0;
+  state.position = at;
+  state.wantPlay = play;
+  audio.src = signed.url;
+  if (at) audio.currentTime = at;
+  if (play) await audio.play();
+}
+
 async function load(index, { autoplay = true, at = 0 } = {}) {
   const track = state.queue[index];
   if (!track) return;
+  const before = state.index;
   state.index = index;
   showNow(track);
   changed();
+  busy(true);
   try {
     const signed = await signedUrls(track);
     if (state.queue[state.index] === track) showCover(track, signed.cover_url);
-    state.urlFor = trackId(track);
-    audio.src = signed.url;
-    if (at) audio.currentTime = at;
-    if (autoplay) await audio.play();
+    await useLink(track, signed, { at, play: autoplay });
+    settled();
   } catch (error) {
-    toast(error.name === 'NotAllowedError'
-      ? 'Press play to start the music.'
-      : `Cannot play “${trackTitle(track)}”: ${error.message}`);
+    busy(false);
+    if (error.name === 'NotAllowedError') {
+      toast('Press play to start the music.');
+      return;
+    }
+    toast(`Cannot play “${trackTitle(track)}”. ${explain(error)}`);
+    // Back to what was there (still playing, if it was), not a title that is not playing.
+    if (state.urlFor && state.queue[before] && trackId(state.queue[before]) === state.urlFor) {
+      state.index = before;
+      showNow(state.queue[before]);
+    } else {
+      state.index = -1;
+      showNothing();
+    }
+    changed();
   }
+}
+
+/** A fresh link for the current track, at `at`, playing if `play`; one at a time. */
+function renew({ at, play }) {
+  const track = current();
+  if (!track) return Promise.resolve();
+  if (!state.refreshing) {
+    state.lastRefresh = Date.now();
+    busy(true);
+    state.refreshing = signedUrls(track)
+      .then((signed) => (current() === track ? useLink(track, signed, { at, play }) : null))
+      .then(settled)
+      .catch((error) => {
+        busy(false);
+        if (error.name !== 'NotAllowedError') toast(`Cannot play “${trackTitle(track)}”. ${explain(error)}`);
+      })
+      .finally(() => { state.refreshing = null; });
+  }
+  return state.refreshing;
+}
+
+const stale = () => Boolean(state.urlFor) && Date.now() > state.expiresAt - MARGIN_MS;
+
+/** Plays on, with a fresh link first when this one has expired. */
+async function resume() {
+  if (stale()) return renew({ at: audio.currentTime || state.position, play: true });
+  state.wantPlay = true;
+  return audio.play().catch((error) => {
+    if (error.name === 'NotAllowedError') toast('Press play to start the music.');
+  });
 }
 
 function showNow(track) {
@@ -93,10 +170,27 @@ export function removeFromQueue(index) {
   state.queue.splice(index, 1);
   if (index < state.index) state.index -= 1;
   else if (index === state.index) {
-    audio.pause();
+    stopAudio();
     state.index = -1;
+    showNothing();
   }
   changed();
+}
+
+function stopAudio() {
+  state.wantPlay = false;
+  state.urlFor = null;
+  audio.pause();
+  audio.removeAttribute('src');
+  audio.load();
+  busy(false);
+}
+
+function showNothing() {
+  $('#now-title').textContent = 'Nothing playing';
+  $('#now-artist').textContent = '';
+  $('#now-cover').src = '/icon.svg';
+  document.title = 'Jukebox';
 }
 
 /** Forgets a track that left the library. */
@@ -107,14 +201,10 @@ export function forget(id) {
 }
 
 export function clearQueue() {
-  audio.pause();
-  audio.removeAttribute('src');
-  audio.load();
+  stopAudio();
   state.queue = [];
   state.index = -1;
-  $('#now-title').textContent = 'Nothing playing';
-  $('#now-artist').textContent = '';
-  $('#now-cover').src = '/icon.svg';
+  showNothing();
   changed();
 }
 
@@ -125,8 +215,13 @@ export function togglePlay() {
     if (state.queue.length) load(0);
     return;
   }
-  if (audio.paused) audio.play().catch((e) => toast(e.message));
-  else audio.pause();
+  if (audio.paused) resume();
+  else pause();
+}
+
+function pause() {
+  state.wantPlay = false;
+  audio.pause();
 }
 
 export function next() {
@@ -135,13 +230,17 @@ export function next() {
 
 export function previous() {
   // Like most players: back to the start unless we are at the very beginning.
-  if (audio.currentTime > 3 || state.index <= 0) audio.currentTime = 0;
+  if (audio.currentTime > 3 || state.index <= 0) seekTo(0);
   else load(state.index - 1);
 }
 
 export function seekTo(seconds) {
   if (!Number.isFinite(audio.duration)) return;
-  audio.currentTime = Math.min(Math.max(0, seconds), audio.duration);
+  const at = Math.min(Math.max(0, seconds), audio.duration);
+  state.position = at;
+  // Seeking may need bytes not fetched yet: an expired link would refuse them.
+  if (stale()) renew({ at, play: !audio.paused });
+  else audio.currentTime = at;
 }
 
 function setVolume(v) {
@@ -159,6 +258,7 @@ function updatePlayButton() {
 }
 
 function updatePosition() {
+  if (!state.refreshing && audio.src && audio.readyState > 0) state.position = audio.currentTime;
   const duration = Number.isFinite(audio.duration) ? audio.duration : 0;
   seek.max = String(duration);
   if (!state.seeking) seek.value = String(audio.currentTime);
@@ -204,6 +304,12 @@ export function setup() {
 
   audio.addEventListener('play', updatePlayButton);
   audio.addEventListener('pause', updatePlayButton);
+  // The buffering indicator: on while the element waits for data it was asked for.
+  audio.addEventListener('waiting', () => busy(true));
+  audio.addEventListener('seeking', () => { if (!audio.paused) busy(true); });
+  for (const name of ['playing', 'pause', 'canplay', 'seeked']) {
+    audio.addEventListener(name, () => { if (!state.refreshing && (name !== 'canplay' || audio.paused)) busy(false); });
+  }
   audio.addEventListener('timeupdate', updatePosition);
   audio.addEventListener('durationchange', updatePosition);
   audio.addEventListener('loadedmetadata', updatePosition);
@@ -217,14 +323,14 @@ export function setup() {
   });
   audio.addEventListener('error', () => {
     const track = current();
-    if (!track || !audio.src) return;
-    // A signed URL expires: ask for a fresh one and carry on where we were.
-    const at = audio.currentTime;
-    if (state.urlFor === trackId(track) && !state.retried) {
-      state.retried = true;
-      load(state.index, { at }).finally(() => { setTimeout(() => { state.retried = false; }, 5000); });
+    if (!track || !audio.getAttribute('src') || state.urlFor !== trackId(track)) return;
+    // Most often the link expired mid-stream (410): a fresh one, and carry on where we
+    // were. The same failure right after a fresh link is something else.
+    if (Date.now() - state.lastRefresh > 5000) {
+      renew({ at: state.position, play: state.wantPlay });
     } else {
-      toast(`Cannot play “${trackTitle(track)}”.`);
+      busy(false);
+      toast(`Cannot play “${trackTitle(track)}”. Try again in a moment.`);
     }
   });
 
@@ -258,14 +364,14 @@ export function setup() {
 
   if ('mediaSession' in navigator) {
     const handlers = {
-      play: () => audio.play(),
-      pause: () => audio.pause(),
+      play: () => resume(),
+      pause: () => pause(),
       previoustrack: previous,
       nexttrack: next,
       seekbackward: (d) => seekTo(audio.currentTime - (d.seekOffset || 10)),
       seekforward: (d) => seekTo(audio.currentTime + (d.seekOffset || 10)),
       seekto: (d) => seekTo(d.seekTime),
-      stop: () => { audio.pause(); audio.currentTime = 0; },
+      stop: () => { pause(); seekTo(0); },
     };
     for (const [action, handler] of Object.entries(handlers)) {
       try { navigator.mediaSession.setActionHandler(action, handler); } catch { /* unsupported */ }

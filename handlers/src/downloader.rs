@@ -289,6 +289,18 @@ impl Downloader {
                     self.metrics.job(JobOutcome::Retried);
                     let delay = self.retry_delay(job.attempt);
                     warn!(%error, retry_in = ?delay, "import attempt failed, retrying");
+                    // The web app shows "retrying (attempt 2 of 5, next in 10 s)".
+                    self.progress(
+                        &job,
+                        json!({
+                            "status": "retrying",
+                            "attempt": job.attempt + 1,
+                            "max_attempts": self.max_deliver,
+                            "next_in_s": delay.as_secs(),
+                            "code": error.code(),
+                        }),
+                    )
+                    .await;
                     let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
                 }
             }

@@ -92,10 +92,13 @@ impl Browser {
                     "--no-first-run",
                     "--mute-audio",
                     "--autoplay-policy=no-user-gesture-required",
+                    "--no-proxy-server",
                     format!("--window-size={width},{height}"),
                 ],
             },
             "unhandledPromptBehavior": "ignore",
+            // The console, for `console()`.
+            "goog:loggingPrefs": {"browser": "ALL"},
         }}});
         let response: Value = http
             .post(format!("{}/session", driver.base))
@@ -226,6 +229,17 @@ impl Browser {
 
     pub async fn click(&self, css: &str) {
         let element = self.find(css).await;
+        // To the middle of the window, as a person scrolls, clear of the fixed player bar
+        // (chromedriver scrolls only until the element's edge shows).
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({
+                "script": "arguments[0].scrollIntoView({ block: 'center' });",
+                "args": [{ ELEMENT: element }],
+            })),
+        )
+        .await;
         self.call(
             reqwest::Method::POST,
             &format!("/element/{element}/click"),
@@ -312,6 +326,48 @@ impl Browser {
             .unwrap();
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, bytes).unwrap();
+    }
+
+    /// The console's entries since the last call, as (level, message): chromedriver's
+    /// log endpoint (JavaScript errors, failed loads, `console.*`).
+    pub async fn console(&self) -> Vec<(String, String)> {
+        let entries = self
+            .call(
+                reqwest::Method::POST,
+                "/se/log",
+                Some(json!({ "type": "browser" })),
+            )
+            .await;
+        entries
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|e| {
+                        (
+                            e["level"].as_str().unwrap_or_default().to_owned(),
+                            e["message"].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The value of the cookie `name` for `host`, whatever its path (HttpOnly ones too):
+    /// WebDriver's own cookie list holds only those of the page's path, so this asks
+    /// Chromium through chromedriver's DevTools passthrough.
+    pub async fn cookie(&self, host: &str, name: &str) -> Option<String> {
+        let all = self
+            .call(
+                reqwest::Method::POST,
+                "/goog/cdp/execute",
+                Some(json!({ "cmd": "Network.getAllCookies", "params": {} })),
+            )
+            .await;
+        all["cookies"].as_array()?.iter().find_map(|c| {
+            (c["name"] == name && c["domain"] == host)
+                .then(|| c["value"].as_str().unwrap_or_default().to_owned())
+        })
     }
 
     /// Ends the session (closes the browser).
