@@ -73,6 +73,8 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
                 "stream-secret-for-tests-only-0123456789".into(),
             ),
             ("STREAM_URL_TTL_S", STREAM_TTL_S.to_string()),
+            // Long enough to read "retrying ... next in 2 s" (helpers say 200 ms).
+            ("IMPORT_RETRY_BASE_MS", "2000".into()),
             ("EXPOSE_VERIFICATION_TOKEN", "1".into()),
             ("EMAIL_VERIFY_REQUIRED", "1".into()),
             ("ADMIN_BOOTSTRAP_EMAIL", ADMIN.into()),
@@ -849,6 +851,40 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
             60 * SECOND,
         )
         .await;
+
+    // A site that keeps answering 503: the job says it is retrying, and when, then
+    // gives up with a sentence.
+    let down = system.media.flaky_url(1000, "upload-5.mp3");
+    browser.click("a[data-view=search]").await;
+    browser.type_into("#import-url", &down).await;
+    browser.click("#url-form button[type=submit]").await;
+    browser.click("a[data-view=jobs]").await;
+    let retrying = browser
+        .wait_for(
+            "the job retrying",
+            "const s = [...document.querySelectorAll('#jobs-list li.job .job-stage')] \
+               .map((e) => e.innerText).find((t) => t.startsWith('Retrying')); return s || null;",
+            30 * SECOND,
+        )
+        .await;
+    let retrying = retrying.as_str().unwrap();
+    assert!(
+        retrying.starts_with("Retrying (attempt 2 of 3, next in ") && retrying.ends_with(" s)"),
+        "{retrying}"
+    );
+    browser.screenshot(&shot("09-retrying")).await;
+    let gave_up = browser
+        .wait_for(
+            "the job given up",
+            "const j = document.querySelector('#jobs-list li.job[data-status=failed]'); \
+             return j ? j.querySelector('.job-error').innerText : null;",
+            60 * SECOND,
+        )
+        .await;
+    assert_eq!(
+        gave_up,
+        "Jukebox could not reach the site, even after several tries. Check the link, or try again later."
+    );
 
     // Sign out here; then, at both origins, a reload keeps the session and sign-out ends
     // it on the server.

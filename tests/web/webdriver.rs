@@ -227,25 +227,37 @@ impl Browser {
         }
     }
 
+    /// Clicks the element matching `css`, found afresh if the page redrew it meanwhile.
     pub async fn click(&self, css: &str) {
-        let element = self.find(css).await;
-        // To the middle of the window, as a person scrolls, clear of the fixed player bar
-        // (chromedriver scrolls only until the element's edge shows).
-        self.call(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({
-                "script": "arguments[0].scrollIntoView({ block: 'center' });",
-                "args": [{ ELEMENT: element }],
-            })),
-        )
-        .await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/click"),
-            Some(json!({})),
-        )
-        .await;
+        for _ in 0..20 {
+            let element = self.find(css).await;
+            // To the middle of the window, as a person scrolls, clear of the fixed player
+            // bar (chromedriver scrolls only until the element's edge shows).
+            let scrolled = self
+                .try_call(
+                    "/execute/sync",
+                    json!({
+                        "script": "arguments[0].scrollIntoView({ block: 'center' });",
+                        "args": [{ ELEMENT: element }],
+                    }),
+                )
+                .await;
+            let clicked = match scrolled {
+                Ok(_) => {
+                    self.try_call(&format!("/element/{element}/click"), json!({}))
+                        .await
+                }
+                Err(error) => Err(error),
+            };
+            match clicked {
+                Ok(_) => return,
+                Err(error) if error.starts_with("stale element") => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("webdriver click {css}: {error}"),
+            }
+        }
+        panic!("{css} kept being replaced before it could be clicked");
     }
 
     /// Clears an input and types `text` into it, as a person would.
