@@ -44,8 +44,10 @@ function jobLabel(job) {
 
 function stageText(job) {
   if (job.retry && !finished(job.status)) {
-    const left = Math.max(0, Math.round((Date.parse(job.retry.next_at) - Date.now()) / 1000));
-    return `Retrying (attempt ${job.retry.attempt} of ${job.retry.max_attempts}, next in ${left} s)`;
+    const left = Math.round((Date.parse(job.retry.next_at) - Date.now()) / 1000);
+    const { attempt, max_attempts: max } = job.retry;
+    return left > 0 ? `Retrying (attempt ${attempt} of ${max}, next in ${left} s)`
+      : `Retrying (attempt ${attempt} of ${max})…`;
   }
   const name = stageNames[job.status] ?? job.status;
   return finished(job.status) ? name : `${name} · ${job.percent ?? 0}%`;

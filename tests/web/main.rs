@@ -1133,11 +1133,12 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
 
     // A server with no YouTube key and no way out to the internet: search says so, and
     // points to what still works. (A second web role on the same system, configured
-    // without the key; it shares the refresh cookie's host, 127.0.0.1.)
+    // without the key.)
     let web2 = free_addr();
     let mut bare = system.app.config.clone();
     bare.youtube_api_key = None;
-    bare.allowed_origins = vec![format!("http://{web2}")];
+    // Nor does it accept sessions from its own address: only from the base URL's.
+    bare.allowed_origins = vec![named.clone()];
     let mut options = RoleOptions::from_config(&bare, &[Role::Web]).unwrap();
     options.web = web2;
     options.health = "127.0.0.1:0".parse().unwrap();
@@ -1179,6 +1180,52 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
     let mut allowed = PROVOKED.to_vec();
     allowed.push("/api/songs/search");
     assert_no_console_errors(&browser, &allowed, "the search without network").await;
+
+    // Sign-out refused (this address is not an allowed origin): said, and still signed
+    // in, since the server session lives on. A reload says why it cannot sign you in.
+    browser.click("#signout").await;
+    let toast = browser
+        .wait_for(
+            "the refused sign-out",
+            "const t = document.getElementById('toast'); return t.hidden ? null : t.innerText;",
+            10 * SECOND,
+        )
+        .await;
+    assert!(
+        toast
+            .as_str()
+            .unwrap()
+            .starts_with("You are still signed in"),
+        "{toast}"
+    );
+    assert!(browser
+        .exec(&shown("#app-screen"), vec![])
+        .await
+        .as_bool()
+        .unwrap());
+    browser.reload().await;
+    let refused = browser
+        .wait_for(
+            "the refused refresh explained",
+            "const m = document.getElementById('auth-message'); \
+             return document.body.dataset.ready === 'signed-out' && m.dataset.kind === 'error' \
+               ? m.innerText : null;",
+            10 * SECOND,
+        )
+        .await;
+    let refused = refused.as_str().unwrap();
+    assert!(
+        refused.contains(&format!("does not accept sessions from http://{web2}"))
+            && refused.contains(&format!("Open {named} instead")),
+        "{refused}"
+    );
+    browser.screenshot(&shot("15-foreign-origin")).await;
+    assert_no_console_errors(
+        &browser,
+        &["/api/auth/logout", "/api/auth/refresh"],
+        "the refused sign-out and refresh",
+    )
+    .await;
     second.shutdown.cancel();
     second.wait().await.unwrap();
 
