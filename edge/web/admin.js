@@ -183,7 +183,8 @@ async function loadJobs() {
       return;
     }
     panel.replaceChildren(table('Jobs', [
-      { label: 'Job', cell: (j) => h('code', { title: j.job_id }, j.job_id.slice(0, 8)) },
+      // Job ids are UUIDv7: they start with the time, so the end tells them apart.
+      { label: 'Job', cell: (j) => h('code', { title: j.job_id }, `…${j.job_id.slice(-8)}`) },
       { label: 'Source', cell: (j) => `${j.source.kind}: ${j.source.value}`, wrap: true },
       { label: 'User', cell: (j) => j.requester.email ?? j.requester.id, wrap: true },
       {

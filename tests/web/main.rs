@@ -999,7 +999,12 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
             "jobs",
             "#admin-jobs-table",
             format!("tr[data-job-id='{job_id}']"),
-            vec![&job_id[..8], "completed", USER, media_url.as_str()],
+            vec![
+                &job_id[job_id.len() - 8..],
+                "completed",
+                USER,
+                media_url.as_str(),
+            ],
             "12-admin-jobs",
         ),
     ] {
