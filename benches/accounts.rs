@@ -8,8 +8,8 @@
 //!    (`--signins` in all); latency p50/p99 and the rate. argon2id dominates.
 //! 2. `GET /auth/me` with a valid access token: `--me-clients` (64) keep-alive clients
 //!    for `--seconds` (10); requests/s and p50/p99. Each request checks the JWT and reads
-//!    the account and session rows (one query), remembered for `AUTH_CACHE_MS` (1000;
-//!    `AUTH_CACHE_MS=0 cargo bench --bench accounts` measures a query per request).
+//!    the account and session rows in the processor's access state (one query per
+//!    request: nothing is remembered, so a revocation counts from the next request).
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,10 +59,6 @@ impl Server {
             .env("JWT_SECRET", "bench-secret-bench-secret-bench-secret-0123")
             .env("RATE_LIMIT_PER_ACCOUNT", "1000000")
             .env("RATE_LIMIT_PER_ADDRESS", "1000000")
-            .env(
-                "AUTH_CACHE_MS",
-                std::env::var("AUTH_CACHE_MS").unwrap_or_else(|_| "1000".into()),
-            )
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()?;

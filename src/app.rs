@@ -204,7 +204,6 @@ pub fn auth_settings(config: &Config) -> anyhow::Result<jukebox_edge::settings::
         allowed_origins: config.allowed_origins.clone(),
         public_base_url: config.public_base_url.clone(),
         google,
-        auth_cache_ttl: config.auth_cache_ttl,
         limits: RateLimits {
             window: config.rate_limit_window,
             per_account: config.rate_limit_per_account,
@@ -388,7 +387,6 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
             bus: CommandBus::start(nats.clone(), topology.namespace.clone()).await?,
             command_wait: options.command_wait,
             limiter: Arc::new(jukebox_edge::rate_limit::RateLimiter::new(auth.limits)),
-            auth_cache: Arc::new(jukebox_edge::accounts::AuthCache::new(auth.auth_cache_ttl)),
             auth,
             mailer: options.mailer.clone(),
             metrics: edge_metrics.clone(),

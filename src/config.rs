@@ -88,8 +88,6 @@ pub struct Config {
     pub rate_limit_window: Duration,
     pub rate_limit_per_account: u32,
     pub rate_limit_per_address: u32,
-    /// How long the edge remembers an access-token check (account + session state).
-    pub auth_cache_ttl: Duration,
     /// How long a request waits for its command's outcome before answering 202.
     pub command_wait: Duration,
     /// Where `jukebox dev` keeps a local Postgres and NATS it had to start.
@@ -239,7 +237,6 @@ impl Config {
             rate_limit_window: secs("RATE_LIMIT_WINDOW_SECS", 300)?,
             rate_limit_per_account: env.parse("RATE_LIMIT_PER_ACCOUNT", 5)?,
             rate_limit_per_address: env.parse("RATE_LIMIT_PER_ADDRESS", 30)?,
-            auth_cache_ttl: Duration::from_millis(env.parse("AUTH_CACHE_MS", 1_000)?),
             command_wait: Duration::from_millis(env.parse("COMMAND_WAIT_MS", 5_000)?),
             dev_data_dir: env.string("DEV_DATA_DIR", ".dev-data").into(),
             failpoints: env.string("JUKEBOX_FAILPOINTS", ""),

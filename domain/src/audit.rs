@@ -24,6 +24,7 @@ pub const AGGREGATE_TYPES: &[&str] = &[
     crate::Import::TYPE,
     crate::Track::TYPE,
     crate::Library::TYPE,
+    crate::LibraryEntry::TYPE,
 ];
 
 fn fold<A: Aggregate>(payloads: &[Value]) -> Result<Value, serde_json::Error> {
@@ -49,6 +50,7 @@ pub fn state_after(
         t if t == crate::Import::TYPE => fold::<crate::Import>(payloads),
         t if t == crate::Track::TYPE => fold::<crate::Track>(payloads),
         t if t == crate::Library::TYPE => fold::<crate::Library>(payloads),
+        t if t == crate::LibraryEntry::TYPE => fold::<crate::LibraryEntry>(payloads),
         _ => return None,
     })
 }

@@ -9,6 +9,7 @@ pub mod email_claim;
 pub mod external_identity;
 pub mod import;
 pub mod library;
+pub mod library_entry;
 pub mod media;
 pub mod session;
 pub mod track;
@@ -22,6 +23,7 @@ pub use external_identity::{
 };
 pub use import::{Import, ImportCommand, ImportError, ImportEvent};
 pub use library::{Library, LibraryCommand, LibraryError, LibraryEvent};
+pub use library_entry::LibraryEntry;
 pub use media::{ImportStage, SourceError, SourceRef, TrackId};
 pub use session::{Session, SessionCommand, SessionError, SessionEvent};
 pub use track::{StoredCover, StoredTrack, Track, TrackCommand, TrackError, TrackEvent};

@@ -1,6 +1,8 @@
-//! `Library`: one per user (id = the user id), the tracks they have. Adding a track that
-//! is already there changes nothing, so a retried import cannot add it twice. Removing a
-//! track takes it out of this library only; the stored track stays in the catalog.
+//! `Library`: one per user (id = the user id), the tracks they have. Since issue 16 new
+//! events go to the per-track `LibraryEntry` (ADR 14); this aggregate stays so that logs
+//! written before it load, fold (audit `as_of`) and seed their entries. Its commands and
+//! events are the ones `LibraryEntry` uses. Removing a track takes it out of this
+//! library only; the stored track stays in the catalog.
 
 use std::collections::BTreeSet;
 

@@ -2,6 +2,10 @@
 //! the refresh token carries (`<session_id>.<secret>`); only hashes of the secrets are
 //! kept. Every refresh rotates the token; presenting a token that was already rotated
 //! means it leaked, so the whole family is revoked and the reuse is recorded.
+//!
+//! `SessionStarted` is the sign-in's record (it names the user and the method) and
+//! carries the user's session epoch at that moment: a later `UserDisabled` bumps the
+//! user's epoch, which ends every older session without touching them (ADR 14).
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
@@ -18,6 +22,8 @@ pub struct Session {
     rotated: Vec<TokenHash>,
     expires_at: Option<OffsetDateTime>,
     revoked: Option<RevokeReason>,
+    /// `None` for sessions started before epochs existed (they were revoked one by one).
+    epoch: Option<u32>,
 }
 
 impl Session {
@@ -26,6 +32,12 @@ impl Session {
     }
     pub fn revoked(&self) -> Option<RevokeReason> {
         self.revoked
+    }
+    pub fn expires_at(&self) -> Option<OffsetDateTime> {
+        self.expires_at
+    }
+    pub fn epoch(&self) -> Option<u32> {
+        self.epoch
     }
 
     fn is_family_token(&self, token_hash: &TokenHash) -> bool {
@@ -41,6 +53,8 @@ pub enum SessionCommand {
         token_hash: TokenHash,
         expires_at: OffsetDateTime,
         method: SignInMethod,
+        /// The user's session epoch when the user aggregate allowed the sign-in.
+        epoch: u32,
     },
     Refresh {
         presented: TokenHash,
@@ -63,6 +77,9 @@ pub enum SessionEvent {
         #[serde(with = "time::serde::rfc3339")]
         expires_at: OffsetDateTime,
         method: SignInMethod,
+        /// Absent in events written before issue 16.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<u32>,
     },
     SessionRefreshed {
         token_hash: TokenHash,
@@ -123,6 +140,7 @@ impl Aggregate for Session {
                 token_hash,
                 expires_at,
                 method,
+                epoch,
             } => {
                 if self.user_id.is_some() {
                     return Err(SessionError::AlreadyStarted);
@@ -132,6 +150,7 @@ impl Aggregate for Session {
                     token_hash,
                     expires_at,
                     method,
+                    epoch: Some(epoch),
                 });
             }
             SessionCommand::Refresh {
@@ -186,11 +205,13 @@ impl Aggregate for Session {
                 user_id,
                 token_hash,
                 expires_at,
+                epoch,
                 ..
             } => {
                 self.user_id = Some(user_id);
                 self.current = Some(token_hash);
                 self.expires_at = Some(expires_at);
+                self.epoch = epoch;
             }
             SessionEvent::SessionRefreshed { token_hash } => {
                 if let Some(previous) = self.current.replace(token_hash) {
@@ -221,7 +242,35 @@ mod tests {
             token_hash: TokenHash::of("r1"),
             expires_at: now() + Duration::days(30),
             method: SignInMethod::Password,
+            epoch: Some(0),
         }
+    }
+
+    #[test]
+    fn a_session_records_the_sign_in_and_its_epoch() {
+        Framework::with(())
+            .given_no_previous_events()
+            .when(SessionCommand::Start {
+                user_id: Uuid::nil(),
+                token_hash: TokenHash::of("r1"),
+                expires_at: now() + Duration::days(30),
+                method: SignInMethod::Password,
+                epoch: 0,
+            })
+            .then_expect_events(vec![started()]);
+    }
+
+    #[test]
+    fn a_session_started_before_epochs_still_loads() {
+        let old = serde_json::json!({"SessionStarted": {"user_id": Uuid::nil(),
+            "token_hash": TokenHash::of("r1"), "expires_at": "2027-01-01T00:00:00Z",
+            "method": "password"}});
+        let mut session = Session::default();
+        session.apply(serde_json::from_value(old).unwrap());
+        assert_eq!(
+            (session.user_id(), session.epoch()),
+            (Some(Uuid::nil()), None)
+        );
     }
 
     fn refresh(presented: &str, replacement: &str, at: OffsetDateTime) -> SessionCommand {

@@ -1,7 +1,8 @@
 //! `User`: one account. Its id is a UUID chosen by the edge when the sign-up arrives.
 //!
 //! Everything that changes an account is an event here, so the audit trail shows
-//! sign-up, verification, sign-ins, role changes, Google links and disabling.
+//! sign-up, verification, role changes, Google links and disabling. A sign-in's event
+//! lives on its `Session`, so using an account does not grow it (issue 16, ADR 14).
 
 use std::collections::BTreeSet;
 
@@ -24,8 +25,9 @@ pub struct User {
     verification: Option<(TokenHash, OffsetDateTime)>,
     roles: BTreeSet<Role>,
     disabled: bool,
-    /// Every session ever opened; the `Session` aggregate knows which are still live.
-    sessions: Vec<Uuid>,
+    /// Sessions started under an older epoch are no longer valid: disabling the account
+    /// bumps it (the number of `UserDisabled` so far), so it costs one event.
+    session_epoch: u32,
     /// Linked external identities, as (issuer, subject).
     identities: Vec<(String, String)>,
 }
@@ -52,8 +54,11 @@ impl User {
     pub fn disabled(&self) -> bool {
         self.disabled
     }
-    pub fn sessions(&self) -> &[Uuid] {
-        &self.sessions
+    pub fn session_epoch(&self) -> u32 {
+        self.session_epoch
+    }
+    pub fn is_admin(&self) -> bool {
+        self.user_id.is_some() && !self.disabled && self.roles.contains(&Role::Admin)
     }
 
     fn known(&self) -> Result<(), UserError> {
@@ -98,11 +103,9 @@ pub enum UserCommand {
         now: OffsetDateTime,
         admin_bootstrap_email: Option<Email>,
     },
-    /// The edge checked the credentials; this records the sign-in and opens a session,
-    /// unless the account may not sign in.
+    /// The edge checked the credentials; this decides whether the account may sign in
+    /// (the session it opens records the sign-in) and stores a rehash if there is one.
     SignIn {
-        session_id: Uuid,
-        method: SignInMethod,
         require_verified: bool,
         /// A new hash of the password when the stored one uses older parameters.
         rehash: Option<PasswordHash>,
@@ -124,6 +127,7 @@ pub enum UserEvent {
         email: Email,
         password_hash: PasswordHash,
     },
+    /// Written by `RecordSignIn` only (the backbone benchmark).
     UserSignedIn,
     UserSignedUpWithIdentity {
         user_id: Uuid,
@@ -137,6 +141,8 @@ pub enum UserEvent {
         expires_at: OffsetDateTime,
     },
     EmailVerified,
+    /// Written before issue 16; a sign-in is now `SessionStarted` on its session. Kept so
+    /// old logs load.
     SignedIn {
         session_id: Uuid,
         method: SignInMethod,
@@ -284,8 +290,6 @@ impl Aggregate for User {
                 events.extend(self.bootstrap_admin(admin_bootstrap_email.as_ref()));
             }
             UserCommand::SignIn {
-                session_id,
-                method,
                 require_verified,
                 rehash,
             } => {
@@ -296,7 +300,6 @@ impl Aggregate for User {
                 if require_verified && !self.verified {
                     return Err(UserError::NotVerified);
                 }
-                events.push(UserEvent::SignedIn { session_id, method });
                 if let Some(password_hash) = rehash {
                     events.push(UserEvent::PasswordRehashed { password_hash });
                 }
@@ -362,10 +365,7 @@ impl Aggregate for User {
                 self.verified = true;
                 self.verification = None;
             }
-            UserEvent::SignedIn { session_id, .. } => {
-                self.sign_ins += 1;
-                self.sessions.push(session_id);
-            }
+            UserEvent::SignedIn { .. } => self.sign_ins += 1,
             UserEvent::PasswordRehashed { password_hash } => {
                 self.password_hash = Some(password_hash)
             }
@@ -375,7 +375,10 @@ impl Aggregate for User {
             UserEvent::RoleRevoked { role } => {
                 self.roles.remove(&role);
             }
-            UserEvent::UserDisabled => self.disabled = true,
+            UserEvent::UserDisabled => {
+                self.disabled = true;
+                self.session_epoch += 1;
+            }
             UserEvent::UserEnabled => self.disabled = false,
         }
     }
@@ -422,15 +425,11 @@ mod tests {
         }
     }
 
-    fn sign_in(require_verified: bool) -> (Uuid, UserCommand) {
-        let session_id = Uuid::new_v4();
-        let command = UserCommand::SignIn {
-            session_id,
-            method: SignInMethod::Password,
+    fn sign_in(require_verified: bool) -> UserCommand {
+        UserCommand::SignIn {
             require_verified,
             rehash: None,
-        };
-        (session_id, command)
+        }
     }
 
     #[test]
@@ -554,23 +553,20 @@ mod tests {
     }
 
     #[test]
-    fn sign_in_opens_a_session_unless_disabled_or_unverified() {
+    fn sign_in_is_allowed_without_an_event_unless_disabled_or_unverified() {
         let user_id = Uuid::now_v7();
-        let (session_id, command) = sign_in(false);
+        // The account does not grow: the session records the sign-in.
         Framework::with(())
             .given(vec![signed_up(user_id)])
-            .when(command)
-            .then_expect_events(vec![UserEvent::SignedIn {
-                session_id,
-                method: SignInMethod::Password,
-            }]);
+            .when(sign_in(false))
+            .then_expect_events(vec![]);
         Framework::with(())
             .given(vec![signed_up(user_id)])
-            .when(sign_in(true).1)
+            .when(sign_in(true))
             .then_expect_error_message("verify your email address before signing in: follow the link we sent you, or ask for a new one");
         Framework::with(())
             .given(vec![signed_up(user_id), UserEvent::UserDisabled])
-            .when(sign_in(false).1)
+            .when(sign_in(false))
             .then_expect_error_message("this account is disabled; contact an administrator");
     }
 
@@ -578,24 +574,15 @@ mod tests {
     fn an_old_hash_is_replaced_at_sign_in() {
         let user_id = Uuid::now_v7();
         let rehash = PasswordHash::parse("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3").unwrap();
-        let session_id = Uuid::new_v4();
         Framework::with(())
             .given(vec![signed_up(user_id)])
             .when(UserCommand::SignIn {
-                session_id,
-                method: SignInMethod::Password,
                 require_verified: false,
                 rehash: Some(rehash.clone()),
             })
-            .then_expect_events(vec![
-                UserEvent::SignedIn {
-                    session_id,
-                    method: SignInMethod::Password,
-                },
-                UserEvent::PasswordRehashed {
-                    password_hash: rehash,
-                },
-            ]);
+            .then_expect_events(vec![UserEvent::PasswordRehashed {
+                password_hash: rehash,
+            }]);
     }
 
     #[test]
@@ -622,5 +609,24 @@ mod tests {
             .given(vec![signed_up(user_id), UserEvent::UserDisabled])
             .when(UserCommand::Enable)
             .then_expect_events(vec![UserEvent::UserEnabled]);
+    }
+
+    #[test]
+    fn disabling_bumps_the_session_epoch_and_old_sign_ins_still_fold() {
+        let user_id = Uuid::now_v7();
+        let mut user = User::default();
+        for event in [
+            signed_up(user_id),
+            // A sign-in event written before issue 16 still loads.
+            serde_json::from_value(serde_json::json!({"SignedIn": {
+                "session_id": Uuid::nil(), "method": "password"}}))
+            .unwrap(),
+            UserEvent::UserDisabled,
+            UserEvent::UserEnabled,
+        ] {
+            user.apply(event);
+        }
+        assert_eq!((user.sign_ins(), user.session_epoch()), (1, 1));
+        assert!(!user.disabled());
     }
 }

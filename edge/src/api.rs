@@ -396,7 +396,7 @@ pub(crate) fn rejection(outcome: CommandOutcome) -> ApiError {
     let status = match error.code.as_str() {
         "email_taken" | "user_exists" | "identity_linked" => StatusCode::CONFLICT,
         "unknown_user" | "not_in_library" => StatusCode::NOT_FOUND,
-        "account_disabled" | "email_not_verified" => StatusCode::FORBIDDEN,
+        "account_disabled" | "email_not_verified" | "not_admin" => StatusCode::FORBIDDEN,
         "invalid_session" | "session_revoked" | "session_expired" => StatusCode::UNAUTHORIZED,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };

@@ -115,7 +115,7 @@ const COLUMNS: &str =
 /// `GET /admin/audit/{aggregate_type}/{id}[?as_of=<RFC 3339>]`.
 #[utoipa::path(get, path = "/admin/audit/{aggregate_type}/{aggregate_id}", tag = "admin",
     security(("bearer" = [])),
-    params(("aggregate_type" = String, Path, description = "user, email_claim, session, external_identity, import, track or library"),
+    params(("aggregate_type" = String, Path, description = "user, email_claim, session, external_identity, import, track, library (before issue 16) or library_entry (`<user_id>/<track_id>`)"),
         ("aggregate_id" = String, Path), ("as_of" = Option<String>, Query, format = DateTime)),
     responses((status = 200, body = AggregateHistory), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),

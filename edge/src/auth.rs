@@ -95,10 +95,9 @@ impl FromRequestParts<AppState> for AuthUser {
                 "the access token is invalid or expired; refresh it or sign in again",
             )
         })?;
-        let Some((account, revoked)) = state
-            .auth_cache
-            .authenticate(&state.pool, claims.sub, claims.sid)
-            .await?
+        // No memory of earlier answers: a revoked admin or session is refused at once.
+        let Some((account, revoked)) =
+            accounts::authenticate(&state.pool, claims.sub, claims.sid).await?
         else {
             return Err(ApiError::unauthorized("invalid_token", "no such account"));
         };
@@ -208,7 +207,7 @@ async fn sign_in(
         (Bucket::SignInAccount, email.as_str()),
     ];
     limited(&state, &keys)?;
-    let account = accounts::by_email_from_log(&state.pool, email.as_str()).await?;
+    let account = accounts::by_email(&state.pool, email.as_str()).await?;
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     let checked = password::verify(stored, body.password).await?;
     let Some(account) = account.filter(|_| checked.ok) else {
@@ -416,7 +415,9 @@ async fn refresh(
         state.metrics.auth_failure("refresh");
         Ok(clearing(&state, error))
     };
-    let Some(account) = accounts::by_id(&state.pool, token.user_id).await? else {
+    let Some((account, over)) =
+        accounts::authenticate(&state.pool, token.user_id, token.session_id).await?
+    else {
         return failed(ApiError::unauthorized(
             "invalid_session",
             "your session is not valid; sign in again",
@@ -426,6 +427,13 @@ async fn refresh(
         return failed(ApiError::forbidden(
             "account_disabled",
             "this account is disabled; contact an administrator",
+        ));
+    }
+    if over {
+        // Revoked, or ended by a disable (older epoch): the session decides nothing more.
+        return failed(ApiError::unauthorized(
+            "session_revoked",
+            "your session has ended; sign in again",
         ));
     }
     let replacement = RefreshToken::generate(token.session_id, token.user_id);

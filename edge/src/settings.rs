@@ -24,8 +24,6 @@ pub struct AuthSettings {
     pub public_base_url: String,
     pub google: Option<GoogleSettings>,
     pub limits: RateLimits,
-    /// How long an access-token check is remembered (0 = every request queries).
-    pub auth_cache_ttl: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]

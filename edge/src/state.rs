@@ -6,7 +6,6 @@ use std::time::Duration;
 use jukebox_nats::CommandBus;
 use sqlx::PgPool;
 
-use crate::accounts::AuthCache;
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
@@ -23,8 +22,6 @@ pub struct AppState {
     pub mailer: Arc<dyn Mailer>,
     pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
-    /// Recent access-token checks (see `AuthCache`).
-    pub auth_cache: Arc<AuthCache>,
     /// Search, import and upload (`None` where a deployment runs no imports: 503).
     pub imports: Option<Arc<crate::imports::ImportSettings>>,
     /// Issues signed stream URLs (`None` without `STREAM_SIGNING_SECRET`: 503).

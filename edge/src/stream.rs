@@ -333,7 +333,7 @@ async fn song_access(
         "SELECT t.object_key, t.size,
                 EXISTS (SELECT 1 FROM library_entries l
                         WHERE l.user_id = $2 AND l.track_id = t.track_id)
-                OR ($3 AND EXISTS (SELECT 1 FROM accounts a
+                OR ($3 AND EXISTS (SELECT 1 FROM access_users a
                                    WHERE a.user_id = $2 AND NOT a.disabled
                                      AND 'admin' = ANY (a.roles))),
                 t.cover_key, t.cover_size, t.cover_type

@@ -2,6 +2,7 @@
 //! outbox relay (Postgres log -> JetStream `EVENTS`), plus the import pipeline's building
 //! blocks: the object store (`storage`) and yt-dlp/ffprobe/ffmpeg (`media`).
 
+pub mod access;
 pub mod downloader;
 pub mod media;
 pub mod metrics;

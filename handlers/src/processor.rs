@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
 use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, AggregateContext, AggregateError, DomainEvent, EventStore};
+use cqrs_es::{AggregateContext, AggregateError, DomainEvent, EventStore};
 use futures::StreamExt;
 use jukebox_domain::{
     Command, CommandError, EmailClaim, EmailClaimCommand, ExternalIdentity,
-    ExternalIdentityCommand, Import, ImportCommand, Library, LibraryCommand, RevokeReason, Session,
-    SessionCommand, Track, TrackCommand, User, UserCommand,
+    ExternalIdentityCommand, Import, ImportCommand, LibraryCommand, LibraryEntry, LibraryEvent,
+    Session, SessionCommand, Track, TrackCommand, TrackId, User, UserCommand,
 };
 use jukebox_nats::names::REPLY_TO_HEADER;
 use jukebox_nats::{
@@ -28,6 +28,8 @@ use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, info_span, warn, Instrument};
+
+use crate::access::{AccessState, ACCESS_CTES};
 
 /// The durable consumer's name (see `Topology::processor_consumer`).
 const CONSUMER: &str = "processor";
@@ -272,21 +274,25 @@ impl Processor {
                 session_expires_at,
                 rehash,
             } => {
-                // The user decides whether it may sign in; then the session opens.
+                // The user decides whether it may sign in (an event only for a rehash);
+                // the session records the sign-in under the user's current epoch.
                 let sign_in = UserCommand::SignIn {
-                    session_id: *session_id,
-                    method: *method,
                     require_verified: *require_verified,
                     rehash: rehash.clone(),
                 };
-                if let Err(rejection) = step.run::<User>(&user_id.to_string(), sign_in).await? {
-                    return Ok(Err(rejection));
-                }
+                let user = match step
+                    .run_state::<User>(&user_id.to_string(), sign_in)
+                    .await?
+                {
+                    Ok(user) => user,
+                    Err(rejection) => return Ok(Err(rejection)),
+                };
                 let start = SessionCommand::Start {
                     user_id: *user_id,
                     token_hash: refresh_token_hash.clone(),
                     expires_at: *session_expires_at,
                     method: *method,
+                    epoch: user.session_epoch(),
                 };
                 step.last::<Session>(&session_id.to_string(), start).await
             }
@@ -341,31 +347,32 @@ impl Processor {
                 step.last::<User>(&user_id.to_string(), sign_up).await
             }
             Command::GrantRole { user_id, role } => {
+                if let Err(rejection) = step.issued_by_admin().await? {
+                    return Ok(Err(rejection));
+                }
                 let grant = UserCommand::GrantRole { role: *role };
                 step.last::<User>(&user_id.to_string(), grant).await
             }
             Command::RevokeRole { user_id, role } => {
+                if let Err(rejection) = step.issued_by_admin().await? {
+                    return Ok(Err(rejection));
+                }
                 let revoke = UserCommand::RevokeRole { role: *role };
                 step.last::<User>(&user_id.to_string(), revoke).await
             }
             Command::DisableUser { user_id } => {
-                // End every session the user opened, then disable. A session opened
-                // concurrently is still refused: the edge checks `disabled` on each use.
-                let id = user_id.to_string();
-                for session_id in self.user_sessions(&id).await? {
-                    let revoke = SessionCommand::Revoke {
-                        presented: None,
-                        reason: RevokeReason::UserDisabled,
-                    };
-                    if let Err(rejection) =
-                        step.run::<Session>(&session_id.to_string(), revoke).await?
-                    {
-                        return Ok(Err(rejection));
-                    }
+                // One event: it bumps the user's session epoch, which ends every session
+                // started before it (checked where sessions are used), however many.
+                if let Err(rejection) = step.issued_by_admin().await? {
+                    return Ok(Err(rejection));
                 }
-                step.last::<User>(&id, UserCommand::Disable).await
+                step.last::<User>(&user_id.to_string(), UserCommand::Disable)
+                    .await
             }
             Command::EnableUser { user_id } => {
+                if let Err(rejection) = step.issued_by_admin().await? {
+                    return Ok(Err(rejection));
+                }
                 step.last::<User>(&user_id.to_string(), UserCommand::Enable)
                     .await
             }
@@ -401,7 +408,7 @@ impl Processor {
                     track_id: track_id.clone(),
                     job_id: *job_id,
                 };
-                if let Err(rejection) = step.run::<Library>(&user_id.to_string(), add).await? {
+                if let Err(rejection) = step.library_entry(*user_id, track_id, add, false).await? {
                     return Ok(Err(rejection));
                 }
                 let complete = ImportCommand::Complete {
@@ -425,17 +432,9 @@ impl Processor {
                     user_id: *user_id,
                     track_id: track_id.clone(),
                 };
-                step.last::<Library>(&user_id.to_string(), remove).await
+                step.library_entry(*user_id, track_id, remove, true).await
             }
         }
-    }
-
-    /// The sessions a user has opened, from the user's own history.
-    async fn user_sessions(&self, user_id: &str) -> Result<Vec<uuid::Uuid>, ProcessError> {
-        let repository = PostgresEventRepository::new(self.pool.clone());
-        let store: PersistedEventStore<_, User> = PersistedEventStore::new_event_store(repository);
-        let mut context = store.load_aggregate(user_id).await.map_err(store_error)?;
-        Ok(context.aggregate().sessions().to_vec())
     }
 }
 
@@ -477,11 +476,26 @@ impl Step<'_> {
         command: A::Command,
     ) -> Result<Result<(), CommandError>, ProcessError>
     where
-        A: Aggregate<Services = ()>,
+        A: AccessState<Services = ()>,
         A::Command: Clone,
         CommandError: From<A::Error>,
     {
-        self.apply::<A>(aggregate_id, command, false).await
+        let state = self.apply::<A>(aggregate_id, command, false, &[]).await?;
+        Ok(state.map(drop))
+    }
+
+    /// `run`, answering the aggregate's state after the step.
+    async fn run_state<A>(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+    ) -> Result<Result<A, CommandError>, ProcessError>
+    where
+        A: AccessState<Services = ()>,
+        A::Command: Clone,
+        CommandError: From<A::Error>,
+    {
+        self.apply::<A>(aggregate_id, command, false, &[]).await
     }
 
     /// The command's last step: its events commit with the command's outcome.
@@ -491,11 +505,75 @@ impl Step<'_> {
         command: A::Command,
     ) -> Result<Result<(), CommandError>, ProcessError>
     where
-        A: Aggregate<Services = ()>,
+        A: AccessState<Services = ()>,
         A::Command: Clone,
         CommandError: From<A::Error>,
     {
-        self.apply::<A>(aggregate_id, command, true).await
+        let state = self.apply::<A>(aggregate_id, command, true, &[]).await?;
+        Ok(state.map(drop))
+    }
+
+    /// A step on one track of one library. An entry with no events of its own starts
+    /// from its track's events in the per-user `Library` of logs written before it.
+    async fn library_entry(
+        &self,
+        user_id: uuid::Uuid,
+        track_id: &TrackId,
+        command: LibraryCommand,
+        last: bool,
+    ) -> Result<Result<(), CommandError>, ProcessError> {
+        let id = LibraryEntry::id(user_id, track_id);
+        let seed = self.legacy_library_events(user_id, track_id).await?;
+        let state = self
+            .apply::<LibraryEntry>(&id, command, last, &seed)
+            .await?;
+        Ok(state.map(drop))
+    }
+
+    /// The last event about `track_id` in `user_id`'s per-user `Library` (indexed; none
+    /// in a log started after issue 16).
+    async fn legacy_library_events(
+        &self,
+        user_id: uuid::Uuid,
+        track_id: &TrackId,
+    ) -> Result<Vec<LibraryEvent>, ProcessError> {
+        let row: Option<(serde_json::Value,)> = sqlx::query_as(
+            "SELECT payload::jsonb FROM events
+             WHERE aggregate_type = 'library' AND aggregate_id = $1
+               AND (payload -> event_type) ->> 'track_id' = $2
+             ORDER BY sequence DESC LIMIT 1",
+        )
+        .bind(user_id.to_string())
+        .bind(track_id.as_str())
+        .fetch_optional(&self.processor.pool)
+        .await?;
+        row.map(|(payload,)| serde_json::from_value(payload))
+            .transpose()
+            .map(|event| event.into_iter().collect())
+            .map_err(|e| ProcessError::Store(format!("legacy library event: {e}")))
+    }
+
+    /// Admin commands are decided against the issuer's current state, not the edge's
+    /// view of it: an issuer that is not (or no longer) an enabled admin is refused. No
+    /// issuer is the operator's CLI on the server (`jukebox admin`).
+    async fn issued_by_admin(&self) -> Result<Result<(), CommandError>, ProcessError> {
+        let Some(issuer) = self.envelope.issued_by else {
+            return Ok(Ok(()));
+        };
+        let repository = PostgresEventRepository::new(self.processor.pool.clone());
+        let store: PersistedEventStore<_, User> = PersistedEventStore::new_event_store(repository);
+        let context = store
+            .load_aggregate(&issuer.to_string())
+            .await
+            .map_err(store_error)?;
+        if context.aggregate.is_admin() {
+            Ok(Ok(()))
+        } else {
+            Ok(Err(CommandError::new(
+                "not_admin",
+                "this needs the admin role",
+            )))
+        }
     }
 
     /// The outcome of a command whose steps all committed.
@@ -508,17 +586,22 @@ impl Step<'_> {
         }
     }
 
+    /// Loads the aggregate (plus `seed` when it has no events yet), handles the command
+    /// and commits; answers the state after the step.
     async fn apply<A>(
         &self,
         aggregate_id: &str,
         command: A::Command,
         last: bool,
-    ) -> Result<Result<(), CommandError>, ProcessError>
+        seed: &[A::Event],
+    ) -> Result<Result<A, CommandError>, ProcessError>
     where
-        A: Aggregate<Services = ()>,
+        A: AccessState<Services = ()>,
         A::Command: Clone,
         CommandError: From<A::Error>,
     {
+        let repository = PostgresEventRepository::new(self.processor.pool.clone());
+        let store: PersistedEventStore<_, A> = PersistedEventStore::new_event_store(repository);
         if self.redelivered {
             // A crash between two steps: this one may have committed already.
             let committed = self.committed_events(A::TYPE, aggregate_id).await?;
@@ -532,16 +615,23 @@ impl Step<'_> {
                     let outcome = self.outcome_so_far();
                     store_outcome(&self.processor.pool, self.envelope, &outcome).await?;
                 }
-                return Ok(Ok(()));
+                let context = store
+                    .load_aggregate(aggregate_id)
+                    .await
+                    .map_err(store_error)?;
+                return Ok(Ok(context.aggregate));
             }
         }
-        let repository = PostgresEventRepository::new(self.processor.pool.clone());
-        let store: PersistedEventStore<_, A> = PersistedEventStore::new_event_store(repository);
         for attempt in 1..=MAX_CONFLICT_RETRIES {
             let mut context = store
                 .load_aggregate(aggregate_id)
                 .await
                 .map_err(store_error)?;
+            if context.current_sequence == 0 {
+                for event in seed {
+                    context.aggregate.apply(event.clone());
+                }
+            }
             let sink = Default::default();
             if let Err(rejection) = context
                 .aggregate()
@@ -550,15 +640,25 @@ impl Step<'_> {
             {
                 return Ok(Err(rejection.into()));
             }
+            // `handle` applied its events as it wrote them: this is the state after.
             let events: Vec<A::Event> = sink.collect().await;
+            let after = context.aggregate;
             match self
-                .commit::<A>(aggregate_id, context.current_sequence, &events, last)
+                .commit::<A>(
+                    aggregate_id,
+                    context.current_sequence,
+                    &events,
+                    &after,
+                    last,
+                )
                 .await
             {
                 Ok(()) => {
-                    self.processor.waker.wake();
+                    if !events.is_empty() {
+                        self.processor.waker.wake();
+                    }
                     self.processor.fail_points.check("processor.after_commit")?;
-                    return Ok(Ok(()));
+                    return Ok(Ok(after));
                 }
                 Err(error) if is_conflict(&error) => {
                     // Another command committed first: reload and decide again.
@@ -585,15 +685,26 @@ impl Step<'_> {
     }
 
     /// Appends the events to postgres-es' `events` table (its columns, its primary key
-    /// as the optimistic-concurrency check) and, for the last step, stores the outcome,
-    /// in one statement: one round trip and one commit. A conflict leaves nothing behind.
-    async fn commit<A: Aggregate>(
+    /// as the optimistic-concurrency check), writes the access state they change
+    /// (`access.rs`) and, for the last step, stores the outcome, in one statement: one
+    /// round trip and one commit. A conflict leaves nothing behind.
+    async fn commit<A: AccessState>(
         &self,
         aggregate_id: &str,
         current_sequence: usize,
         events: &[A::Event],
+        after: &A,
         last: bool,
     ) -> Result<(), sqlx::Error> {
+        if events.is_empty() && !last {
+            return Ok(()); // nothing to append, nothing changed
+        }
+        let changed = !events.is_empty();
+        let user_access = after.user_access().filter(|_| changed).map(to_json);
+        let session_access = after
+            .session_access(aggregate_id)
+            .filter(|_| changed)
+            .map(to_json);
         let mut refs = Vec::with_capacity(events.len());
         let mut payloads = Vec::with_capacity(events.len());
         let mut versions = Vec::with_capacity(events.len());
@@ -615,39 +726,26 @@ impl Step<'_> {
             error: None,
             events: committed,
         };
-        sqlx::query(
-            "WITH appended AS (
-                 INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
-                                     event_version, payload, metadata)
-                 SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload::json, $6
-                 FROM UNNEST($3::bigint[], $4::text[], $5::text[], $7::jsonb[])
-                      AS e(sequence, event_type, event_version, payload)
-                 RETURNING 1
-             ), outcome AS (
-                 INSERT INTO command_outcomes (command_id, issued_by, status, outcome)
-                 SELECT $8, $9, 'committed', $10 WHERE $11
-                 ON CONFLICT (command_id) DO NOTHING
-                 RETURNING 1
-             )
-             SELECT (SELECT count(*) FROM appended), (SELECT count(*) FROM outcome)",
-        )
-        .bind(A::TYPE)
-        .bind(aggregate_id)
-        .bind(refs.iter().map(|r| r.sequence).collect::<Vec<_>>())
-        .bind(
-            refs.iter()
-                .map(|r| r.event_type.clone())
-                .collect::<Vec<_>>(),
-        )
-        .bind(versions)
-        .bind(sqlx::types::Json(self.metadata()))
-        .bind(payloads)
-        .bind(self.envelope.command_id)
-        .bind(self.envelope.issued_by)
-        .bind(sqlx::types::Json(&outcome))
-        .bind(last)
-        .execute(&self.processor.pool)
-        .await?;
+        sqlx::query(COMMIT_SQL.as_str())
+            .bind(A::TYPE)
+            .bind(aggregate_id)
+            .bind(refs.iter().map(|r| r.sequence).collect::<Vec<_>>())
+            .bind(
+                refs.iter()
+                    .map(|r| r.event_type.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(versions)
+            .bind(sqlx::types::Json(self.metadata()))
+            .bind(payloads)
+            .bind(self.envelope.command_id)
+            .bind(self.envelope.issued_by)
+            .bind(sqlx::types::Json(&outcome))
+            .bind(last)
+            .bind(user_access.transpose()?)
+            .bind(session_access.transpose()?)
+            .execute(&self.processor.pool)
+            .await?;
         self.committed.lock().expect("step lock").extend(refs);
         Ok(())
     }
@@ -697,6 +795,31 @@ impl Step<'_> {
             })
             .collect())
     }
+}
+
+/// `Step::commit`'s statement: the events, the outcome (last step only) and the access
+/// state, as data-modifying CTEs of one statement.
+static COMMIT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH appended AS (
+                 INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+                                     event_version, payload, metadata)
+                 SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload::json, $6
+                 FROM UNNEST($3::bigint[], $4::text[], $5::text[], $7::jsonb[])
+                      AS e(sequence, event_type, event_version, payload)
+                 RETURNING 1
+             ), outcome AS (
+                 INSERT INTO command_outcomes (command_id, issued_by, status, outcome)
+                 SELECT $8, $9, 'committed', $10 WHERE $11
+                 ON CONFLICT (command_id) DO NOTHING
+                 RETURNING 1
+             ), {ACCESS_CTES}
+             SELECT (SELECT count(*) FROM appended), (SELECT count(*) FROM outcome)"
+    )
+});
+
+fn to_json<T: serde::Serialize>(value: T) -> Result<serde_json::Value, sqlx::Error> {
+    serde_json::to_value(value).map_err(|e| sqlx::Error::Encode(e.into()))
 }
 
 fn store_error<E: std::error::Error>(error: AggregateError<E>) -> ProcessError {

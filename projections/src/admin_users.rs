@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use jukebox_domain::UserEvent;
+use jukebox_domain::{SessionEvent, UserEvent};
 use jukebox_nats::EventRecord;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -48,14 +48,23 @@ impl Projection for AdminUsers {
     }
 
     fn keys(event: &EventRecord) -> Vec<String> {
-        if event.aggregate_type == "user" {
-            vec![event.aggregate_id.clone()]
-        } else {
-            Vec::new()
+        match event.aggregate_type.as_str() {
+            "user" => vec![event.aggregate_id.clone()],
+            "session" => sign_in(event)
+                .map(|u| vec![u.to_string()])
+                .unwrap_or_default(),
+            _ => Vec::new(),
         }
     }
 
     fn apply(rows: &mut HashMap<String, Self::Row>, event: &EventRecord) {
+        if let Some(user_id) = sign_in(event) {
+            if let Some(row) = rows.get_mut(&user_id.to_string()) {
+                row.last_sign_in_at = Some(event.recorded_at);
+                row.sign_in_count += 1;
+            }
+            return;
+        }
         let Ok(user_event) = event.decode::<UserEvent>() else {
             return;
         };
@@ -92,6 +101,7 @@ impl Projection for AdminUsers {
                     },
                 );
             }
+            // Sign-ins recorded on the user before issue 16.
             UserEvent::UserSignedIn | UserEvent::SignedIn { .. } => {
                 if let Some(row) = rows.get_mut(&event.aggregate_id) {
                     row.last_sign_in_at = Some(event.recorded_at);
@@ -132,5 +142,21 @@ impl Projection for AdminUsers {
             Some(row.sign_in_count.to_string()),
             Some(row.track_count.to_string()),
         ]
+    }
+}
+
+/// The user a sign-in is recorded for: `SessionStarted` since issue 16. One written
+/// before it (no epoch) came with the user's own `SignedIn`, which counts it instead.
+fn sign_in(event: &EventRecord) -> Option<uuid::Uuid> {
+    if event.aggregate_type != "session" {
+        return None;
+    }
+    match event.decode::<SessionEvent>() {
+        Ok(SessionEvent::SessionStarted {
+            user_id,
+            epoch: Some(_),
+            ..
+        }) => Some(user_id),
+        _ => None,
     }
 }

@@ -277,7 +277,7 @@ impl Projection for LibraryEntries {
     }
 
     fn keys(event: &EventRecord) -> Vec<String> {
-        if event.aggregate_type != "library" {
+        if !matches!(event.aggregate_type.as_str(), "library" | "library_entry") {
             return Vec::new();
         }
         match event.decode::<LibraryEvent>() {
@@ -292,7 +292,7 @@ impl Projection for LibraryEntries {
     }
 
     fn apply(rows: &mut HashMap<String, Self::Row>, event: &EventRecord) {
-        if event.aggregate_type != "library" {
+        if !matches!(event.aggregate_type.as_str(), "library" | "library_entry") {
             return;
         }
         match event.decode::<LibraryEvent>() {

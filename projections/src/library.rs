@@ -84,7 +84,7 @@ impl Projection for UserLibrary {
     fn keys(event: &EventRecord) -> Vec<String> {
         match event.aggregate_type.as_str() {
             "track" => vec![Self::track_key(&event.aggregate_id)],
-            "library" => match event.decode::<LibraryEvent>() {
+            "library" | "library_entry" => match event.decode::<LibraryEvent>() {
                 Ok(
                     LibraryEvent::TrackAddedToLibrary {
                         user_id, track_id, ..
@@ -126,7 +126,7 @@ impl Projection for UserLibrary {
                     },
                 );
             }
-            "library" => match event.decode::<LibraryEvent>() {
+            "library" | "library_entry" => match event.decode::<LibraryEvent>() {
                 Ok(LibraryEvent::TrackAddedToLibrary {
                     user_id, track_id, ..
                 }) => {

@@ -114,7 +114,6 @@ async fn the_happy_path_works_like_a_browser_and_no_secret_leaves_the_edge() {
             "UserSignedUp",
             "VerificationIssued",
             "EmailVerified",
-            "SignedIn",
             "SessionStarted",
             "SessionRefreshed",
             "SessionRevoked"

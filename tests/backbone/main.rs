@@ -2,6 +2,7 @@
 //! Each test gets its own database and NATS namespace, and removes them at the end.
 
 mod cli;
+mod legacy;
 mod processor;
 mod projections;
 mod relay;

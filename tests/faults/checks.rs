@@ -200,9 +200,8 @@ pub async fn accepted_effects(system: &mut System, ledger: &Ledger, findings: &m
         .unwrap();
         let added = count(
             &pool,
-            "SELECT count(*) FROM events WHERE aggregate_type = 'library' AND aggregate_id = $1
-             AND event_type = 'TrackAddedToLibrary'
-             AND payload::jsonb->'TrackAddedToLibrary'->>'track_id' = $2",
+            "SELECT count(*) FROM events WHERE aggregate_type = 'library_entry'
+             AND aggregate_id = $1 || '/' || $2 AND event_type = 'TrackAddedToLibrary'",
             &[&user_id, &track_id],
         )
         .await;

@@ -159,7 +159,10 @@ async fn a_url_becomes_a_stored_aac_track_in_my_library() {
         .unwrap()
         .to_owned();
     assert_eq!(
-        types(&app.history("library", &user_id).await),
+        types(
+            &app.history("library_entry", &format!("{user_id}/{track_id}"))
+                .await
+        ),
         ["TrackAddedToLibrary"]
     );
 

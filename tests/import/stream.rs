@@ -437,9 +437,8 @@ async fn a_user_who_removes_the_song_from_their_library_can_no_longer_open_a_fre
         (status, code.as_str()),
         (StatusCode::NOT_FOUND, "not_in_library")
     );
-    let history = app
-        .history("library", &user_id(&app, &alice).await.to_string())
-        .await;
+    let entry = format!("{}/{song}", user_id(&app, &alice).await);
+    let history = app.history("library_entry", &entry).await;
     let types: Vec<&str> = history.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(types, ["TrackAddedToLibrary", "TrackRemovedFromLibrary"]);
     app.cleanup().await;

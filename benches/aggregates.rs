@@ -1,0 +1,356 @@
+//! Aggregates stay small (issue 16). Not a test: it prints figures for
+//! `docs/benchmarks.md`. Run with `cargo bench --bench aggregates` (release build),
+//! against the Postgres and NATS at TEST_DATABASE_ADMIN_URL / TEST_NATS_URL.
+//!
+//! `jukebox serve processor` runs as its own process on a scratch database and NATS
+//! namespace (dropped afterwards); commands go straight onto the command bus, as the edge
+//! and the downloader send them, and the figures are command rates through the processor.
+//! 1. `CompleteImport` for `--completes` (400) jobs, `--concurrency` (16) in flight, into
+//!    a library already holding 0, 10,000 and 100,000 tracks (`--sizes 0,10000,100000`
+//!    is the default; the history is inserted into the log with SQL first, as
+//!    `library_entry` events, and once more as a library written before issue 16, as
+//!    per-user `library` events, which an entry is seeded from). Rate and p50/p99.
+//! 2. `SignIn` and `DisableUser` (then `EnableUser`) for a new user and for one with
+//!    `--signins` (10,000) past sign-ins, made with the same `SignIn` command through the
+//!    processor; `--rounds` (200) of each, one at a time. Rate and p50/p99.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use jukebox_domain::{Command as DomainCommand, SignInMethod, SourceRef, TokenHash, TrackId};
+use jukebox_nats::{CommandBus, CommandEnvelope, Namespace, OutcomeStatus, Topology};
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+mod support;
+use support::{admin_url, arg, nats_url, percentile};
+
+struct Server {
+    child: std::process::Child,
+    database: String,
+    namespace: String,
+    pool: PgPool,
+    bus: CommandBus,
+}
+
+impl Server {
+    async fn start() -> anyhow::Result<Self> {
+        let id = &Uuid::new_v4().simple().to_string()[..10];
+        let database = format!("jukebox_bench_aggregates_{id}");
+        let namespace = format!("bagg{id}");
+        let mut url = url::Url::parse(&admin_url())?;
+        url.set_path(&database);
+        let vars = [
+            ("DATABASE_URL", url.to_string()),
+            ("NATS_URL", nats_url()),
+            ("NATS_NAMESPACE", namespace.clone()),
+        ];
+        let config = jukebox::Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        })?;
+        let pool = jukebox::ops::migrate(&config).await?;
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_jukebox"))
+            .args(["serve", "processor"])
+            .env("DATABASE_URL", url.as_str())
+            .env("NATS_URL", nats_url())
+            .env("NATS_NAMESPACE", &namespace)
+            .env("HEALTH_PORT", support::free_port()?.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        let nats = async_nats::connect(nats_url()).await?;
+        let bus = CommandBus::start(
+            nats,
+            Namespace::new(&namespace).map_err(anyhow::Error::msg)?,
+        )
+        .await?;
+        Ok(Self {
+            child,
+            database,
+            namespace,
+            pool,
+            bus,
+        })
+    }
+
+    async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.pool.close().await;
+        let nats = async_nats::connect(nats_url()).await?;
+        let namespace = Namespace::new(&self.namespace).map_err(anyhow::Error::msg)?;
+        Topology::new(namespace)
+            .delete_streams(&async_nats::jetstream::new(nats))
+            .await;
+        let mut admin = PgConnection::connect(&admin_url()).await?;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.database
+        ))
+        .execute(&mut admin)
+        .await?;
+        Ok(())
+    }
+
+    /// Sends one command and insists on `committed`; answers its latency.
+    async fn send(
+        &self,
+        command: DomainCommand,
+        issued_by: Option<Uuid>,
+    ) -> anyhow::Result<Duration> {
+        let envelope = CommandEnvelope {
+            command_id: Uuid::now_v7(),
+            correlation_id: Uuid::now_v7(),
+            issued_by,
+            issued_at: time::OffsetDateTime::now_utc(),
+            command,
+        };
+        let started = Instant::now();
+        let outcome = self
+            .bus
+            .send(&envelope, Duration::from_secs(60))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("command not answered"))?;
+        anyhow::ensure!(outcome.status == OutcomeStatus::Committed, "{outcome:?}");
+        Ok(started.elapsed())
+    }
+
+    /// Sends every command, `concurrency` in flight: (wall time, sorted latencies).
+    async fn send_all(
+        &self,
+        commands: Vec<(DomainCommand, Option<Uuid>)>,
+        concurrency: usize,
+    ) -> anyhow::Result<Figures> {
+        let started = Instant::now();
+        let results: Vec<anyhow::Result<Duration>> = futures::stream::iter(commands)
+            .map(|(command, issuer)| self.send(command, issuer))
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        let elapsed = started.elapsed();
+        let mut latencies = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+        latencies.sort();
+        Ok(Figures {
+            count: latencies.len(),
+            elapsed,
+            latencies,
+        })
+    }
+}
+
+struct Figures {
+    count: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Figures {
+    fn rate(&self) -> f64 {
+        self.count as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+impl std::fmt::Display for Figures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} in {:.2?} = {:.0}/s; p50 {:.2?}, p99 {:.2?}",
+            self.count,
+            self.elapsed,
+            self.rate(),
+            percentile(&self.latencies, 0.5),
+            percentile(&self.latencies, 0.99)
+        )
+    }
+}
+
+fn track(i: usize, prefix: &str) -> TrackId {
+    TrackId::parse(&format!("url:{prefix}{i:07}")).expect("a valid track id")
+}
+
+/// `tracks` tracks in `user_id`'s library, written straight into the log: as entries
+/// (`library_entry`), or as a library written before issue 16 (`library`, one aggregate).
+async fn history(pool: &PgPool, user_id: Uuid, tracks: usize, legacy: bool) -> anyhow::Result<()> {
+    let (aggregate_type, aggregate_id, sequence) = if legacy {
+        ("library", "$1::text", "s")
+    } else {
+        (
+            "library_entry",
+            "$1::text || '/url:old' || lpad(s::text, 7, '0')",
+            "1",
+        )
+    };
+    sqlx::query(&format!(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata)
+         SELECT '{aggregate_type}', {aggregate_id}, {sequence}, 'TrackAddedToLibrary', '1.0',
+                json_build_object('TrackAddedToLibrary', json_build_object(
+                    'user_id', $1::text, 'track_id', 'url:old' || lpad(s::text, 7, '0'),
+                    'job_id', gen_random_uuid())),
+                '{{}}'::json
+         FROM generate_series(1, $2) AS s"
+    ))
+    .bind(user_id.to_string())
+    .bind(tracks as i64)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+async fn complete_imports(
+    server: &Server,
+    size: usize,
+    legacy: bool,
+    completes: usize,
+    concurrency: usize,
+) -> anyhow::Result<Figures> {
+    let user_id = Uuid::now_v7();
+    history(&server.pool, user_id, size, legacy).await?;
+    sqlx::query("ANALYZE events").execute(&server.pool).await?;
+    let jobs: Vec<(Uuid, TrackId)> = (0..completes)
+        .map(|i| (Uuid::now_v7(), track(i, "new")))
+        .collect();
+    let requests = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, (job_id, _))| {
+            let source = SourceRef::url(&format!("https://example.com/bench/{i}"))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let request = DomainCommand::RequestImport {
+                job_id: *job_id,
+                user_id,
+                source,
+            };
+            Ok((request, Some(user_id)))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    server.send_all(requests, 64).await?;
+    let completes = jobs
+        .into_iter()
+        .map(|(job_id, track_id)| {
+            let complete = DomainCommand::CompleteImport {
+                job_id,
+                user_id,
+                track_id,
+            };
+            (complete, Some(user_id))
+        })
+        .collect();
+    server.send_all(completes, concurrency).await
+}
+
+fn sign_in(user_id: Uuid) -> DomainCommand {
+    let session_id = Uuid::new_v4();
+    DomainCommand::SignIn {
+        user_id,
+        session_id,
+        method: SignInMethod::Password,
+        require_verified: false,
+        refresh_token_hash: TokenHash::of(&session_id.to_string()),
+        session_expires_at: time::OffsetDateTime::now_utc() + time::Duration::days(30),
+        rehash: None,
+    }
+}
+
+/// Sign-in and disable/enable figures for a user with `past` sign-ins.
+async fn accounts(server: &Server, past: usize, rounds: usize) -> anyhow::Result<()> {
+    let user_id = Uuid::now_v7();
+    let email = jukebox_domain::Email::parse(&format!("bench-{}@example.com", user_id.simple()))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let password_hash = jukebox_domain::PasswordHash::parse(
+        "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sign_up = DomainCommand::SignUp {
+        user_id,
+        email,
+        password_hash,
+    };
+    server.send(sign_up, None).await?;
+    if past > 0 {
+        let started = Instant::now();
+        let history = (0..past)
+            .map(|_| (sign_in(user_id), Some(user_id)))
+            .collect();
+        let made = server.send_all(history, 64).await?;
+        println!(
+            "  {past} past sign-ins made in {:.1?} ({:.0}/s)",
+            started.elapsed(),
+            made.rate()
+        );
+    }
+    let sign_ins = (0..rounds)
+        .map(|_| (sign_in(user_id), Some(user_id)))
+        .collect();
+    let figures = server.send_all(sign_ins, 1).await?;
+    println!("  SignIn, {past} past sign-ins: {figures}");
+    // Alternate, so each `DisableUser` disables (the operator issues them).
+    let mut disables = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        disables.push(
+            server
+                .send(DomainCommand::DisableUser { user_id }, None)
+                .await?,
+        );
+        server
+            .send(DomainCommand::EnableUser { user_id }, None)
+            .await?;
+    }
+    let elapsed = disables.iter().sum();
+    disables.sort();
+    let figures = Figures {
+        count: disables.len(),
+        elapsed,
+        latencies: disables,
+    };
+    println!("  DisableUser, {past} past sign-ins (latency sum as time): {figures}");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let completes = arg("--completes", 400);
+    let concurrency = arg("--concurrency", 16);
+    let signins = arg("--signins", 10_000);
+    let rounds = arg("--rounds", 200);
+    let sizes: Vec<usize> = std::env::args()
+        .skip_while(|a| a != "--sizes")
+        .nth(1)
+        .unwrap_or_else(|| "0,10000,100000".into())
+        .split(',')
+        .map(|s| s.parse())
+        .collect::<Result<_, _>>()?;
+
+    let server = Server::start().await?;
+    let result = async {
+        // Warm up the processor and the pool.
+        complete_imports(&server, 0, false, 50, concurrency).await?;
+        println!("CompleteImport, {completes} jobs, {concurrency} in flight:");
+        let mut base = None;
+        for legacy in [false, true] {
+            for &size in &sizes {
+                let figures =
+                    complete_imports(&server, size, legacy, completes, concurrency).await?;
+                let base = *base.get_or_insert(figures.rate());
+                println!(
+                    "  library of {size:>6} tracks{}: {figures} ({:.2}x the empty library)",
+                    if legacy {
+                        " (written before issue 16)"
+                    } else {
+                        ""
+                    },
+                    figures.rate() / base
+                );
+            }
+        }
+        println!("Accounts, {rounds} rounds one at a time:");
+        accounts(&server, 0, rounds).await?;
+        accounts(&server, signins, rounds).await?;
+        anyhow::Ok(())
+    }
+    .await;
+    server.stop().await?;
+    result
+}

@@ -1,0 +1,111 @@
+//! Write-side access state (issue 15, ADR 14): the rows in `access_users` and
+//! `access_sessions` that sign-in and every authenticated request read. The processor
+//! writes them in the statement that appends the `User`/`Session` events they come
+//! from (`processor::Step::commit`), so an access decision never rests on a projection
+//! that may lag. Each row is its aggregate's state after the step, so a row is only
+//! ever written by commits on its own aggregate, serialized by the events primary key.
+
+use cqrs_es::Aggregate;
+use jukebox_domain::{
+    EmailClaim, ExternalIdentity, Import, Library, LibraryEntry, Session, Track, User,
+};
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// An `access_users` row (the JSON keys are its columns).
+#[derive(Debug, Serialize)]
+pub struct UserAccess {
+    user_id: Uuid,
+    email: String,
+    password_hash: Option<String>,
+    verified: bool,
+    disabled: bool,
+    roles: Vec<String>,
+    session_epoch: u32,
+}
+
+/// An `access_sessions` row.
+#[derive(Debug, Serialize)]
+pub struct SessionAccess {
+    session_id: Uuid,
+    user_id: Uuid,
+    /// `None` for a session started before epochs: its row was backfilled and keeps its
+    /// epoch (an update never changes it).
+    epoch: Option<u32>,
+    revoked: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+}
+
+/// What an aggregate's state contributes to the access tables after a step.
+pub trait AccessState: Aggregate {
+    fn user_access(&self) -> Option<UserAccess> {
+        None
+    }
+    fn session_access(&self, _aggregate_id: &str) -> Option<SessionAccess> {
+        None
+    }
+}
+
+impl AccessState for User {
+    fn user_access(&self) -> Option<UserAccess> {
+        Some(UserAccess {
+            user_id: self.user_id()?,
+            email: self.email()?.to_string(),
+            password_hash: self.password_hash().map(|h| h.as_str().to_owned()),
+            verified: self.verified(),
+            disabled: self.disabled(),
+            roles: self.roles().iter().map(|r| r.as_str().to_owned()).collect(),
+            session_epoch: self.session_epoch(),
+        })
+    }
+}
+
+impl AccessState for Session {
+    fn session_access(&self, aggregate_id: &str) -> Option<SessionAccess> {
+        Some(SessionAccess {
+            session_id: aggregate_id.parse().ok()?,
+            user_id: self.user_id()?,
+            epoch: self.epoch(),
+            revoked: self.revoked().is_some(),
+            expires_at: self.expires_at()?,
+        })
+    }
+}
+
+impl AccessState for EmailClaim {}
+impl AccessState for ExternalIdentity {}
+impl AccessState for Import {}
+impl AccessState for Track {}
+impl AccessState for Library {}
+impl AccessState for LibraryEntry {}
+
+/// The CTEs `Step::commit` adds to its statement: `$12` is the `access_users` row and
+/// `$13` the `access_sessions` row, each a JSON object or NULL. Each reads `appended`
+/// first, so the events' primary key settles a race before the row is locked: two
+/// commits on one aggregate locking in the other order would deadlock.
+pub const ACCESS_CTES: &str = "
+    user_access AS (
+        INSERT INTO access_users (user_id, email, password_hash, verified, disabled, roles,
+                                  session_epoch)
+        SELECT r.user_id, r.email, r.password_hash, r.verified, r.disabled, r.roles,
+               r.session_epoch
+        FROM jsonb_to_record($12::jsonb) AS r(user_id uuid, email text, password_hash text,
+             verified boolean, disabled boolean, roles text[], session_epoch integer)
+        WHERE $12::jsonb IS NOT NULL AND (SELECT count(*) FROM appended) > 0
+        ON CONFLICT (user_id) DO UPDATE SET
+            email = EXCLUDED.email, password_hash = EXCLUDED.password_hash,
+            verified = EXCLUDED.verified, disabled = EXCLUDED.disabled,
+            roles = EXCLUDED.roles, session_epoch = EXCLUDED.session_epoch
+        RETURNING 1
+    ), session_access AS (
+        INSERT INTO access_sessions (session_id, user_id, epoch, revoked, expires_at)
+        SELECT r.session_id, r.user_id, COALESCE(r.epoch, 0), r.revoked, r.expires_at
+        FROM jsonb_to_record($13::jsonb) AS r(session_id uuid, user_id uuid, epoch integer,
+             revoked boolean, expires_at timestamptz)
+        WHERE $13::jsonb IS NOT NULL AND (SELECT count(*) FROM appended) > 0
+        ON CONFLICT (session_id) DO UPDATE SET
+            revoked = EXCLUDED.revoked, expires_at = EXCLUDED.expires_at
+        RETURNING 1
+    )";

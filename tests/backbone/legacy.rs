@@ -1,0 +1,250 @@
+//! A log written before issue 16 (sign-ins on `User`, disables that revoked each session,
+//! one `Library` per user) and before issue 15's access state still works: migration
+//! 0010 backfills the access state from it, old sessions keep their meaning, and old
+//! libraries seed their per-track entries.
+
+use std::time::Duration;
+
+use jukebox::app::Role;
+use jukebox_domain::{
+    Command, Email, LibraryEvent, PasswordHash, RevokeReason, Role as UserRole, SessionEvent,
+    SignInMethod, SourceRef, TokenHash, TrackId, UserEvent,
+};
+use jukebox_nats::{CommandBus, CommandEnvelope, CommandOutcome, FailPoints, OutcomeStatus};
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::support::{spawn_app, TestApp};
+
+const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+
+async fn append(app: &TestApp, aggregate: (&str, &str), sequence: i64, event: impl Serialize) {
+    let payload = serde_json::to_value(event).unwrap();
+    let event_type = match &payload {
+        serde_json::Value::String(unit) => unit.clone(),
+        object => object.as_object().unwrap().keys().next().unwrap().clone(),
+    };
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata)
+         VALUES ($1, $2, $3, $4, '1.0', $5::json, '{}')",
+    )
+    .bind(aggregate.0)
+    .bind(aggregate.1)
+    .bind(sequence)
+    .bind(event_type)
+    .bind(payload)
+    .execute(app.pool())
+    .await
+    .unwrap();
+}
+
+async fn send(bus: &CommandBus, command: Command) -> CommandOutcome {
+    let envelope = CommandEnvelope {
+        command_id: Uuid::now_v7(),
+        correlation_id: Uuid::now_v7(),
+        issued_by: None,
+        issued_at: OffsetDateTime::now_utc(),
+        command,
+    };
+    bus.send(&envelope, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .expect("answered")
+}
+
+async fn events_of(app: &TestApp, aggregate_type: &str, id: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT event_type FROM events WHERE aggregate_type = $1 AND aggregate_id = $2
+         ORDER BY sequence",
+    )
+    .bind(aggregate_type)
+    .bind(id)
+    .fetch_all(app.pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_log_from_before_small_aggregates_still_signs_in_disables_and_fills_libraries() {
+    let mut app = spawn_app(&[]).await;
+    // As if this database predated migration 0010.
+    sqlx::raw_sql(
+        "DROP TABLE access_users, access_sessions;
+         DROP INDEX events_legacy_library_track;
+         DELETE FROM _sqlx_migrations WHERE version = 10",
+    )
+    .execute(app.pool())
+    .await
+    .unwrap();
+
+    // The old shape of history: an admin signed in twice, was disabled (which revoked the
+    // first session), enabled, and signed in again.
+    let user_id = Uuid::now_v7();
+    let user = user_id.to_string();
+    let (old, newer) = (Uuid::new_v4(), Uuid::new_v4());
+    let expires_at = OffsetDateTime::now_utc() + time::Duration::days(30);
+    let started = |user_id| SessionEvent::SessionStarted {
+        user_id,
+        token_hash: TokenHash::of("r"),
+        expires_at,
+        method: SignInMethod::Password,
+        epoch: None, // written before epochs: the field is absent
+    };
+    let signed_in = |session_id| UserEvent::SignedIn {
+        session_id,
+        method: SignInMethod::Password,
+    };
+    let history = [
+        UserEvent::UserSignedUp {
+            user_id,
+            email: Email::parse("old@example.com").unwrap(),
+            password_hash: PasswordHash::parse(HASH).unwrap(),
+        },
+        UserEvent::EmailVerified,
+        UserEvent::RoleGranted {
+            role: UserRole::Admin,
+        },
+        signed_in(old),
+    ];
+    for (i, event) in history.into_iter().enumerate() {
+        append(&app, ("user", &user), i as i64 + 1, event).await;
+    }
+    append(&app, ("session", &old.to_string()), 1, started(user_id)).await;
+    append(
+        &app,
+        ("session", &old.to_string()),
+        2,
+        SessionEvent::SessionRevoked {
+            reason: RevokeReason::UserDisabled,
+        },
+    )
+    .await;
+    append(&app, ("user", &user), 5, UserEvent::UserDisabled).await;
+    append(&app, ("user", &user), 6, UserEvent::UserEnabled).await;
+    append(&app, ("user", &user), 7, signed_in(newer)).await;
+    append(&app, ("session", &newer.to_string()), 1, started(user_id)).await;
+    // A per-user library: three tracks added, the second one removed.
+    let tracks: Vec<TrackId> = (0..3)
+        .map(|i| TrackId::parse(&format!("url:legacy{i}")).unwrap())
+        .collect();
+    let mut sequence = 0;
+    for track_id in &tracks {
+        sequence += 1;
+        let added = LibraryEvent::TrackAddedToLibrary {
+            user_id,
+            track_id: track_id.clone(),
+            job_id: Uuid::now_v7(),
+        };
+        append(&app, ("library", &user), sequence, added).await;
+    }
+    let removed = LibraryEvent::TrackRemovedFromLibrary {
+        user_id,
+        track_id: tracks[1].clone(),
+    };
+    append(&app, ("library", &user), sequence + 1, removed).await;
+
+    jukebox::ops::migrate(&app.config).await.unwrap();
+    let pool = app.pool().clone();
+    let authenticate = |session| jukebox_edge::accounts::authenticate(&pool, user_id, session);
+    let (account, over) = authenticate(newer).await.unwrap().unwrap();
+    assert_eq!(
+        (account.verified, account.disabled, account.roles.clone()),
+        (true, false, vec!["admin".to_owned()])
+    );
+    assert!(!over, "the session opened after the enable is live");
+    assert!(
+        authenticate(old).await.unwrap().unwrap().1,
+        "the revoked one is over"
+    );
+    let email = jukebox_edge::accounts::by_email(&pool, "old@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(email.password_hash.as_deref(), Some(HASH));
+
+    app.running = Some(app.start(&[Role::Processor], FailPoints::default()).await);
+    let bus = CommandBus::start(
+        app.services.nats.clone(),
+        app.services.topology.namespace.clone(),
+    )
+    .await
+    .unwrap();
+
+    // The old user signs in and is disabled the new way: one event, every session over.
+    let session = Uuid::new_v4();
+    let sign_in = Command::SignIn {
+        user_id,
+        session_id: session,
+        method: SignInMethod::Password,
+        require_verified: true,
+        refresh_token_hash: TokenHash::of("s"),
+        session_expires_at: expires_at,
+        rehash: None,
+    };
+    assert_eq!(send(&bus, sign_in).await.status, OutcomeStatus::Committed);
+    assert!(!authenticate(session).await.unwrap().unwrap().1);
+    let disable = send(&bus, Command::DisableUser { user_id }).await;
+    assert_eq!(disable.status, OutcomeStatus::Committed);
+    assert_eq!(disable.events.len(), 1);
+    for session in [newer, session] {
+        assert!(authenticate(session).await.unwrap().unwrap().1);
+    }
+    assert_eq!(
+        events_of(&app, "user", &user).await.last().unwrap(),
+        "UserDisabled"
+    );
+
+    // The old library seeds its entries: a held track is not added twice, a removed one
+    // cannot be removed again, a held one can.
+    let job_id = Uuid::now_v7();
+    let request = Command::RequestImport {
+        job_id,
+        user_id,
+        source: SourceRef::url("https://example.com/legacy0").unwrap(),
+    };
+    assert_eq!(send(&bus, request).await.status, OutcomeStatus::Committed);
+    let complete = Command::CompleteImport {
+        job_id,
+        user_id,
+        track_id: tracks[0].clone(),
+    };
+    let completed = send(&bus, complete).await;
+    assert_eq!(completed.status, OutcomeStatus::Committed);
+    let types: Vec<&str> = completed
+        .events
+        .iter()
+        .map(|e| e.event_type.as_str())
+        .collect();
+    assert_eq!(types, ["ImportCompleted"], "already in the library");
+    let remove = |track_id: &TrackId| Command::RemoveFromLibrary {
+        user_id,
+        track_id: track_id.clone(),
+    };
+    let refused = send(&bus, remove(&tracks[1])).await;
+    assert_eq!(refused.error.unwrap().code, "not_in_library");
+    assert_eq!(
+        send(&bus, remove(&tracks[2])).await.status,
+        OutcomeStatus::Committed
+    );
+    let entry = format!("{user}/{}", tracks[2].as_str());
+    assert_eq!(
+        events_of(&app, "library_entry", &entry).await,
+        ["TrackRemovedFromLibrary"]
+    );
+    // The old stream still folds (audit `as_of`).
+    let payloads: Vec<serde_json::Value> = sqlx::query_scalar(
+        "SELECT payload::jsonb FROM events WHERE aggregate_type = 'library'
+         AND aggregate_id = $1 ORDER BY sequence",
+    )
+    .bind(&user)
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    let state = jukebox_domain::audit::state_after("library", &payloads)
+        .unwrap()
+        .unwrap();
+    assert_eq!(state["tracks"].as_array().unwrap().len(), 2);
+    app.cleanup().await;
+}
