@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use jukebox_handlers::{Downloader, Processor, Relay};
+use jukebox_handlers::{Downloader, MailReactor, MailSettings, Processor, Relay};
 use jukebox_nats::{CommandBus, FailPoints, Namespace, Topology};
 use jukebox_projections::{
     Accounts, AdminUsers, AuthSessions, Jobs, LibraryEntries, ProjectionRunner, Tracks, UserLibrary,
@@ -30,6 +30,8 @@ pub enum Role {
     Relay,
     Projector,
     Downloader,
+    /// Side effects of events: the mail reactor.
+    Reactor,
     /// Every role in one process.
     All,
 }
@@ -45,6 +47,7 @@ impl Role {
                 Role::Relay,
                 Role::Projector,
                 Role::Downloader,
+                Role::Reactor,
             ]
             .into()
         } else {
@@ -61,6 +64,7 @@ impl Role {
             Role::Relay => "relay",
             Role::Projector => "projector",
             Role::Downloader => "downloader",
+            Role::Reactor => "reactor",
             Role::All => "all",
         }
     }
@@ -150,17 +154,42 @@ pub async fn connect_nats(config: &Config) -> anyhow::Result<async_nats::Client>
         .with_context(|| format!("connecting to NATS at {}", servers.join(", ")))
 }
 
-/// Builds the edge's account settings from the configuration. Needs `JWT_SECRET`.
-pub fn auth_settings(config: &Config) -> anyhow::Result<jukebox_edge::settings::AuthSettings> {
-    use jukebox_edge::settings::{AuthSettings, GoogleSettings, RateLimits};
+/// `JWT_SECRET`, which the api, web and reactor roles need.
+fn jwt_secret(config: &Config) -> anyhow::Result<&[u8]> {
     let secret = config
         .jwt_secret
         .as_ref()
-        .context("JWT_SECRET (or JWT_SECRET_FILE) is required by the api and web roles")?;
+        .context("JWT_SECRET (or JWT_SECRET_FILE) is required by the api, web and reactor roles")?;
     let secret = secret.expose_secret().as_bytes();
     if secret.len() < 32 {
         anyhow::bail!("JWT_SECRET must be at least 32 bytes (e.g. `openssl rand -hex 32`)");
     }
+    Ok(secret)
+}
+
+/// The HMAC key of verification tokens (the reactor makes them, the edge parses them and,
+/// with `EXPOSE_VERIFICATION_TOKEN`, derives them too).
+fn verification_key(config: &Config) -> anyhow::Result<Vec<u8>> {
+    Ok(derive_key(
+        jwt_secret(config)?,
+        b"jukebox email verification token",
+    ))
+}
+
+/// The mail reactor's settings. Needs `JWT_SECRET` (its verification-token key).
+pub fn mail_settings(config: &Config) -> anyhow::Result<MailSettings> {
+    Ok(MailSettings {
+        public_base_url: config.public_base_url.clone(),
+        verification_ttl: config.verification_token_ttl,
+        email_verify_required: config.email_verify_required,
+        token_key: verification_key(config)?,
+    })
+}
+
+/// Builds the edge's account settings from the configuration. Needs `JWT_SECRET`.
+pub fn auth_settings(config: &Config) -> anyhow::Result<jukebox_edge::settings::AuthSettings> {
+    use jukebox_edge::settings::{AuthSettings, GoogleSettings, RateLimits};
+    let secret = jwt_secret(config)?;
     let admin_bootstrap_email = config
         .admin_bootstrap_email
         .as_deref()
@@ -199,6 +228,8 @@ pub fn auth_settings(config: &Config) -> anyhow::Result<jukebox_edge::settings::
         verification_ttl: config.verification_token_ttl,
         email_verify_required: config.email_verify_required,
         expose_verification_token: config.expose_verification_token,
+        verification_key: verification_key(config)?,
+        request_key: derive_key(secret, b"jukebox idempotency scope and request digest"),
         admin_bootstrap_email,
         cookie_secure: config.cookie_secure,
         allowed_origins: config.allowed_origins.clone(),
@@ -221,15 +252,15 @@ fn derive_key(secret: &[u8], label: &[u8]) -> Vec<u8> {
 }
 
 /// The mailer: SMTP when `SMTP_URL` is set, else the log (dev).
-pub fn mailer(config: &Config) -> anyhow::Result<Arc<dyn jukebox_edge::mail::Mailer>> {
+pub fn mailer(config: &Config) -> anyhow::Result<Arc<dyn jukebox_handlers::mail::Mailer>> {
     Ok(match &config.smtp_url {
-        Some(url) => Arc::new(jukebox_edge::mail::SmtpMailer::new(
+        Some(url) => Arc::new(jukebox_handlers::mail::SmtpMailer::new(
             url.expose_secret(),
             &config.mail_from,
         )?),
         None => {
             tracing::warn!("SMTP_URL is not set: mails are written to the log (dev only)");
-            Arc::new(jukebox_edge::mail::LogMailer)
+            Arc::new(jukebox_handlers::mail::LogMailer)
         }
     })
 }
@@ -249,7 +280,10 @@ pub struct RoleOptions {
     pub ack_wait: Duration,
     /// Account settings for the api and web roles (`None` when neither runs).
     pub auth: Option<Arc<jukebox_edge::settings::AuthSettings>>,
-    pub mailer: Arc<dyn jukebox_edge::mail::Mailer>,
+    /// The reactor's mailer (`None` when it does not run).
+    pub mailer: Option<Arc<dyn jukebox_handlers::mail::Mailer>>,
+    /// The reactor's settings (`None` when it does not run).
+    pub mail: Option<MailSettings>,
     /// The whole configuration (imports: object store, media tools, limits, search).
     pub config: Config,
 }
@@ -275,10 +309,15 @@ impl RoleOptions {
             } else {
                 None
             },
-            mailer: if edge {
-                mailer(config)?
+            mailer: if expanded.contains(&Role::Reactor) {
+                Some(mailer(config)?)
             } else {
-                Arc::new(jukebox_edge::mail::LogMailer)
+                None
+            },
+            mail: if expanded.contains(&Role::Reactor) {
+                Some(mail_settings(config)?)
+            } else {
+                None
             },
             roles: expanded,
             api: SocketAddr::new(config.bind_address, config.api_port),
@@ -388,7 +427,6 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
             command_wait: options.command_wait,
             limiter: Arc::new(jukebox_edge::rate_limit::RateLimiter::new(auth.limits)),
             auth,
-            mailer: options.mailer.clone(),
             metrics: edge_metrics.clone(),
             stream: stream_signer(&options.config).map(|signer| {
                 jukebox_edge::stream::StreamIssuer {
@@ -520,6 +558,27 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         downloader.metrics.register(&mut registry);
         let stop = shutdown.clone();
         tasks.spawn(async move { ("downloader", downloader.run(stop).await) });
+    }
+    if roles.contains(&Role::Reactor) {
+        let (mailer, settings) = options
+            .mailer
+            .clone()
+            .zip(options.mail.clone())
+            .context("the reactor role needs its mailer and settings")?;
+        let mut reactor = MailReactor::new(
+            pool.clone(),
+            nats.clone(),
+            topology.clone(),
+            mailer,
+            settings,
+        );
+        reactor.ack_wait = options.ack_wait;
+        reactor.command_wait = options.command_wait;
+        reactor.fail_points = options.fail_points.clone();
+        reactor.redeliveries = redeliveries.clone();
+        reactor.metrics.register(&mut registry);
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("reactor", reactor.run(stop).await) });
     }
     let gauges = jukebox_edge::health::ScrapeGauges::new(
         roles.contains(&Role::Projector),

@@ -27,6 +27,11 @@ pub enum Command {
         #[serde(with = "time::serde::rfc3339")]
         expires_at: time::OffsetDateTime,
     },
+    /// Asks for a new verification link: `VerificationRequested`, which the mail reactor
+    /// answers with a token (`IssueVerification`) and a mail.
+    RequestVerification {
+        user_id: Uuid,
+    },
     /// Checked against the envelope's `issued_at`. The bootstrap address becomes admin.
     VerifyEmail {
         user_id: Uuid,
@@ -119,6 +124,7 @@ impl Command {
             Self::SignUp { .. } => "user.signup",
             Self::RecordSignIn { .. } => "user.record_sign_in",
             Self::IssueVerification { .. } => "user.issue_verification",
+            Self::RequestVerification { .. } => "user.request_verification",
             Self::VerifyEmail { .. } => "user.verify_email",
             Self::SignIn { .. } => "user.sign_in",
             Self::RefreshSession { .. } => "session.refresh",

@@ -13,12 +13,26 @@ pub struct EmailClaim {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum EmailClaimCommand {
-    Claim { user_id: Uuid },
+    Claim {
+        user_id: Uuid,
+    },
+    /// A sign-up found the address taken: the fact the mail reactor answers with an
+    /// "already registered" mail to the owner (SECURITY.md 3).
+    RecordSignUpAttempt {
+        user_id: Uuid,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum EmailClaimEvent {
-    EmailClaimed { user_id: Uuid },
+    EmailClaimed {
+        user_id: Uuid,
+    },
+    /// Someone tried to sign up with the claimed address (`user_id`: the id that sign-up
+    /// would have had, never an account).
+    SignUpAttempted {
+        user_id: Uuid,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -31,6 +45,7 @@ impl DomainEvent for EmailClaimEvent {
     fn event_type(&self) -> String {
         match self {
             Self::EmailClaimed { .. } => "EmailClaimed".into(),
+            Self::SignUpAttempted { .. } => "SignUpAttempted".into(),
         }
     }
     fn event_version(&self) -> String {
@@ -60,12 +75,18 @@ impl Aggregate for EmailClaim {
                     .await;
                 Ok(())
             }
+            EmailClaimCommand::RecordSignUpAttempt { user_id } => {
+                sink.write(EmailClaimEvent::SignUpAttempted { user_id }, self)
+                    .await;
+                Ok(())
+            }
         }
     }
 
     fn apply(&mut self, event: Self::Event) {
         match event {
             EmailClaimEvent::EmailClaimed { user_id } => self.claimed_by = Some(user_id),
+            EmailClaimEvent::SignUpAttempted { .. } => {}
         }
     }
 }
@@ -96,5 +117,22 @@ mod tests {
                 user_id: Uuid::now_v7(),
             })
             .then_expect_error_message("this email address is already registered");
+    }
+
+    #[test]
+    fn an_attempt_on_a_claimed_address_is_recorded_and_changes_nothing() {
+        let owner = Uuid::now_v7();
+        let other = Uuid::now_v7();
+        Framework::with(())
+            .given(vec![
+                EmailClaimEvent::EmailClaimed { user_id: owner },
+                EmailClaimEvent::SignUpAttempted { user_id: other },
+            ])
+            .when(EmailClaimCommand::Claim { user_id: other })
+            .then_expect_error_message("this email address is already registered");
+        Framework::with(())
+            .given(vec![EmailClaimEvent::EmailClaimed { user_id: owner }])
+            .when(EmailClaimCommand::RecordSignUpAttempt { user_id: other })
+            .then_expect_events(vec![EmailClaimEvent::SignUpAttempted { user_id: other }]);
     }
 }

@@ -15,6 +15,7 @@ pub mod session;
 pub mod track;
 pub mod user;
 pub mod value;
+pub mod verification;
 
 pub use command::{Command, CommandError};
 pub use email_claim::{EmailClaim, EmailClaimCommand, EmailClaimError, EmailClaimEvent};
@@ -29,6 +30,7 @@ pub use session::{Session, SessionCommand, SessionError, SessionEvent};
 pub use track::{StoredCover, StoredTrack, Track, TrackCommand, TrackError, TrackEvent};
 pub use user::{User, UserCommand, UserError, UserEvent};
 pub use value::{Email, PasswordHash, RevokeReason, Role, SignInMethod, TokenHash, ValueError};
+pub use verification::{issue_command_id, VerificationToken};
 
 /// Event version written with every event; bump with an upcaster when a shape changes.
 pub const EVENT_VERSION: &str = "1.0";

@@ -98,6 +98,8 @@ pub enum UserCommand {
         token_hash: TokenHash,
         expires_at: OffsetDateTime,
     },
+    /// Someone asked for a new verification link; the mail reactor makes and mails it.
+    RequestVerification,
     VerifyEmail {
         token_hash: TokenHash,
         now: OffsetDateTime,
@@ -139,6 +141,10 @@ pub enum UserEvent {
         token_hash: TokenHash,
         #[serde(with = "time::serde::rfc3339")]
         expires_at: OffsetDateTime,
+    },
+    /// A verification link was asked for (again); the mail reactor answers it.
+    VerificationRequested {
+        email: Email,
     },
     EmailVerified,
     /// Written before issue 16; a sign-in is now `SessionStarted` on its session. Kept so
@@ -185,6 +191,7 @@ impl DomainEvent for UserEvent {
             Self::UserSignedIn => "UserSignedIn",
             Self::UserSignedUpWithIdentity { .. } => "UserSignedUpWithIdentity",
             Self::VerificationIssued { .. } => "VerificationIssued",
+            Self::VerificationRequested { .. } => "VerificationRequested",
             Self::EmailVerified => "EmailVerified",
             Self::SignedIn { .. } => "SignedIn",
             Self::PasswordRehashed { .. } => "PasswordRehashed",
@@ -270,6 +277,14 @@ impl Aggregate for User {
                     token_hash,
                     expires_at,
                 });
+            }
+            UserCommand::RequestVerification => {
+                self.known()?;
+                if self.verified {
+                    return Err(UserError::AlreadyVerified);
+                }
+                let email = self.email.clone().ok_or(UserError::UnknownUser)?;
+                events.push(UserEvent::VerificationRequested { email });
             }
             UserCommand::VerifyEmail {
                 token_hash,
@@ -361,6 +376,7 @@ impl Aggregate for User {
                 token_hash,
                 expires_at,
             } => self.verification = Some((token_hash, expires_at)),
+            UserEvent::VerificationRequested { .. } => {}
             UserEvent::EmailVerified => {
                 self.verified = true;
                 self.verification = None;
@@ -628,5 +644,22 @@ mod tests {
         }
         assert_eq!((user.sign_ins(), user.session_epoch()), (1, 1));
         assert!(!user.disabled());
+    }
+
+    #[test]
+    fn a_new_link_is_requested_only_while_unverified() {
+        let user_id = Uuid::now_v7();
+        Framework::with(())
+            .given(vec![signed_up(user_id)])
+            .when(UserCommand::RequestVerification)
+            .then_expect_events(vec![UserEvent::VerificationRequested { email: alice() }]);
+        Framework::with(())
+            .given(vec![signed_up(user_id), UserEvent::EmailVerified])
+            .when(UserCommand::RequestVerification)
+            .then_expect_error_message("this email address is already verified");
+        Framework::with(())
+            .given_no_previous_events()
+            .when(UserCommand::RequestVerification)
+            .then_expect_error_message("no such account");
     }
 }

@@ -1,6 +1,6 @@
 //! The API gateway's routes.
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Path, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -8,16 +8,16 @@ use axum::{Json, Router};
 use jukebox_domain::{Command, Email, PasswordHash};
 use jukebox_nats::{CommandEnvelope, CommandOutcome, OutcomeStatus, SendError};
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use tower_http::trace::TraceLayer;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::{deliver, issue_verification, limited, ClientAddr};
+use crate::auth::{exposed_token, limited, ClientAddr};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::headers::with_security_headers;
-use crate::mail::Mail;
 use crate::password;
 use crate::rate_limit::Bucket;
 use crate::state::AppState;
@@ -39,6 +39,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(ready))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::idempotency::scope,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -64,10 +68,17 @@ pub(crate) struct Doc;
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)] // read from the `HeaderMap` by `envelope`; here for the document
 pub(crate) struct CommandHeaders {
-    /// A retried request with the same key (per caller) is the same command, applied once.
+    /// A retried request with the same key (per caller, route and request) is the same
+    /// command, applied once and answered as the first time; the key with another request
+    /// is 422. Routes that issue credentials refuse a replay (409).
     #[serde(rename = "Idempotency-Key")]
     #[param(min_length = 1, max_length = 255, pattern = "^[ -~]+$")]
     idempotency_key: Option<String>,
+    /// Anonymous routes: the client's nonce (16 to 128 visible ASCII characters, one per
+    /// browser tab), the caller an `Idempotency-Key` is scoped to; required with a key.
+    #[serde(rename = "X-Client-Nonce")]
+    #[param(min_length = 16, max_length = 128, pattern = "^[!-~]+$")]
+    client_nonce: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -100,8 +111,8 @@ pub(crate) struct CommandAccepted {
     location: String,
 }
 
-/// `POST /auth/signup`: claims the address, creates the account and mails a verification
-/// link. When verification is required, an address that is taken answers like a fresh
+/// `POST /auth/signup`: claims the address and creates the account; the mail reactor then
+/// mails a verification link (even when this answers 202). When verification is required, an address that is taken answers like a fresh
 /// sign-up (its owner gets a mail instead), so the response does not tell who has an
 /// account (SECURITY.md 3).
 #[utoipa::path(post, path = "/auth/signup", tag = "accounts",
@@ -144,31 +155,33 @@ async fn sign_up(
     match send(&state, &envelope).await? {
         Some(outcome) if outcome.status == OutcomeStatus::Committed => {
             // A retried request (same Idempotency-Key) gets the first request's account.
-            let committed_user = outcome
+            let signed_up = outcome
                 .events
                 .iter()
-                .find(|e| e.aggregate_type == "user")
+                .find(|e| e.aggregate_type == "user" && e.event_type == "UserSignedUp");
+            let user_id = signed_up
                 .and_then(|e| e.aggregate_id.parse().ok())
                 .unwrap_or(user_id);
-            // A retry of a committed sign-up (same Idempotency-Key) answers with the first
-            // request's account; that request issued the verification token.
-            let created_here = committed_user == user_id;
-            let user_id = committed_user;
-            let mut body = SignUpResponse {
-                user_id,
-                email: email.as_str().to_owned(),
-                command_id: envelope.command_id,
-                verified: false,
-                verification_token: None,
+            // The mail reactor mails the link (it answers `UserSignedUp`); dev and tests
+            // may get the token here.
+            let verification_token = match signed_up {
+                Some(event) => exposed_token(&state, event).await?,
+                None => None,
             };
-            if created_here {
-                let token = issue_verification(&state, &headers, user_id, &email).await?;
-                if state.auth.expose_verification_token {
-                    body.verification_token = token;
-                }
-            }
-            Ok((StatusCode::CREATED, Json(body)).into_response())
+            Ok((
+                StatusCode::CREATED,
+                Json(SignUpResponse {
+                    user_id,
+                    email: email.as_str().to_owned(),
+                    command_id: envelope.command_id,
+                    verified: false,
+                    verification_token,
+                }),
+            )
+                .into_response())
         }
+        // The address is taken. The sign-up recorded `SignUpAttempted`, which the mail
+        // reactor answers with a mail to the owner; the answer looks like a fresh one.
         Some(outcome)
             if state.auth.email_verify_required
                 && outcome
@@ -176,19 +189,6 @@ async fn sign_up(
                     .as_ref()
                     .is_some_and(|e| e.code == "email_taken") =>
         {
-            deliver(
-                &state,
-                Mail {
-                    to: email.clone(),
-                    subject: "Someone tried to sign up to Jukebox with your address".into(),
-                    body: format!(
-                        "Hello,\n\nsomeone (perhaps you) tried to create a Jukebox account with \
-                         this address, but it already has one. Sign in at {}/ instead.\n\n\
-                         If it was not you, you can ignore this message.\n",
-                        state.auth.public_base_url
-                    ),
-                },
-            );
             Ok((
                 StatusCode::CREATED,
                 Json(SignUpResponse {
@@ -229,30 +229,63 @@ struct EventRefDoc {
     event_type: String,
 }
 
-/// `GET /commands/{id}`: the outcome of a command, for its issuer. Anonymous commands
-/// (sign-up) are readable by whoever holds their id, an unguessable 128-bit value.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // read from the raw query; here for the document
+struct OutcomeQuery {
+    /// From the `202`'s `location`: only its holder reads the outcome.
+    #[param(min_length = 64, max_length = 64)]
+    capability: Option<String>,
+}
+
+/// `GET /commands/{id}?capability=`: the outcome of an anonymous command (sign-up), for its
+/// issuer only: the `202` that accepted it gave the capability in `location`. Without it,
+/// or with another command's, the answer is 404, as for an unknown id. The outcome never
+/// names an address (the claim's id is one), and with verification required a taken
+/// address reads like a fresh sign-up, as the `201` does (SECURITY.md 3).
 #[utoipa::path(get, path = "/commands/{command_id}", tag = "accounts",
-    params(("command_id" = Uuid, Path)),
+    params(("command_id" = Uuid, Path), OutcomeQuery),
     responses((status = 200, body = CommandOutcomeDoc),
+        (status = 400, body = ErrorBody, description = "a parameter given twice"),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 async fn command_outcome(
     State(state): State<AppState>,
     Path(command_id): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<CommandOutcome>, ApiError> {
     let command_id = Uuid::parse_str(&command_id)
         .map_err(|_| ApiError::unprocessable("invalid_command_id", "command id must be a UUID"))?;
+    let params = crate::library::params(raw.as_deref())?;
+    let expected = capability(&state, command_id);
+    let presented = params.get("capability").map(String::as_bytes);
+    let allowed = presented.is_some_and(|p| bool::from(p.ct_eq(expected.as_bytes())));
+    let not_found = || {
+        ApiError::not_found(
+            "no outcome for this command yet; if it was just accepted, try again shortly \
+             (with the `location` the 202 gave)",
+        )
+    };
+    if !allowed {
+        return Err(not_found());
+    }
     let row: Option<(sqlx::types::Json<CommandOutcome>,)> = sqlx::query_as(
         "SELECT outcome FROM command_outcomes WHERE command_id = $1 AND issued_by IS NULL",
     )
     .bind(command_id)
     .fetch_optional(&state.pool)
     .await?;
-    row.map(|(outcome,)| Json(outcome.0)).ok_or_else(|| {
-        ApiError::not_found(
-            "no outcome for this command yet; if it was just accepted, try again shortly",
-        )
-    })
+    let (sqlx::types::Json(mut outcome),) = row.ok_or_else(not_found)?;
+    outcome.events.retain(|e| e.aggregate_type != "email_claim");
+    let taken = outcome
+        .error
+        .as_ref()
+        .is_some_and(|e| e.code == "email_taken");
+    if taken && state.auth.email_verify_required {
+        outcome.status = OutcomeStatus::Committed;
+        outcome.error = None;
+    }
+    Ok(Json(outcome))
 }
 
 /// `GET /healthz`: the process answers.
@@ -275,7 +308,8 @@ async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> 
 }
 
 /// Builds the envelope. `Idempotency-Key` makes a retried request the same command: its id
-/// is derived from the issuer, the command's kind and the key, so one client cannot
+/// is derived from the caller (the user, or on anonymous routes the client's nonce, as
+/// `idempotency::scope` recorded it), the command's kind and the key, so one caller cannot
 /// collide with another's, nor one route with another.
 pub(crate) fn envelope(
     headers: &HeaderMap,
@@ -298,7 +332,16 @@ pub(crate) fn envelope(
                         "Idempotency-Key must be 1 to 255 visible ASCII characters",
                     )
                 })?;
-            let issuer = issued_by.map_or("anonymous".to_owned(), |u| u.to_string());
+            let issuer = match (issued_by, crate::idempotency::nonce(headers)) {
+                (Some(user), _) => user.to_string(),
+                (None, Some(nonce)) => format!("nonce:{nonce}"),
+                (None, None) => {
+                    return Err(ApiError::bad_request(
+                        "missing_client_nonce",
+                        "an Idempotency-Key on this route needs an `X-Client-Nonce` header",
+                    ))
+                }
+            };
             // The kind is part of it: a key reused on another route is another command,
             // never the first one's answer (schemathesis reused keys across routes).
             let kind = command.subject_suffix();
@@ -320,6 +363,19 @@ pub(crate) fn envelope(
         issued_at: OffsetDateTime::now_utc(),
         command,
     })
+}
+
+/// The envelope of a command that hands out credentials (sign-in, refresh, Google): always
+/// a fresh command id, so a token is only ever answered by the request that made it. A
+/// replayed key is refused before (`idempotency::replayed`).
+pub(crate) fn credential_envelope(
+    headers: &HeaderMap,
+    issued_by: Option<Uuid>,
+    command: Command,
+) -> Result<CommandEnvelope, ApiError> {
+    let mut headers = headers.clone();
+    headers.remove("idempotency-key");
+    envelope(&headers, issued_by, command)
 }
 
 pub(crate) async fn send(
@@ -348,7 +404,7 @@ pub(crate) async fn send(
 }
 
 /// The stored outcome, once there is one (polled; the caller bounds the wait).
-async fn stored_outcome_soon(
+pub(crate) async fn stored_outcome_soon(
     state: &AppState,
     command_id: Uuid,
 ) -> Result<CommandOutcome, ApiError> {
@@ -373,10 +429,14 @@ async fn stored_outcome(
     .map(|(outcome,)| outcome.0))
 }
 
-/// The location carries the mount, like the jobs redirect: the web role serves the API
-/// under `/api`.
+/// The location carries the mount, like the jobs redirect (the web role serves the API
+/// under `/api`), and the capability that lets only this caller read the outcome.
 fn accepted(state: &AppState, command_id: Uuid) -> Response {
-    let location = format!("{}/commands/{command_id}", state.mount);
+    let location = format!(
+        "{}/commands/{command_id}?capability={}",
+        state.mount,
+        capability(state, command_id)
+    );
     (
         StatusCode::ACCEPTED,
         [(header::LOCATION, location.clone())],
@@ -387,6 +447,16 @@ fn accepted(state: &AppState, command_id: Uuid) -> Response {
         }),
     )
         .into_response()
+}
+
+/// The capability to read an anonymous command's outcome: HMAC(request key, id).
+fn capability(state: &AppState, command_id: Uuid) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&state.auth.request_key)
+        .expect("HMAC takes any key length");
+    mac.update(b"command outcome\0");
+    mac.update(command_id.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 pub(crate) fn rejection(outcome: CommandOutcome) -> ApiError {

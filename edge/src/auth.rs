@@ -1,5 +1,6 @@
 //! Account routes: verification, sign-in, refresh rotation, logout, `/auth/me`, and the
-//! `AuthUser` extractor every authenticated route uses.
+//! `AuthUser` extractor every authenticated route uses. No route here mails: the mail
+//! reactor (handlers) answers the events these commands commit.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -10,18 +11,17 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use jukebox_domain::{Command, Email, PasswordHash, RevokeReason, SignInMethod};
-use jukebox_nats::OutcomeStatus;
+use jukebox_domain::{issue_command_id, Command, Email, PasswordHash, RevokeReason, SignInMethod};
+use jukebox_nats::{EventRef, OutcomeStatus};
 use jukebox_projections::accounts::AccountRow;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-use crate::api::{envelope, rejection, send, CommandHeaders};
+use crate::api::{credential_envelope, envelope, rejection, send, CommandHeaders};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::mail::Mail;
 use crate::rate_limit::Bucket;
 use crate::state::AppState;
 use crate::tokens::{RefreshToken, VerificationToken};
@@ -189,7 +189,9 @@ fn invalid_credentials() -> ApiError {
 /// `POST /auth/signin`: access token in the body, refresh token in an HttpOnly cookie.
 /// Unknown address and wrong password answer alike, after one argon2 computation each.
 #[utoipa::path(post, path = "/auth/signin", tag = "accounts", request_body = SignInRequest,
+    params(CommandHeaders),
     responses((status = 200, body = SessionResponse),
+        (status = 409, body = ErrorBody, description = "an Idempotency-Key replayed: credentials are never answered twice"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "wrong email or password"),
         (status = 403, body = ErrorBody, description = "account disabled or not verified"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
@@ -200,6 +202,9 @@ async fn sign_in(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SignInRequest>,
 ) -> Result<Response, ApiError> {
+    if crate::idempotency::is_replay(&headers) {
+        return Err(crate::idempotency::replayed());
+    }
     let email = Email::parse(&body.email)
         .map_err(|e| ApiError::unprocessable("invalid_email", e.to_string()))?;
     let keys = [
@@ -257,7 +262,7 @@ pub async fn open_session(
         session_expires_at: OffsetDateTime::now_utc() + state.auth.session_ttl,
         rehash,
     };
-    let envelope = envelope(headers, Some(user_id), command)?;
+    let envelope = credential_envelope(headers, Some(user_id), command)?;
     match send(state, &envelope).await? {
         Some(outcome) if outcome.status == OutcomeStatus::Committed => Ok((session_id, refresh)),
         Some(outcome) => {
@@ -384,8 +389,9 @@ fn clearing(state: &AppState, error: ApiError) -> Response {
 
 /// `POST /auth/refresh`: rotates the refresh token. A rotated token presented again
 /// revokes the whole family (the `Session` aggregate decides and records it).
-#[utoipa::path(post, path = "/auth/refresh", tag = "accounts",
+#[utoipa::path(post, path = "/auth/refresh", tag = "accounts", params(CommandHeaders),
     responses((status = 200, body = SessionResponse),
+        (status = 409, body = ErrorBody, description = "an Idempotency-Key replayed: credentials are never answered twice"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "no valid session cookie"),
         (status = 403, body = ErrorBody, description = "cross-site, foreign or missing Origin; account disabled"),
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -395,6 +401,9 @@ async fn refresh(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     same_site(&state, &headers)?;
+    if crate::idempotency::is_replay(&headers) {
+        return Err(crate::idempotency::replayed());
+    }
     limited(&state, &[(Bucket::RefreshAddress, &addr)])?;
     let Some(token) = presented_refresh(&state, &headers) else {
         hit(&state, &[(Bucket::RefreshAddress, &addr)]);
@@ -442,7 +451,7 @@ async fn refresh(
         presented: token.hash(),
         replacement: replacement.hash(),
     };
-    let envelope = envelope(&headers, Some(token.user_id), command)?;
+    let envelope = credential_envelope(&headers, Some(token.user_id), command)?;
     match send(&state, &envelope).await? {
         Some(outcome) if outcome.status == OutcomeStatus::Committed => {
             if outcome
@@ -592,7 +601,7 @@ struct ResendResponse {
 /// `POST /auth/resend-verification`: always 202, whether or not the address has an
 /// unverified account, so it does not tell who has signed up.
 #[utoipa::path(post, path = "/auth/resend-verification", tag = "accounts",
-    request_body = ResendRequest,
+    params(CommandHeaders), request_body = ResendRequest,
     responses((status = 202, body = ResendResponse),
         (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -614,70 +623,49 @@ async fn resend_verification(
         status: "if this address has an account that is not verified yet, a new link is on its way",
         verification_token: None,
     };
-    if let Some(account) = accounts::by_email(&state.pool, email.as_str()).await? {
-        if !account.verified {
-            let token = issue_verification(&state, &headers, account.user_id, &email).await?;
-            if state.auth.expose_verification_token {
-                body.verification_token = token;
+    // The user aggregate decides (unknown or verified: nothing happens); the mail reactor
+    // answers `VerificationRequested` with a new link.
+    if let Some(account) = accounts::by_email_from_log(&state.pool, email.as_str()).await? {
+        let command = Command::RequestVerification {
+            user_id: account.user_id,
+        };
+        let envelope = envelope(&headers, None, command)?;
+        if let Some(outcome) = send(&state, &envelope).await? {
+            let requested = outcome
+                .events
+                .iter()
+                .find(|e| e.event_type == "VerificationRequested");
+            if let Some(event) = requested {
+                body.verification_token = exposed_token(&state, event).await?;
             }
         }
     }
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
-/// Issues a fresh verification token (its hash goes on the bus) and mails the link.
-/// Returns the token for `EXPOSE_VERIFICATION_TOKEN`; `None` if the user was verified.
-pub async fn issue_verification(
-    state: &AppState,
-    headers: &HeaderMap,
-    user_id: Uuid,
-    email: &Email,
-) -> Result<Option<String>, ApiError> {
-    let token = VerificationToken::generate(user_id);
-    let command = Command::IssueVerification {
-        user_id,
-        token_hash: token.hash(),
-        expires_at: OffsetDateTime::now_utc() + state.auth.verification_ttl,
-    };
-    let mut envelope = envelope(headers, None, command)?;
-    // A follow-up of the request's own command: never the `Idempotency-Key`'s id.
-    envelope.command_id = Uuid::now_v7();
-    match send(state, &envelope).await? {
-        Some(outcome) if outcome.status == OutcomeStatus::Committed => {}
-        Some(_) => return Ok(None),
-        None => {
-            return Err(ApiError::Unavailable(
-                "verification was not answered in time".into(),
-            ))
-        }
+/// Dev and tests only (`EXPOSE_VERIFICATION_TOKEN`): the token the mail reactor makes for
+/// `event` (derived from the event's id), once the reactor has committed its hash, so the
+/// caller can verify at once. `None` when not exposing, or not committed within the
+/// command wait.
+pub async fn exposed_token(state: &AppState, event: &EventRef) -> Result<Option<String>, ApiError> {
+    if !state.auth.expose_verification_token {
+        return Ok(None);
     }
-    let link = format!("{}/?verify={}", state.auth.public_base_url, token.as_str());
-    deliver(
-        state,
-        Mail {
-            to: email.clone(),
-            subject: "Confirm your email address for Jukebox".into(),
-            body: format!(
-                "Hello,\n\nconfirm your address by opening this link within {} hours:\n\n{link}\n\n\
-                 If you did not sign up for Jukebox, ignore this message.\n",
-                state.auth.verification_ttl.as_secs() / 3600
-            ),
-        },
+    let Ok(user_id) = event.aggregate_id.parse::<Uuid>() else {
+        return Ok(None);
+    };
+    let event_id = format!(
+        "{}:{}:{}",
+        event.aggregate_type, event.aggregate_id, event.sequence
     );
-    Ok(Some(token.as_str().to_owned()))
-}
-
-/// Sends a mail in the background; failures are logged (never with the body) and counted.
-pub fn deliver(state: &AppState, mail: Mail) {
-    let mailer = state.mailer.clone();
-    let metrics = state.metrics.clone();
-    tokio::spawn(async move {
-        match mailer.send(mail).await {
-            Ok(()) => metrics.mail("sent"),
-            Err(error) => {
-                metrics.mail("failed");
-                tracing::warn!(error = format!("{error:#}"), "mail delivery failed");
-            }
-        }
-    });
+    let token = VerificationToken::derive(&state.auth.verification_key, user_id, &event_id);
+    let issued = tokio::time::timeout(
+        state.command_wait,
+        crate::api::stored_outcome_soon(state, issue_command_id(&event_id)),
+    )
+    .await;
+    let Ok(outcome) = issued else {
+        return Ok(None);
+    };
+    Ok((outcome?.status == OutcomeStatus::Committed).then(|| token.as_str().to_owned()))
 }

@@ -79,6 +79,19 @@ impl From<sqlx::Error> for ApiError {
                     "text in this request contains a NUL character (%00), which is never valid here",
                 );
             }
+            // Class 22 is "data exception": a value Postgres cannot take (out of range,
+            // malformed, too long). Every value in our queries comes from the request or
+            // from rows Postgres already accepted, so it is the request's fault: 400.
+            if let Some(code) = db.code().filter(|code| code.starts_with("22")) {
+                tracing::warn!(sqlstate = %code, error = %db, "a request's value was refused by Postgres");
+                return Self::bad_request(
+                    "invalid_value",
+                    format!(
+                        "a value in this request is out of range or malformed \
+                         (SQLSTATE {code}); check the parameters and try again"
+                    ),
+                );
+            }
         }
         let unavailable = match &error {
             sqlx::Error::PoolTimedOut

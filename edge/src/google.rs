@@ -24,7 +24,7 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::api::{envelope, rejection, send};
+use crate::api::{credential_envelope, rejection, send};
 use crate::auth::{cookie, open_session, refresh_cookie};
 use crate::error::{ApiError, ErrorBody};
 use crate::settings::GoogleSettings;
@@ -391,7 +391,7 @@ async fn create_account(
         email_verified: claims.email_verified,
         admin_bootstrap_email: state.auth.admin_bootstrap_email.clone(),
     };
-    let envelope = envelope(headers, None, command)?;
+    let envelope = credential_envelope(headers, None, command)?;
     match send(state, &envelope).await? {
         Some(outcome) if outcome.status == OutcomeStatus::Committed => Ok(user_id),
         Some(outcome) => {

@@ -140,14 +140,27 @@ impl Sort {
         }
     }
 
-    fn sql_type(self) -> &'static str {
+    /// The cursor's value as SQL of this sort's column type (`$3` is the value's text,
+    /// checked by `Cursor::valid` so the cast cannot fail), and the sort value's text as
+    /// the cursor carries it. `added` travels as microseconds since the epoch: Postgres'
+    /// text form of a timestamptz depends on the session's settings.
+    fn cursor_sql(self) -> (&'static str, String) {
+        let column = self.column();
         match self {
-            Self::Added => "timestamptz",
-            Self::Title | Self::Artist => "text",
-            Self::Duration => "bigint",
+            Self::Added => (
+                "('epoch'::timestamptz + $3::text::bigint * interval '1 microsecond')",
+                format!("(extract(epoch FROM {column}) * 1000000)::bigint::text"),
+            ),
+            Self::Title | Self::Artist => ("$3::text", column.to_owned()),
+            Self::Duration => ("$3::text::bigint", format!("{column}::text")),
         }
     }
 }
+
+/// The largest `added` cursor value: 9999-12-31T23:59:59.999999Z in microseconds.
+const MAX_ADDED_MICROS: i64 = 253_402_300_799_999_999;
+/// Longer sort values or track ids than any stored one are forged.
+const MAX_CURSOR_TEXT: usize = 4096;
 
 /// The opaque cursor: the last row's sort value (Postgres' text form) and track id, with
 /// the sort and direction it belongs to.
@@ -164,8 +177,23 @@ impl Cursor {
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).expect("a cursor serializes"))
     }
 
+    /// A cursor this server could have issued: its value has its sort's type and range,
+    /// and no text carries a NUL, so the query built from it cannot fail on a cast.
     fn decode(raw: &str) -> Option<Self> {
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw).ok()?).ok()
+        let cursor: Self = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw).ok()?).ok()?;
+        cursor.valid().then_some(cursor)
+    }
+
+    fn valid(&self) -> bool {
+        let value_ok = match self.s {
+            Sort::Added => self
+                .v
+                .parse::<i64>()
+                .is_ok_and(|micros| (0..=MAX_ADDED_MICROS).contains(&micros)),
+            Sort::Duration => self.v.parse::<i64>().is_ok(),
+            Sort::Title | Sort::Artist => self.v.len() <= MAX_CURSOR_TEXT && !self.v.contains('\0'),
+        };
+        value_ok && self.t.len() <= MAX_CURSOR_TEXT && TrackId::parse(&self.t).is_ok()
     }
 }
 
@@ -337,6 +365,7 @@ pub async fn page(
     covers: Option<&StreamIssuer>,
 ) -> Result<Value, ApiError> {
     let column = query.sort.column();
+    let (cursor_value, sort_value) = query.sort.cursor_sql();
     let (op, dir) = if query.descending {
         ("<", "DESC")
     } else {
@@ -344,14 +373,13 @@ pub async fn page(
     };
     let sql = format!(
         "SELECT track_id, title, artist, duration_ms, has_cover, cover_stored, added_at,
-                {column}::text AS sort_value
+                {sort_value} AS sort_value
          FROM library
          WHERE user_id = $1
            AND ($2::text IS NULL OR title_key LIKE $2 OR artist_key LIKE $2)
-           AND ($3::text IS NULL OR ({column}, track_id) {op} ($3::text::{ty}, $4::text))
+           AND ($3::text IS NULL OR ({column}, track_id) {op} ({cursor_value}, $4::text))
          ORDER BY {column} {dir}, track_id {dir}
-         LIMIT $5",
-        ty = query.sort.sql_type()
+         LIMIT $5"
     );
     let mut rows: Vec<ItemRow> = sqlx::query_as(&sql)
         .bind(user_id)
@@ -474,5 +502,41 @@ mod tests {
         assert!(ListQuery::parse(Some(&format!("sort=title&cursor={cursor}"))).is_ok());
         // A cursor from another sort is refused, not misread.
         assert!(ListQuery::parse(Some(&format!("sort=artist&cursor={cursor}"))).is_err());
+    }
+
+    #[test]
+    fn forged_cursor_values_are_refused_before_any_query() {
+        let forged = |s: Sort, d: bool, v: &str, t: &str| {
+            let cursor = Cursor {
+                s,
+                d,
+                v: v.into(),
+                t: t.into(),
+            }
+            .encode();
+            let sort = serde_json::to_value(s).unwrap();
+            let order = if d { "desc" } else { "asc" };
+            let query = format!(
+                "sort={}&order={order}&cursor={cursor}",
+                sort.as_str().unwrap()
+            );
+            ListQuery::parse(Some(&query))
+        };
+        for (sort, value) in [
+            (Sort::Duration, "abc"),
+            (Sort::Duration, "99999999999999999999"),
+            (Sort::Added, "2026-01-01 00:00:00+00"),
+            (Sort::Added, "-1"),
+            (Sort::Added, "253402300800000000"),
+            (Sort::Title, "a\0b"),
+        ] {
+            assert!(
+                forged(sort, false, value, "yt:x").is_err(),
+                "{sort:?} {value}"
+            );
+        }
+        assert!(forged(Sort::Title, false, "a", "not a track id").is_err());
+        assert!(forged(Sort::Duration, true, "-5", "yt:x").is_ok());
+        assert!(forged(Sort::Added, true, "1764000000000000", "url:ab").is_ok());
     }
 }

@@ -1,4 +1,4 @@
-//! The edge's metrics (auth failures, 429s, mail, HTTP requests, streams). They live in
+//! The edge's metrics (auth failures, 429s, HTTP requests, streams). They live in
 //! the process' one Prometheus registry, which the health port serves on `/metrics`; the
 //! public ports do not.
 
@@ -19,7 +19,6 @@ type HttpLabels = [(&'static str, String); 3];
 pub struct Metrics {
     auth_failures: Counters,
     rate_limited: Counters,
-    mail: Counters,
     stream: Counters,
     stream_denied: Counters,
     http_requests: Counters<HttpLabels>,
@@ -34,11 +33,6 @@ impl Metrics {
     /// `jukebox_rate_limited_total{kind="..."}`: requests answered 429, by limit.
     pub fn rate_limited(&self, kind: &'static str) {
         self.rate_limited.get_or_create(&[("kind", kind)]).inc();
-    }
-
-    /// `jukebox_mail_total{kind="sent"|"failed"}`.
-    pub fn mail(&self, kind: &'static str) {
-        self.mail.get_or_create(&[("kind", kind)]).inc();
     }
 
     /// `jukebox_stream_total{kind="streams_started"|"bytes_served"|"range_requests"}`.
@@ -67,7 +61,6 @@ impl Metrics {
         let family = match name {
             "jukebox_auth_failures_total" => &self.auth_failures,
             "jukebox_rate_limited_total" => &self.rate_limited,
-            "jukebox_mail_total" => &self.mail,
             "jukebox_stream_total" => &self.stream,
             "jukebox_stream_denied_total" => &self.stream_denied,
             _ => return 0,
@@ -89,7 +82,6 @@ impl Metrics {
                 "Requests answered 429 by the application's own limits, by limit",
                 &self.rate_limited,
             ),
-            ("jukebox_mail", "Mails sent or failed", &self.mail),
             (
                 "jukebox_stream",
                 "Streams started, bytes served and range requests",

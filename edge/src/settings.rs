@@ -14,8 +14,13 @@ pub struct AuthSettings {
     pub session_ttl: Duration,
     pub verification_ttl: Duration,
     pub email_verify_required: bool,
-    /// Dev/test only: return verification tokens in responses.
+    /// Dev/test only: return verification tokens in responses (the edge derives the
+    /// reactor's token and waits until the reactor committed it).
     pub expose_verification_token: bool,
+    /// HMAC key of verification tokens (shared with the mail reactor).
+    pub verification_key: Vec<u8>,
+    /// HMAC key of idempotency scopes and request digests (`crate::idempotency`).
+    pub request_key: Vec<u8>,
     pub admin_bootstrap_email: Option<Email>,
     pub cookie_secure: bool,
     /// Origins allowed on the cookie-authenticated endpoints.

@@ -6,7 +6,6 @@ use std::time::Duration;
 use jukebox_nats::CommandBus;
 use sqlx::PgPool;
 
-use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::settings::AuthSettings;
@@ -19,7 +18,6 @@ pub struct AppState {
     /// How long a request waits for its command's outcome before answering 202.
     pub command_wait: Duration,
     pub auth: Arc<AuthSettings>,
-    pub mailer: Arc<dyn Mailer>,
     pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
     /// Search, import and upload (`None` where a deployment runs no imports: 503).

@@ -68,8 +68,34 @@ async function errorOf(response) {
   return new ApiError(response.status, code, message);
 }
 
-async function raw(path, { method = 'GET', body, json, headers = {}, auth = true, signal } = {}) {
+/** 128 random bits as hex (crypto.randomUUID needs a secure context; plain-http dev has none). */
+function randomId() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * This tab's client nonce: anonymous requests' Idempotency-Keys are scoped to it, so two
+ * people who pick the same key never share an answer.
+ */
+function clientNonce() {
+  let nonce = sessionStorage.getItem('jukebox.nonce');
+  if (!nonce) {
+    nonce = randomId();
+    sessionStorage.setItem('jukebox.nonce', nonce);
+  }
+  return nonce;
+}
+
+async function raw(path, {
+  method = 'GET', body, json, headers = {}, auth = true, signal, idempotencyKey,
+} = {}) {
   const init = { method, headers: { ...headers }, credentials: 'same-origin', signal };
+  if (method !== 'GET' && method !== 'HEAD') {
+    // Every mutating request carries a key: a retry of it (same key) is the same command,
+    // so a retried import is one job.
+    init.headers['Idempotency-Key'] = idempotencyKey ?? randomId();
+    init.headers['X-Client-Nonce'] = clientNonce();
+  }
   if (json !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(json);
@@ -90,6 +116,8 @@ async function raw(path, { method = 'GET', body, json, headers = {}, auth = true
  * access token is renewed once through the refresh cookie.
  */
 export async function api(path, options = {}) {
+  // One key per call: the retry below after a refresh is the same request.
+  options = { ...options, idempotencyKey: options.idempotencyKey ?? randomId() };
   let response = await raw(path, options);
   if (response.status === 401 && options.auth !== false && accessToken) {
     const body = await response.clone().json().catch(() => null);

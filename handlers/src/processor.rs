@@ -229,7 +229,15 @@ impl Processor {
             } => {
                 let claim = EmailClaimCommand::Claim { user_id: *user_id };
                 if let Err(rejection) = step.run::<EmailClaim>(email.as_str(), claim).await? {
-                    return Ok(Err(rejection));
+                    // The address is taken: record the attempt, which the mail reactor
+                    // answers with a mail to the owner; the sign-up stays rejected.
+                    let attempt = EmailClaimCommand::RecordSignUpAttempt { user_id: *user_id };
+                    let recorded = step.run::<EmailClaim>(email.as_str(), attempt).await?;
+                    return Ok(Err(recorded.err().unwrap_or(rejection)));
+                }
+                if step.wrote("SignUpAttempted") {
+                    // Redelivered after the attempt above committed: still rejected.
+                    return Ok(Err(jukebox_domain::EmailClaimError::AlreadyClaimed.into()));
                 }
                 let sign_up = UserCommand::SignUp {
                     user_id: *user_id,
@@ -252,6 +260,10 @@ impl Processor {
                     expires_at: *expires_at,
                 };
                 step.last::<User>(&user_id.to_string(), issue).await
+            }
+            Command::RequestVerification { user_id } => {
+                step.last::<User>(&user_id.to_string(), UserCommand::RequestVerification)
+                    .await
             }
             Command::VerifyEmail {
                 user_id,
@@ -673,6 +685,12 @@ impl Step<'_> {
             "{} {aggregate_id}: still conflicting after {MAX_CONFLICT_RETRIES} attempts",
             A::TYPE
         )))
+    }
+
+    /// Whether this command has committed an event of this type so far.
+    fn wrote(&self, event_type: &str) -> bool {
+        let committed = self.committed.lock().expect("step lock");
+        committed.iter().any(|e| e.event_type == event_type)
     }
 
     fn outcome_so_far(&self) -> CommandOutcome {

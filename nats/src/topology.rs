@@ -170,6 +170,27 @@ impl Topology {
             .await
     }
 
+    /// The mail reactor's durable consumer (`reactor-mail`) on the events it answers
+    /// (`subjects`, below `evt.`). One at a time per event, explicitly acked.
+    pub async fn reactor_consumer(
+        &self,
+        js: &jetstream::Context,
+        subjects: &[&str],
+        ack_wait: Duration,
+    ) -> Result<consumer::PullConsumer, TopologyError> {
+        let config = consumer::pull::Config {
+            durable_name: Some("reactor-mail".into()),
+            filter_subjects: subjects.iter().map(|s| self.namespace.subject(s)).collect(),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait,
+            max_deliver: -1,
+            max_ack_pending: 256,
+            ..Default::default()
+        };
+        self.pull_consumer(js, &self.namespace.events_stream(), config)
+            .await
+    }
+
     pub async fn pull_consumer(
         &self,
         js: &jetstream::Context,

@@ -231,3 +231,121 @@ async fn verification_mail_goes_out_over_smtp_and_its_link_verifies() {
     );
     app.cleanup().await;
 }
+
+/// Issue 15: a sign-up the edge could not wait for (processor paused) answers 202, and
+/// its verification mail still goes out, once, when the processor resumes: the mail comes
+/// from the reactor answering `UserSignedUp`, not from the HTTP handler. Fed every event
+/// again from the start of `EVENTS`, the reactor sends nothing twice.
+#[tokio::test]
+async fn a_sign_up_answered_202_gets_exactly_one_mail_when_the_processor_resumes() {
+    use jukebox::app::Role;
+    use jukebox_nats::FailPoints;
+
+    let (smtp_url, messages) = smtp_server();
+    let app = crate::support::spawn_app_with(
+        &[Role::Api, Role::Relay, Role::Projector],
+        &[
+            ("SMTP_URL", smtp_url),
+            ("MAIL_FROM", "Jukebox <jukebox@mail.test>".into()),
+            ("PUBLIC_BASE_URL", "http://jukebox.test".into()),
+            ("EMAIL_VERIFY_REQUIRED", "1".into()),
+            // The processor is not running: the edge gives up waiting at once.
+            ("COMMAND_WAIT_MS", "300".into()),
+        ],
+    )
+    .await;
+    let reactor = app.start(&[Role::Reactor], FailPoints::default()).await;
+    let tab = browser();
+    let response = tab
+        .post(app.api("/auth/signup"))
+        .header("Idempotency-Key", "signup-1")
+        .header("X-Client-Nonce", "nonce-of-this-tab-0001")
+        .json(&serde_json::json!({ "email": "erin@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let accepted: serde_json::Value = response.json().await.unwrap();
+    let location = accepted["location"].as_str().unwrap().to_owned();
+    let command_id = accepted["command_id"].as_str().unwrap().to_owned();
+    assert!(location.contains("capability="), "{location}");
+
+    let processor = app.start(&[Role::Processor], FailPoints::default()).await;
+    eventually("the verification mail", || async {
+        !messages_to(&messages, "erin@example.com").is_empty()
+    })
+    .await;
+
+    // The outcome is the issuer's: with the 202's capability it reads, without it (or
+    // with a made-up one) it is as unknown as any other id.
+    let outcome: serde_json::Value = tab
+        .get(app.api(&location))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(outcome["status"], "committed", "{outcome}");
+    assert!(
+        !outcome.to_string().contains("erin@example.com"),
+        "the outcome names no address: {outcome}"
+    );
+    for forged in [
+        format!("/commands/{command_id}"),
+        format!("/commands/{command_id}?capability={}", "0".repeat(64)),
+    ] {
+        let response = tab.get(app.api(&forged)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{forged}");
+    }
+
+    // The link in the one mail verifies.
+    let mail = messages_to(&messages, "erin@example.com").remove(0);
+    let token = mail
+        .data
+        .split("http://jukebox.test/?verify=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a verification link")
+        .to_owned();
+    assert_eq!(verify(&app, &tab, &token).await.status(), StatusCode::OK);
+
+    // Every event fed to the reactor again (its consumer made anew from the stream's
+    // start): it sees the sign-up once more and sends nothing.
+    reactor.stop().await.unwrap();
+    let attempts = || async {
+        sqlx::query_scalar::<_, i32>(
+            "SELECT attempts FROM reactor_effects WHERE event_id LIKE 'user:%:1'",
+        )
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+    };
+    let before = attempts().await;
+    let js = app.js();
+    let events = js
+        .get_stream(app.services.topology.namespace.events_stream())
+        .await
+        .unwrap();
+    events
+        .delete_consumer(jukebox_handlers::reactor::CONSUMER)
+        .await
+        .unwrap();
+    let again = app.start(&[Role::Reactor], FailPoints::default()).await;
+    eventually("the reactor sees the sign-up again", || async {
+        attempts().await > before
+    })
+    .await;
+    assert_eq!(messages_to(&messages, "erin@example.com").len(), 1);
+    let effect: (String, bool) = sqlx::query_as(
+        "SELECT effect, done_at IS NOT NULL FROM reactor_effects WHERE event_id LIKE 'user:%:1'",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(effect, ("verification".to_owned(), true));
+
+    again.stop().await.unwrap();
+    processor.stop().await.unwrap();
+    app.cleanup().await;
+}

@@ -6,6 +6,7 @@ mod admin;
 mod flow;
 mod google;
 mod helpers;
+mod idempotency;
 mod input;
 mod limits;
 mod mail;

@@ -14,6 +14,7 @@ mod helpers;
 mod media;
 #[path = "../support/mod.rs"]
 mod support;
+mod values;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -126,7 +127,13 @@ async fn the_api_answers_hostile_input_with_4xx_as_its_document_says() {
     let admin_email = "admin@hostile.test";
     let app = import_app(Options {
         // No downloader: requested imports stay requested, nothing is fetched.
-        roles: &[Role::Api, Role::Processor, Role::Relay, Role::Projector],
+        roles: &[
+            Role::Api,
+            Role::Processor,
+            Role::Relay,
+            Role::Projector,
+            Role::Reactor,
+        ],
         youtube: true,
         extra: vec![
             ("ADMIN_BOOTSTRAP_EMAIL", admin_email.into()),
@@ -213,7 +220,13 @@ async fn the_api_answers_hostile_input_with_4xx_as_its_document_says() {
 async fn what_the_fuzzer_found_stays_fixed() {
     let admin_email = "admin@found.test";
     let app = import_app(Options {
-        roles: &[Role::Api, Role::Processor, Role::Relay, Role::Projector],
+        roles: &[
+            Role::Api,
+            Role::Processor,
+            Role::Relay,
+            Role::Projector,
+            Role::Reactor,
+        ],
         youtube: true,
         extra: vec![
             ("ADMIN_BOOTSTRAP_EMAIL", admin_email.into()),

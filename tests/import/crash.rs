@@ -9,7 +9,13 @@ use crate::helpers::{import_app, nothing_in_progress, tone, Options};
 #[tokio::test]
 async fn a_downloader_killed_mid_transcode_finishes_the_job_after_a_restart() {
     let app = import_app(Options {
-        roles: &[Role::Api, Role::Processor, Role::Relay, Role::Projector],
+        roles: &[
+            Role::Api,
+            Role::Processor,
+            Role::Relay,
+            Role::Projector,
+            Role::Reactor,
+        ],
         ..Default::default()
     })
     .await;

@@ -17,7 +17,13 @@ use uuid::Uuid;
 use crate::helpers::{error_of, import_app, ImportApp, Options};
 
 /// Everything but the downloader: the test plays its part.
-pub const ROLES: &[Role] = &[Role::Api, Role::Processor, Role::Relay, Role::Projector];
+pub const ROLES: &[Role] = &[
+    Role::Api,
+    Role::Processor,
+    Role::Relay,
+    Role::Projector,
+    Role::Reactor,
+];
 
 pub struct Seeder {
     bus: CommandBus,

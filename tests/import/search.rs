@@ -14,7 +14,13 @@ async fn search_lists_videos_with_durations_and_my_flags() {
     let app = import_app(Options {
         // No downloader: the import of a YouTube video is finished by hand below, with
         // the commands the downloader would send (there is no YouTube on loopback).
-        roles: &[Role::Api, Role::Processor, Role::Relay, Role::Projector],
+        roles: &[
+            Role::Api,
+            Role::Processor,
+            Role::Relay,
+            Role::Projector,
+            Role::Reactor,
+        ],
         youtube: true,
         ..Default::default()
     })
@@ -146,7 +152,13 @@ async fn search_lists_videos_with_durations_and_my_flags() {
 #[tokio::test]
 async fn search_errors_are_clear() {
     let app = import_app(Options {
-        roles: &[Role::Api, Role::Processor, Role::Relay, Role::Projector],
+        roles: &[
+            Role::Api,
+            Role::Processor,
+            Role::Relay,
+            Role::Projector,
+            Role::Reactor,
+        ],
         youtube: true,
         ..Default::default()
     })

@@ -36,6 +36,7 @@ async fn every_metric_the_alerts_use_is_exported_by_a_role() {
         Role::Relay,
         Role::Projector,
         Role::Downloader,
+        Role::Reactor,
     ];
     let mut running: BTreeMap<&'static str, Running> = BTreeMap::new();
     for role in roles {

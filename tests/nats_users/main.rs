@@ -18,12 +18,13 @@ use tokio::sync::mpsc;
 
 use crate::support::{eventually, free_port, spawn_app_with};
 
-const ROLE_USERS: [&str; 6] = [
+const ROLE_USERS: [&str; 7] = [
     "edge",
     "processor",
     "relay",
     "projector",
     "downloader",
+    "reactor",
     "stream",
 ];
 
@@ -202,6 +203,7 @@ async fn roles_with_their_own_users_carry_a_sign_up_to_the_read_models() {
         ("relay", &[Role::Relay]),
         ("projector", &[Role::Projector]),
         ("downloader", &[Role::Downloader]),
+        ("reactor", &[Role::Reactor]),
         ("stream", &[Role::Stream]),
         ("edge", &[Role::Api, Role::Web]),
     ] {
@@ -229,6 +231,18 @@ async fn roles_with_their_own_users_carry_a_sign_up_to_the_read_models() {
     })
     .await;
     app.projections_caught_up().await;
+    // The reactor's path: it pulls UserSignedUp, sends IssueVerification and waits for
+    // its answer (the mail goes to the log: no SMTP_URL here).
+    eventually("the reactor issues the verification token", || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM events WHERE event_type = 'VerificationIssued'",
+        )
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+            == 1
+    })
+    .await;
 
     // The downloader's path: it pulls ImportRequested, sends its own commands (stage,
     // failure) and waits for their answers; the import fails for want of a server.
@@ -292,7 +306,11 @@ async fn roles_with_their_own_users_carry_a_sign_up_to_the_read_models() {
     let mut expected: Vec<String> = jukebox_projections::ALL
         .iter()
         .map(|name| format!("EVENTS/proj-{name}"))
-        .chain(["COMMANDS/processor".into(), "EVENTS/downloader".into()])
+        .chain([
+            "COMMANDS/processor".into(),
+            "EVENTS/downloader".into(),
+            "EVENTS/reactor-mail".into(),
+        ])
         .collect();
     expected.sort();
     assert_eq!(names, expected);
@@ -318,7 +336,7 @@ use Probe::{Publish, Subscribe};
 async fn each_role_user_is_refused_outside_its_subjects() {
     let nats = PrivateNats::start();
     let (admin, _) = connect_as(&nats, "admin").await;
-    let refused: [(&str, Vec<Probe>); 6] = [
+    let refused: [(&str, Vec<Probe>); 7] = [
         (
             "edge",
             vec![
@@ -380,6 +398,20 @@ async fn each_role_user_is_refused_outside_its_subjects() {
                 Publish("cmd.user.grant_role"),
                 Publish("cmd.import.request"),
                 Publish("$JS.API.CONSUMER.MSG.NEXT.COMMANDS.processor"),
+            ],
+        ),
+        (
+            "reactor",
+            vec![
+                Subscribe("evt.>"),
+                Subscribe("cmd.>"),
+                Subscribe("reply.edge.>"),
+                Publish("evt.user.u1.UserSignedUp"),
+                Publish("cmd.user.verify_email"),
+                Publish("cmd.user.grant_role"),
+                Publish("cmd.import.request"),
+                Publish("$JS.API.CONSUMER.MSG.NEXT.EVENTS.proj-accounts"),
+                Publish("$JS.API.STREAM.DELETE.EVENTS"),
             ],
         ),
         (

@@ -11,7 +11,7 @@ use jukebox::Config;
 use secrecy::ExposeSecret;
 use serde_norway::{Mapping, Value};
 
-pub const ROLES: [&str; 7] = [
+pub const ROLES: [&str; 8] = [
     "api",
     "web",
     "stream",
@@ -19,6 +19,7 @@ pub const ROLES: [&str; 7] = [
     "relay",
     "projector",
     "downloader",
+    "reactor",
 ];
 /// Roles that open the object store.
 const STORE_ROLES: [&str; 4] = ["api", "web", "stream", "downloader"];
@@ -665,8 +666,14 @@ fn prod_override_publishes_only_the_edge_and_reads_secrets_from_files() {
         assert_eq!(config.allowed_origins, std::slice::from_ref(&origin));
         assert_eq!(
             config.jwt_secret.is_some(),
-            ["api", "web"].contains(&role),
-            "{role}: the JWT key only where tokens are issued"
+            ["api", "web", "reactor"].contains(&role),
+            "{role}: the JWT key only where tokens are issued (the reactor derives the \
+             verification tokens' key from it)"
+        );
+        assert_eq!(
+            config.smtp_url.is_some(),
+            role == "reactor",
+            "{role}: SMTP only where mail is sent"
         );
         assert_eq!(
             config.stream_signing_secret.is_some(),

@@ -1,5 +1,5 @@
-//! Outgoing mail. SMTP through lettre when `SMTP_URL` is set; otherwise (dev) the message
-//! is written to the log. Handlers take an `Arc<dyn Mailer>`, so tests can swap it.
+//! Outgoing mail, sent by the mail reactor (`reactor.rs`). SMTP through lettre when
+//! `SMTP_URL` is set; otherwise (dev) the message is written to the log.
 
 use async_trait::async_trait;
 use jukebox_domain::Email;
@@ -9,6 +9,9 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 #[derive(Debug, Clone)]
 pub struct Mail {
+    /// The `Message-ID`, derived from the event the mail answers: a copy sent again after
+    /// a crash mid-send carries the same id, which receiving servers and clients dedupe.
+    pub message_id: String,
     pub to: Email,
     pub subject: String,
     pub body: String,
@@ -42,6 +45,7 @@ impl SmtpMailer {
 impl Mailer for SmtpMailer {
     async fn send(&self, mail: Mail) -> anyhow::Result<()> {
         let message = Message::builder()
+            .message_id(Some(mail.message_id))
             .from(self.from.clone())
             .to(mail.to.as_str().parse()?)
             .subject(mail.subject)
@@ -62,6 +66,7 @@ pub struct LogMailer;
 impl Mailer for LogMailer {
     async fn send(&self, mail: Mail) -> anyhow::Result<()> {
         tracing::info!(
+            message_id = %mail.message_id,
             to = %mail.to,
             subject = %mail.subject,
             body = %mail.body,
