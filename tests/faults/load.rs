@@ -104,6 +104,8 @@ impl Client {
                 self.http
                     .post(format!("{}/auth/signup", self.api))
                     .header("Idempotency-Key", &key)
+                    // An anonymous key is scoped to the client's nonce (ADR 14).
+                    .header("X-Client-Nonce", &key)
                     .json(&json!({ "email": email, "password": PASSWORD }))
             })
             .await;
