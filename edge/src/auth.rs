@@ -625,7 +625,7 @@ async fn resend_verification(
     };
     // The user aggregate decides (unknown or verified: nothing happens); the mail reactor
     // answers `VerificationRequested` with a new link.
-    if let Some(account) = accounts::by_email_from_log(&state.pool, email.as_str()).await? {
+    if let Some(account) = accounts::by_email(&state.pool, email.as_str()).await? {
         let command = Command::RequestVerification {
             user_id: account.user_id,
         };

@@ -131,8 +131,13 @@ async fn a_revoked_admin_is_refused_at_once_with_every_projector_stopped() {
         ("EXPOSE_VERIFICATION_TOKEN", "1".to_owned()),
         ("ADMIN_BOOTSTRAP_EMAIL", "boss@example.com".to_owned()),
     ];
-    // No projector, no relay: nothing but the API and the processor.
-    let app = crate::support::spawn_app_with(&[Role::Api, Role::Processor], &vars).await;
+    // No projector: the API, the processor, and the relay feeding the mail reactor, which
+    // makes the verification tokens (ADR 15).
+    let app = crate::support::spawn_app_with(
+        &[Role::Api, Role::Processor, Role::Relay, Role::Reactor],
+        &vars,
+    )
+    .await;
     let (boss_tab, deputy_tab, user_tab) = (browser(), browser(), browser());
     let boss = signed_in(&app, &boss_tab, "boss@example.com").await;
     let deputy = signed_in(&app, &deputy_tab, "deputy@example.com").await;
