@@ -136,12 +136,20 @@ async fn aggregate(
     let params = params(raw.as_deref())?;
     let as_of = match params.get("as_of") {
         None => None,
-        Some(raw) => Some(OffsetDateTime::parse(raw, &Rfc3339).map_err(|_| {
-            invalid(
-                "invalid_as_of",
-                "as_of must be an RFC 3339 time, e.g. 2025-01-31T12:00:00Z",
-            )
-        })?),
+        Some(raw) => Some(
+            OffsetDateTime::parse(raw, &Rfc3339)
+                .ok()
+                // In UTC (as the query binds it) a valid time may leave the years the
+                // driver can encode (9999-12-31T23:59-23:59): refuse it, never panic.
+                .and_then(|t| t.checked_to_offset(time::UtcOffset::UTC))
+                .ok_or_else(|| {
+                    invalid(
+                        "invalid_as_of",
+                        "as_of must be an RFC 3339 time between the years 0000 and 9999 \
+                         in UTC, e.g. 2025-01-31T12:00:00Z",
+                    )
+                })?,
+        ),
     };
     let rows: Vec<LogRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM events

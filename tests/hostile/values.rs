@@ -128,3 +128,94 @@ async fn every_data_exception_from_postgres_is_a_400_with_a_message() {
     }
     pool.close().await;
 }
+
+/// Numbers and dates out of range, on every route that takes one: a 4xx with a message,
+/// never a 500 (a value that reached Postgres would be a data exception).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_range_numbers_and_dates_answer_4xx_with_a_message() {
+    let admin_email = "admin@range.test";
+    let app = import_app(Options {
+        roles: &[
+            Role::Api,
+            Role::Processor,
+            Role::Relay,
+            Role::Projector,
+            Role::Reactor,
+        ],
+        youtube: true,
+        extra: vec![
+            ("ADMIN_BOOTSTRAP_EMAIL", admin_email.into()),
+            ("EXPOSE_VERIFICATION_TOKEN", "1".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let admin = app.admin(admin_email).await;
+    let me: Value = app
+        .app
+        .http
+        .get(app.app.api("/auth/me"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let audit = format!("/admin/audit/user/{}", me["id"].as_str().unwrap());
+    let paths = [
+        "/library?limit=99999999999999999999".to_owned(),
+        "/library?limit=-1".into(),
+        "/library?limit=1e3".into(),
+        "/jobs?limit=0".into(),
+        "/jobs?limit=18446744073709551616".into(),
+        "/songs/search?q=x&limit=26".into(),
+        "/songs/search?q=x&limit=-9223372036854775809".into(),
+        "/admin/users?offset=100001".into(),
+        "/admin/users?offset=-1".into(),
+        "/admin/users?limit=9223372036854775807".into(),
+        "/admin/jobs?user=not-a-uuid".into(),
+        "/admin/jobs?user=00000000-0000-0000-0000-00000000000g".into(),
+        format!("{audit}?as_of=10000-01-01T00:00:00Z"),
+        format!("{audit}?as_of=2026-02-30T00:00:00Z"),
+        format!("{audit}?as_of=2026-01-01T24:00:00Z"),
+        format!("{audit}?as_of=2026-01-01T00:00:00%2B24:00"),
+        format!("{audit}?as_of=-0001-01-01T00:00:00Z"),
+    ];
+    for path in &paths {
+        let response = app
+            .app
+            .http
+            .get(app.app.api(path))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert!(status.is_client_error(), "{path}: {status} {body}");
+        let message = body["error"]["message"].as_str().unwrap_or("");
+        assert!(!message.is_empty(), "{path}: no message in {body}");
+    }
+    // At the edges of the years: an answer or a 4xx, never a dropped connection (the
+    // second one, 10000-01-01 in UTC, panicked in the database driver before).
+    for path in [
+        format!("{audit}?as_of=0000-01-01T00:00:00%2B23:59"),
+        format!("{audit}?as_of=9999-12-31T23:59:59.999999999-23:59"),
+    ] {
+        let response = app
+            .app
+            .http
+            .get(app.app.api(&path))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            !response.status().is_server_error(),
+            "{path}: {}",
+            response.status()
+        );
+    }
+    app.cleanup().await;
+}
