@@ -349,3 +349,105 @@ async fn a_sign_up_answered_202_gets_exactly_one_mail_when_the_processor_resumes
     processor.stop().await.unwrap();
     app.cleanup().await;
 }
+
+/// The reactor dies after the token is committed and before the mail: the event comes back
+/// and the mail it sends carries that same, committed token (it is derived from the event
+/// id), once. Dying after the SMTP server took the mail and before recording it sends the
+/// same mail again, same `Message-ID` and link: the window ADR 15 names.
+#[tokio::test]
+async fn a_reactor_killed_around_the_send_mails_the_committed_link() {
+    use jukebox::app::Role;
+    use jukebox_nats::FailPoints;
+
+    let (smtp_url, messages) = smtp_server();
+    let app = crate::support::spawn_app_with(
+        &[Role::Api, Role::Processor, Role::Relay],
+        &[
+            ("SMTP_URL", smtp_url),
+            ("PUBLIC_BASE_URL", "http://jukebox.test".into()),
+        ],
+    )
+    .await;
+    let tab = browser();
+    let link = |m: &Received| {
+        m.data
+            .split("http://jukebox.test/?verify=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("a verification link")
+            .to_owned()
+    };
+    let message_id = |m: &Received| {
+        m.data
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("message-id:"))
+            .expect("a Message-ID")
+            .to_owned()
+    };
+
+    // Before the send: the first reactor dies, the second mails once.
+    let doomed = app
+        .start(
+            &[Role::Reactor],
+            FailPoints::parse("reactor.before_send=1").unwrap(),
+        )
+        .await;
+    sign_up(&app, &tab, "fay@example.com").await;
+    assert!(
+        doomed.wait().await.is_err(),
+        "the reactor died at its fail point"
+    );
+    assert!(messages_to(&messages, "fay@example.com").is_empty());
+    let reactor = app.start(&[Role::Reactor], FailPoints::default()).await;
+    eventually("fay's mail after the restart", || async {
+        !messages_to(&messages, "fay@example.com").is_empty()
+    })
+    .await;
+    let issued: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'VerificationIssued'")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(issued, 1, "the token was committed once");
+    let fay = messages_to(&messages, "fay@example.com");
+    assert_eq!(fay.len(), 1);
+    assert_eq!(
+        verify(&app, &tab, &link(&fay[0])).await.status(),
+        StatusCode::OK
+    );
+    reactor.stop().await.unwrap();
+
+    // After the send, before the record: the mail goes out again, the same one.
+    let doomed = app
+        .start(
+            &[Role::Reactor],
+            FailPoints::parse("reactor.after_send=1").unwrap(),
+        )
+        .await;
+    sign_up(&app, &tab, "gus@example.com").await;
+    assert!(
+        doomed.wait().await.is_err(),
+        "the reactor died at its fail point"
+    );
+    assert_eq!(messages_to(&messages, "gus@example.com").len(), 1);
+    let reactor = app.start(&[Role::Reactor], FailPoints::default()).await;
+    eventually("gus's mail sent again", || async {
+        messages_to(&messages, "gus@example.com").len() == 2
+    })
+    .await;
+    let gus = messages_to(&messages, "gus@example.com");
+    assert_eq!(message_id(&gus[0]), message_id(&gus[1]));
+    assert_eq!(link(&gus[0]), link(&gus[1]));
+    assert_eq!(
+        verify(&app, &tab, &link(&gus[1])).await.status(),
+        StatusCode::OK
+    );
+    let done: bool =
+        sqlx::query_scalar("SELECT bool_and(done_at IS NOT NULL) FROM reactor_effects")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    assert!(done, "every effect recorded in the end");
+    reactor.stop().await.unwrap();
+    app.cleanup().await;
+}
