@@ -169,18 +169,26 @@ async fn record(
             &bytes,
         ],
     );
-    let first: Option<(String,)> = sqlx::query_as(
-        "WITH new AS (
-             INSERT INTO idempotency_keys (scope, request_digest) VALUES ($1, $2)
-             ON CONFLICT (scope) DO NOTHING RETURNING request_digest
-         )
-         SELECT request_digest FROM idempotency_keys WHERE scope = $1
-         AND NOT EXISTS (SELECT 1 FROM new)",
+    // Two statements: the insert waits for a concurrent first use of the scope to
+    // commit, and the select after it (its own snapshot) then sees that row.
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (scope, request_digest) VALUES ($1, $2)
+         ON CONFLICT (scope) DO NOTHING",
     )
     .bind(&scope)
     .bind(&request_digest)
-    .fetch_optional(&state.pool)
-    .await?;
+    .execute(&state.pool)
+    .await?
+    .rows_affected()
+        == 1;
+    let first: Option<(String,)> = if inserted {
+        None
+    } else {
+        sqlx::query_as("SELECT request_digest FROM idempotency_keys WHERE scope = $1")
+            .bind(&scope)
+            .fetch_optional(&state.pool)
+            .await?
+    };
     match first {
         None => {}
         Some((stored,)) if stored == request_digest => {
