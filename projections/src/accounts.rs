@@ -158,3 +158,120 @@ impl Projection for Accounts {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use jukebox_domain::{Email, PasswordHash, Role};
+
+    use super::*;
+    use crate::given::Log;
+
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+    const REHASH: &str = "$argon2id$v=19$m=65536,t=3,p=1$c2FsdHNhbHQ$bmV3aGFzaG5ld2hhc2g";
+
+    fn user() -> Uuid {
+        Uuid::from_u128(7)
+    }
+
+    fn signed_up() -> Log {
+        Log::new().event(
+            "user",
+            user(),
+            UserEvent::UserSignedUp {
+                user_id: user(),
+                email: Email::parse("carol@example.com").unwrap(),
+                password_hash: PasswordHash::parse(HASH).unwrap(),
+            },
+        )
+    }
+
+    #[test]
+    fn a_sign_up_makes_an_account_with_its_password_hash() {
+        let rows = signed_up().rows::<Accounts>();
+        assert_eq!(
+            rows.values().collect::<Vec<_>>(),
+            [&AccountRow {
+                user_id: user(),
+                email: "carol@example.com".into(),
+                password_hash: Some(HASH.into()),
+                verified: false,
+                disabled: false,
+                roles: Vec::new(),
+                created_at: Log::time(1),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_google_account_has_no_password_hash() {
+        let rows = Log::new()
+            .event(
+                "user",
+                user(),
+                UserEvent::UserSignedUpWithIdentity {
+                    user_id: user(),
+                    email: Email::parse("carol@example.com").unwrap(),
+                    issuer: "https://accounts.google.com".into(),
+                    subject: "42".into(),
+                },
+            )
+            .rows::<Accounts>();
+        assert_eq!(rows[&user().to_string()].password_hash, None);
+    }
+
+    #[test]
+    fn a_rehash_replaces_the_hash_and_state_changes_show() {
+        let rows = signed_up()
+            .event(
+                "user",
+                user(),
+                UserEvent::PasswordRehashed {
+                    password_hash: PasswordHash::parse(REHASH).unwrap(),
+                },
+            )
+            .event("user", user(), UserEvent::EmailVerified)
+            .event("user", user(), UserEvent::RoleGranted { role: Role::Admin })
+            .event("user", user(), UserEvent::UserDisabled)
+            .rows::<Accounts>();
+        let row = &rows[&user().to_string()];
+        assert_eq!(row.password_hash.as_deref(), Some(REHASH));
+        assert!(row.verified);
+        assert_eq!(row.roles, ["admin"]);
+        assert!(row.disabled);
+        assert_eq!(
+            row.created_at,
+            Log::time(1),
+            "later events keep the creation time"
+        );
+    }
+
+    #[test]
+    fn enabling_and_revoking_undo_disabling_and_granting() {
+        let rows = signed_up()
+            .event("user", user(), UserEvent::RoleGranted { role: Role::Admin })
+            .event("user", user(), UserEvent::UserDisabled)
+            .event("user", user(), UserEvent::RoleRevoked { role: Role::Admin })
+            .event("user", user(), UserEvent::UserEnabled)
+            .rows::<Accounts>();
+        let row = &rows[&user().to_string()];
+        assert!(row.roles.is_empty());
+        assert!(!row.disabled);
+    }
+
+    #[test]
+    fn events_before_a_sign_up_make_no_account() {
+        let rows = Log::new()
+            .event("user", user(), UserEvent::EmailVerified)
+            .event("user", user(), UserEvent::UserDisabled)
+            .rows::<Accounts>();
+        assert!(rows.is_empty(), "{rows:?}");
+    }
+
+    #[test]
+    fn the_debug_output_hides_the_password_hash() {
+        let rows = signed_up().rows::<Accounts>();
+        let shown = format!("{:?}", rows[&user().to_string()]);
+        assert!(!shown.contains(HASH), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+}

@@ -160,3 +160,141 @@ fn sign_in(event: &EventRecord) -> Option<uuid::Uuid> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use jukebox_domain::{Email, PasswordHash, Role, SignInMethod};
+
+    use super::*;
+    use crate::given::Log;
+
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+
+    fn user() -> Uuid {
+        Uuid::from_u128(1)
+    }
+
+    fn signed_up() -> Log {
+        Log::new().event(
+            "user",
+            user(),
+            UserEvent::UserSignedUp {
+                user_id: user(),
+                email: Email::parse("Alice@Example.com").unwrap(),
+                password_hash: PasswordHash::parse(HASH).unwrap(),
+            },
+        )
+    }
+
+    #[test]
+    fn a_sign_up_makes_a_row() {
+        let rows = signed_up().rows::<AdminUsers>();
+        assert_eq!(
+            rows.values().collect::<Vec<_>>(),
+            [&AdminUserRow {
+                user_id: user(),
+                email: "alice@example.com".into(),
+                roles: Vec::new(),
+                verified: false,
+                disabled: false,
+                created_at: Log::time(1),
+                last_sign_in_at: None,
+                sign_in_count: 0,
+                track_count: 0,
+            }]
+        );
+        assert!(rows.contains_key(&user().to_string()));
+    }
+
+    #[test]
+    fn a_sign_up_with_google_makes_a_row_too() {
+        let rows = Log::new()
+            .event(
+                "user",
+                user(),
+                UserEvent::UserSignedUpWithIdentity {
+                    user_id: user(),
+                    email: Email::parse("bob@example.com").unwrap(),
+                    issuer: "https://accounts.google.com".into(),
+                    subject: "123".into(),
+                },
+            )
+            .rows::<AdminUsers>();
+        let row = &rows[&user().to_string()];
+        assert_eq!(row.email, "bob@example.com");
+        assert_eq!(row.created_at, Log::time(1));
+    }
+
+    #[test]
+    fn sign_ins_of_both_shapes_are_counted_with_the_last_time() {
+        let rows = signed_up()
+            .event("user", user(), UserEvent::UserSignedIn)
+            .event(
+                "user",
+                user(),
+                UserEvent::SignedIn {
+                    session_id: Uuid::from_u128(9),
+                    method: SignInMethod::Password,
+                },
+            )
+            .rows::<AdminUsers>();
+        let row = &rows[&user().to_string()];
+        assert_eq!(row.sign_in_count, 2);
+        assert_eq!(row.last_sign_in_at, Some(Log::time(3)));
+    }
+
+    #[test]
+    fn a_session_started_with_an_epoch_counts_as_its_users_sign_in() {
+        let session = |epoch| SessionEvent::SessionStarted {
+            user_id: user(),
+            token_hash: jukebox_domain::TokenHash::of("t"),
+            expires_at: Log::time(100),
+            method: SignInMethod::Password,
+            epoch,
+        };
+        let rows = signed_up()
+            .event("session", Uuid::from_u128(10), session(Some(0)))
+            // Written before issue 16: the user's own `SignedIn` counted it.
+            .event("session", Uuid::from_u128(11), session(None))
+            .rows::<AdminUsers>();
+        let row = &rows[&user().to_string()];
+        assert_eq!(row.sign_in_count, 1);
+        assert_eq!(row.last_sign_in_at, Some(Log::time(2)));
+    }
+
+    #[test]
+    fn verification_roles_and_disabling_show() {
+        let log = signed_up()
+            .event("user", user(), UserEvent::EmailVerified)
+            .event("user", user(), UserEvent::RoleGranted { role: Role::Admin })
+            .event("user", user(), UserEvent::RoleGranted { role: Role::Admin })
+            .event("user", user(), UserEvent::UserDisabled);
+        let rows = log.rows::<AdminUsers>();
+        let row = &rows[&user().to_string()];
+        assert!(row.verified);
+        assert_eq!(row.roles, ["admin"], "a role granted twice is held once");
+        assert!(row.disabled);
+
+        let rows = log
+            .event("user", user(), UserEvent::RoleRevoked { role: Role::Admin })
+            .event("user", user(), UserEvent::UserEnabled)
+            .rows::<AdminUsers>();
+        let row = &rows[&user().to_string()];
+        assert!(row.roles.is_empty());
+        assert!(!row.disabled);
+    }
+
+    #[test]
+    fn events_of_an_unknown_user_or_of_other_aggregates_make_no_row() {
+        let rows = Log::new()
+            .event("user", user(), UserEvent::EmailVerified)
+            .event("user", user(), UserEvent::UserSignedIn)
+            .event(
+                "email_claim",
+                "alice@example.com",
+                jukebox_domain::EmailClaimEvent::EmailClaimed { user_id: user() },
+            )
+            .rows::<AdminUsers>();
+        assert!(rows.is_empty(), "{rows:?}");
+    }
+}

@@ -132,3 +132,129 @@ impl Projection for AuthSessions {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use jukebox_domain::TokenHash;
+
+    use super::*;
+    use crate::given::Log;
+
+    fn session() -> Uuid {
+        Uuid::from_u128(0x5e55)
+    }
+
+    fn user() -> Uuid {
+        Uuid::from_u128(1)
+    }
+
+    fn started(method: SignInMethod) -> Log {
+        Log::new().event(
+            "session",
+            session(),
+            SessionEvent::SessionStarted {
+                user_id: user(),
+                token_hash: TokenHash::of("first"),
+                expires_at: Log::time(60 * 24 * 30),
+                method,
+                epoch: Some(0),
+            },
+        )
+    }
+
+    #[test]
+    fn a_started_session_is_a_live_row() {
+        let rows = started(SignInMethod::Google).rows::<AuthSessions>();
+        assert_eq!(
+            rows.values().collect::<Vec<_>>(),
+            [&AuthSessionRow {
+                session_id: session(),
+                user_id: user(),
+                method: "google".into(),
+                started_at: Log::time(1),
+                expires_at: Log::time(60 * 24 * 30),
+                refreshed_at: None,
+                refresh_count: 0,
+                revoked_at: None,
+                revoked_reason: None,
+            }]
+        );
+    }
+
+    #[test]
+    fn refreshes_are_counted_and_a_reuse_alone_changes_nothing() {
+        let rows = started(SignInMethod::Password)
+            .event(
+                "session",
+                session(),
+                SessionEvent::SessionRefreshed {
+                    token_hash: TokenHash::of("second"),
+                },
+            )
+            .event(
+                "session",
+                session(),
+                SessionEvent::SessionRefreshed {
+                    token_hash: TokenHash::of("third"),
+                },
+            )
+            .event(
+                "session",
+                session(),
+                SessionEvent::RefreshTokenReused {
+                    token_hash: TokenHash::of("first"),
+                },
+            )
+            .rows::<AuthSessions>();
+        let row = &rows[&session().to_string()];
+        assert_eq!(row.method, "password");
+        assert_eq!(row.refresh_count, 2);
+        assert_eq!(row.refreshed_at, Some(Log::time(3)));
+        assert_eq!(row.revoked_at, None);
+    }
+
+    #[test]
+    fn a_revocation_records_when_and_why() {
+        for (reason, name) in [
+            (RevokeReason::Logout, "logout"),
+            (RevokeReason::RefreshTokenReused, "refresh_token_reused"),
+            (RevokeReason::UserDisabled, "user_disabled"),
+        ] {
+            let rows = started(SignInMethod::Password)
+                .event(
+                    "session",
+                    session(),
+                    SessionEvent::SessionRevoked { reason },
+                )
+                .rows::<AuthSessions>();
+            let row = &rows[&session().to_string()];
+            assert_eq!(row.revoked_at, Some(Log::time(2)));
+            assert_eq!(row.revoked_reason.as_deref(), Some(name));
+        }
+    }
+
+    #[test]
+    fn no_row_for_an_unknown_session_or_an_id_that_is_not_a_uuid() {
+        let rows = Log::new()
+            .event(
+                "session",
+                session(),
+                SessionEvent::SessionRevoked {
+                    reason: RevokeReason::Logout,
+                },
+            )
+            .event(
+                "session",
+                "not-a-uuid",
+                SessionEvent::SessionStarted {
+                    user_id: user(),
+                    token_hash: TokenHash::of("x"),
+                    expires_at: Log::time(10),
+                    method: SignInMethod::Password,
+                    epoch: None,
+                },
+            )
+            .rows::<AuthSessions>();
+        assert!(rows.is_empty(), "{rows:?}");
+    }
+}

@@ -327,3 +327,243 @@ impl Projection for LibraryEntries {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use jukebox_domain::{ImportStage, StoredCover, StoredTrack, TrackId};
+
+    use super::*;
+    use crate::given::Log;
+
+    fn job() -> Uuid {
+        Uuid::from_u128(0x10b)
+    }
+
+    fn user() -> Uuid {
+        Uuid::from_u128(1)
+    }
+
+    fn track() -> TrackId {
+        TrackId::parse("yt:aaaaaaaaaaa").unwrap()
+    }
+
+    fn requested(source: SourceRef) -> Log {
+        Log::new().event(
+            "import",
+            job(),
+            ImportEvent::ImportRequested {
+                job_id: job(),
+                requested_by: user(),
+                source,
+            },
+        )
+    }
+
+    fn stored(track_id: &TrackId, cover: bool) -> TrackEvent {
+        TrackEvent::TrackStored(StoredTrack {
+            track_id: track_id.clone(),
+            object_key: format!("tracks/{track_id}.m4a"),
+            size: 4_000_000,
+            duration_ms: 213_000,
+            codec: "aac".into(),
+            bitrate: 256_000,
+            title: Some("First Song".into()),
+            artist: Some("Channel One".into()),
+            album: None,
+            has_cover: cover,
+            origin: "https://www.youtube.com/watch?v=aaaaaaaaaaa".into(),
+            cover: cover.then(|| StoredCover {
+                object_key: format!("tracks/{track_id}.jpg"),
+                size: 12_000,
+                content_type: "image/jpeg".into(),
+            }),
+        })
+    }
+
+    #[test]
+    fn a_requested_job_is_a_row_named_by_its_source() {
+        let upload = SourceRef::Upload {
+            object_key: "uploads/x".into(),
+            sha256: "ab".repeat(32),
+            size: 10,
+            filename: Some("song.mp3".into()),
+        };
+        for (source, kind, shown) in [
+            (
+                SourceRef::video("aaaaaaaaaaa").unwrap(),
+                "video",
+                "aaaaaaaaaaa",
+            ),
+            (
+                SourceRef::url("https://example.com/a.mp3").unwrap(),
+                "url",
+                "https://example.com/a.mp3",
+            ),
+            (upload, "upload", "song.mp3"),
+        ] {
+            let rows = requested(source).rows::<Jobs>();
+            assert_eq!(
+                rows.values().collect::<Vec<_>>(),
+                [&JobRow {
+                    job_id: job(),
+                    user_id: user(),
+                    source_kind: kind.into(),
+                    source: shown.into(),
+                    status: "requested".into(),
+                    track_id: None,
+                    error_code: None,
+                    error_message: None,
+                    created_at: Log::time(1),
+                    updated_at: Log::time(1),
+                }]
+            );
+        }
+    }
+
+    #[test]
+    fn stages_then_completion_show_on_the_job() {
+        let log = requested(SourceRef::video("aaaaaaaaaaa").unwrap()).event(
+            "import",
+            job(),
+            ImportEvent::ImportStageChanged {
+                stage: ImportStage::Transcoding,
+            },
+        );
+        let rows = log.rows::<Jobs>();
+        let row = &rows[&job().to_string()];
+        assert_eq!(row.status, "transcoding");
+        assert!(!row.is_finished());
+
+        let rows = log
+            .event(
+                "import",
+                job(),
+                ImportEvent::ImportCompleted { track_id: track() },
+            )
+            .rows::<Jobs>();
+        let row = &rows[&job().to_string()];
+        assert_eq!(row.status, "completed");
+        assert_eq!(row.track_id.as_deref(), Some("yt:aaaaaaaaaaa"));
+        assert_eq!(
+            (row.created_at, row.updated_at),
+            (Log::time(1), Log::time(3))
+        );
+        assert!(row.is_finished());
+    }
+
+    #[test]
+    fn a_failure_keeps_its_code_and_reason() {
+        let rows = requested(SourceRef::url("https://example.com/a.mp3").unwrap())
+            .event(
+                "import",
+                job(),
+                ImportEvent::ImportFailed {
+                    code: "not_audio".into(),
+                    reason: "the file has no audio stream".into(),
+                },
+            )
+            .rows::<Jobs>();
+        let row = &rows[&job().to_string()];
+        assert_eq!(row.status, "failed");
+        assert_eq!(row.error_code.as_deref(), Some("not_audio"));
+        assert_eq!(
+            row.error_message.as_deref(),
+            Some("the file has no audio stream")
+        );
+    }
+
+    #[test]
+    fn events_of_a_job_never_requested_make_no_row() {
+        let rows = Log::new()
+            .event(
+                "import",
+                job(),
+                ImportEvent::ImportCompleted { track_id: track() },
+            )
+            .rows::<Jobs>();
+        assert!(rows.is_empty(), "{rows:?}");
+    }
+
+    #[test]
+    fn a_stored_track_is_a_catalog_row_with_its_cover_object() {
+        let rows = Log::new()
+            .event("track", track(), stored(&track(), true))
+            .rows::<Tracks>();
+        assert_eq!(
+            rows.values().collect::<Vec<_>>(),
+            [&TrackRow {
+                track_id: "yt:aaaaaaaaaaa".into(),
+                object_key: "tracks/yt:aaaaaaaaaaa.m4a".into(),
+                size: 4_000_000,
+                duration_ms: 213_000,
+                codec: "aac".into(),
+                bitrate: 256_000,
+                title: Some("First Song".into()),
+                artist: Some("Channel One".into()),
+                album: None,
+                has_cover: true,
+                origin: "https://www.youtube.com/watch?v=aaaaaaaaaaa".into(),
+                stored_at: Log::time(1),
+                cover_key: Some("tracks/yt:aaaaaaaaaaa.jpg".into()),
+                cover_size: Some(12_000),
+                cover_type: Some("image/jpeg".into()),
+            }]
+        );
+        let rows = Log::new()
+            .event("track", track(), stored(&track(), false))
+            .rows::<Tracks>();
+        let row = &rows["yt:aaaaaaaaaaa"];
+        assert_eq!(
+            (&row.cover_key, row.cover_size, &row.cover_type),
+            (&None, None, &None)
+        );
+    }
+
+    #[test]
+    fn library_entries_are_added_once_and_removed() {
+        let other = Uuid::from_u128(2);
+        let added = |user_id| LibraryEvent::TrackAddedToLibrary {
+            user_id,
+            track_id: track(),
+            job_id: job(),
+        };
+        let log = Log::new()
+            .event("library", user(), added(user()))
+            // Since issue 16 an entry is its own aggregate, `<user_id>/<track_id>`.
+            .event(
+                "library_entry",
+                format!("{other}/{}", track()),
+                added(other),
+            )
+            .event("library", user(), added(user()));
+        let rows = log.rows::<LibraryEntries>();
+        let mine = LibraryEntries::entry_id(user(), "yt:aaaaaaaaaaa");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            rows[&mine],
+            LibraryEntryRow {
+                entry_id: mine.clone(),
+                user_id: user(),
+                track_id: "yt:aaaaaaaaaaa".into(),
+                job_id: job(),
+                added_at: Log::time(1),
+            },
+            "added again keeps the first time"
+        );
+
+        let rows = log
+            .event(
+                "library",
+                user(),
+                LibraryEvent::TrackRemovedFromLibrary {
+                    user_id: user(),
+                    track_id: track(),
+                },
+            )
+            .rows::<LibraryEntries>();
+        assert_eq!(
+            rows.keys().collect::<Vec<_>>(),
+            [&LibraryEntries::entry_id(other, "yt:aaaaaaaaaaa")]
+        );
+    }
+}

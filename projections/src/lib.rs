@@ -6,6 +6,8 @@
 pub mod accounts;
 pub mod admin_users;
 pub mod auth_sessions;
+#[cfg(test)]
+mod given;
 pub mod imports;
 pub mod library;
 pub mod position;

@@ -195,3 +195,153 @@ impl Projection for UserLibrary {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use jukebox_domain::{StoredCover, StoredTrack, TrackId};
+
+    use super::*;
+    use crate::given::Log;
+
+    fn track() -> TrackId {
+        TrackId::parse("url:0123abcd").unwrap()
+    }
+
+    fn alice() -> Uuid {
+        Uuid::from_u128(1)
+    }
+
+    fn bob() -> Uuid {
+        Uuid::from_u128(2)
+    }
+
+    fn stored() -> TrackEvent {
+        TrackEvent::TrackStored(StoredTrack {
+            track_id: track(),
+            object_key: format!("tracks/{}.m4a", track()),
+            size: 1_000,
+            duration_ms: 61_500,
+            codec: "aac".into(),
+            bitrate: 256_000,
+            title: Some("Loopback Sunrise".into()),
+            artist: Some("The Test Tones".into()),
+            album: None,
+            has_cover: true,
+            origin: "https://example.com/a.mp3".into(),
+            cover: Some(StoredCover {
+                object_key: format!("tracks/{}.jpg", track()),
+                size: 100,
+                content_type: "image/jpeg".into(),
+            }),
+        })
+    }
+
+    fn added(user_id: Uuid) -> LibraryEvent {
+        LibraryEvent::TrackAddedToLibrary {
+            user_id,
+            track_id: track(),
+            job_id: Uuid::from_u128(0x10b),
+        }
+    }
+
+    fn removed(user_id: Uuid) -> LibraryEvent {
+        LibraryEvent::TrackRemovedFromLibrary {
+            user_id,
+            track_id: track(),
+        }
+    }
+
+    fn track_row(holders: i32) -> LibraryRow {
+        LibraryRow {
+            entry_id: UserLibrary::track_key(track().as_str()),
+            user_id: None,
+            track_id: track().to_string(),
+            title: Some("Loopback Sunrise".into()),
+            artist: Some("The Test Tones".into()),
+            title_key: "loopback sunrise".into(),
+            artist_key: "the test tones".into(),
+            duration_ms: 61_500,
+            has_cover: true,
+            cover_stored: true,
+            added_at: None,
+            holders,
+        }
+    }
+
+    #[test]
+    fn a_stored_track_is_a_track_row_held_by_no_one() {
+        let rows = Log::new()
+            .event("track", track(), stored())
+            .rows::<UserLibrary>();
+        assert_eq!(rows.values().collect::<Vec<_>>(), [&track_row(0)]);
+    }
+
+    #[test]
+    fn entries_copy_the_track_and_the_track_row_counts_its_holders() {
+        let rows = Log::new()
+            .event("track", track(), stored())
+            .event("library", alice(), added(alice()))
+            .event(
+                "library_entry",
+                format!("{}/{}", bob(), track()),
+                added(bob()),
+            )
+            .event("library", alice(), added(alice()))
+            .rows::<UserLibrary>();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            rows[&UserLibrary::track_key(track().as_str())],
+            track_row(2),
+            "adding a held track again counts nothing"
+        );
+        let entry = UserLibrary::entry_id(alice(), track().as_str());
+        assert_eq!(
+            rows[&entry],
+            LibraryRow {
+                entry_id: entry.clone(),
+                user_id: Some(alice()),
+                added_at: Some(Log::time(2)),
+                holders: 0,
+                ..track_row(0)
+            }
+        );
+    }
+
+    #[test]
+    fn a_removal_drops_the_entry_and_one_holder_once() {
+        let rows = Log::new()
+            .event("track", track(), stored())
+            .event("library", alice(), added(alice()))
+            .event(
+                "library_entry",
+                format!("{}/{}", bob(), track()),
+                added(bob()),
+            )
+            .event("library", alice(), removed(alice()))
+            .event("library", alice(), removed(alice()))
+            .rows::<UserLibrary>();
+        assert_eq!(
+            rows.keys().collect::<Vec<_>>(),
+            [
+                &UserLibrary::entry_id(bob(), track().as_str()),
+                &UserLibrary::track_key(track().as_str()),
+            ]
+        );
+        assert_eq!(rows[&UserLibrary::track_key(track().as_str())].holders, 1);
+    }
+
+    #[test]
+    fn an_entry_before_its_track_is_listed_by_id_and_the_track_keeps_its_count() {
+        let log = Log::new().event("library", alice(), added(alice()));
+        let rows = log.rows::<UserLibrary>();
+        let entry = &rows[&UserLibrary::entry_id(alice(), track().as_str())];
+        assert_eq!(entry.track_id, track().to_string());
+        assert_eq!((entry.title.as_deref(), entry.duration_ms), (None, 0));
+
+        let rows = log.event("track", track(), stored()).rows::<UserLibrary>();
+        assert_eq!(
+            rows[&UserLibrary::track_key(track().as_str())],
+            track_row(1)
+        );
+    }
+}
