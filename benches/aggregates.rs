@@ -18,80 +18,37 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use jukebox_domain::{Command as DomainCommand, SignInMethod, SourceRef, TokenHash, TrackId};
-use jukebox_nats::{CommandBus, CommandEnvelope, Namespace, OutcomeStatus, Topology};
-use sqlx::{Connection, PgConnection, PgPool};
+use jukebox_nats::{CommandBus, OutcomeStatus};
+use jukebox_test_support::bench::{self, arg, percentile};
+use sqlx::PgPool;
 use uuid::Uuid;
 
-mod support;
-use support::{admin_url, arg, nats_url, percentile};
-
+/// `jukebox serve processor` on a scratch database and namespace, and a bus to it.
 struct Server {
-    child: std::process::Child,
-    database: String,
-    namespace: String,
+    server: bench::Server,
     pool: PgPool,
     bus: CommandBus,
 }
 
 impl Server {
     async fn start() -> anyhow::Result<Self> {
-        let id = &Uuid::new_v4().simple().to_string()[..10];
-        let database = format!("jukebox_bench_aggregates_{id}");
-        let namespace = format!("bagg{id}");
-        let mut url = url::Url::parse(&admin_url())?;
-        url.set_path(&database);
-        let vars = [
-            ("DATABASE_URL", url.to_string()),
-            ("NATS_URL", nats_url()),
-            ("NATS_NAMESPACE", namespace.clone()),
-        ];
-        let config = jukebox::Config::from_lookup(|name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.clone())
-        })?;
-        let pool = jukebox::ops::migrate(&config).await?;
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_jukebox"))
-            .args(["serve", "processor"])
-            .env("DATABASE_URL", url.as_str())
-            .env("NATS_URL", nats_url())
-            .env("NATS_NAMESPACE", &namespace)
-            .env("HEALTH_PORT", support::free_port()?.to_string())
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()?;
-        let nats = async_nats::connect(nats_url()).await?;
-        let bus = CommandBus::start(
-            nats,
-            Namespace::new(&namespace).map_err(anyhow::Error::msg)?,
+        let server = bench::Server::start(
+            env!("CARGO_BIN_EXE_jukebox"),
+            "aggregates",
+            &["processor"],
+            &[],
         )
         .await?;
+        let bus = server.bus().await?;
         Ok(Self {
-            child,
-            database,
-            namespace,
-            pool,
+            pool: server.pool.clone(),
+            server,
             bus,
         })
     }
 
-    async fn stop(mut self) -> anyhow::Result<()> {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.pool.close().await;
-        let nats = async_nats::connect(nats_url()).await?;
-        let namespace = Namespace::new(&self.namespace).map_err(anyhow::Error::msg)?;
-        Topology::new(namespace)
-            .delete_streams(&async_nats::jetstream::new(nats))
-            .await;
-        let mut admin = PgConnection::connect(&admin_url()).await?;
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.database
-        ))
-        .execute(&mut admin)
-        .await?;
-        Ok(())
+    async fn stop(self) -> anyhow::Result<()> {
+        self.server.stop().await
     }
 
     /// Sends one command and insists on `committed`; answers its latency.
@@ -100,13 +57,7 @@ impl Server {
         command: DomainCommand,
         issued_by: Option<Uuid>,
     ) -> anyhow::Result<Duration> {
-        let envelope = CommandEnvelope {
-            command_id: Uuid::now_v7(),
-            correlation_id: Uuid::now_v7(),
-            issued_by,
-            issued_at: time::OffsetDateTime::now_utc(),
-            command,
-        };
+        let envelope = bench::envelope(command, issued_by);
         let started = Instant::now();
         let outcome = self
             .bus

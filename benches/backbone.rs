@@ -16,92 +16,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use jukebox::Config;
 use jukebox_domain::{Command as DomainCommand, Email, PasswordHash};
 use jukebox_handlers::Relay;
-use jukebox_nats::{CommandBus, CommandEnvelope, Namespace, OutcomeStatus, Topology};
-use sqlx::{Connection, PgConnection, PgPool};
+use jukebox_nats::{CommandBus, OutcomeStatus, Topology};
+use jukebox_test_support::bench::{arg, envelope, rss_kib, Scratch};
+use jukebox_test_support::{free_port, nats_url};
+use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-mod support;
-use support::{admin_url, arg, nats_url};
 
 const USERS: usize = 1_000;
 
 /// Concurrent clients of the throughput run (`--clients`, default 16).
 fn clients() -> usize {
     arg("--clients", 16)
-}
-
-struct Scratch {
-    database: String,
-    url: String,
-    namespace: String,
-}
-
-impl Scratch {
-    async fn new(label: &str) -> anyhow::Result<(Self, PgPool)> {
-        let id = &Uuid::new_v4().simple().to_string()[..10];
-        let database = format!("jukebox_bench_{label}_{id}");
-        let mut url = url::Url::parse(&admin_url())?;
-        url.set_path(&database);
-        let url = url.to_string();
-        let scratch = Self {
-            database,
-            url,
-            namespace: format!("b{label}{id}"),
-        };
-        let pool = jukebox::ops::migrate(&scratch.config()?).await?;
-        Ok((scratch, pool))
-    }
-
-    fn config(&self) -> anyhow::Result<Config> {
-        let vars = [
-            ("DATABASE_URL", self.url.clone()),
-            ("NATS_URL", nats_url()),
-            ("NATS_NAMESPACE", self.namespace.clone()),
-        ];
-        Config::from_lookup(|name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.clone())
-        })
-    }
-
-    async fn drop(self, js: &jetstream::Context) -> anyhow::Result<()> {
-        Topology::new(Namespace::new(&self.namespace).map_err(anyhow::Error::msg)?)
-            .delete_streams(js)
-            .await;
-        let mut admin = PgConnection::connect(&admin_url()).await?;
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.database
-        ))
-        .execute(&mut admin)
-        .await?;
-        Ok(())
-    }
-}
-
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn envelope(command: DomainCommand) -> CommandEnvelope {
-    CommandEnvelope {
-        command_id: Uuid::now_v7(),
-        correlation_id: Uuid::now_v7(),
-        issued_by: None,
-        issued_at: time::OffsetDateTime::now_utc(),
-        command,
-    }
 }
 
 #[tokio::main]
@@ -113,9 +41,9 @@ async fn main() -> anyhow::Result<()> {
     let js = jetstream::new(nats.clone());
 
     // 1. Command throughput, end to end, against the real binary.
-    let (scratch, pool) = Scratch::new("cmd").await?;
+    let (scratch, pool) = Scratch::create("cmd").await?;
     let mut server = spawn_server(&scratch)?;
-    let topology = Topology::new(Namespace::new(&scratch.namespace).map_err(anyhow::Error::msg)?);
+    let topology = scratch.topology()?;
     topology.ensure_streams(&js).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle_rss = rss_kib(server.id(), "VmRSS:");
@@ -143,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = server.kill();
     let _ = server.wait();
     let pgbench_tps = pgbench(&scratch.url)?;
-    scratch.drop(&js).await?;
+    scratch.remove().await?;
     let rate = |d: Duration| commands as f64 / d.as_secs_f64();
     println!(
         "## command throughput ({commands} RecordSignIn commands, {} clients)",
@@ -173,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // 2. Relay from a backlog.
-    let (scratch, pool) = Scratch::new("relay").await?;
+    let (scratch, pool) = Scratch::create("relay").await?;
     sqlx::query(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
          SELECT 'bench', 'a' || i, 1, 'Benched', '1.0',
@@ -184,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
     .bind(relay_events as i64)
     .execute(&pool)
     .await?;
-    let topology = Topology::new(Namespace::new(&scratch.namespace).map_err(anyhow::Error::msg)?);
+    let topology = scratch.topology()?;
     topology.ensure_streams(&js).await?;
     let relay = Relay::new(pool.clone(), nats.clone(), topology.clone());
     let stop = CancellationToken::new();
@@ -202,12 +130,12 @@ async fn main() -> anyhow::Result<()> {
     stop.cancel();
     let _ = task.await;
     let raw_rate = raw_publish_rate(&js, &scratch.namespace, relay_events).await?;
-    scratch.drop(&js).await?;
+    scratch.remove().await?;
     println!("## relay ({relay_events}-event backlog)");
     println!("relay: {relay_rate:.0} events/s; raw pipelined JetStream publish: {raw_rate:.0} msgs/s ({:.2}x)", relay_rate / raw_rate);
 
     // 3. Rebuild.
-    let (scratch, pool) = Scratch::new("rebuild").await?;
+    let (scratch, pool) = Scratch::create("rebuild").await?;
     let users = (rebuild_events / 10).max(1) as i64;
     sqlx::query(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
@@ -226,7 +154,7 @@ async fn main() -> anyhow::Result<()> {
     let before = rss_kib(std::process::id(), "VmRSS:");
     let report = jukebox::ops::rebuild_projection(&pool, "admin_users", false).await?;
     let peak = rss_kib(std::process::id(), "VmHWM:");
-    scratch.drop(&js).await?;
+    scratch.remove().await?;
     println!(
         "## rebuild ({} events -> {} rows)",
         report.events, report.rows
@@ -242,13 +170,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn spawn_server(scratch: &Scratch) -> anyhow::Result<Child> {
-    let port = |offset: u16| (20_000 + (std::process::id() as u16 % 10_000) + offset).to_string();
     Ok(Command::new(env!("CARGO_BIN_EXE_jukebox"))
         .args(["serve", "processor", "relay", "projector", "api"])
-        .env("DATABASE_URL", &scratch.url)
-        .env("NATS_URL", nats_url())
-        .env("NATS_NAMESPACE", &scratch.namespace)
-        .env("API_PORT", port(1))
+        .envs(scratch.env())
+        .env("API_PORT", free_port().to_string())
         .env("JWT_SECRET", "bench-secret-bench-secret-bench-secret-0123")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -272,7 +197,7 @@ async fn run_clients(
                     return anyhow::Ok(());
                 }
                 let outcome = bus
-                    .send(&envelope(make(i)), Duration::from_secs(60))
+                    .send(&envelope(make(i), None), Duration::from_secs(60))
                     .await?
                     .ok_or_else(|| anyhow::anyhow!("command {i} not answered"))?;
                 anyhow::ensure!(outcome.status == OutcomeStatus::Committed, "{outcome:?}");

@@ -15,26 +15,13 @@
 //!    their own memory, not counted).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use jukebox_handlers::media::Tools;
+use jukebox_test_support::bench::{arg, rss_kib, Server};
+use jukebox_test_support::media::{make_tone, Tone};
 use serde_json::{json, Value};
-use sqlx::{Connection, PgConnection};
-use uuid::Uuid;
-
-mod support;
-use support::{admin_url, arg, nats_url};
-
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 /// The 1-minute load average (other work on the same cores).
 fn load() -> String {
@@ -56,41 +43,6 @@ fn run(program: &Path, args: &[&str]) -> anyhow::Result<()> {
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(())
-}
-
-fn make_source(ffmpeg: &Path, path: &Path, seconds: u32) -> anyhow::Result<()> {
-    let path = path.to_str().expect("utf-8 path");
-    run(
-        ffmpeg,
-        &[
-            "-nostdin",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("anoisesrc=color=pink:duration={seconds}:sample_rate=44100:amplitude=0.3"),
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("sine=frequency=440:duration={seconds}:sample_rate=44100"),
-            "-filter_complex",
-            "[0:a][1:a]amerge=inputs=2[a]",
-            "-map",
-            "[a]",
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            "192k",
-            "-metadata",
-            "title=Bench Tone",
-            "-metadata",
-            "artist=The Bench",
-            path,
-        ],
-    )
 }
 
 /// Serves `file` under `/media/<any name>.mp3`.
@@ -195,106 +147,54 @@ fn median(mut values: Vec<Duration>) -> Duration {
     values[values.len() / 2]
 }
 
+/// `jukebox serve api processor relay projector` and `jukebox serve downloader` (the
+/// second process) with a signed-in user.
 struct System {
-    database: String,
-    namespace: String,
-    api: String,
-    edge: Child,
-    downloader: Child,
+    server: Server,
     http: reqwest::Client,
     token: String,
-    _dirs: Vec<tempfile::TempDir>,
+    _work: tempfile::TempDir,
 }
 
 impl System {
     async fn start(concurrency: usize) -> anyhow::Result<Self> {
-        let id = &Uuid::new_v4().simple().to_string()[..10];
-        let database = format!("jukebox_bench_import_{id}");
-        let mut url = url::Url::parse(&admin_url())?;
-        url.set_path(&database);
-        let namespace = format!("bimport{id}");
-        let objects = tempfile::tempdir()?;
         let work = tempfile::tempdir()?;
-        let port = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-            listener.local_addr()?.port()
-        };
-        let vars: Vec<(&str, String)> = vec![
-            ("DATABASE_URL", url.to_string()),
-            ("NATS_URL", nats_url()),
-            ("NATS_NAMESPACE", namespace.clone()),
-            (
-                "JWT_SECRET",
-                "bench-secret-bench-secret-bench-secret-0123".into(),
-            ),
-            ("API_PORT", port.to_string()),
+        let vars = [
             ("COOKIE_SECURE", "0".into()),
-            ("RATE_LIMIT_PER_ADDRESS", "1000".into()),
             ("IMPORT_ALLOW_PRIVATE_NETWORKS", "1".into()),
-            ("OBJECT_STORE_DIR", objects.path().display().to_string()),
             ("IMPORT_WORK_DIR", work.path().display().to_string()),
             ("DOWNLOAD_CONCURRENCY", concurrency.to_string()),
-            ("RUST_LOG", "warn".into()),
         ];
-        let config = jukebox::Config::from_lookup(|name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.clone())
-        })?;
-        jukebox::ops::migrate(&config).await?;
-        let spawn = |roles: &[&str]| {
-            Command::new(env!("CARGO_BIN_EXE_jukebox"))
-                .arg("serve")
-                .args(roles)
-                .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
-                .stdout(Stdio::null())
-                .spawn()
-        };
-        let edge = spawn(&["api", "processor", "relay", "projector"])?;
-        let downloader = spawn(&["downloader"])?;
-        let api = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        for _ in 0..200 {
-            if http.get(format!("{api}/readyz")).send().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut server = Server::start(
+            env!("CARGO_BIN_EXE_jukebox"),
+            "import",
+            &["api", "processor", "relay", "projector"],
+            &vars,
+        )
+        .await?;
+        if let Err(e) = server.spawn(&["downloader"]) {
+            server.stop().await?;
+            return Err(e);
         }
-        let credentials =
-            json!({"email": "bench@example.com", "password": "correct horse battery"});
-        http.post(format!("{api}/auth/signup"))
-            .json(&credentials)
-            .send()
-            .await?
-            .error_for_status()?;
-        let signed_in: Value = http
-            .post(format!("{api}/auth/signin"))
-            .json(&credentials)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let token = signed_in["access_token"]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("no access token: {signed_in}"))?
-            .to_owned();
+        let http = reqwest::Client::new();
+        let (_, token) = server.account(&http).await?;
         Ok(Self {
-            database,
-            namespace,
-            api,
-            edge,
-            downloader,
+            server,
             http,
             token,
-            _dirs: vec![objects, work],
+            _work: work,
         })
+    }
+
+    /// The downloader's process id.
+    fn downloader(&self) -> u32 {
+        self.server.pids()[1]
     }
 
     async fn post(&self, url: &str) -> anyhow::Result<String> {
         let body: Value = self
             .http
-            .post(format!("{}/songs/import", self.api))
+            .post(self.server.url("/songs/import"))
             .bearer_auth(&self.token)
             .json(&json!({ "url": url }))
             .send()
@@ -309,7 +209,7 @@ impl System {
         loop {
             let response = self
                 .http
-                .get(format!("{}/jobs/{job_id}", self.api))
+                .get(self.server.url(&format!("/jobs/{job_id}")))
                 .bearer_auth(&self.token)
                 .send()
                 .await?;
@@ -328,7 +228,7 @@ impl System {
     async fn status(&self, job_id: &str) -> anyhow::Result<String> {
         let response = self
             .http
-            .get(format!("{}/jobs/{job_id}", self.api))
+            .get(self.server.url(&format!("/jobs/{job_id}")))
             .bearer_auth(&self.token)
             .send()
             .await?;
@@ -339,25 +239,8 @@ impl System {
         Ok(job["status"].as_str().unwrap_or_default().to_owned())
     }
 
-    async fn stop(mut self) -> anyhow::Result<()> {
-        let _ = self.edge.kill();
-        let _ = self.downloader.kill();
-        let _ = self.edge.wait();
-        let _ = self.downloader.wait();
-        let client = async_nats::connect(nats_url()).await?;
-        jukebox_nats::Topology::new(
-            jukebox_nats::Namespace::new(&self.namespace).map_err(anyhow::Error::msg)?,
-        )
-        .delete_streams(&async_nats::jetstream::new(client))
-        .await;
-        let mut admin = PgConnection::connect(&admin_url()).await?;
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.database
-        ))
-        .execute(&mut admin)
-        .await?;
-        Ok(())
+    async fn stop(self) -> anyhow::Result<()> {
+        self.server.stop().await
     }
 }
 
@@ -370,7 +253,15 @@ async fn main() -> anyhow::Result<()> {
     let tools = Tools::discover()?;
     let media = tempfile::tempdir()?;
     let source = media.path().join("source.mp3");
-    make_source(&tools.ffmpeg, &source, seconds)?;
+    make_tone(
+        &source,
+        &Tone {
+            seconds,
+            title: "Bench Tone",
+            artist: "The Bench",
+            cover: false,
+        },
+    );
     let size = std::fs::metadata(&source)?.len();
     let base = media_server(source).await?;
     println!(
@@ -497,8 +388,8 @@ async fn main() -> anyhow::Result<()> {
     // 4. Memory.
     println!(
         "downloader process: RSS now {} MiB, peak (VmHWM) {} MiB",
-        rss_kib(system.downloader.id(), "VmRSS:") / 1024,
-        rss_kib(system.downloader.id(), "VmHWM:") / 1024
+        rss_kib(system.downloader(), "VmRSS:") / 1024,
+        rss_kib(system.downloader(), "VmHWM:") / 1024
     );
     system.stop().await?;
     Ok(())

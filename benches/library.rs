@@ -19,187 +19,16 @@
 //! 3. `GET /library?limit=50&q=<artist>` (a filter matching 1 % of the tracks) with the
 //!    same load as 1.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use jukebox_domain::{Command as DomainCommand, SourceRef, StoredTrack, TrackId};
-use jukebox_nats::{CommandBus, CommandEnvelope, Namespace, OutcomeStatus, Topology};
-use sqlx::{Connection, PgConnection, PgPool};
+use jukebox_test_support::bench::{arg, load, send, trivial_server, Server};
 use uuid::Uuid;
 
-mod support;
-use support::{admin_url, arg, free_port, nats_url, percentile};
-
-const PASSWORD: &str = "correct horse battery staple";
 const PAGE: usize = 50;
 /// Tracks get the artist `Band <i % ARTISTS>`: a `q` for one artist matches 1 %.
 const ARTISTS: usize = 100;
-
-/// The object-store folder the server is given, removed on drop.
-struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    fn new() -> anyhow::Result<Self> {
-        let dir =
-            std::env::temp_dir().join(format!("jukebox-bench-library-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir)?;
-        Ok(Self(dir))
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `jukebox serve api processor relay projector` on a scratch database and NATS
-/// namespace.
-struct Server {
-    child: Child,
-    api: String,
-    database: String,
-    namespace: String,
-    pool: PgPool,
-    _store: ScratchDir,
-}
-
-impl Server {
-    async fn start() -> anyhow::Result<Self> {
-        let id = &Uuid::new_v4().simple().to_string()[..10];
-        let database = format!("jukebox_bench_library_{id}");
-        let namespace = format!("blib{id}");
-        let mut url = url::Url::parse(&admin_url())?;
-        url.set_path(&database);
-        let vars = [
-            ("DATABASE_URL", url.to_string()),
-            ("NATS_URL", nats_url()),
-            ("NATS_NAMESPACE", namespace.clone()),
-        ];
-        let config = jukebox::Config::from_lookup(|name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.clone())
-        })?;
-        let pool = jukebox::ops::migrate(&config).await?;
-        let store = ScratchDir::new()?;
-        let port = free_port()?;
-        let child = Command::new(env!("CARGO_BIN_EXE_jukebox"))
-            .args(["serve", "api", "processor", "relay", "projector"])
-            .env("DATABASE_URL", url.as_str())
-            .env("NATS_URL", nats_url())
-            .env("NATS_NAMESPACE", &namespace)
-            .env("API_PORT", port.to_string())
-            .env("OBJECT_STORE_DIR", &store.0)
-            .env("JWT_SECRET", "bench-secret-bench-secret-bench-secret-0123")
-            .env("RATE_LIMIT_PER_ACCOUNT", "1000000")
-            .env("RATE_LIMIT_PER_ADDRESS", "1000000")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()?;
-        let server = Self {
-            child,
-            api: format!("http://127.0.0.1:{port}"),
-            database,
-            namespace,
-            pool,
-            _store: store,
-        };
-        let http = reqwest::Client::new();
-        for _ in 0..200 {
-            let ready = http
-                .get(format!("{}/readyz", server.api))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
-                return Ok(server);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        server.stop().await?;
-        anyhow::bail!("the server did not become ready")
-    }
-
-    async fn stop(mut self) -> anyhow::Result<()> {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.pool.close().await;
-        let nats = async_nats::connect(nats_url()).await?;
-        let namespace = Namespace::new(&self.namespace).map_err(anyhow::Error::msg)?;
-        Topology::new(namespace)
-            .delete_streams(&async_nats::jetstream::new(nats))
-            .await;
-        let mut admin = PgConnection::connect(&admin_url()).await?;
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.database
-        ))
-        .execute(&mut admin)
-        .await?;
-        Ok(())
-    }
-}
-
-fn envelope(command: DomainCommand, user_id: Uuid) -> CommandEnvelope {
-    CommandEnvelope {
-        command_id: Uuid::now_v7(),
-        correlation_id: Uuid::now_v7(),
-        issued_by: Some(user_id),
-        issued_at: time::OffsetDateTime::now_utc(),
-        command,
-    }
-}
-
-/// Signs a user up and in over HTTP: `(user_id, access_token)`.
-async fn account(http: &reqwest::Client, server: &Server) -> anyhow::Result<(Uuid, String)> {
-    let email = format!("bench-{}@example.com", Uuid::new_v4().simple());
-    let body = serde_json::json!({ "email": email, "password": PASSWORD });
-    let response = http
-        .post(format!("{}/auth/signup", server.api))
-        .json(&body)
-        .send()
-        .await?;
-    anyhow::ensure!(
-        response.status().is_success(),
-        "sign-up: {}",
-        response.status()
-    );
-    let signed_up: serde_json::Value = response.json().await?;
-    let user_id: Uuid = signed_up["user_id"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("no user_id in {signed_up}"))?
-        .parse()?;
-    // The sign-in reads the accounts read model; give the projector a moment.
-    for _ in 0..100 {
-        let response = http
-            .post(format!("{}/auth/signin", server.api))
-            .json(&body)
-            .send()
-            .await?;
-        if response.status().is_success() {
-            let tokens: serde_json::Value = response.json().await?;
-            let token = tokens["access_token"].as_str().unwrap_or_default();
-            return Ok((user_id, token.to_owned()));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    anyhow::bail!("could not sign in")
-}
-
-/// Sends one command and insists on `committed`.
-async fn send(bus: &CommandBus, command: DomainCommand, user_id: Uuid) -> anyhow::Result<()> {
-    let outcome = bus
-        .send(&envelope(command, user_id), Duration::from_secs(60))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("command not answered"))?;
-    anyhow::ensure!(outcome.status == OutcomeStatus::Committed, "{outcome:?}");
-    Ok(())
-}
 
 /// Fills the user's library with `tracks` distinct tracks over the command bus.
 async fn fill(
@@ -209,9 +38,7 @@ async fn fill(
     fill_concurrency: usize,
     complete_concurrency: usize,
 ) -> anyhow::Result<()> {
-    let nats = async_nats::connect(nats_url()).await?;
-    let namespace = Namespace::new(&server.namespace).map_err(anyhow::Error::msg)?;
-    let bus = CommandBus::start(nats, namespace).await?;
+    let bus = server.bus().await?;
     let jobs: Vec<(Uuid, TrackId)> = (0..tracks)
         .map(|i| {
             let track_id =
@@ -305,92 +132,6 @@ async fn fill(
     Ok(())
 }
 
-struct Load {
-    requests: usize,
-    rate: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-impl std::fmt::Display for Load {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} requests = {:.0} req/s; p50 {:.2?}, p99 {:.2?}",
-            self.requests, self.rate, self.p50, self.p99
-        )
-    }
-}
-
-/// `clients` keep-alive clients GET `url` in a loop for `seconds`; every answer must be
-/// a 200 and is read whole.
-async fn load(
-    http: &reqwest::Client,
-    url: &str,
-    token: Option<&str>,
-    clients: usize,
-    seconds: u64,
-) -> anyhow::Result<Load> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let handles: Vec<_> = (0..clients)
-        .map(|_| {
-            let http = http.clone();
-            let url = url.to_owned();
-            let token = token.map(str::to_owned);
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    let at = Instant::now();
-                    let mut request = http.get(&url);
-                    if let Some(token) = &token {
-                        request = request.bearer_auth(token);
-                    }
-                    let response = request.send().await?;
-                    anyhow::ensure!(response.status().is_success(), "{}", response.status());
-                    response.bytes().await?;
-                    latencies.push(at.elapsed());
-                }
-                anyhow::Ok(latencies)
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut latencies = Vec::new();
-    for handle in handles {
-        latencies.extend(handle.await??);
-    }
-    let elapsed = started.elapsed();
-    latencies.sort();
-    Ok(Load {
-        requests: latencies.len(),
-        rate: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50: percentile(&latencies, 0.50),
-        p99: percentile(&latencies, 0.99),
-    })
-}
-
-/// A trivial axum handler (a small static JSON body) on a loopback port in this process.
-async fn trivial_server() -> anyhow::Result<String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let app = axum::Router::new().route(
-        "/",
-        axum::routing::get(|| async {
-            (
-                [(axum::http::header::CONTENT_TYPE, "application/json")],
-                r#"{"items":[],"next_cursor":null}"#,
-            )
-        }),
-    );
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(format!("http://{addr}/"))
-}
-
 /// Walks the whole library with `cursor`: `(pages, items)`.
 async fn walk(
     http: &reqwest::Client,
@@ -434,7 +175,13 @@ async fn main() -> anyhow::Result<()> {
     let seconds = arg("--seconds", 10) as u64;
     let walks = arg("--walks", 3);
 
-    let server = Server::start().await?;
+    let server = Server::start(
+        env!("CARGO_BIN_EXE_jukebox"),
+        "library",
+        &["api", "processor", "relay", "projector"],
+        &[],
+    )
+    .await?;
     let result = run(
         &server,
         tracks,
@@ -461,7 +208,7 @@ async fn run(
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
-    let (user_id, token) = account(&http, server).await?;
+    let (user_id, token) = server.account(&http).await?;
     fill(
         server,
         user_id,

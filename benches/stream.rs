@@ -20,23 +20,16 @@
 //!    and the serving process's RSS growth (VmHWM after, reset through `clear_refs`
 //!    before, minus VmRSS before). `--store folder|s3` runs one backend only.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jukebox_domain::{Command as DomainCommand, SourceRef, StoredTrack, TrackId};
-use jukebox_handlers::storage::{self, ObjectKey, ObjectStore, S3Config, StoreConfig};
-use jukebox_nats::{CommandBus, CommandEnvelope, Namespace, OutcomeStatus, Topology};
-use secrecy::SecretString;
-use sqlx::{Connection, PgConnection, PgPool};
+use jukebox_handlers::storage::{self, ObjectKey, ObjectStore, StoreConfig};
+use jukebox_test_support::bench::{arg, percentile, rss_kib, send, Server};
+use jukebox_test_support::S3sFs;
 use uuid::Uuid;
 
-mod support;
-use support::{admin_url, arg, free_port, nats_url, percentile};
-
-const PASSWORD: &str = "correct horse battery staple";
 const TRACK_BYTES: usize = 20_000_000;
 const RANGE_BYTES: u64 = 64 * 1024;
 const MB: f64 = 1_000_000.0;
@@ -44,16 +37,6 @@ const MB: f64 = 1_000_000.0;
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(0.0)
-}
-
-fn kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Resets the process's peak RSS (VmHWM) to its current RSS (Linux `clear_refs` 5).
@@ -82,278 +65,42 @@ impl Rng {
     }
 }
 
-/// A folder for the object store or s3s-fs, removed on drop.
-struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    fn new(label: &str) -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!(
-            "jukebox-bench-stream-{label}-{}",
-            Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(&dir)?;
-        Ok(Self(dir))
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `$JUKEBOX_TOOLS_DIR/bin/<name>` (default `~/.local/share/jukebox/tools/bin`) or PATH.
-fn tool(name: &str) -> anyhow::Result<PathBuf> {
-    jukebox_handlers::media::find_tool(name)
-        .ok_or_else(|| anyhow::anyhow!("{name} is not installed (run scripts/install-deps.sh)"))
-}
-
-/// An s3s-fs server on a loopback port, stopped on drop.
-struct S3sFs {
-    child: Child,
-    endpoint: String,
-    access_key: String,
-    secret_key: String,
-    _root: ScratchDir,
-}
-
-impl S3sFs {
-    fn start() -> anyhow::Result<Self> {
-        let bin = tool("s3s-fs")?;
-        let root = ScratchDir::new("s3")?;
-        let access_key = format!("bench-{}", Uuid::new_v4().simple());
-        let secret_key = Uuid::new_v4().simple().to_string();
-        for _ in 0..5 {
-            let port = free_port()?;
-            let mut child = Command::new(&bin)
-                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--access-key", &access_key, "--secret-key", &secret_key])
-                .arg(&root.0)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()?;
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                    return Ok(Self {
-                        child,
-                        endpoint: format!("http://{addr}"),
-                        access_key,
-                        secret_key,
-                        _root: root,
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        anyhow::bail!("s3s-fs ({}) did not start listening", bin.display())
-    }
-}
-
-impl Drop for S3sFs {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// One object store: how this process opens it, and how the server is told about it.
 struct Backend {
     name: &'static str,
     config: StoreConfig,
     env: Vec<(&'static str, String)>,
-    _folder: Option<ScratchDir>,
+    _folder: Option<tempfile::TempDir>,
     _s3: Option<S3sFs>,
 }
 
 impl Backend {
     fn folder() -> anyhow::Result<Self> {
-        let dir = ScratchDir::new("folder")?;
+        let dir = tempfile::Builder::new()
+            .prefix("jukebox-bench-stream-")
+            .tempdir()?;
         Ok(Self {
             name: "folder",
-            config: StoreConfig::Local { dir: dir.0.clone() },
-            env: vec![("OBJECT_STORE_DIR", dir.0.display().to_string())],
+            config: StoreConfig::Local {
+                dir: dir.path().to_owned(),
+            },
+            env: vec![("OBJECT_STORE_DIR", dir.path().display().to_string())],
             _folder: Some(dir),
             _s3: None,
         })
     }
 
     fn s3() -> anyhow::Result<Self> {
-        let s3 = S3sFs::start()?;
-        let bucket = "jukebox-bench".to_owned();
+        let s3 = S3sFs::start();
+        let bucket = "jukebox-bench";
         Ok(Self {
             name: "S3 (s3s-fs)",
-            config: StoreConfig::S3(S3Config {
-                endpoint: s3.endpoint.clone(),
-                bucket: bucket.clone(),
-                region: "us-east-1".into(),
-                access_key: SecretString::from(s3.access_key.clone()),
-                secret_key: SecretString::from(s3.secret_key.clone()),
-            }),
-            env: vec![
-                ("S3_ENDPOINT", s3.endpoint.clone()),
-                ("S3_ACCESS_KEY", s3.access_key.clone()),
-                ("S3_SECRET_KEY", s3.secret_key.clone()),
-                ("S3_BUCKET", bucket),
-            ],
+            config: StoreConfig::S3(s3.store_config(bucket)),
+            env: s3.env(bucket),
             _folder: None,
             _s3: Some(s3),
         })
     }
-}
-
-/// `jukebox serve api stream processor relay projector` on a scratch database and NATS
-/// namespace.
-struct Server {
-    child: Child,
-    api: String,
-    database: String,
-    namespace: String,
-    pool: PgPool,
-}
-
-impl Server {
-    async fn start(backend: &Backend) -> anyhow::Result<Self> {
-        let id = &Uuid::new_v4().simple().to_string()[..10];
-        let database = format!("jukebox_bench_stream_{id}");
-        let namespace = format!("bstr{id}");
-        let mut url = url::Url::parse(&admin_url())?;
-        url.set_path(&database);
-        let vars = [
-            ("DATABASE_URL", url.to_string()),
-            ("NATS_URL", nats_url()),
-            ("NATS_NAMESPACE", namespace.clone()),
-        ];
-        let config = jukebox::Config::from_lookup(|name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.clone())
-        })?;
-        let pool = jukebox::ops::migrate(&config).await?;
-        let (api_port, stream_port) = (free_port()?, free_port()?);
-        let mut command = Command::new(env!("CARGO_BIN_EXE_jukebox"));
-        command
-            .args(["serve", "api", "stream", "processor", "relay", "projector"])
-            .env("DATABASE_URL", url.as_str())
-            .env("NATS_URL", nats_url())
-            .env("NATS_NAMESPACE", &namespace)
-            .env("API_PORT", api_port.to_string())
-            .env("STREAM_PORT", stream_port.to_string())
-            .env(
-                "PUBLIC_STREAM_BASE_URL",
-                format!("http://127.0.0.1:{stream_port}"),
-            )
-            .env("JWT_SECRET", "bench-secret-bench-secret-bench-secret-0123")
-            .env(
-                "STREAM_SIGNING_SECRET",
-                "bench-stream-secret-bench-stream-secret-0123",
-            )
-            .env("RATE_LIMIT_PER_ACCOUNT", "1000000")
-            .env("RATE_LIMIT_PER_ADDRESS", "1000000")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null());
-        for (name, value) in &backend.env {
-            command.env(name, value);
-        }
-        let server = Self {
-            child: command.spawn()?,
-            api: format!("http://127.0.0.1:{api_port}"),
-            database,
-            namespace,
-            pool,
-        };
-        let http = reqwest::Client::new();
-        let stream_addr = SocketAddr::from(([127, 0, 0, 1], stream_port));
-        for _ in 0..200 {
-            let api_ready = http
-                .get(format!("{}/readyz", server.api))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if api_ready && TcpStream::connect(stream_addr).is_ok() {
-                return Ok(server);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        server.stop().await?;
-        anyhow::bail!("the server did not become ready")
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    async fn stop(mut self) -> anyhow::Result<()> {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.pool.close().await;
-        let nats = async_nats::connect(nats_url()).await?;
-        let namespace = Namespace::new(&self.namespace).map_err(anyhow::Error::msg)?;
-        Topology::new(namespace)
-            .delete_streams(&async_nats::jetstream::new(nats))
-            .await;
-        let mut admin = PgConnection::connect(&admin_url()).await?;
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.database
-        ))
-        .execute(&mut admin)
-        .await?;
-        Ok(())
-    }
-}
-
-fn envelope(command: DomainCommand, user_id: Uuid) -> CommandEnvelope {
-    CommandEnvelope {
-        command_id: Uuid::now_v7(),
-        correlation_id: Uuid::now_v7(),
-        issued_by: Some(user_id),
-        issued_at: time::OffsetDateTime::now_utc(),
-        command,
-    }
-}
-
-/// Signs a user up and in over HTTP: `(user_id, access_token)`.
-async fn account(http: &reqwest::Client, server: &Server) -> anyhow::Result<(Uuid, String)> {
-    let email = format!("bench-{}@example.com", Uuid::new_v4().simple());
-    let body = serde_json::json!({ "email": email, "password": PASSWORD });
-    let response = http
-        .post(format!("{}/auth/signup", server.api))
-        .json(&body)
-        .send()
-        .await?;
-    anyhow::ensure!(
-        response.status().is_success(),
-        "sign-up: {}",
-        response.status()
-    );
-    let signed_up: serde_json::Value = response.json().await?;
-    let user_id: Uuid = signed_up["user_id"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("no user_id in {signed_up}"))?
-        .parse()?;
-    // The sign-in reads the accounts read model; give the projector a moment.
-    for _ in 0..100 {
-        let response = http
-            .post(format!("{}/auth/signin", server.api))
-            .json(&body)
-            .send()
-            .await?;
-        if response.status().is_success() {
-            let tokens: serde_json::Value = response.json().await?;
-            let token = tokens["access_token"].as_str().unwrap_or_default();
-            return Ok((user_id, token.to_owned()));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    anyhow::bail!("could not sign in")
 }
 
 /// Puts the track into the user's library the way the downloader does, over the bus.
@@ -363,9 +110,7 @@ async fn import(
     track_id: &TrackId,
     key: &ObjectKey,
 ) -> anyhow::Result<()> {
-    let nats = async_nats::connect(nats_url()).await?;
-    let namespace = Namespace::new(&server.namespace).map_err(anyhow::Error::msg)?;
-    let bus = CommandBus::start(nats, namespace).await?;
+    let bus = server.bus().await?;
     let job_id = Uuid::now_v7();
     let commands = [
         DomainCommand::RequestImport {
@@ -397,11 +142,7 @@ async fn import(
         },
     ];
     for command in commands {
-        let outcome = bus
-            .send(&envelope(command, user_id), Duration::from_secs(30))
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("command not answered"))?;
-        anyhow::ensure!(outcome.status == OutcomeStatus::Committed, "{outcome:?}");
+        send(&bus, command, user_id).await?;
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -572,7 +313,13 @@ async fn bench(
     anyhow::ensure!(stored.size == TRACK_BYTES as u64, "stored {stored:?}");
     drop(data);
 
-    let server = Server::start(&backend).await?;
+    let server = Server::start(
+        env!("CARGO_BIN_EXE_jukebox"),
+        "stream",
+        &["api", "stream", "processor", "relay", "projector"],
+        &backend.env,
+    )
+    .await?;
     let result = measure(&server, &store, &track_id, &key, rounds, concurrent, warm).await;
     server.stop().await?;
     result
@@ -589,7 +336,7 @@ async fn measure(
 ) -> anyhow::Result<()> {
     let mut rng = Rng(0xD1B5_4A32_D192_ED03 ^ u64::from(std::process::id()));
     let http = reqwest::Client::new();
-    let (user_id, token) = account(&http, server).await?;
+    let (user_id, token) = server.account(&http).await?;
     import(server, user_id, track_id, key).await?;
     let url = signed_url(&http, server, &token, track_id.as_str()).await?;
 
@@ -637,7 +384,7 @@ async fn measure(
     let pid = server.pid();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let reset = reset_peak_rss(pid);
-    let rss_before = kib(pid, "VmRSS:");
+    let rss_before = rss_kib(pid, "VmRSS:");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrent * 2)
         .build()?;
@@ -650,7 +397,7 @@ async fn measure(
         warm_elapsed += elapsed;
     }
     warm_times.sort();
-    let peak = kib(pid, "VmHWM:");
+    let peak = rss_kib(pid, "VmHWM:");
     // The same requests one at a time: the cost of a request without queueing.
     let mut alone = Vec::with_capacity(concurrent);
     for _ in 0..concurrent {

@@ -2,7 +2,7 @@
 //!
 //! One trait, [`ObjectStore`], two backends: [`S3Store`] (rust-s3, path-style, for MinIO,
 //! Garage, s3s-fs, AWS, R2) and [`LocalStore`] (a folder, the default when no S3 endpoint
-//! is configured). Both pass the same contract tests (`handlers/tests/pipeline/store.rs`).
+//! is configured). Both pass the same contract tests (`storage/tests/contract.rs`).
 //! Its own crate because two roles use it: the downloader writes, the stream role reads.
 //!
 //! The one promise that matters: **no partial object is ever visible under its final

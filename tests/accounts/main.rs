@@ -10,6 +10,6 @@ mod idempotency;
 mod input;
 mod limits;
 mod mail;
-#[path = "../support/mod.rs"]
-mod support;
 mod tokens;
+
+use jukebox_test_support as support;

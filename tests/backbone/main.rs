@@ -7,5 +7,5 @@ mod processor;
 mod projections;
 mod relay;
 mod signup;
-#[path = "../support/mod.rs"]
-mod support;
+
+use jukebox_test_support as support;

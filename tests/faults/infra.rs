@@ -4,49 +4,11 @@
 //! is stopped on drop, also when a test panics.
 
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use jukebox_handlers::media::find_tool;
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
-/// A tool the suite needs; a missing one fails the run (scripts/install-deps.sh installs it).
-pub fn tool(name: &str) -> PathBuf {
-    find_tool(name)
-        .or_else(|| postgres_tool(name))
-        .unwrap_or_else(|| {
-            panic!(
-                "{name} is not installed: run scripts/install-deps.sh (the fault suite needs it)"
-            )
-        })
-}
-
-/// Debian keeps the PostgreSQL server tools off PATH, under /usr/lib/postgresql/<v>/bin.
-fn postgres_tool(name: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-        .collect();
-    dirs.sort_by_key(|d| {
-        d.parent()
-            .and_then(|v| v.file_name())
-            .and_then(|v| v.to_str())
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or(0)
-    });
-    dirs.into_iter()
-        .rev()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
+pub use jukebox_test_support::{free_port, tool};
 
 pub fn append_log(path: &Path) -> File {
     File::options()

@@ -11,9 +11,6 @@
 mod checks;
 mod infra;
 mod load;
-#[allow(dead_code)]
-#[path = "../../handlers/tests/pipeline/support.rs"]
-mod media;
 mod system;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -163,7 +160,7 @@ impl Driver {
     /// completes after the restart.
     async fn downloader_mid_transcode(&mut self, system: &mut System) {
         self.fresh_sources += 1;
-        let url = system.media.tone(
+        let url = system.tone(
             &format!("fresh-{}-{}.mp3", self.run_id, self.fresh_sources),
             12,
         );
@@ -363,7 +360,7 @@ async fn start_run(cluster: bool, users: usize, imports_each: usize) -> Run {
     // A few short sources that many users share.
     let sources: Arc<Vec<String>> = Arc::new(
         (0..3)
-            .map(|i| system.media.tone(&format!("shared-{i}.mp3"), 3 + i))
+            .map(|i| system.tone(&format!("shared-{i}.mp3"), 3 + i))
             .collect(),
     );
     let ledger = Ledger::default();

@@ -6,15 +6,12 @@
 //! every log so a CI failure can be read.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path as UrlPath, State};
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use jukebox_test_support::{MediaServer, Tone};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
@@ -122,7 +119,7 @@ impl System {
             .or_else(|_| std::fs::copy(env!("CARGO_BIN_EXE_jukebox"), &bin).map(|_| ()))
             .expect("a copy of the jukebox binary");
         let mut postgres = Postgres::init(&root);
-        let media = MediaServer::start(root.join("media")).await;
+        let media = MediaServer::start(&root.join("media")).await;
         let mut system = System {
             api_port: free_port(),
             stream_port: free_port(),
@@ -192,6 +189,17 @@ impl System {
         }
         system.wait_api_up(Duration::from_secs(60)).await;
         system
+    }
+
+    /// Makes a tone in the media folder (served on loopback) and returns its URL.
+    pub fn tone(&self, name: &str, seconds: u32) -> String {
+        let tone = Tone {
+            seconds,
+            title: name,
+            artist: "The Fault Tones",
+            cover: false,
+        };
+        self.media.tone(name, &tone)
     }
 
     pub fn root(&self) -> &Path {
@@ -398,62 +406,5 @@ impl Drop for System {
             );
             self.dir.disable_cleanup(true);
         }
-    }
-}
-
-/// Serves the media folder on loopback (yt-dlp's generic extractor downloads from it).
-pub struct MediaServer {
-    pub base: String,
-    pub dir: PathBuf,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl MediaServer {
-    async fn start(dir: PathBuf) -> Self {
-        async fn file(
-            State(dir): State<PathBuf>,
-            UrlPath(name): UrlPath<String>,
-        ) -> axum::response::Response {
-            if name.contains('/') || name.starts_with('.') {
-                return StatusCode::NOT_FOUND.into_response();
-            }
-            match tokio::fs::read(dir.join(&name)).await {
-                Ok(bytes) => ([(header::CONTENT_TYPE, "audio/mpeg")], bytes).into_response(),
-                Err(_) => StatusCode::NOT_FOUND.into_response(),
-            }
-        }
-        let router = axum::Router::new()
-            .route("/media/{name}", axum::routing::get(file))
-            .with_state(dir.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        Self {
-            base: format!("http://{addr}/media"),
-            dir,
-            task,
-        }
-    }
-
-    /// Makes a tone with ffmpeg and returns its URL.
-    pub fn tone(&self, name: &str, seconds: u32) -> String {
-        crate::media::make_tone(
-            &self.dir.join(name),
-            &crate::media::Tone {
-                seconds,
-                title: name,
-                artist: "The Fault Tones",
-                cover: false,
-            },
-        );
-        format!("{}/{name}", self.base)
-    }
-}
-
-impl Drop for MediaServer {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }

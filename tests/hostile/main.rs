@@ -6,23 +6,15 @@
 //! Real roles on real Postgres and NATS; the fake YouTube Data API is the only stand-in.
 //! `JUKEBOX_LONG=1` runs many more examples per operation (see docs/reliability.md).
 
-#[allow(dead_code)]
-#[path = "../import/helpers.rs"]
-mod helpers;
-#[allow(dead_code)]
-#[path = "../../handlers/tests/pipeline/support.rs"]
-mod media;
-#[path = "../support/mod.rs"]
-mod support;
 mod values;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use jukebox::app::Role;
+use jukebox_test_support::imports::{import_app, ImportApp, Options};
+use jukebox_test_support::tool;
 use serde_json::Value;
-
-use crate::helpers::{import_app, Options};
 
 /// Fuzzing budget per API operation, and a wall-clock cap on each run.
 struct Budget {
@@ -59,7 +51,7 @@ async fn schemathesis(
     filter: &[&str],
     budget: &Budget,
 ) -> (bool, String) {
-    let mut command = tokio::process::Command::new(media::tool("schemathesis"));
+    let mut command = tokio::process::Command::new(tool("schemathesis"));
     command
         .arg("run")
         .arg(format!("{base}/openapi.json"))
@@ -104,7 +96,7 @@ async fn schemathesis(
     (output.status.success(), text)
 }
 
-async fn assert_signed_in(app: &helpers::ImportApp, token: &str) {
+async fn assert_signed_in(app: &ImportApp, token: &str) {
     let me = app
         .app
         .http

@@ -11,7 +11,7 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Value};
 
-use crate::helpers::{import_app, Options};
+use jukebox_test_support::imports::{import_app, Options};
 
 /// A cursor as a client could forge it: any sort and direction, and values that are
 /// numbers too large, dates in Postgres' own forms, or any text at all.
@@ -88,7 +88,7 @@ async fn forged_library_cursors_answer_422_or_a_page_never_500() {
 
 #[tokio::test]
 async fn every_data_exception_from_postgres_is_a_400_with_a_message() {
-    let pool = sqlx::PgPool::connect(&crate::support::admin_database_url())
+    let pool = sqlx::PgPool::connect(&jukebox_test_support::admin_database_url())
         .await
         .unwrap();
     for (sql, sqlstate) in [

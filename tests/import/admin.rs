@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::helpers::{error_of, import_app, ImportApp, Options, PASSWORD};
-use crate::library::{me, video, Seeder, ROLES};
+use crate::library::{video, Seeder, ROLES};
 
 async fn admin_app() -> ImportApp {
     import_app(Options {
@@ -42,7 +42,7 @@ async fn admin_lists_answer_admins_only_with_filters() {
     let admin = app.admin("admin@example.com").await;
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
-    let (alice_id, bob_id) = (me(&app, &alice).await, me(&app, &bob).await);
+    let (alice_id, bob_id) = (app.user_id(&alice).await, app.user_id(&bob).await);
     let shared = seeder
         .import(alice_id, &video(1), "Shared", Some("Both"), 60)
         .await;
@@ -283,7 +283,7 @@ async fn an_admin_grants_and_revokes_the_admin_role_and_others_cannot() {
     let app = admin_app().await;
     let admin = app.admin("admin@example.com").await;
     let alice = app.user("alice@example.com").await;
-    let alice_id = me(&app, &alice).await;
+    let alice_id = app.user_id(&alice).await;
     let http = &app.app.http;
     let role_url = app.app.api(&format!("/admin/users/{alice_id}/admin"));
     let roles_of = |body: Value| body["roles"].clone();

@@ -127,26 +127,6 @@ pub fn video(n: usize) -> String {
     format!("vid{n:08}")
 }
 
-pub async fn me(app: &ImportApp, token: &str) -> Uuid {
-    let me: Value = app
-        .app
-        .http
-        .get(app.app.api("/auth/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    me["id"]
-        .as_str()
-        .or(me["user_id"].as_str())
-        .expect("an id in /auth/me")
-        .parse()
-        .unwrap()
-}
-
 async fn get(app: &ImportApp, token: &str, query: &str) -> reqwest::Response {
     app.app
         .http
@@ -202,7 +182,7 @@ async fn each_user_sees_only_their_library_filtered_and_sorted() {
     let seeder = Seeder::new(&app).await;
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
-    let (alice_id, bob_id) = (me(&app, &alice).await, me(&app, &bob).await);
+    let (alice_id, bob_id) = (app.user_id(&alice).await, app.user_id(&bob).await);
     let songs = [
         ("Yellow Submarine", Some("The Beatles"), 160),
         ("bohemian Rhapsody", Some("Queen"), 355),
@@ -333,7 +313,7 @@ async fn paging_never_skips_or_repeats_a_row_while_new_rows_arrive() {
     .await;
     let seeder = Seeder::new(&app).await;
     let alice = app.user("alice@example.com").await;
-    let alice_id = me(&app, &alice).await;
+    let alice_id = app.user_id(&alice).await;
     let mut original = Vec::new();
     for i in 0..12 {
         // Titles repeat, so the track id must break ties.
@@ -425,7 +405,7 @@ async fn every_projection_rebuilds_to_its_live_contents_while_reads_answer() {
     // Mixed commands: accounts, sign-ins, imports (one shared), a removal, a failure.
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
-    let (alice_id, bob_id) = (me(&app, &alice).await, me(&app, &bob).await);
+    let (alice_id, bob_id) = (app.user_id(&alice).await, app.user_id(&bob).await);
     for i in 0..6 {
         seeder
             .import(

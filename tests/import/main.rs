@@ -7,13 +7,9 @@ mod admin;
 mod crash;
 mod failures;
 mod flow;
-mod helpers;
 mod library;
-#[allow(dead_code)]
-#[path = "../../handlers/tests/pipeline/support.rs"]
-mod media;
 mod search;
 mod shared;
 mod stream;
-#[path = "../support/mod.rs"]
-mod support;
+
+use jukebox_test_support::{imports as helpers, media};

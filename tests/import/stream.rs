@@ -63,26 +63,6 @@ fn escape(song: &str) -> String {
     url::form_urlencoded::byte_serialize(song.as_bytes()).collect::<String>()
 }
 
-async fn user_id(app: &ImportApp, token: &str) -> Uuid {
-    let me: Value = app
-        .app
-        .http
-        .get(app.app.api("/auth/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    me["id"]
-        .as_str()
-        .or(me["user_id"].as_str())
-        .expect("an id in /auth/me")
-        .parse()
-        .unwrap()
-}
-
 async fn stored_bytes(app: &ImportApp, song: &str) -> Vec<u8> {
     let (key,): (String,) = sqlx::query_as("SELECT object_key FROM tracks WHERE track_id = $1")
         .bind(song)
@@ -277,7 +257,7 @@ async fn stream_urls_refuse_forgeries_and_other_users() {
             with_params(
                 &song_a,
                 &[
-                    ("u", user_id(&app, &bob).await.to_string()),
+                    ("u", app.user_id(&bob).await.to_string()),
                     ("e", e.clone()),
                     ("s", s.clone()),
                 ],
@@ -437,7 +417,7 @@ async fn a_user_who_removes_the_song_from_their_library_can_no_longer_open_a_fre
         (status, code.as_str()),
         (StatusCode::NOT_FOUND, "not_in_library")
     );
-    let entry = format!("{}/{song}", user_id(&app, &alice).await);
+    let entry = format!("{}/{song}", app.user_id(&alice).await);
     let history = app.history("library_entry", &entry).await;
     let types: Vec<&str> = history.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(types, ["TrackAddedToLibrary", "TrackRemovedFromLibrary"]);
@@ -585,7 +565,7 @@ async fn a_signed_cover_url_serves_the_stored_picture() {
     assert!(item.get("cover_url").is_none(), "{item}");
     let body: Value = stream_url(&app, &alice, &plain).await.json().await.unwrap();
     assert!(body.get("cover_url").is_none(), "{body}");
-    let alice_id = user_id(&app, &alice).await;
+    let alice_id = app.user_id(&alice).await;
     let signer = StreamSigner::new(SECRET.as_bytes(), Duration::from_secs(300));
     let later = now + 60;
     let mut none = url.clone();
@@ -631,7 +611,7 @@ async fn cover_urls_refuse_forgeries_other_users_and_stream_signatures() {
     };
     let (u, e, s) = (param("u"), param("e"), param("s"));
     let alice_id: Uuid = u.parse().unwrap();
-    let bob_id = user_id(&app, &bob).await;
+    let bob_id = app.user_id(&bob).await;
     let signer = StreamSigner::new(SECRET.as_bytes(), Duration::from_secs(300));
     let cover = |song: &str, user: Uuid, expires: i64| {
         signer.sign_for(Capability::Cover, song, user, expires)

@@ -7,8 +7,8 @@ mod exported;
 mod logs;
 mod ready;
 mod rules;
-#[path = "../support/mod.rs"]
-mod support;
+
+use jukebox_test_support as support;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

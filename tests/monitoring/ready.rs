@@ -153,9 +153,7 @@ async fn readyz_names_the_dependency_that_is_down_and_recovers() {
 #[tokio::test]
 async fn readyz_names_postgres_when_it_does_not_answer() {
     // The health router over a pool whose server is a closed port, beside a live NATS.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap();
+    let closed = crate::support::free_addr();
     let pool = sqlx::postgres::PgPoolOptions::new()
         .acquire_timeout(Duration::from_secs(1))
         .connect_lazy(&format!("postgres://postgres@{closed}/nothing"))

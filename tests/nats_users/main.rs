@@ -2,9 +2,6 @@
 //! the roles run against it each as its own user, and every role user is shown refused
 //! outside its subjects.
 
-#[path = "../support/mod.rs"]
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -16,7 +13,7 @@ use jukebox::Config;
 use reqwest::StatusCode;
 use tokio::sync::mpsc;
 
-use crate::support::{eventually, free_port, spawn_app_with};
+use jukebox_test_support::{admin_database_url, eventually, free_port, spawn_app_with};
 
 const ROLE_USERS: [&str; 7] = [
     "edge",
@@ -713,7 +710,7 @@ async fn a_role_user_cannot_make_the_streams_and_points_at_migrate() {
     let app_config = |user: &str| {
         let vars = [
             // Postgres is only connected to, not written.
-            ("DATABASE_URL", support::admin_database_url()),
+            ("DATABASE_URL", admin_database_url()),
             ("NATS_URL", nats.url()),
             ("NATS_USER", user.to_owned()),
             ("NATS_PASSWORD", password(user)),

@@ -538,7 +538,7 @@ async fn the_edge_routes_limits_refuses_scanners_and_sets_headers_in_front_of_th
 
     // Sign-in attempts from one address: the app answers (400 for a bad body) until the
     // edge's limit, then the edge answers 429 with Retry-After. The app's own limits are
-    // set out of reach here (tests/support), so the 429 is the edge's.
+    // set out of reach here (test-support), so the 429 is the edge's.
     let mut answered_by_app = 0;
     let limited = loop {
         let response = client

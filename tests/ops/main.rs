@@ -5,5 +5,5 @@
 mod compose;
 mod edge;
 mod restore;
-#[path = "../support/mod.rs"]
-mod support;
+
+use jukebox_test_support as support;

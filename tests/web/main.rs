@@ -9,18 +9,10 @@
 
 mod admin;
 mod checks;
-#[allow(dead_code)]
-#[path = "../import/helpers.rs"]
-mod helpers;
 mod jobs;
 mod listener;
-#[allow(dead_code)]
-#[path = "../../handlers/tests/pipeline/support.rs"]
-mod media;
 mod offline;
 mod playback;
-#[path = "../support/mod.rs"]
-mod support;
 mod webdriver;
 
 use std::net::SocketAddr;
@@ -29,13 +21,16 @@ use std::time::Duration;
 use jukebox::app::{self, Role, RoleOptions};
 use jukebox::config::Config;
 use jukebox_nats::FailPoints;
+pub use jukebox_test_support::free_addr;
+use jukebox_test_support::imports::{import_app, tone, ImportApp, Options};
+// The chapters say `crate::helpers` and `crate::support`.
+use jukebox_test_support::{self as support, imports as helpers};
 
-use helpers::{import_app, tone, ImportApp, Options};
 use webdriver::{Browser, Driver};
 
 pub const USER: &str = "listener@example.com";
 pub const ADMIN: &str = "admin@example.com";
-/// The tags of the imported tone (`helpers::tone`).
+/// The tags of the imported tone (`imports::tone`).
 pub const TITLE: &str = "Loopback Sunrise";
 pub const ARTIST: &str = "The Test Tones";
 /// Stream links live this long here, so a pause outlives one.
@@ -58,13 +53,6 @@ pub struct Story {
     pub media_url: String,
     /// A 404 on the same server.
     pub missing_url: String,
-}
-
-pub fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 pub fn audio_time() -> &'static str {

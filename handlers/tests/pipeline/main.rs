@@ -1,9 +1,6 @@
-//! The import pipeline's building blocks against real components: the object store
-//! contract on a local folder and on a real S3 server (s3s-fs), and the media pipeline
-//! with real yt-dlp, ffprobe and ffmpeg on media served from loopback.
+//! The media pipeline against real components: yt-dlp, ffprobe and ffmpeg on media
+//! served from loopback. (The object-store contract is in `storage/tests/contract.rs`.)
 //!
-//! Needs s3s-fs, yt-dlp and ffmpeg: `scripts/install-deps.sh` installs them.
+//! Needs yt-dlp and ffmpeg: `scripts/install-deps.sh` installs them.
 
 mod media;
-mod store;
-mod support;

@@ -8,7 +8,7 @@ use jukebox_handlers::media::{MediaError, Pipeline, PipelineConfig, Progress, St
 use jukebox_handlers::storage::{ByteRange, LocalStore, ObjectKey, ObjectStore};
 use serde_json::Value;
 
-use crate::support::{
+use jukebox_test_support::media::{
     ffprobe, files_under, make_tone, mp4_top_level_boxes, processes_mentioning, MediaServer, Tone,
 };
 
@@ -396,7 +396,7 @@ async fn a_site_thumbnail_becomes_the_cover() {
         },
     );
     let thumbnail = f.media.path().join("cover.png");
-    let out = std::process::Command::new(crate::support::tool("ffmpeg"))
+    let out = std::process::Command::new(jukebox_test_support::tool("ffmpeg"))
         .args(["-nostdin", "-loglevel", "error", "-f", "lavfi", "-i"])
         .args(["color=c=blue:s=32x48:d=1", "-frames:v", "1"])
         .arg(&thumbnail)
@@ -468,7 +468,7 @@ async fn a_large_cover_is_kept_as_a_jpeg_of_at_most_512_pixels() {
     // A 1280x720 PNG embedded in an mp3, as a full-size album picture would be.
     let f = fixture(|_| {}).await;
     let path = f.media.path().join("big-cover.mp3");
-    let out = std::process::Command::new(crate::support::tool("ffmpeg"))
+    let out = std::process::Command::new(jukebox_test_support::tool("ffmpeg"))
         .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
         .args(["-f", "lavfi", "-i", "sine=frequency=330:duration=4"])
         .args(["-f", "lavfi", "-i", "testsrc=size=1280x720:duration=1"])

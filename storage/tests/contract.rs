@@ -1,17 +1,20 @@
 //! The object-store contract: the same cases run against the local folder backend and
-//! against `S3Store` talking to a real s3s-fs server.
+//! against `S3Store` talking to a real s3s-fs server (each test starts its own on a
+//! loopback port). Needs s3s-fs: `scripts/install-deps.sh` installs it; the S3 tests fail,
+//! not skip, without it.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::stream;
-use jukebox_handlers::storage::{
+use jukebox_storage::{
     ByteRange, LocalStore, ObjectKey, ObjectStore, S3Config, S3Store, StoreError,
 };
 use tokio::sync::mpsc;
 use tokio_util::io::StreamReader;
 
-use crate::support::{files_under, S3sFs};
+use jukebox_test_support::media::files_under;
+use jukebox_test_support::S3sFs;
 
 pub struct Fixture {
     pub store: Arc<dyn ObjectStore>,
@@ -31,20 +34,10 @@ pub fn local() -> Fixture {
     }
 }
 
-pub fn s3_config(server: &S3sFs, bucket: &str) -> S3Config {
-    S3Config {
-        endpoint: server.endpoint.clone(),
-        bucket: bucket.into(),
-        region: "us-east-1".into(),
-        access_key: server.access_key.clone().into(),
-        secret_key: server.secret_key.clone().into(),
-    }
-}
-
 pub fn s3() -> Fixture {
     let server = S3sFs::start();
     // A fresh server has no bucket: ensure_bucket creates it.
-    let store = S3Store::new(&s3_config(&server, "jukebox-test")).expect("S3 config");
+    let store = S3Store::new(&server.store_config("jukebox-test")).expect("S3 config");
     Fixture {
         store: Arc::new(store),
         local_dir: None,
@@ -328,10 +321,10 @@ contract!(
 #[tokio::test]
 async fn a_second_store_on_an_existing_bucket_shares_its_objects() {
     let server = S3sFs::start();
-    let a = S3Store::new(&s3_config(&server, "shared")).unwrap();
+    let a = S3Store::new(&server.store_config("shared")).unwrap();
     a.ensure_bucket().await.unwrap();
     put(&a, &key("tracks/a.m4a"), b"from a").await;
-    let b = S3Store::new(&s3_config(&server, "shared")).unwrap();
+    let b = S3Store::new(&server.store_config("shared")).unwrap();
     b.ensure_bucket()
         .await
         .expect("ensure_bucket on an existing bucket");
@@ -341,7 +334,7 @@ async fn a_second_store_on_an_existing_bucket_shares_its_objects() {
 #[tokio::test]
 async fn wrong_credentials_are_an_error_not_an_empty_store() {
     let server = S3sFs::start();
-    let mut config = s3_config(&server, "jukebox-test");
+    let mut config = server.store_config("jukebox-test");
     config.secret_key = "not-the-secret".to_owned().into();
     let store = S3Store::new(&config).unwrap();
     let err = store.ensure_bucket().await.expect_err("bad credentials");

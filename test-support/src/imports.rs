@@ -1,21 +1,21 @@
-//! What the import tests share: an app with imports configured, signed-in users, a
-//! loopback media server that counts what it serves, and a fake YouTube Data API.
+//! What the import tests (and the web and hostile-input tests, which import too) share:
+//! an app with imports configured, signed-in users, and a fake YouTube Data API.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use jukebox::app::Role;
 use jukebox_nats::EventRecord;
 use reqwest::Response;
 use serde_json::{json, Value};
 
-use crate::media::{make_tone, S3sFs, Tone};
-use crate::support::{spawn_app_with, TestApp};
+use crate::media::{files_under, MediaServer, Tone};
+use crate::{spawn_app_with, S3sFs, TestApp};
 
 pub const PASSWORD: &str = "correct horse battery";
 pub const YOUTUBE_KEY: &str = "test-youtube-key";
@@ -64,12 +64,7 @@ pub async fn import_app(options: Options) -> ImportApp {
     ];
     let s3 = options.s3.then(S3sFs::start);
     if let Some(s3) = &s3 {
-        vars.extend([
-            ("S3_ENDPOINT", s3.endpoint.clone()),
-            ("S3_ACCESS_KEY", s3.access_key.clone()),
-            ("S3_SECRET_KEY", s3.secret_key.clone()),
-            ("S3_BUCKET", "jukebox-test".into()),
-        ]);
+        vars.extend(s3.env("jukebox-test"));
     }
     let youtube = if options.youtube {
         Some(FakeYoutube::start().await)
@@ -98,14 +93,12 @@ pub async fn import_app(options: Options) -> ImportApp {
 impl ImportApp {
     /// Makes a tone file in the media folder and returns its loopback URL.
     pub fn tone(&self, name: &str, tone: &Tone<'_>) -> String {
-        make_tone(&self.media_dir.path().join(name), tone);
-        self.media.url(name)
+        self.media.tone(name, tone)
     }
 
     /// Puts arbitrary bytes in the media folder and returns its URL.
     pub fn file(&self, name: &str, bytes: &[u8]) -> String {
-        std::fs::write(self.media_dir.path().join(name), bytes).unwrap();
-        self.media.url(name)
+        self.media.file(name, bytes)
     }
 
     /// A user, signed up and signed in; returns the access token.
@@ -223,8 +216,8 @@ impl ImportApp {
         panic!("job {job_id} did not finish");
     }
 
-    /// The track ids in a user's library (the `library_entries` read model).
-    pub async fn library(&self, token: &str) -> Vec<String> {
+    /// The user id behind an access token, as `/auth/me` says it.
+    pub async fn user_id(&self, token: &str) -> uuid::Uuid {
         let me: Value = self
             .app
             .http
@@ -236,13 +229,18 @@ impl ImportApp {
             .json()
             .await
             .unwrap();
-        let user_id: uuid::Uuid = me["id"]
+        me["id"]
             .as_str()
             .or(me["user_id"].as_str())
             .or(me["user"]["id"].as_str())
             .expect("a user id in /auth/me")
             .parse()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The track ids in a user's library (the `library_entries` read model).
+    pub async fn library(&self, token: &str) -> Vec<String> {
+        let user_id = self.user_id(token).await;
         sqlx::query_scalar(
             "SELECT track_id FROM library_entries WHERE user_id = $1 ORDER BY track_id",
         )
@@ -271,15 +269,11 @@ impl ImportApp {
     /// Every file left in the object folder and the job folder (temp files, partial
     /// objects, job folders).
     pub fn leftovers(&self) -> Vec<PathBuf> {
-        let mut left = crate::media::files_under(self.work.path());
-        left.extend(
-            crate::media::files_under(self.objects.path())
-                .into_iter()
-                .filter(|p| {
-                    p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-                }),
-        );
+        let mut left = files_under(self.work.path());
+        left.extend(files_under(self.objects.path()).into_iter().filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        }));
         left
     }
 
@@ -314,118 +308,6 @@ pub async fn error_of(response: Response) -> (StatusCode, String, String) {
             .unwrap_or_default()
             .to_owned(),
     )
-}
-
-/// Loopback HTTP server for media files that counts the requests per file and the
-/// bytes it sent.
-pub struct MediaServer {
-    pub base: String,
-    pub log: Arc<Mutex<Vec<(String, String)>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-#[derive(Clone)]
-struct MediaState {
-    dir: PathBuf,
-    log: Arc<Mutex<Vec<(String, String)>>>,
-}
-
-impl MediaServer {
-    pub async fn start(dir: &Path) -> Self {
-        async fn file(
-            State(state): State<MediaState>,
-            UrlPath(name): UrlPath<String>,
-            headers: HeaderMap,
-        ) -> axum::response::Response {
-            let range = headers
-                .get(header::RANGE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
-            state.log.lock().unwrap().push((name.clone(), range));
-            if name.contains('/') || name.starts_with('.') {
-                return StatusCode::NOT_FOUND.into_response();
-            }
-            let content_type = match name.rsplit_once('.').map(|(_, ext)| ext) {
-                Some("mp3") => "audio/mpeg",
-                Some("opus" | "ogg") => "audio/ogg",
-                Some("html") => "text/html; charset=utf-8",
-                _ => "application/octet-stream",
-            };
-            match tokio::fs::read(state.dir.join(&name)).await {
-                Ok(bytes) => ([(header::CONTENT_TYPE, content_type)], bytes).into_response(),
-                Err(_) => StatusCode::NOT_FOUND.into_response(),
-            }
-        }
-        /// `/flaky/<n>/<name>`: the first `n` requests for it answer 503.
-        async fn flaky(
-            State(state): State<MediaState>,
-            UrlPath((fails, name)): UrlPath<(usize, String)>,
-            headers: HeaderMap,
-        ) -> axum::response::Response {
-            let seen = state
-                .log
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|(n, _)| *n == format!("flaky/{name}"))
-                .count();
-            if seen < fails {
-                state
-                    .log
-                    .lock()
-                    .unwrap()
-                    .push((format!("flaky/{name}"), String::new()));
-                return (StatusCode::SERVICE_UNAVAILABLE, "try later").into_response();
-            }
-            state
-                .log
-                .lock()
-                .unwrap()
-                .push((format!("flaky/{name}"), String::new()));
-            file(State(state), UrlPath(name), headers).await
-        }
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let app = axum::Router::new()
-            .route("/media/{name}", axum::routing::get(file))
-            .route("/flaky/{fails}/{name}", axum::routing::get(flaky))
-            .with_state(MediaState {
-                dir: dir.to_owned(),
-                log: log.clone(),
-            });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Self { base, log, task }
-    }
-
-    pub fn url(&self, name: &str) -> String {
-        format!("{}/media/{name}", self.base)
-    }
-
-    /// A URL whose first `fails` requests answer 503 (then it serves the file).
-    pub fn flaky_url(&self, fails: usize, name: &str) -> String {
-        format!("{}/flaky/{fails}/{name}", self.base)
-    }
-
-    /// Requests for one file, with their Range header ("" when none).
-    pub fn requests(&self, name: &str) -> Vec<String> {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, range)| range.clone())
-            .collect()
-    }
-}
-
-impl Drop for MediaServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 /// The YouTube Data API v3, as far as search uses it: `search` and `videos`. Queries

@@ -1,109 +1,49 @@
-//! Real servers for the tests: s3s-fs on a free loopback port, and a loopback HTTP server
-//! for media files; plus test tones made with ffmpeg and an independent ffprobe.
+//! Media on loopback: a server for a folder of files (yt-dlp's generic extractor downloads
+//! any media URL), test tones made with ffmpeg, and independent checks of what came out
+//! (ffprobe's JSON, MP4 boxes, files and processes left behind).
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use jukebox_handlers::media::find_tool;
 use serde_json::Value;
 
-/// A tool the tests need. A missing tool fails the test (CI runs scripts/install-deps.sh
-/// first), it never skips it.
-pub fn tool(name: &str) -> PathBuf {
-    find_tool(name).unwrap_or_else(|| {
-        panic!(
-            "{name} is not installed: it was looked for in $JUKEBOX_TOOLS_DIR/bin \
-             (default ~/.local/share/jukebox/tools/bin) and on PATH. \
-             Run scripts/install-deps.sh."
-        )
-    })
-}
+pub use crate::tool;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
-/// An s3s-fs server on loopback with its own data folder and keys, stopped on drop.
-pub struct S3sFs {
-    child: Child,
-    pub endpoint: String,
-    pub access_key: String,
-    pub secret_key: String,
-    /// s3s-fs keeps its buckets here; removed on drop.
-    _root: tempfile::TempDir,
-}
-
-impl S3sFs {
-    pub fn start() -> Self {
-        let bin = tool("s3s-fs");
-        let root = tempfile::tempdir().expect("a temp folder");
-        let access_key = format!("test-{}", uuid::Uuid::new_v4().simple());
-        let secret_key = uuid::Uuid::new_v4().simple().to_string();
-        // The port is free when picked; if another process takes it first, s3s-fs exits
-        // and we try another.
-        for _ in 0..5 {
-            let port = free_port();
-            let mut child = Command::new(&bin)
-                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--access-key", &access_key, "--secret-key", &secret_key])
-                .arg(root.path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                    return Self {
-                        child,
-                        endpoint: format!("http://{addr}"),
-                        access_key,
-                        secret_key,
-                        _root: root,
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("s3s-fs ({}) did not start listening", bin.display());
-    }
-}
-
-impl Drop for S3sFs {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A loopback HTTP server that serves the files of one folder under `/media/<name>`,
-/// with the Content-Type a web server would send.
+/// A loopback HTTP server that serves the files of one folder under `/media/<name>`, with
+/// the Content-Type a web server would send, and counts the requests per file.
 pub struct MediaServer {
     pub base: String,
+    /// The folder it serves.
+    pub dir: PathBuf,
+    /// Every request as (name, Range header or "").
+    pub log: Arc<Mutex<Vec<(String, String)>>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct MediaState {
+    dir: PathBuf,
+    log: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl MediaServer {
     pub async fn start(dir: &Path) -> Self {
         async fn file(
-            State(dir): State<PathBuf>,
+            State(state): State<MediaState>,
             UrlPath(name): UrlPath<String>,
+            headers: HeaderMap,
         ) -> axum::response::Response {
+            let range = headers
+                .get(header::RANGE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            state.log.lock().unwrap().push((name.clone(), range));
             if name.contains('/') || name.starts_with('.') {
                 return StatusCode::NOT_FOUND.into_response();
             }
@@ -111,22 +51,45 @@ impl MediaServer {
                 Some("mp3") => "audio/mpeg",
                 Some("opus" | "ogg") => "audio/ogg",
                 Some("m4a") => "audio/mp4",
+                Some("html") => "text/html; charset=utf-8",
                 _ => "application/octet-stream",
             };
-            match tokio::fs::read(dir.join(&name)).await {
+            match tokio::fs::read(state.dir.join(&name)).await {
                 Ok(bytes) => ([(header::CONTENT_TYPE, content_type)], bytes).into_response(),
                 Err(_) => StatusCode::NOT_FOUND.into_response(),
             }
         }
-        /// The file in 4 KiB chunks, chunked (no Content-Length), `pause` between
-        /// chunks: a server that does not say how big the file is, and is slow.
-        async fn chunked(dir: PathBuf, name: String, pause: Duration) -> axum::response::Response {
+        /// `/flaky/<n>/<name>`: the first `n` requests for it answer 503.
+        async fn flaky(
+            State(state): State<MediaState>,
+            UrlPath((fails, name)): UrlPath<(usize, String)>,
+            headers: HeaderMap,
+        ) -> axum::response::Response {
+            let seen = {
+                let mut log = state.log.lock().unwrap();
+                let key = format!("flaky/{name}");
+                let seen = log.iter().filter(|(n, _)| *n == key).count();
+                log.push((key, String::new()));
+                seen
+            };
+            if seen < fails {
+                return (StatusCode::SERVICE_UNAVAILABLE, "try later").into_response();
+            }
+            file(State(state), UrlPath(name), headers).await
+        }
+        /// One 4 KiB chunk, chunked (no Content-Length), then nothing for a minute with
+        /// the connection open: a server that does not say how big the file is, and stalls.
+        async fn stall(
+            State(state): State<MediaState>,
+            UrlPath(name): UrlPath<String>,
+        ) -> axum::response::Response {
             if name.contains('/') || name.starts_with('.') {
                 return StatusCode::NOT_FOUND.into_response();
             }
-            let Ok(bytes) = tokio::fs::read(dir.join(&name)).await else {
+            let Ok(bytes) = tokio::fs::read(state.dir.join(&name)).await else {
                 return StatusCode::NOT_FOUND.into_response();
             };
+            let pause = Duration::from_secs(60);
             let chunks = futures::stream::unfold(0usize, move |at| {
                 let bytes = bytes.clone();
                 async move {
@@ -147,34 +110,65 @@ impl MediaServer {
             )
                 .into_response()
         }
-        /// One chunk, then nothing for a minute with the connection open.
-        async fn stall(
-            State(dir): State<PathBuf>,
-            UrlPath(name): UrlPath<String>,
-        ) -> axum::response::Response {
-            chunked(dir, name, Duration::from_secs(60)).await
-        }
+        let log = Arc::new(Mutex::new(Vec::new()));
         let app = axum::Router::new()
             .route("/media/{name}", axum::routing::get(file))
+            .route("/flaky/{fails}/{name}", axum::routing::get(flaky))
             .route("/stall/{name}", axum::routing::get(stall))
-            .with_state(dir.to_owned());
+            .with_state(MediaState {
+                dir: dir.to_owned(),
+                log: log.clone(),
+            });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("media server");
+            let _ = axum::serve(listener, app).await;
         });
-        Self { base, task }
+        Self {
+            base,
+            dir: dir.to_owned(),
+            log,
+            task,
+        }
     }
 
     pub fn url(&self, name: &str) -> String {
         format!("{}/media/{name}", self.base)
     }
 
+    /// A URL whose first `fails` requests answer 503 (then it serves the file).
+    pub fn flaky_url(&self, fails: usize, name: &str) -> String {
+        format!("{}/flaky/{fails}/{name}", self.base)
+    }
+
     /// 4 KiB, then a minute of silence on an open connection.
     pub fn stalled_url(&self, name: &str) -> String {
         format!("{}/stall/{name}", self.base)
+    }
+
+    /// Makes a tone file in the served folder and returns its URL.
+    pub fn tone(&self, name: &str, tone: &Tone<'_>) -> String {
+        make_tone(&self.dir.join(name), tone);
+        self.url(name)
+    }
+
+    /// Puts arbitrary bytes in the served folder and returns their URL.
+    pub fn file(&self, name: &str, bytes: &[u8]) -> String {
+        std::fs::write(self.dir.join(name), bytes).unwrap();
+        self.url(name)
+    }
+
+    /// Requests for one file, with their Range header ("" when none).
+    pub fn requests(&self, name: &str) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, range)| range.clone())
+            .collect()
     }
 }
 

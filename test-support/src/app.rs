@@ -1,8 +1,6 @@
-#![allow(dead_code)] // shared by several test binaries; each uses a part
 //! `spawn_app`: a fresh database and NATS namespace, roles running in-process on port 0.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -12,6 +10,8 @@ use jukebox::Config;
 use jukebox_nats::{EventRecord, FailPoints};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
+
+use crate::eventually;
 
 pub fn admin_database_url() -> String {
     std::env::var("TEST_DATABASE_ADMIN_URL")
@@ -152,14 +152,6 @@ impl TestApp {
 }
 
 /// A fresh app with `roles` running.
-/// A loopback port nothing listens on right now, for a private server a test starts.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
 pub async fn spawn_app(roles: &[Role]) -> TestApp {
     spawn_app_with(roles, &[]).await
 }
@@ -207,21 +199,6 @@ pub async fn spawn_app_with(roles: &[Role], extra: &[(&str, String)]) -> TestApp
         app.running = Some(app.start(roles, FailPoints::default()).await);
     }
     app
-}
-
-/// Polls `check` until it holds, for up to 30 s.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 /// Reads the messages a subject filter currently holds (used to grep the streams).
