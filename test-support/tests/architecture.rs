@@ -69,6 +69,7 @@ const EDGE_SQL_TO_MOVE: &[&str] = &[
     "edge/src/audit.rs",
     "edge/src/google.rs",
     "edge/src/health.rs",
+    "edge/src/idempotency.rs",
     "edge/src/imports.rs",
     "edge/src/library.rs",
     "edge/src/stream.rs",
