@@ -160,6 +160,17 @@ pub async fn send(bus: &CommandBus, command: DomainCommand, user_id: Uuid) -> an
     Ok(())
 }
 
+/// A free port not in `used`, added to it.
+fn unused_port(used: &mut Vec<u16>) -> u16 {
+    loop {
+        let port = free_port();
+        if !used.contains(&port) {
+            used.push(port);
+            return port;
+        }
+    }
+}
+
 /// A migrated database and a NATS namespace of their own, for one benchmark run.
 pub struct Scratch {
     pub database: String,
@@ -231,6 +242,9 @@ pub struct Server {
     children: Vec<Child>,
     bin: PathBuf,
     env: Vec<(&'static str, String)>,
+    /// Ports handed out so far: a port is free when picked, and the next pick could
+    /// return it again before the server binds it.
+    ports: Vec<u16>,
     /// `http://127.0.0.1:<API_PORT>`.
     pub api: String,
     /// `http://127.0.0.1:<STREAM_PORT>`, when the stream role runs.
@@ -251,8 +265,9 @@ impl Server {
     ) -> anyhow::Result<Self> {
         let (scratch, pool) = Scratch::create(label).await?;
         let store = tempfile::tempdir()?;
-        let api_port = free_port();
-        let stream_port = roles.contains(&"stream").then(free_port);
+        let mut ports = Vec::new();
+        let api_port = unused_port(&mut ports);
+        let stream_port = roles.contains(&"stream").then(|| unused_port(&mut ports));
         let mut env = scratch.env();
         env.extend([
             ("API_PORT", api_port.to_string()),
@@ -274,6 +289,7 @@ impl Server {
             children: Vec::new(),
             bin: bin.into(),
             env,
+            ports,
             api: format!("http://127.0.0.1:{api_port}"),
             stream: stream_port.map(|port| format!("http://127.0.0.1:{port}")),
             pool,
@@ -295,7 +311,7 @@ impl Server {
     pub fn spawn(&mut self, roles: &[&str]) -> anyhow::Result<()> {
         let mut command = Command::new(&self.bin);
         // Each process its own health port, unless the caller chose one.
-        command.env("HEALTH_PORT", free_port().to_string());
+        command.env("HEALTH_PORT", unused_port(&mut self.ports).to_string());
         let child = command
             .arg("serve")
             .args(roles)
