@@ -40,11 +40,25 @@ impl Server {
         )
         .await?;
         let bus = server.bus().await?;
-        Ok(Self {
+        let server = Self {
             pool: server.pool.clone(),
             server,
             bus,
-        })
+        };
+        // Ready once the processor answers (a command for no user is rejected): the
+        // first run once failed on a command sent before the processor was up.
+        for _ in 0..100 {
+            let probe = DomainCommand::EnableUser {
+                user_id: Uuid::nil(),
+            };
+            let answer = server.send(probe, None).await;
+            if answer.is_err_and(|e| e.to_string().contains("Rejected")) {
+                return Ok(server);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        server.stop().await?;
+        anyhow::bail!("the processor did not answer")
     }
 
     async fn stop(self) -> anyhow::Result<()> {
