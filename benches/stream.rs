@@ -141,25 +141,25 @@ async fn import(
             track_id: track_id.clone(),
         },
     ];
+    let mut position = None;
     for command in commands {
-        send(&bus, command, user_id).await?;
+        position = send(&bus, command, user_id).await?.position;
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (found,): (bool,) = sqlx::query_as(
-            "SELECT EXISTS (SELECT 1 FROM library_entries WHERE user_id = $1 AND track_id = $2)
-                AND EXISTS (SELECT 1 FROM tracks WHERE track_id = $2)",
-        )
-        .bind(user_id)
-        .bind(track_id.as_str())
-        .fetch_one(&server.pool)
-        .await?;
-        if found {
-            return Ok(());
-        }
-        anyhow::ensure!(Instant::now() < deadline, "not in the library after 30 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // The library read model (what the stream role reads) has the track once it has
+    // applied the last command's position.
+    let position: jukebox_projections::Position = position
+        .ok_or_else(|| anyhow::anyhow!("CompleteImport wrote nothing"))?
+        .parse()?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let freshness = jukebox_projections::Freshness::start(
+        server.pool.clone(),
+        Duration::from_secs(30),
+        stop.clone(),
+    );
+    let library = jukebox_projections::ReadModel::of::<jukebox_projections::UserLibrary>();
+    let waited = freshness.wait_for(position, &[library]).await;
+    stop.cancel();
+    waited.map_err(|e| anyhow::anyhow!("not in the library after 30 s: {e}"))
 }
 
 /// A signed URL for the song (`GET /stream/{song}` as JSON).

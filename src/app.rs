@@ -9,7 +9,7 @@ use anyhow::Context;
 use jukebox_handlers::{Downloader, MailReactor, MailSettings, Processor, Relay};
 use jukebox_nats::{CommandBus, FailPoints, Namespace, Topology};
 use jukebox_projections::{
-    Accounts, AdminUsers, AuthSessions, Jobs, LibraryEntries, ProjectionRunner, Tracks, UserLibrary,
+    Accounts, AdminUsers, AuthSessions, Jobs, ProjectionRunner, Tracks, UserLibrary,
 };
 use secrecy::ExposeSecret;
 use sqlx::postgres::PgPoolOptions;
@@ -275,6 +275,8 @@ pub struct RoleOptions {
     /// `/healthz`, `/readyz`, `/metrics` (`HEALTH_PORT`).
     pub health: SocketAddr,
     pub command_wait: Duration,
+    /// How long a read with a position waits for the read models (`READ_WAIT_MS`).
+    pub read_wait: Duration,
     pub fail_points: FailPoints,
     /// How long JetStream waits for an ack before redelivering (short in fault tests).
     pub ack_wait: Duration,
@@ -325,6 +327,7 @@ impl RoleOptions {
             stream: SocketAddr::new(config.bind_address, config.stream_port),
             health: SocketAddr::new(config.bind_address, config.health_port),
             command_wait: config.command_wait,
+            read_wait: config.read_wait,
             fail_points: if config.failpoints.is_empty() {
                 FailPoints::default()
             } else {
@@ -425,6 +428,11 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
             nats: nats.clone(),
             bus: CommandBus::start(nats.clone(), topology.namespace.clone()).await?,
             command_wait: options.command_wait,
+            freshness: jukebox_projections::Freshness::start(
+                pool.clone(),
+                options.read_wait,
+                shutdown.child_token(),
+            ),
             limiter: Arc::new(jukebox_edge::rate_limit::RateLimiter::new(auth.limits)),
             auth,
             metrics: edge_metrics.clone(),
@@ -519,7 +527,6 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         runner.redeliveries = redeliveries.clone();
         let (admin_users, accounts) = (runner.clone(), runner.clone());
         let (jobs, tracks, library) = (runner.clone(), runner.clone(), runner.clone());
-        let runner_library = runner.clone();
         let sessions = runner;
         let stop = shutdown.clone();
         tasks.spawn(async move { ("projector", admin_users.run::<AdminUsers>(stop).await) });
@@ -532,9 +539,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         let stop = shutdown.clone();
         tasks.spawn(async move { ("projector", tracks.run::<Tracks>(stop).await) });
         let stop = shutdown.clone();
-        tasks.spawn(async move { ("projector", library.run::<LibraryEntries>(stop).await) });
-        let (user_library, stop) = (runner_library, shutdown.clone());
-        tasks.spawn(async move { ("projector", user_library.run::<UserLibrary>(stop).await) });
+        tasks.spawn(async move { ("projector", library.run::<UserLibrary>(stop).await) });
     }
     if roles.contains(&Role::Downloader) {
         let config = &options.config;

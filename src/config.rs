@@ -90,6 +90,9 @@ pub struct Config {
     pub rate_limit_per_address: u32,
     /// How long a request waits for its command's outcome before answering 202.
     pub command_wait: Duration,
+    /// How long a read that passes a position (`?after=`) waits for the read models to
+    /// reach it before answering 503.
+    pub read_wait: Duration,
     /// Where `jukebox dev` keeps a local Postgres and NATS it had to start.
     pub dev_data_dir: PathBuf,
     /// Fail points for fault tests (`name=N,...`); empty in production.
@@ -238,6 +241,7 @@ impl Config {
             rate_limit_per_account: env.parse("RATE_LIMIT_PER_ACCOUNT", 5)?,
             rate_limit_per_address: env.parse("RATE_LIMIT_PER_ADDRESS", 30)?,
             command_wait: Duration::from_millis(env.parse("COMMAND_WAIT_MS", 5_000)?),
+            read_wait: Duration::from_millis(env.parse("READ_WAIT_MS", 5_000)?),
             dev_data_dir: env.string("DEV_DATA_DIR", ".dev-data").into(),
             failpoints: env.string("JUKEBOX_FAILPOINTS", ""),
             ack_wait: Duration::from_millis(env.parse("ACK_WAIT_MS", 30_000u64)?.max(100)),

@@ -6,7 +6,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use jukebox_projections::rebuild::{rebuild, RebuildReport};
 use jukebox_projections::{
-    Accounts, AdminUsers, AuthSessions, Jobs, LibraryEntries, Projection, Tracks, UserLibrary,
+    Accounts, AdminUsers, AuthSessions, Jobs, Projection, Tracks, UserLibrary,
 };
 use secrecy::ExposeSecret;
 use sqlx::migrate::MigrateDatabase;
@@ -134,7 +134,6 @@ pub async fn rebuild_projection(
         AuthSessions::NAME => rebuild::<AuthSessions>(pool, &progress).await,
         Jobs::NAME => rebuild::<Jobs>(pool, &progress).await,
         Tracks::NAME => rebuild::<Tracks>(pool, &progress).await,
-        LibraryEntries::NAME => rebuild::<LibraryEntries>(pool, &progress).await,
         UserLibrary::NAME => rebuild::<UserLibrary>(pool, &progress).await,
         other => anyhow::bail!(
             "no projection named {other:?}; known: {}",

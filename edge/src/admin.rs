@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::api::{envelope, rejection, send};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
+use crate::fresh::{models, After};
 use crate::library::{invalid, limit_offset, params, text_filter};
 use crate::state::AppState;
 
@@ -200,10 +201,12 @@ impl axum::extract::FromRequestParts<AppState> for Admin {
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn list_users(
     _: Admin,
+    after: After,
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = params(raw.as_deref())?;
+    after.wait(&state, &[models::ADMIN_USERS]).await?;
     let (limit, offset) = limit_offset(&params, 50, 200)?;
     let q = text_filter(&params)?;
     let rows: Vec<AdminUserRow> = sqlx::query_as(
@@ -266,10 +269,14 @@ struct SongRow {
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn list_songs(
     _: Admin,
+    after: After,
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = params(raw.as_deref())?;
+    after
+        .wait(&state, &[models::TRACKS, models::LIBRARY])
+        .await?;
     let (limit, offset) = limit_offset(&params, 50, 200)?;
     let q = text_filter(&params)?;
     let rows: Vec<SongRow> = sqlx::query_as(
@@ -343,10 +350,14 @@ struct AdminJobRow {
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn list_jobs(
     _: Admin,
+    after: After,
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = params(raw.as_deref())?;
+    after
+        .wait(&state, &[models::JOBS, models::ADMIN_USERS])
+        .await?;
     let (limit, offset) = limit_offset(&params, 50, 200)?;
     let q = text_filter(&params)?;
     let status = match params.get("status") {

@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(ready))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(axum::middleware::from_fn(crate::fresh::stamp))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::idempotency::scope,
@@ -217,6 +218,10 @@ struct CommandOutcomeDoc {
     #[schema(value_type = Option<crate::error::ErrorDetail>)]
     error: Option<()>,
     events: Vec<EventRefDoc>,
+    /// The position of the last event the command wrote: pass it as `?after=` (or the
+    /// `Jukebox-Position` header) to a read that must show the command's effect.
+    #[schema(example = "1042.77", pattern = r"^[0-9]+\.[0-9]+$")]
+    position: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -285,6 +290,7 @@ async fn command_outcome(
         outcome.status = OutcomeStatus::Committed;
         outcome.error = None;
     }
+    crate::fresh::record(outcome.position.as_deref());
     Ok(Json(outcome))
 }
 
@@ -378,7 +384,20 @@ pub(crate) fn credential_envelope(
     envelope(&headers, issued_by, command)
 }
 
+/// Sends the command and waits (bounded) for its outcome; the outcome's position goes
+/// into the request's answer (`crate::fresh`).
 pub(crate) async fn send(
+    state: &AppState,
+    envelope: &CommandEnvelope,
+) -> Result<Option<CommandOutcome>, ApiError> {
+    let outcome = send_and_wait(state, envelope).await?;
+    if let Some(outcome) = &outcome {
+        crate::fresh::record(outcome.position.as_deref());
+    }
+    Ok(outcome)
+}
+
+async fn send_and_wait(
     state: &AppState,
     envelope: &CommandEnvelope,
 ) -> Result<Option<CommandOutcome>, ApiError> {

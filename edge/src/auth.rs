@@ -96,6 +96,10 @@ impl FromRequestParts<AppState> for AuthUser {
             )
         })?;
         // No memory of earlier answers: a revoked admin or session is refused at once.
+        // A request that passes a position is answered as of it; the access state is
+        // written with the events that change it, so there is nothing to wait for, but a
+        // malformed position is refused here like on every read.
+        crate::fresh::After::from_request_parts(parts, state).await?;
         let Some((account, revoked)) =
             accounts::authenticate(&state.pool, claims.sub, claims.sid).await?
         else {

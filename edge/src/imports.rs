@@ -23,6 +23,7 @@ use futures::StreamExt;
 use jukebox_domain::{Command, SourceRef};
 use jukebox_nats::{Namespace, OutcomeStatus};
 use jukebox_projections::imports::JobRow;
+use jukebox_projections::WaitError;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -35,6 +36,7 @@ use crate::api::{envelope, rejection, send, CommandHeaders};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
+use crate::fresh::{models, After};
 use crate::state::AppState;
 
 /// One search result.
@@ -221,6 +223,7 @@ struct SearchResult {
         (status = 503, body = ErrorBody, description = "YouTube unreachable or over quota")))]
 async fn search(
     user: AuthUser,
+    after: After,
     State(state): State<AppState>,
     Query(params): Params,
 ) -> Result<Json<SearchResults>, ApiError> {
@@ -249,22 +252,11 @@ async fn search(
             ),
         })?;
     let ids: Vec<String> = hits.iter().map(|h| format!("yt:{}", h.video_id)).collect();
-    let stored: HashSet<String> =
-        sqlx::query_scalar("SELECT track_id FROM tracks WHERE track_id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(&state.pool)
-            .await?
-            .into_iter()
-            .collect();
-    let mine: HashSet<String> = sqlx::query_scalar(
-        "SELECT track_id FROM library_entries WHERE user_id = $1 AND track_id = ANY($2)",
-    )
-    .bind(user.user_id)
-    .bind(&ids)
-    .fetch_all(&state.pool)
-    .await?
-    .into_iter()
-    .collect();
+    after.wait(&state, &[models::LIBRARY]).await?;
+    let (stored, mine) =
+        jukebox_projections::library::marks(&state.pool, user.user_id, &ids).await?;
+    let stored: HashSet<String> = stored.into_iter().collect();
+    let mine: HashSet<String> = mine.into_iter().collect();
     let results = hits
         .iter()
         .zip(&ids)
@@ -515,6 +507,9 @@ pub struct Job {
     error: Option<JobError>,
     created_at: Option<String>,
     updated_at: Option<String>,
+    /// The position of the job's last event: pass it as `?after=` to `GET /library` or
+    /// `GET /stream/{id}` (a `completed` job's track is already there).
+    position: Option<String>,
     /// The stored song's tags, once known (`GET /jobs` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     title: Option<String>,
@@ -602,6 +597,7 @@ fn job_json(row: &JobRow, live: Option<Value>) -> Job {
         }),
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
+        position: row.position.clone(),
         title: None,
         artist: None,
         in_library: None,
@@ -609,8 +605,35 @@ fn job_json(row: &JobRow, live: Option<Value>) -> Job {
     }
 }
 
+/// A job is reported `completed` only once the library lists its track and may stream
+/// it to its owner (the library read model has applied the completion); until then it
+/// shows as `storing`. `wait`: wait (bounded) for it rather than look once.
+async fn as_reported(state: &AppState, mut row: JobRow, wait: bool) -> Result<JobRow, ApiError> {
+    let position = match row.position.as_deref().map(str::parse) {
+        Some(Ok(position)) if row.status == "completed" => position,
+        _ => return Ok(row),
+    };
+    let listed = if wait {
+        match state.freshness.wait_for(position, &[models::LIBRARY]).await {
+            Ok(()) => true,
+            Err(WaitError::Behind(_)) => false,
+            Err(WaitError::Database(error)) => return Err(error.into()),
+        }
+    } else {
+        state
+            .freshness
+            .reached(position, &[models::LIBRARY])
+            .await?
+    };
+    if !listed {
+        row.status = "storing".into();
+        row.track_id = None;
+    }
+    Ok(row)
+}
+
 const JOB_COLUMNS: &str = "job_id, user_id, source_kind, source, status, track_id, error_code, \
-    error_message, created_at, updated_at";
+    error_message, created_at, updated_at, position";
 
 /// The job, if it exists and the user may see it (its owner, or an admin). Someone
 /// else's job is 404, like one that does not exist.
@@ -692,10 +715,13 @@ async fn job_row(pool: &sqlx::PgPool, job_id: Uuid) -> Result<Option<JobRow>, Ap
         (status = 422, body = ErrorBody, description = "not a UUID"), (status = 503, body = ErrorBody)))]
 async fn get_job(
     user: AuthUser,
+    after: After,
     State(state): State<AppState>,
     Path(job_id): Path<String>,
 ) -> Result<Json<Job>, ApiError> {
+    after.wait(&state, &[models::JOBS]).await?;
     let row = visible_job(&state, &user, &job_id).await?;
+    let row = as_reported(&state, row, true).await?;
     let live = state
         .imports
         .as_ref()
@@ -715,10 +741,13 @@ struct Jobs {
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn list_jobs(
     user: AuthUser,
+    after: After,
     State(state): State<AppState>,
     Query(params): Params,
 ) -> Result<Json<Jobs>, ApiError> {
     let limit = limit(params.get("limit").map(String::as_str), 50, 200)?;
+    let read = [models::JOBS, models::TRACKS, models::LIBRARY];
+    after.wait(&state, &read).await?;
     let rows: Vec<JobRow> = sqlx::query_as(&format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = $1
          ORDER BY created_at DESC, job_id DESC LIMIT $2"
@@ -727,6 +756,11 @@ async fn list_jobs(
     .bind(limit)
     .fetch_all(&state.pool)
     .await?;
+    let mut reported = Vec::with_capacity(rows.len());
+    for row in rows {
+        reported.push(as_reported(&state, row, false).await?);
+    }
+    let rows = reported;
     let progress = state.imports.as_ref().map(|s| s.progress.clone());
     // Labels for the jobs whose song is stored, and whether it is still mine.
     let ids: Vec<&str> = rows.iter().filter_map(|r| r.track_id.as_deref()).collect();
@@ -740,15 +774,9 @@ async fn list_jobs(
         .into_iter()
         .map(|(id, title, artist)| (id, (title, artist)))
         .collect();
-    let mine: HashSet<String> = sqlx::query_scalar(
-        "SELECT track_id FROM library_entries WHERE user_id = $1 AND track_id = ANY($2)",
-    )
-    .bind(user.user_id)
-    .bind(&ids)
-    .fetch_all(&state.pool)
-    .await?
-    .into_iter()
-    .collect();
+    let ids: Vec<String> = ids.into_iter().map(str::to_owned).collect();
+    let (_, mine) = jukebox_projections::library::marks(&state.pool, user.user_id, &ids).await?;
+    let mine: HashSet<String> = mine.into_iter().collect();
     let jobs = rows
         .iter()
         .map(|r| {
@@ -788,10 +816,13 @@ struct JobEvent {
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn job_events(
     user: AuthUser,
+    after: After,
     State(state): State<AppState>,
     Path(job_id): Path<String>,
 ) -> Result<Response, ApiError> {
+    after.wait(&state, &[models::JOBS]).await?;
     let row = visible_job(&state, &user, &job_id).await?;
+    let row = as_reported(&state, row, true).await?;
     let job_id = row.job_id;
     let subject = settings(&state)?
         .namespace
@@ -803,6 +834,7 @@ async fn job_events(
         .map_err(|e| ApiError::Unavailable(format!("nats: {e}")))?;
     let (tx, rx) = futures::channel::mpsc::channel::<Result<Event, Infallible>>(16);
     let pool = state.pool.clone();
+    let state = state.clone();
     tokio::spawn(async move {
         let mut tx = tx;
         let mut last = row;
@@ -831,6 +863,7 @@ async fn job_events(
                     }
                     let row = job_row(&pool, job_id).await;
                     let Ok(Some(row)) = row else { continue };
+                    let Ok(row) = as_reported(&state, row, true).await else { continue };
                     if row != last {
                         last = row;
                         let event = Event::default().event("job").json_data(job_json(&last, None)).expect("json");

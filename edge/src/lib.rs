@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod fresh;
 pub mod google;
 pub mod headers;
 pub mod health;

@@ -2,8 +2,6 @@
 //! four sorts) from the `library` read model; `DELETE /library/{song_id}` takes one out
 //! of my library (a command; the catalog keeps the stored track).
 
-use std::time::{Duration, Instant};
-
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::routing::{delete, get};
@@ -20,6 +18,7 @@ use uuid::Uuid;
 use crate::api::{envelope, rejection, send};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
+use crate::fresh::{models, wait_for, After};
 use crate::state::AppState;
 use crate::stream::StreamIssuer;
 
@@ -47,16 +46,17 @@ fn track_id(raw: &str) -> Result<TrackId, ApiError> {
 struct Removed {
     track_id: String,
     removed: bool,
-    /// Both read models show the removal (false: the wait ran out first).
+    /// The library read model shows the removal (always true on a 200: the answer waits
+    /// for it, and answers 503 if it does not come in time).
     applied: bool,
     command_id: Uuid,
 }
 
 /// `DELETE /library/{song_id}`: 200 once the library no longer has it; 404 when it is not
-/// in my library. Access checks (`GET /stream`, the stream role) read `library_entries`
-/// and `GET /library` reads `library`, two projections: the answer waits (bounded) until
-/// both have applied the removal, so after a 200 a fresh stream URL is refused and a
-/// reload no longer lists the track.
+/// in my library. `GET /library`, `GET /stream` and the stream role all read the
+/// `library` read model: the answer waits (bounded, `READ_WAIT_MS`, then 503) until it
+/// has applied the removal, so after a 200 a fresh stream URL is refused and a reload no
+/// longer lists the track.
 #[utoipa::path(delete, path = "/library/{song_id}", tag = "library", security(("bearer" = [])),
     params(("song_id" = String, Path, min_length = 3, max_length = 200, pattern = r"^[!-9;-~][!-~]*:[!-~]+$"),
         crate::api::CommandHeaders),
@@ -75,32 +75,18 @@ async fn remove(
         track_id: track_id.clone(),
     };
     let envelope = envelope(&headers, Some(user.user_id), command)?;
-    match send(&state, &envelope).await? {
-        Some(outcome) if outcome.status == OutcomeStatus::Committed => {}
+    let position = match send(&state, &envelope).await? {
+        Some(outcome) if outcome.status == OutcomeStatus::Committed => outcome.position,
         Some(outcome) => return Err(rejection(outcome)),
         None => return Err(ApiError::Unavailable("not answered in time".into())),
-    }
-    let deadline = Instant::now() + state.command_wait.max(Duration::from_secs(1));
-    let mut applied = false;
-    while Instant::now() < deadline {
-        let present: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM library_entries WHERE user_id = $1 AND track_id = $2)
-                 OR EXISTS (SELECT 1 FROM library WHERE user_id = $1 AND track_id = $2)",
-        )
-        .bind(user.user_id)
-        .bind(track_id.as_str())
-        .fetch_one(&state.pool)
-        .await?;
-        if !present {
-            applied = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    if let Some(position) = position.and_then(|p| p.parse().ok()) {
+        wait_for(&state, position, &[models::LIBRARY]).await?;
     }
     Ok(Json(json!({
         "track_id": track_id.as_str(),
         "removed": true,
-        "applied": applied,
+        "applied": true,
         "command_id": envelope.command_id,
     })))
 }
@@ -461,10 +447,12 @@ enum Order {
         (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn list(
     user: AuthUser,
+    after: After,
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let query = ListQuery::parse(raw.as_deref())?;
+    after.wait(&state, &[models::LIBRARY]).await?;
     let covers = state.stream.as_ref();
     Ok(Json(page(&state.pool, user.user_id, &query, covers).await?))
 }

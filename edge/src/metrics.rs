@@ -21,6 +21,7 @@ pub struct Metrics {
     rate_limited: Counters,
     stream: Counters,
     stream_denied: Counters,
+    read_behind: Counters<[(&'static str, &'static str); 1]>,
     http_requests: Counters<HttpLabels>,
 }
 
@@ -43,6 +44,12 @@ impl Metrics {
     /// `jukebox_stream_denied_total{kind="<reason>"}`: refused stream requests.
     pub fn stream_denied(&self, reason: &'static str) {
         self.stream_denied.get_or_create(&[("kind", reason)]).inc();
+    }
+
+    /// `jukebox_read_behind_total{model="<read model>"}`: reads with a position answered
+    /// 503 because that read model did not catch up within `READ_WAIT`.
+    pub fn read_behind(&self, model: &'static str) {
+        self.read_behind.get_or_create(&[("model", model)]).inc();
     }
 
     /// `jukebox_http_requests_total{role, route_class, status}`.
@@ -96,6 +103,11 @@ impl Metrics {
         for (name, help, family) in counters {
             registry.register(name, help, family.clone());
         }
+        registry.register(
+            "jukebox_read_behind",
+            "Reads after a write answered 503: the read model did not catch up in time",
+            self.read_behind.clone(),
+        );
         registry.register(
             "jukebox_http_requests",
             "HTTP requests answered, by role, route class and status",

@@ -50,6 +50,126 @@ impl Modify for BearerToken {
     }
 }
 
+/// Reading your own writes (`crate::fresh`): every command's successful answer carries
+/// `Jukebox-Position` (and a `position` body field when the body is a JSON object); every
+/// read route (a GET behind a bearer token) takes it back as `?after=` or the header.
+struct ReadYourWrites;
+
+const POSITION_PATTERN: &str = r"^[0-9]{1,20}\.[0-9]{1,19}$";
+
+impl Modify for ReadYourWrites {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{ObjectBuilder, RefOr, Required, Type};
+        let token = || {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(POSITION_PATTERN))
+                .examples([serde_json::json!("1042.77")])
+                .build()
+        };
+        let read = "The `position` of your last write (a command's answer): the answer waits \
+            until every read model this route reads shows it (bounded; then 503 with \
+            Retry-After).";
+        let mut bodies = std::collections::BTreeSet::new();
+        for item in openapi.paths.paths.values_mut() {
+            if let Some(get) = item.get.as_mut().filter(|op| op.security.is_some()) {
+                let parameters = get.parameters.get_or_insert_with(Vec::new);
+                parameters.push(
+                    ParameterBuilder::new()
+                        .name("after")
+                        .parameter_in(ParameterIn::Query)
+                        .required(Required::False)
+                        .description(Some(read))
+                        .schema(Some(token()))
+                        .build(),
+                );
+                for (status, description) in [
+                    ("400", "a malformed position"),
+                    ("503", "the read models did not reach the position in time"),
+                ] {
+                    get.responses
+                        .responses
+                        .entry(status.into())
+                        .or_insert_with(|| {
+                            RefOr::T(
+                                utoipa::openapi::ResponseBuilder::new()
+                                    .description(description)
+                                    .content(
+                                        "application/json",
+                                        utoipa::openapi::ContentBuilder::new()
+                                            .schema(Some(utoipa::openapi::Ref::from_schema_name(
+                                                "ErrorBody",
+                                            )))
+                                            .build(),
+                                    )
+                                    .build(),
+                            )
+                        });
+                }
+                parameters.push(
+                    ParameterBuilder::new()
+                        .name("Jukebox-Position")
+                        .parameter_in(ParameterIn::Header)
+                        .required(Required::False)
+                        .description(Some("Like `after`."))
+                        .schema(Some(token()))
+                        .build(),
+                );
+            }
+            let writes = [item.post.as_mut(), item.delete.as_mut(), item.put.as_mut()];
+            for operation in writes.into_iter().flatten() {
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    if !status.starts_with('2') {
+                        continue;
+                    }
+                    for content in response.content.values() {
+                        if let Some(RefOr::Ref(body)) = &content.schema {
+                            bodies.insert(body.ref_location.clone());
+                        }
+                    }
+                    response.headers.insert(
+                        "Jukebox-Position".into(),
+                        HeaderBuilder::new()
+                            .schema(token())
+                            .description(Some(
+                                "Where the command's last event lies in the log; pass it to \
+                                 reads as `?after=` (absent when the command wrote nothing \
+                                 or was not answered in time).",
+                            ))
+                            .build(),
+                    );
+                }
+            }
+        }
+        // The same token in the answer's body (added by `crate::fresh::stamp`).
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for location in bodies {
+            let name = location.trim_start_matches("#/components/schemas/");
+            if let Some(RefOr::T(utoipa::openapi::schema::Schema::Object(object))) =
+                components.schemas.get_mut(name)
+            {
+                object.properties.insert(
+                    "position".into(),
+                    RefOr::T(utoipa::openapi::schema::Schema::Object(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .pattern(Some(POSITION_PATTERN))
+                            .description(Some(
+                                "Like the `Jukebox-Position` header: pass it to reads as `?after=`.",
+                            ))
+                            .build(),
+                    )),
+                );
+            }
+        }
+    }
+}
+
 /// The whole document.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut document = Base::openapi();
@@ -65,6 +185,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     ] {
         document.merge(part);
     }
+    ReadYourWrites.modify(&mut document);
     document
 }
 
@@ -96,6 +217,29 @@ mod tests {
                 // A bearer route says so and documents the 401 it answers without a token.
                 if operation.get("security").is_some() {
                     assert!(responses.contains_key("401"), "{method} {path}: no 401");
+                }
+                // Every read behind a token takes a position; every write answers one.
+                let parameters = operation["parameters"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let names: Vec<&str> = parameters
+                    .iter()
+                    .filter_map(|p| p["name"].as_str())
+                    .collect();
+                if method == "get" && operation.get("security").is_some() {
+                    assert!(names.contains(&"after"), "{method} {path}: no after");
+                    assert!(responses.contains_key("503"), "{method} {path}: no 503");
+                }
+                if method == "post" || method == "delete" {
+                    for (status, response) in responses {
+                        if status.starts_with('2') {
+                            assert!(
+                                response["headers"].get("Jukebox-Position").is_some(),
+                                "{method} {path} {status}: no Jukebox-Position"
+                            );
+                        }
+                    }
                 }
             }
         }

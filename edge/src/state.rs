@@ -17,6 +17,8 @@ pub struct AppState {
     pub bus: CommandBus,
     /// How long a request waits for its command's outcome before answering 202.
     pub command_wait: Duration,
+    /// Waits for the read models to reach a position (`crate::fresh`).
+    pub freshness: jukebox_projections::Freshness,
     pub auth: Arc<AuthSettings>,
     pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,

@@ -36,6 +36,7 @@ use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::fresh::{models, After};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 
@@ -253,6 +254,7 @@ struct StreamUrl {
 pub async fn issue(
     State(state): State<AppState>,
     user: AuthUser,
+    after: After,
     Path(song_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -261,6 +263,7 @@ pub async fn issue(
             "streaming is not configured on this server (STREAM_SIGNING_SECRET)".into(),
         ));
     };
+    after.wait(&state, &[models::LIBRARY]).await?;
     let object = match song_access(&state.pool, &song_id, user.user_id, user.is_admin()).await? {
         Access::UnknownSong => return Err(ApiError::not_found("no such song")),
         Access::Denied => {
@@ -293,7 +296,7 @@ pub async fn issue(
     Ok((StatusCode::FOUND, [(header::LOCATION, url)]).into_response())
 }
 
-/// The stored objects behind a song, as the catalog (`tracks`) records them.
+/// The stored objects behind a song, as the library read model records them.
 struct StoredObject {
     key: String,
     size: u64,
@@ -314,52 +317,40 @@ enum Access {
 }
 
 /// May `user_id` play `song_id`: it is in their library, or they are an admin (and not
-/// disabled). Unknown songs are told apart so the API can answer 404.
+/// disabled). Unknown songs are told apart so the API can answer 404. The library read
+/// model answers both questions (`jukebox_projections::library::playable`).
 async fn song_access(
     pool: &PgPool,
     song_id: &str,
     user_id: Uuid,
     is_admin: bool,
 ) -> Result<Access, sqlx::Error> {
-    type Row = (
-        String,
-        i64,
-        bool,
-        Option<String>,
-        Option<i64>,
-        Option<String>,
-    );
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT t.object_key, t.size,
-                EXISTS (SELECT 1 FROM library_entries l
-                        WHERE l.user_id = $2 AND l.track_id = t.track_id)
-                OR ($3 AND EXISTS (SELECT 1 FROM access_users a
-                                   WHERE a.user_id = $2 AND NOT a.disabled
-                                     AND 'admin' = ANY (a.roles))),
-                t.cover_key, t.cover_size, t.cover_type
-         FROM tracks t WHERE t.track_id = $1",
-    )
-    .bind(song_id)
-    .bind(user_id)
-    .bind(is_admin)
-    .fetch_optional(pool)
-    .await?;
-    let size = |s: i64| u64::try_from(s).unwrap_or_default();
-    Ok(match row {
-        None => Access::UnknownSong,
-        Some((_, _, false, ..)) => Access::Denied,
-        Some((key, object_size, true, cover_key, cover_size, cover_type)) => {
-            Access::Granted(StoredObject {
-                key,
-                size: size(object_size),
-                cover: cover_key.map(|key| StoredImage {
-                    key,
-                    size: cover_size.map_or(0, size),
-                    content_type: cover_type.unwrap_or_default(),
-                }),
-            })
-        }
-    })
+    use jukebox_projections::library::{playable, Playable};
+    let (track, mine) = match playable(pool, user_id, song_id).await? {
+        Playable::Unknown => return Ok(Access::UnknownSong),
+        Playable::InLibrary(track) => (track, true),
+        Playable::NotInLibrary(track) => (track, false),
+    };
+    let granted = mine || (is_admin
+        && sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM access_users a WHERE a.user_id = $1 AND NOT a.disabled
+                                AND 'admin' = ANY (a.roles))",
+        )
+        .bind(user_id)
+        .fetch_one(pool)
+        .await?);
+    if !granted {
+        return Ok(Access::Denied);
+    }
+    Ok(Access::Granted(StoredObject {
+        key: track.object_key,
+        size: track.size,
+        cover: track.cover.map(|(key, size, content_type)| StoredImage {
+            key,
+            size,
+            content_type,
+        }),
+    }))
 }
 
 /// State of the stream role.

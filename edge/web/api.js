@@ -18,6 +18,23 @@ let accessToken = null;
 let refreshTimer = null;
 let refreshing = null;
 const listeners = new Set();
+// The position of this page's latest write (`Jukebox-Position` of a command's answer).
+// Every read sends it back, so the server answers once its read models show that write:
+// no stale list after an import or a removal, no retrying to hide lag.
+let position = null;
+
+function later(a, b) {
+  if (!a) return b;
+  if (!b) return a;
+  const [ax, ag] = a.split('.').map(BigInt);
+  const [bx, bg] = b.split('.').map(BigInt);
+  return ax > bx || (ax === bx && ag > bg) ? a : b;
+}
+
+/** Remembers a position the server gave (a write's answer, a finished job). */
+export function notePosition(value) {
+  if (typeof value === 'string' && /^[0-9]+\.[0-9]+$/.test(value)) position = later(position, value);
+}
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -103,8 +120,11 @@ async function raw(path, {
     init.body = body;
   }
   if (auth && accessToken) init.headers.Authorization = `Bearer ${accessToken}`;
+  if (method === 'GET' && position) init.headers['Jukebox-Position'] = position;
   try {
-    return await fetch(`/api${path}`, init);
+    const response = await fetch(`/api${path}`, init);
+    if (response.ok && method !== 'GET') notePosition(response.headers.get('Jukebox-Position'));
+    return response;
   } catch (error) {
     if (error.name === 'AbortError') throw error;
     throw new ApiError(0, 'network', 'Jukebox cannot be reached; check your connection.');

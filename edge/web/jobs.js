@@ -1,7 +1,7 @@
 // Imports: starting them (search result, link, uploaded files) and the Jobs view, which
 // follows each running job live (GET /api/jobs/{id}/events) until it ends.
 
-import { api, events } from './api.js';
+import { api, events, notePosition } from './api.js';
 import { jobReason, explain } from './messages.js';
 import { $, h, say, toast } from './ui.js';
 
@@ -152,6 +152,8 @@ async function follow(entry) {
             };
           }
         } else if (name === 'job' && data) {
+          // A completed job's position: the library shows its track from there on.
+          notePosition(data.position);
           const before = entry.job.status;
           const retry = data.status === before ? entry.job.retry : null;
           entry.job = { ...entry.job, ...data, retry: data.retry ?? retry, label: entry.job.label };
@@ -162,11 +164,13 @@ async function follow(entry) {
       attempts = 0;
     } catch (error) {
       if (error.name === 'AbortError') break;
-      if (attempts > 30 || (error.status && error.status !== 404 && error.status < 500)) {
+      // The request's position came with the import's answer, so the job is there: a 4xx
+      // is final. A dropped stream or a 5xx (503: not caught up yet) is tried again.
+      if (attempts > 30 || (error.status && error.status < 500)) {
         say($('#jobs-message'), `Jukebox lost track of an import. ${explain(error)} Reload the page to see it again.`, 'error');
         break;
       }
-      attempts += 1; // a job just requested appears in the read model within a moment
+      attempts += 1;
     }
     if (!finished(entry.job.status)) await new Promise((r) => { setTimeout(r, 500); });
   }

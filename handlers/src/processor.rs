@@ -187,6 +187,7 @@ impl Processor {
             envelope,
             redelivered,
             committed: Mutex::new(Vec::new()),
+            position: Mutex::new(None),
         };
         let outcome = match self.execute(&step).await? {
             // The last step stored the outcome in its own transaction.
@@ -196,6 +197,7 @@ impl Processor {
                     command_id: envelope.command_id,
                     status: OutcomeStatus::Rejected,
                     error: Some(rejection),
+                    position: step.position_token(),
                     events: step.committed.into_inner().expect("step lock"),
                 };
                 store_outcome(&self.pool, envelope, &outcome).await?;
@@ -478,6 +480,8 @@ struct Step<'a> {
     redelivered: bool,
     /// Events committed by this command so far, in step order.
     committed: Mutex<Vec<EventRef>>,
+    /// The relay-order key `(transaction_id, global_position)` of the last of them.
+    position: Mutex<Option<(u64, i64)>>,
 }
 
 impl Step<'_> {
@@ -594,6 +598,7 @@ impl Step<'_> {
             command_id: self.envelope.command_id,
             status: OutcomeStatus::Committed,
             error: None,
+            position: self.position_token(),
             events: self.committed.into_inner().expect("step lock"),
         }
     }
@@ -693,11 +698,25 @@ impl Step<'_> {
         committed.iter().any(|e| e.event_type == event_type)
     }
 
+    /// The read-your-writes token of the last event committed so far (see
+    /// `CommandOutcome::position`). Steps commit one after another, so a later step's
+    /// transaction id is the larger: the last step's position is the command's.
+    fn position_token(&self) -> Option<String> {
+        let position = *self.position.lock().expect("step lock");
+        position.map(|(xid, global_position)| format!("{xid}.{global_position}"))
+    }
+
+    fn advance(&self, to: (u64, i64)) {
+        let mut position = self.position.lock().expect("step lock");
+        *position = Some(position.map_or(to, |p| p.max(to)));
+    }
+
     fn outcome_so_far(&self) -> CommandOutcome {
         CommandOutcome {
             command_id: self.envelope.command_id,
             status: OutcomeStatus::Committed,
             error: None,
+            position: self.position_token(),
             events: self.committed.lock().expect("step lock").clone(),
         }
     }
@@ -742,28 +761,35 @@ impl Step<'_> {
             command_id: self.envelope.command_id,
             status: OutcomeStatus::Committed,
             error: None,
+            position: self.position_token(),
             events: committed,
         };
-        sqlx::query(COMMIT_SQL.as_str())
-            .bind(A::TYPE)
-            .bind(aggregate_id)
-            .bind(refs.iter().map(|r| r.sequence).collect::<Vec<_>>())
-            .bind(
-                refs.iter()
-                    .map(|r| r.event_type.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(versions)
-            .bind(sqlx::types::Json(self.metadata()))
-            .bind(payloads)
-            .bind(self.envelope.command_id)
-            .bind(self.envelope.issued_by)
-            .bind(sqlx::types::Json(&outcome))
-            .bind(last)
-            .bind(user_access.transpose()?)
-            .bind(session_access.transpose()?)
-            .execute(&self.processor.pool)
-            .await?;
+        // The position is only known inside the statement: the stored outcome gets this
+        // step's (or, when it appended nothing, the earlier steps') from `RETURNING`.
+        let (xid, global_position): (Option<String>, Option<i64>) =
+            sqlx::query_as(COMMIT_SQL.as_str())
+                .bind(A::TYPE)
+                .bind(aggregate_id)
+                .bind(refs.iter().map(|r| r.sequence).collect::<Vec<_>>())
+                .bind(
+                    refs.iter()
+                        .map(|r| r.event_type.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(versions)
+                .bind(sqlx::types::Json(self.metadata()))
+                .bind(payloads)
+                .bind(self.envelope.command_id)
+                .bind(self.envelope.issued_by)
+                .bind(sqlx::types::Json(&outcome))
+                .bind(last)
+                .bind(user_access.transpose()?)
+                .bind(session_access.transpose()?)
+                .fetch_one(&self.processor.pool)
+                .await?;
+        if let (Some(xid), Some(global_position)) = (xid, global_position) {
+            self.advance((xid.parse().unwrap_or(0), global_position));
+        }
         self.committed.lock().expect("step lock").extend(refs);
         Ok(())
     }
@@ -793,8 +819,8 @@ impl Step<'_> {
         aggregate_type: &str,
         aggregate_id: &str,
     ) -> Result<Vec<EventRef>, ProcessError> {
-        let rows: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT sequence, event_type FROM events
+        let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
+            "SELECT sequence, event_type, transaction_id::text, global_position FROM events
              WHERE metadata ->> 'command_id' = $1 AND aggregate_type = $2 AND aggregate_id = $3
              ORDER BY sequence",
         )
@@ -803,9 +829,12 @@ impl Step<'_> {
         .bind(aggregate_id)
         .fetch_all(&self.processor.pool)
         .await?;
+        for (_, _, xid, global_position) in &rows {
+            self.advance((xid.parse().unwrap_or(0), *global_position));
+        }
         Ok(rows
             .into_iter()
-            .map(|(sequence, event_type)| EventRef {
+            .map(|(sequence, event_type, _, _)| EventRef {
                 aggregate_type: aggregate_type.to_owned(),
                 aggregate_id: aggregate_id.to_owned(),
                 sequence,
@@ -815,8 +844,9 @@ impl Step<'_> {
     }
 }
 
-/// `Step::commit`'s statement: the events, the outcome (last step only) and the access
-/// state, as data-modifying CTEs of one statement.
+/// `Step::commit`'s statement: the events, the outcome (last step only, with the position
+/// of the last event appended) and the access state, as data-modifying CTEs of one
+/// statement; it answers that position.
 static COMMIT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH appended AS (
@@ -825,14 +855,21 @@ static COMMIT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                  SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload::json, $6
                  FROM UNNEST($3::bigint[], $4::text[], $5::text[], $7::jsonb[])
                       AS e(sequence, event_type, event_version, payload)
-                 RETURNING 1
+                 RETURNING transaction_id, global_position
+             ), last AS (
+                 SELECT max(transaction_id::text) AS xid, max(global_position) AS global_position
+                 FROM appended
              ), outcome AS (
                  INSERT INTO command_outcomes (command_id, issued_by, status, outcome)
-                 SELECT $8, $9, 'committed', $10 WHERE $11
+                 SELECT $8, $9, 'committed',
+                        CASE WHEN last.global_position IS NULL THEN $10::jsonb
+                             ELSE $10::jsonb || jsonb_build_object('position',
+                                     last.xid || '.' || last.global_position) END
+                 FROM last WHERE $11
                  ON CONFLICT (command_id) DO NOTHING
                  RETURNING 1
              ), {ACCESS_CTES}
-             SELECT (SELECT count(*) FROM appended), (SELECT count(*) FROM outcome)"
+             SELECT xid, global_position FROM last"
     )
 });
 

@@ -44,6 +44,12 @@ pub struct CommandOutcome {
     pub error: Option<CommandError>,
     #[serde(default)]
     pub events: Vec<EventRef>,
+    /// Where the last event the command wrote lies in relay order, as the opaque token
+    /// `<transaction_id>.<global_position>` (`jukebox_projections::Position`): a read
+    /// that passes it sees every read model it reads caught up to this command. `None`
+    /// when the command wrote nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
 }
 
 /// An event as the relay publishes it to `evt.<aggregate>.<id>.<EventType>`: one row of

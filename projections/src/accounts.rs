@@ -110,6 +110,7 @@ pub fn apply_user_event(
 
 impl Projection for Accounts {
     const NAME: &'static str = "accounts";
+    const AGGREGATES: &'static [&'static str] = &["user"];
     const TABLE: &'static str = "accounts";
     const KEY_COLUMN: &'static str = "user_id";
     const KEY_TYPE: &'static str = "uuid";

@@ -27,6 +27,7 @@ pub struct AdminUserRow {
 
 impl Projection for AdminUsers {
     const NAME: &'static str = "admin_users";
+    const AGGREGATES: &'static [&'static str] = &["user", "session"];
     const TABLE: &'static str = "admin_users";
     const KEY_COLUMN: &'static str = "user_id";
     const KEY_TYPE: &'static str = "uuid";

@@ -43,6 +43,7 @@ fn reason_name(reason: RevokeReason) -> &'static str {
 
 impl Projection for AuthSessions {
     const NAME: &'static str = "auth_sessions";
+    const AGGREGATES: &'static [&'static str] = &["session"];
     const TABLE: &'static str = "auth_sessions";
     const KEY_COLUMN: &'static str = "session_id";
     const KEY_TYPE: &'static str = "uuid";

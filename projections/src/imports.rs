@@ -1,15 +1,15 @@
-//! The import flow's read models: `jobs` (one row per import job), `tracks` (the shared
-//! catalog of stored tracks) and `library_entries` (who has which track). Issue 5 builds
-//! the full library on `library_entries` and `tracks`.
+//! The import flow's read models: `jobs` (one row per import job) and `tracks` (the
+//! shared catalog of stored tracks). Who has which track is `library` (`crate::library`).
 
 use std::collections::HashMap;
 
-use jukebox_domain::{ImportEvent, LibraryEvent, SourceRef, TrackEvent};
+use jukebox_domain::{ImportEvent, SourceRef, TrackEvent};
 use jukebox_nats::EventRecord;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::position::Position;
 use crate::runtime::Projection;
 
 fn time(t: &OffsetDateTime) -> String {
@@ -32,6 +32,8 @@ pub struct JobRow {
     pub error_message: Option<String>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    /// The read-your-writes position of the last event applied to the job.
+    pub position: Option<String>,
 }
 
 impl JobRow {
@@ -42,6 +44,7 @@ impl JobRow {
 
 impl Projection for Jobs {
     const NAME: &'static str = "jobs";
+    const AGGREGATES: &'static [&'static str] = &["import"];
     const TABLE: &'static str = "jobs";
     const KEY_COLUMN: &'static str = "job_id";
     const KEY_TYPE: &'static str = "uuid";
@@ -56,6 +59,7 @@ impl Projection for Jobs {
         "error_message",
         "created_at",
         "updated_at",
+        "position",
     ];
     type Row = JobRow;
 
@@ -101,6 +105,7 @@ impl Projection for Jobs {
                     error_message: None,
                     created_at: event.recorded_at,
                     updated_at: event.recorded_at,
+                    position: Some(Position::of(event).to_string()),
                 },
             );
             return;
@@ -109,6 +114,7 @@ impl Projection for Jobs {
             return;
         };
         row.updated_at = event.recorded_at;
+        row.position = Some(Position::of(event).to_string());
         match import_event {
             ImportEvent::ImportRequested { .. } => {}
             ImportEvent::ImportStageChanged { stage } => row.status = stage.as_str().into(),
@@ -136,6 +142,7 @@ impl Projection for Jobs {
             row.error_message.clone(),
             Some(time(&row.created_at)),
             Some(time(&row.updated_at)),
+            row.position.clone(),
         ]
     }
 }
@@ -164,6 +171,7 @@ pub struct TrackRow {
 
 impl Projection for Tracks {
     const NAME: &'static str = "tracks";
+    const AGGREGATES: &'static [&'static str] = &["track"];
     const TABLE: &'static str = "tracks";
     const KEY_COLUMN: &'static str = "track_id";
     const KEY_TYPE: &'static str = "text";
@@ -242,88 +250,6 @@ impl Projection for Tracks {
             row.cover_key.clone(),
             row.cover_size.map(|s| s.to_string()),
             row.cover_type.clone(),
-        ]
-    }
-}
-
-pub struct LibraryEntries;
-
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct LibraryEntryRow {
-    pub entry_id: String,
-    pub user_id: Uuid,
-    pub track_id: String,
-    pub job_id: Uuid,
-    pub added_at: OffsetDateTime,
-}
-
-impl LibraryEntries {
-    pub fn entry_id(user_id: Uuid, track_id: &str) -> String {
-        format!("{user_id}/{track_id}")
-    }
-}
-
-impl Projection for LibraryEntries {
-    const NAME: &'static str = "library_entries";
-    const TABLE: &'static str = "library_entries";
-    const KEY_COLUMN: &'static str = "entry_id";
-    const KEY_TYPE: &'static str = "text";
-    const COLUMNS: &'static [&'static str] =
-        &["entry_id", "user_id", "track_id", "job_id", "added_at"];
-    type Row = LibraryEntryRow;
-
-    fn key(row: &Self::Row) -> String {
-        row.entry_id.clone()
-    }
-
-    fn keys(event: &EventRecord) -> Vec<String> {
-        if !matches!(event.aggregate_type.as_str(), "library" | "library_entry") {
-            return Vec::new();
-        }
-        match event.decode::<LibraryEvent>() {
-            Ok(
-                LibraryEvent::TrackAddedToLibrary {
-                    user_id, track_id, ..
-                }
-                | LibraryEvent::TrackRemovedFromLibrary { user_id, track_id },
-            ) => vec![Self::entry_id(user_id, track_id.as_str())],
-            Err(_) => Vec::new(),
-        }
-    }
-
-    fn apply(rows: &mut HashMap<String, Self::Row>, event: &EventRecord) {
-        if !matches!(event.aggregate_type.as_str(), "library" | "library_entry") {
-            return;
-        }
-        match event.decode::<LibraryEvent>() {
-            Ok(LibraryEvent::TrackAddedToLibrary {
-                user_id,
-                track_id,
-                job_id,
-            }) => {
-                let entry_id = Self::entry_id(user_id, track_id.as_str());
-                rows.entry(entry_id.clone()).or_insert(LibraryEntryRow {
-                    entry_id,
-                    user_id,
-                    track_id: track_id.to_string(),
-                    job_id,
-                    added_at: event.recorded_at,
-                });
-            }
-            Ok(LibraryEvent::TrackRemovedFromLibrary { user_id, track_id }) => {
-                rows.remove(&Self::entry_id(user_id, track_id.as_str()));
-            }
-            Err(_) => {}
-        }
-    }
-
-    fn copy_fields(row: &Self::Row) -> Vec<Option<String>> {
-        vec![
-            Some(row.entry_id.clone()),
-            Some(row.user_id.to_string()),
-            Some(row.track_id.clone()),
-            Some(row.job_id.to_string()),
-            Some(time(&row.added_at)),
         ]
     }
 }
@@ -415,6 +341,7 @@ mod tests {
                     error_message: None,
                     created_at: Log::time(1),
                     updated_at: Log::time(1),
+                    position: Some("1.1".into()),
                 }]
             );
         }
@@ -516,54 +443,6 @@ mod tests {
         assert_eq!(
             (&row.cover_key, row.cover_size, &row.cover_type),
             (&None, None, &None)
-        );
-    }
-
-    #[test]
-    fn library_entries_are_added_once_and_removed() {
-        let other = Uuid::from_u128(2);
-        let added = |user_id| LibraryEvent::TrackAddedToLibrary {
-            user_id,
-            track_id: track(),
-            job_id: job(),
-        };
-        let log = Log::new()
-            .event("library", user(), added(user()))
-            // Since issue 16 an entry is its own aggregate, `<user_id>/<track_id>`.
-            .event(
-                "library_entry",
-                format!("{other}/{}", track()),
-                added(other),
-            )
-            .event("library", user(), added(user()));
-        let rows = log.rows::<LibraryEntries>();
-        let mine = LibraryEntries::entry_id(user(), "yt:aaaaaaaaaaa");
-        assert_eq!(rows.len(), 2);
-        assert_eq!(
-            rows[&mine],
-            LibraryEntryRow {
-                entry_id: mine.clone(),
-                user_id: user(),
-                track_id: "yt:aaaaaaaaaaa".into(),
-                job_id: job(),
-                added_at: Log::time(1),
-            },
-            "added again keeps the first time"
-        );
-
-        let rows = log
-            .event(
-                "library",
-                user(),
-                LibraryEvent::TrackRemovedFromLibrary {
-                    user_id: user(),
-                    track_id: track(),
-                },
-            )
-            .rows::<LibraryEntries>();
-        assert_eq!(
-            rows.keys().collect::<Vec<_>>(),
-            [&LibraryEntries::entry_id(other, "yt:aaaaaaaaaaa")]
         );
     }
 }

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod admin_users;
 pub mod auth_sessions;
+pub mod freshness;
 #[cfg(test)]
 mod given;
 pub mod imports;
@@ -18,7 +19,8 @@ pub mod status;
 pub use accounts::Accounts;
 pub use admin_users::AdminUsers;
 pub use auth_sessions::AuthSessions;
-pub use imports::{Jobs, LibraryEntries, Tracks};
+pub use freshness::{Freshness, ReadModel, WaitError};
+pub use imports::{Jobs, Tracks};
 pub use library::UserLibrary;
 pub use position::Position;
 pub use runtime::{Projection, ProjectionRunner};
@@ -30,6 +32,5 @@ pub const ALL: &[&str] = &[
     AuthSessions::NAME,
     Jobs::NAME,
     Tracks::NAME,
-    LibraryEntries::NAME,
     UserLibrary::NAME,
 ];

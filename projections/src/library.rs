@@ -1,6 +1,9 @@
 //! `library`: each user's tracks with what `GET /library` shows and sorts on (title,
 //! artist, duration, cover, whether a cover image is stored, added at), copied from
-//! `TrackStored`.
+//! `TrackStored`, and where the track's objects are stored. It is the one read model
+//! that answers both "is it in my library" and "may I stream it" (`GET /library`,
+//! `GET /stream/{id}`, the stream role): one projector transaction, so they never
+//! disagree.
 //!
 //! The copy needs the track's tags when `TrackAddedToLibrary` arrives, and a projection
 //! only sees its own rows. So the table also keeps one `track/<track_id>` row per stored
@@ -40,6 +43,13 @@ pub struct LibraryRow {
     pub added_at: Option<OffsetDateTime>,
     /// Libraries holding the track (track rows; 0 on entries).
     pub holders: i32,
+    /// The audio object and its size, the cover image object (`None` on an entry whose
+    /// track was never stored, which relay order rules out).
+    pub object_key: Option<String>,
+    pub size: Option<i64>,
+    pub cover_key: Option<String>,
+    pub cover_size: Option<i64>,
+    pub cover_type: Option<String>,
 }
 
 impl UserLibrary {
@@ -58,6 +68,7 @@ fn sort_key(value: Option<&str>) -> String {
 
 impl Projection for UserLibrary {
     const NAME: &'static str = "library";
+    const AGGREGATES: &'static [&'static str] = &["track", "library", "library_entry"];
     const TABLE: &'static str = "library";
     const KEY_COLUMN: &'static str = "entry_id";
     const KEY_TYPE: &'static str = "text";
@@ -74,6 +85,11 @@ impl Projection for UserLibrary {
         "cover_stored",
         "added_at",
         "holders",
+        "object_key",
+        "size",
+        "cover_key",
+        "cover_size",
+        "cover_type",
     ];
     type Row = LibraryRow;
 
@@ -108,6 +124,7 @@ impl Projection for UserLibrary {
                 };
                 let key = Self::track_key(track.track_id.as_str());
                 let holders = rows.get(&key).map_or(0, |r| r.holders);
+                let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
                 rows.insert(
                     key.clone(),
                     LibraryRow {
@@ -123,6 +140,11 @@ impl Projection for UserLibrary {
                         cover_stored: track.cover.is_some(),
                         added_at: None,
                         holders,
+                        object_key: Some(track.object_key),
+                        size: Some(as_i64(track.size)),
+                        cover_size: track.cover.as_ref().map(|c| as_i64(c.size)),
+                        cover_type: track.cover.as_ref().map(|c| c.content_type.clone()),
+                        cover_key: track.cover.map(|c| c.object_key),
                     },
                 );
             }
@@ -150,6 +172,11 @@ impl Projection for UserLibrary {
                         cover_stored: false,
                         added_at: None,
                         holders: 0,
+                        object_key: None,
+                        size: None,
+                        cover_key: None,
+                        cover_size: None,
+                        cover_type: None,
                     });
                     track.holders += 1;
                     let row = LibraryRow {
@@ -192,9 +219,107 @@ impl Projection for UserLibrary {
             Some(row.cover_stored.to_string()),
             row.added_at.as_ref().map(time),
             Some(row.holders.to_string()),
+            row.object_key.clone(),
+            row.size.map(|s| s.to_string()),
+            row.cover_key.clone(),
+            row.cover_size.map(|s| s.to_string()),
+            row.cover_type.clone(),
         ]
     }
 }
+
+/// A stored track's objects, as the stream role serves them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTrack {
+    pub object_key: String,
+    pub size: u64,
+    /// `(key, size, content type)` of the cover image, when one is stored.
+    pub cover: Option<(String, u64, String)>,
+}
+
+/// Whether a user may stream a track, from `library` alone.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Playable {
+    /// No such stored track.
+    Unknown,
+    /// Stored, and not in this user's library.
+    NotInLibrary(StoredTrack),
+    InLibrary(StoredTrack),
+}
+
+/// "May `user_id` stream `track_id`": the track row and the user's entry, by key.
+pub async fn playable(
+    pool: &sqlx::PgPool,
+    user_id: Uuid,
+    track_id: &str,
+) -> Result<Playable, sqlx::Error> {
+    /// user (None on the track row), object key, size, cover key, size and type.
+    type Row = (
+        Option<Uuid>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT user_id, object_key, size, cover_key, cover_size, cover_type FROM library
+             WHERE entry_id = ANY($1)",
+    )
+    .bind([
+        UserLibrary::track_key(track_id),
+        UserLibrary::entry_id(user_id, track_id),
+    ])
+    .fetch_all(pool)
+    .await?;
+    let size = |s: Option<i64>| s.and_then(|s| u64::try_from(s).ok()).unwrap_or_default();
+    let track = rows.iter().find(|r| r.0.is_none()).and_then(|r| {
+        Some(StoredTrack {
+            object_key: r.1.clone()?,
+            size: size(r.2),
+            cover: r
+                .3
+                .clone()
+                .map(|key| (key, size(r.4), r.5.clone().unwrap_or_default())),
+        })
+    });
+    let mine = rows.iter().any(|r| r.0 == Some(user_id));
+    Ok(match track {
+        None => Playable::Unknown,
+        Some(track) if mine => Playable::InLibrary(track),
+        Some(track) => Playable::NotInLibrary(track),
+    })
+}
+
+/// Of `track_ids`, those stored and those in `user_id`'s library (search results mark
+/// both).
+pub async fn marks(
+    pool: &sqlx::PgPool,
+    user_id: Uuid,
+    track_ids: &[String],
+) -> Result<(Vec<String>, Vec<String>), sqlx::Error> {
+    let keys: Vec<String> = track_ids
+        .iter()
+        .flat_map(|t| [UserLibrary::track_key(t), UserLibrary::entry_id(user_id, t)])
+        .collect();
+    let rows: Vec<(Option<Uuid>, String)> =
+        sqlx::query_as("SELECT user_id, track_id FROM library WHERE entry_id = ANY($1)")
+            .bind(&keys)
+            .fetch_all(pool)
+            .await?;
+    let (mine, stored): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.0.is_some());
+    Ok((
+        stored.into_iter().map(|r| r.1).collect(),
+        mine.into_iter().map(|r| r.1).collect(),
+    ))
+}
+
+/// The track ids in a user's library, in id order (tests, tools).
+pub async fn track_ids(pool: &sqlx::PgPool, user_id: Uuid) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT track_id FROM library WHERE user_id = $1 ORDER BY track_id")
+        .bind(user_id)
+        .fetch_all(pool)
+        .await
 
 #[cfg(test)]
 mod tests {
@@ -265,6 +390,11 @@ mod tests {
             cover_stored: true,
             added_at: None,
             holders,
+            object_key: Some(format!("tracks/{}.m4a", track())),
+            size: Some(1_000),
+            cover_key: Some(format!("tracks/{}.jpg", track())),
+            cover_size: Some(100),
+            cover_type: Some("image/jpeg".into()),
         }
     }
 

@@ -109,6 +109,8 @@ pub async fn rebuild<P: Projection>(
     let checkpoint = position.max(live_checkpoint);
     checkpoint.store(&mut tx, P::NAME).await?;
     tx.commit().await?;
+    // Readers waiting for a position re-read the checkpoints (best effort: they tick too).
+    let _ = crate::freshness::notify(pool).await;
     progress.finish();
 
     let report = RebuildReport {

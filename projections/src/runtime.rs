@@ -12,6 +12,7 @@ use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::freshness::AppliedNotifier;
 use crate::position::Position;
 
 /// A read model kept in one table whose rows are keyed by one column.
@@ -20,6 +21,9 @@ use crate::position::Position;
 /// and writes them back. The live consumer and a rebuild share it, so they cannot drift.
 pub trait Projection: Send + Sync + 'static {
     const NAME: &'static str;
+    /// The aggregate types whose events `keys` can touch: a read that waits for a
+    /// position does not wait on a model none of whose events lie before it.
+    const AGGREGATES: &'static [&'static str];
     const TABLE: &'static str;
     const KEY_COLUMN: &'static str;
     /// SQL type of the key column (keys travel as text and are cast to it).
@@ -220,6 +224,15 @@ impl ProjectionRunner {
         let mut gap_reported = 0;
         let consumer_name = format!("proj-{}", P::NAME);
         self.redeliveries.watch(&consumer_name);
+        // Readers waiting for a position are woken after each commit.
+        let applied = AppliedNotifier::default();
+        let notifier_stop = shutdown.child_token();
+        tokio::spawn(
+            applied
+                .clone()
+                .run(self.pool.clone(), notifier_stop.clone()),
+        );
+        let _stop_notifier = notifier_stop.drop_guard();
         info!(projection = P::NAME, "projector started");
         loop {
             let batch = tokio::select! {
@@ -269,7 +282,12 @@ impl ProjectionRunner {
             // read model, it does not lose events.
             loop {
                 match apply_batch::<P>(&self.pool, &events, &self.fail_points).await {
-                    Ok(_) => break,
+                    Ok(applied_now) => {
+                        if applied_now > 0 {
+                            applied.wake();
+                        }
+                        break;
+                    }
                     Err(error) if error.is::<jukebox_nats::FailPointFired>() => return Err(error),
                     Err(error) => {
                         warn!(

@@ -151,13 +151,17 @@ pub fn envelope(command: DomainCommand, issued_by: Option<Uuid>) -> CommandEnvel
 }
 
 /// Sends one command for `user_id` and insists on `committed`.
-pub async fn send(bus: &CommandBus, command: DomainCommand, user_id: Uuid) -> anyhow::Result<()> {
+pub async fn send(
+    bus: &CommandBus,
+    command: DomainCommand,
+    user_id: Uuid,
+) -> anyhow::Result<jukebox_nats::CommandOutcome> {
     let outcome = bus
         .send(&envelope(command, Some(user_id)), Duration::from_secs(60))
         .await?
         .ok_or_else(|| anyhow::anyhow!("command not answered"))?;
     anyhow::ensure!(outcome.status == OutcomeStatus::Committed, "{outcome:?}");
-    Ok(())
+    Ok(outcome)
 }
 
 /// A free port not in `used`, added to it.

@@ -238,16 +238,12 @@ impl ImportApp {
             .unwrap()
     }
 
-    /// The track ids in a user's library (the `library_entries` read model).
+    /// The track ids in a user's library (the `library` read model).
     pub async fn library(&self, token: &str) -> Vec<String> {
         let user_id = self.user_id(token).await;
-        sqlx::query_scalar(
-            "SELECT track_id FROM library_entries WHERE user_id = $1 ORDER BY track_id",
-        )
-        .bind(user_id)
-        .fetch_all(self.app.pool())
-        .await
-        .unwrap()
+        jukebox_projections::library::track_ids(self.app.pool(), user_id)
+            .await
+            .unwrap()
     }
 
     /// The events of one aggregate in the log, as (type, payload).

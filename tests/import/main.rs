@@ -8,6 +8,7 @@ mod crash;
 mod failures;
 mod flow;
 mod library;
+mod read_your_writes;
 mod search;
 mod shared;
 mod stream;
