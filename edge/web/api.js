@@ -31,6 +31,10 @@ function later(a, b) {
   return ax > bx || (ax === bx && ag > bg) ? a : b;
 }
 
+// Requests on their way, so that signing out lets them finish first: a read that waits
+// for this page's last write would otherwise meet the session it ran under revoked.
+const inflight = new Set();
+
 /** Remembers a position the server gave (a write's answer, a finished job). */
 export function notePosition(value) {
   if (typeof value === 'string' && /^[0-9]+\.[0-9]+$/.test(value)) position = later(position, value);
@@ -121,13 +125,17 @@ async function raw(path, {
   }
   if (auth && accessToken) init.headers.Authorization = `Bearer ${accessToken}`;
   if (method === 'GET' && position) init.headers['Jukebox-Position'] = position;
+  const sent = fetch(`/api${path}`, init);
+  inflight.add(sent);
   try {
-    const response = await fetch(`/api${path}`, init);
+    const response = await sent;
     if (response.ok && method !== 'GET') notePosition(response.headers.get('Jukebox-Position'));
     return response;
   } catch (error) {
     if (error.name === 'AbortError') throw error;
     throw new ApiError(0, 'network', 'Jukebox cannot be reached; check your connection.');
+  } finally {
+    inflight.delete(sent);
   }
 }
 
@@ -139,6 +147,15 @@ export async function api(path, options = {}) {
   // One key per call: the retry below after a refresh is the same request.
   options = { ...options, idempotencyKey: options.idempotencyKey ?? randomId() };
   let response = await raw(path, options);
+  // 503 `not_caught_up`: the server has not applied this page's last write yet (it
+  // waited already); ask again after Retry-After, a few times, rather than show old data.
+  for (let tries = 0; response.status === 503 && tries < 3; tries += 1) {
+    const body = await response.clone().json().catch(() => null);
+    if (body?.error?.code !== 'not_caught_up') break;
+    const seconds = Number(response.headers.get('Retry-After')) || 1;
+    await new Promise((resolve) => { setTimeout(resolve, seconds * 1000); });
+    response = await raw(path, options);
+  }
   if (response.status === 401 && options.auth !== false && accessToken) {
     const body = await response.clone().json().catch(() => null);
     if (body?.error?.code === 'invalid_token' && await refresh().catch(() => false)) {
@@ -206,6 +223,7 @@ export async function resendVerification(email) {
  * does not accept) throws and leaves you signed in: the server session would live on.
  */
 export async function signOut() {
+  await Promise.allSettled([...inflight]);
   const response = await raw('/auth/logout', { method: 'POST', auth: false });
   if (!response.ok && response.status !== 401) throw await errorOf(response);
   setSession(null);
