@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use jukebox_domain::{Command as DomainCommand, SourceRef, StoredTrack, TrackId};
 use jukebox_handlers::storage::{self, ObjectKey, ObjectStore, StoreConfig};
-use jukebox_test_support::bench::{arg, percentile, rss_kib, send, Server};
+use jukebox_test_support::bench::{arg, percentile, rss_kib, send_outcome, Server};
 use jukebox_test_support::S3sFs;
 use uuid::Uuid;
 
@@ -143,7 +143,7 @@ async fn import(
     ];
     let mut position = None;
     for command in commands {
-        position = send(&bus, command, user_id).await?.position;
+        position = send_outcome(&bus, command, user_id).await?.position;
     }
     // The library read model (what the stream role reads) has the track once it has
     // applied the last command's position.

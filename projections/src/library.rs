@@ -320,6 +320,7 @@ pub async fn track_ids(pool: &sqlx::PgPool, user_id: Uuid) -> Result<Vec<String>
         .bind(user_id)
         .fetch_all(pool)
         .await
+}
 
 #[cfg(test)]
 mod tests {

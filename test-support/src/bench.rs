@@ -151,7 +151,12 @@ pub fn envelope(command: DomainCommand, issued_by: Option<Uuid>) -> CommandEnvel
 }
 
 /// Sends one command for `user_id` and insists on `committed`.
-pub async fn send(
+pub async fn send(bus: &CommandBus, command: DomainCommand, user_id: Uuid) -> anyhow::Result<()> {
+    send_outcome(bus, command, user_id).await.map(drop)
+}
+
+/// [`send`], answering the outcome (its `position` for reads after it).
+pub async fn send_outcome(
     bus: &CommandBus,
     command: DomainCommand,
     user_id: Uuid,
