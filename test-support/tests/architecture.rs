@@ -52,6 +52,9 @@ const EVENTS_READERS_TO_MOVE: &[&str] = &[
     "edge/src/imports.rs",
     "handlers/src/processor.rs",
     "handlers/src/relay.rs",
+    // The read-your-writes wait scans the log's positions and types between a checkpoint
+    // and a position (ADR 16); it moves with the others to the log reader.
+    "projections/src/freshness.rs",
     "projections/src/rebuild.rs",
     "projections/src/status.rs",
     "src/ops.rs",
