@@ -2,13 +2,16 @@
 //! `docs/benchmarks.md`. Run with `cargo bench --bench backbone` (release build), against
 //! the Postgres and NATS at TEST_DATABASE_ADMIN_URL / TEST_NATS_URL.
 //!
-//! 1. command throughput: 16 clients send cheap commands (`RecordSignIn`) over the command
-//!    bus to `jukebox serve processor relay projector` running as its own process; timed
-//!    until committed, until on EVENTS, and until projected; beside pgbench's raw
-//!    single-row INSERT + COMMIT rate with 16 clients on the same server;
+//! 1. command throughput: 16 clients send `RequestImport` (what `POST /songs/import` sends)
+//!    over the command bus to `jukebox serve processor relay projector api` running as its
+//!    own process; timed until committed, until on EVENTS, and until projected; beside
+//!    pgbench's single-row INSERT + COMMIT rate with 16 clients on the same server, in the
+//!    same run;
 //! 2. relay: a 200,000-event backlog, beside the raw pipelined JetStream publish rate;
 //! 3. rebuild: 1,000,000 events into `admin_users`;
 //! 4. peak RSS of the serving process, idle and after the throughput run.
+//!
+//! `--only commands|relay|rebuild` runs one part.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,9 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use jukebox_domain::{Command as DomainCommand, Email, PasswordHash};
+use jukebox_domain::{Command as DomainCommand, Email, PasswordHash, SourceRef};
 use jukebox_handlers::Relay;
-use jukebox_nats::{CommandBus, OutcomeStatus, Topology};
+use jukebox_nats::{CommandBus, CommandEnvelope, OutcomeStatus, Topology};
 use jukebox_test_support::bench::{arg, envelope, rss_kib, Scratch};
 use jukebox_test_support::{free_port, nats_url};
 use sqlx::PgPool;
@@ -32,49 +35,97 @@ fn clients() -> usize {
     arg("--clients", 16)
 }
 
+/// The part `--only` names, or every part.
+fn runs(part: &str) -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == "--only") {
+        Some(i) => args.get(i + 1).is_some_and(|only| only == part),
+        None => true,
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let commands = arg("--commands", 20_000);
-    let relay_events = arg("--relay-events", 200_000);
-    let rebuild_events = arg("--rebuild-events", 1_000_000);
+    // `RUST_LOG=jukebox_handlers=debug LOG_SPANS=close`: the in-process relay's spans with
+    // their times (relay.read, relay.publish, relay.await_acks, relay.checkpoint).
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let spans = if std::env::var("LOG_SPANS").as_deref() == Ok("close") {
+            tracing_subscriber::fmt::format::FmtSpan::CLOSE
+        } else {
+            tracing_subscriber::fmt::format::FmtSpan::NONE
+        };
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_span_events(spans)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let nats = async_nats::connect(nats_url()).await?;
     let js = jetstream::new(nats.clone());
+    if runs("commands") {
+        command_throughput(&nats, &js, arg("--commands", 20_000)).await?;
+    }
+    if runs("relay") {
+        relay_backlog(&nats, &js, arg("--relay-events", 200_000)).await?;
+    }
+    if runs("rebuild") {
+        rebuild(&js, arg("--rebuild-events", 1_000_000)).await?;
+    }
+    Ok(())
+}
 
-    // 1. Command throughput, end to end, against the real binary.
+/// 1. Command throughput, end to end, against the real binary, beside pgbench.
+async fn command_throughput(
+    nats: &async_nats::Client,
+    js: &jetstream::Context,
+    commands: usize,
+) -> anyhow::Result<()> {
+    let pgbench_bin = pgbench_binary()?;
     let (scratch, pool) = Scratch::create("cmd").await?;
     let mut server = spawn_server(&scratch)?;
     let topology = scratch.topology()?;
-    topology.ensure_streams(&js).await?;
+    topology.ensure_streams(js).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle_rss = rss_kib(server.id(), "VmRSS:");
     let bus = CommandBus::start(nats.clone(), topology.namespace.clone()).await?;
     let hash = PasswordHash::parse("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo")?;
     let users: Vec<Uuid> = (0..USERS).map(|_| Uuid::now_v7()).collect();
-    run_clients(&bus, USERS, |i| DomainCommand::SignUp {
-        user_id: users[i],
-        email: Email::parse(&format!("u{i}@bench.local")).unwrap(),
-        password_hash: hash.clone(),
+    run_clients(&bus, USERS, |i| {
+        let command = DomainCommand::SignUp {
+            user_id: users[i],
+            email: Email::parse(&format!("u{i}@bench.local")).unwrap(),
+            password_hash: hash.clone(),
+        };
+        envelope(command, None)
     })
     .await?;
-    wait_projected(&pool, &js, &topology, 2 * USERS as i64).await?;
+    wait_projected(&pool, js, &topology, 2 * USERS as i64).await?;
 
+    // What `POST /songs/import` sends: a new job (one aggregate, one event) per request.
     let started = Instant::now();
-    run_clients(&bus, commands, |i| DomainCommand::RecordSignIn {
-        user_id: users[i % USERS],
+    run_clients(&bus, commands, |i| {
+        let user_id = users[i % USERS];
+        let command = DomainCommand::RequestImport {
+            job_id: Uuid::now_v7(),
+            user_id,
+            source: SourceRef::video(&format!("bench{i:06}")).expect("an 11-character id"),
+        };
+        envelope(command, Some(user_id))
     })
     .await?;
     let committed = started.elapsed();
     let (on_events, projected) =
-        wait_projected(&pool, &js, &topology, (2 * USERS + commands) as i64).await?;
+        wait_projected(&pool, js, &topology, (2 * USERS + commands) as i64).await?;
     let (on_events, projected) = (on_events + committed, projected + committed);
     let peak_rss = rss_kib(server.id(), "VmHWM:");
     let _ = server.kill();
     let _ = server.wait();
-    let pgbench_tps = pgbench(&scratch.url)?;
+    // Right after, on the same server, so both figures see the same machine.
+    let pgbench_tps = pgbench(&pgbench_bin, &scratch.url)?;
     scratch.remove().await?;
     let rate = |d: Duration| commands as f64 / d.as_secs_f64();
     println!(
-        "## command throughput ({commands} RecordSignIn commands, {} clients)",
+        "## command throughput ({commands} RequestImport commands, {} clients)",
         clients()
     );
     println!(
@@ -86,12 +137,13 @@ async fn main() -> anyhow::Result<()> {
         rate(on_events)
     );
     println!(
-        "projected (admin_users):      {:.0} commands/s",
+        "projected (every read model): {:.0} commands/s",
         rate(projected)
     );
     println!("pgbench single-row INSERT+COMMIT, 16 clients: {pgbench_tps:.0} tps");
     println!(
-        "ratio projected / pgbench: {:.2}",
+        "ratio committed / pgbench: {:.2}; projected / pgbench: {:.2}",
+        rate(committed) / pgbench_tps,
         rate(projected) / pgbench_tps
     );
     println!(
@@ -99,8 +151,15 @@ async fn main() -> anyhow::Result<()> {
         idle_rss / 1024,
         peak_rss / 1024
     );
+    Ok(())
+}
 
-    // 2. Relay from a backlog.
+/// 2. Relay from a backlog, beside raw pipelined publishing in the same run.
+async fn relay_backlog(
+    nats: &async_nats::Client,
+    js: &jetstream::Context,
+    relay_events: usize,
+) -> anyhow::Result<()> {
     let (scratch, pool) = Scratch::create("relay").await?;
     sqlx::query(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
@@ -113,7 +172,7 @@ async fn main() -> anyhow::Result<()> {
     .execute(&pool)
     .await?;
     let topology = scratch.topology()?;
-    topology.ensure_streams(&js).await?;
+    topology.ensure_streams(js).await?;
     let relay = Relay::new(pool.clone(), nats.clone(), topology.clone());
     let stop = CancellationToken::new();
     let started = Instant::now();
@@ -124,17 +183,23 @@ async fn main() -> anyhow::Result<()> {
         if info.info().await?.state.messages as usize >= relay_events {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let relay_rate = relay_events as f64 / started.elapsed().as_secs_f64();
     stop.cancel();
     let _ = task.await;
-    let raw_rate = raw_publish_rate(&js, &scratch.namespace, relay_events).await?;
+    let raw_rate = raw_publish_rate(js, &scratch.namespace, relay_events).await?;
     scratch.remove().await?;
     println!("## relay ({relay_events}-event backlog)");
-    println!("relay: {relay_rate:.0} events/s; raw pipelined JetStream publish: {raw_rate:.0} msgs/s ({:.2}x)", relay_rate / raw_rate);
+    println!(
+        "relay: {relay_rate:.0} events/s; raw pipelined JetStream publish: {raw_rate:.0} msgs/s ({:.2}x)",
+        relay_rate / raw_rate
+    );
+    Ok(())
+}
 
-    // 3. Rebuild.
+/// 3. Rebuild of `admin_users` from a log of `rebuild_events`.
+async fn rebuild(js: &jetstream::Context, rebuild_events: usize) -> anyhow::Result<()> {
     let (scratch, pool) = Scratch::create("rebuild").await?;
     let users = (rebuild_events / 10).max(1) as i64;
     sqlx::query(
@@ -184,7 +249,7 @@ fn spawn_server(scratch: &Scratch) -> anyhow::Result<Child> {
 async fn run_clients(
     bus: &CommandBus,
     total: usize,
-    make: impl Fn(usize) -> DomainCommand + Sync,
+    make: impl Fn(usize) -> CommandEnvelope + Sync,
 ) -> anyhow::Result<()> {
     let next = Arc::new(AtomicUsize::new(0));
     let clients = (0..clients()).map(|_| {
@@ -197,7 +262,7 @@ async fn run_clients(
                     return anyhow::Ok(());
                 }
                 let outcome = bus
-                    .send(&envelope(make(i), None), Duration::from_secs(60))
+                    .send(&make(i), Duration::from_secs(60))
                     .await?
                     .ok_or_else(|| anyhow::anyhow!("command {i} not answered"))?;
                 anyhow::ensure!(outcome.status == OutcomeStatus::Committed, "{outcome:?}");
@@ -235,7 +300,73 @@ async fn wait_projected(
     }
 }
 
-fn pgbench(url: &str) -> anyhow::Result<f64> {
+/// pgbench from PATH or the newest PostgreSQL's bin folder; installed from Debian when
+/// missing (postgresql-contrib, and postgresql-client where the client package ships it).
+fn pgbench_binary() -> anyhow::Result<String> {
+    let find = || -> Option<String> {
+        let on_path = Command::new("pgbench")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if on_path {
+            return Some("pgbench".into());
+        }
+        let mut dirs: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        // Newest version first ("9.6" < "15" numerically).
+        dirs.sort_by_key(|d| {
+            let name = d
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            std::cmp::Reverse(name.split('.').next().and_then(|v| v.parse::<u32>().ok()))
+        });
+        dirs.into_iter()
+            .map(|d| d.join("bin/pgbench"))
+            .find(|p| p.exists())
+            .map(|p| p.display().to_string())
+    };
+    if let Some(found) = find() {
+        return Ok(found);
+    }
+    eprintln!("pgbench is missing: installing postgresql-contrib and postgresql-client (apt-get)");
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let apt = |args: &[&str]| -> anyhow::Result<()> {
+        let mut command = if root {
+            Command::new("apt-get")
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.arg("apt-get");
+            sudo
+        };
+        let status = command
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(args)
+            .status()?;
+        anyhow::ensure!(status.success(), "apt-get {} failed", args.join(" "));
+        Ok(())
+    };
+    apt(&["update", "-q"])?;
+    apt(&[
+        "install",
+        "-y",
+        "-q",
+        "--no-install-recommends",
+        "postgresql-contrib",
+        "postgresql-client",
+    ])?;
+    find().ok_or_else(|| anyhow::anyhow!("pgbench still missing after installing"))
+}
+
+fn pgbench(pgbench: &str, url: &str) -> anyhow::Result<f64> {
     let script = std::env::temp_dir().join(format!("jukebox-pgbench-{}.sql", std::process::id()));
     std::fs::write(
         &script,
@@ -249,18 +380,12 @@ fn pgbench(url: &str) -> anyhow::Result<f64> {
         ])
         .status()?;
     anyhow::ensure!(setup.success(), "psql failed");
-    let pgbench = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()
-        .and_then(|mut d| d.next())
-        .and_then(|e| e.ok())
-        .map(|e| e.path().join("bin/pgbench"))
-        .filter(|p| p.exists())
-        .map_or("pgbench".into(), |p| p.display().to_string());
     let output = Command::new(pgbench)
         .args(["-n", "-c", "16", "-j", "2", "-T", "10", "-f"])
         .arg(&script)
         .arg(url)
         .output()?;
+    let _ = std::fs::remove_file(&script);
     let text = String::from_utf8_lossy(&output.stdout);
     text.lines()
         .find(|l| l.starts_with("tps = "))

@@ -256,8 +256,16 @@ async fn stop_on_signal(shutdown: CancellationToken) {
 fn init_tracing() {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    // `LOG_SPANS=close` logs every span's busy and idle time as it closes: where a
+    // command's time goes, hop by hop (docs/benchmarks.md).
+    let spans = if std::env::var("LOG_SPANS").as_deref() == Ok("close") {
+        tracing_subscriber::fmt::format::FmtSpan::CLOSE
+    } else {
+        tracing_subscriber::fmt::format::FmtSpan::NONE
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_span_events(spans)
         .with_writer(std::io::stderr);
     if std::env::var("LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();

@@ -5,10 +5,15 @@
 //! Relay order is `(transaction_id, global_position)` read strictly below the snapshot's
 //! xmin: an identity value is taken at insert, not at commit, so reading by
 //! `global_position` alone would skip a transaction that started first and committed last.
+//!
+//! Reading and publishing overlap: batch N+1 is read while batch N is published, and
+//! batch N's acks are awaited only after N+1 is out, so the relay rarely waits on either
+//! Postgres or NATS. The checkpoint lags the reads and moves past a batch only once every
+//! ack of it and of all earlier batches has arrived.
 
 use std::time::Duration;
 
-use async_nats::jetstream;
+use async_nats::jetstream::{self, context::PublishAckFuture};
 use async_nats::HeaderMap;
 use jukebox_nats::names::{
     CORRELATION_ID_HEADER, EVENT_TYPE_HEADER, GLOBAL_POSITION_HEADER, TRANSACTION_ID_HEADER,
@@ -17,7 +22,7 @@ use jukebox_nats::{EventRecord, FailPoints, Topology};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug_span, info, warn, Instrument};
 
 /// Advisory lock key held by the one active relay ("jukebox relay").
 const LEADER_LOCK_KEY: i64 = 0x6a75_6b65_7265_6c61;
@@ -26,11 +31,10 @@ pub const NOTIFY_CHANNEL: &str = "events_appended";
 #[derive(Clone)]
 pub struct Relay {
     pool: PgPool,
-    js: jetstream::Context,
+    client: async_nats::Client,
     topology: Topology,
-    /// Events per batch; every publish of a batch is in flight before the first ack is
-    /// awaited, so this must stay below async-nats' cap of 5,000 unawaited acks (past
-    /// it a publish waits for an ack nobody awaits yet).
+    /// Events per batch. Up to two batches' acks are in flight (the relay's JetStream
+    /// context allows that many unawaited acks).
     pub batch_size: i64,
     /// Fallback when a notification is missed, and the pace while a late transaction is
     /// still open below the batch.
@@ -49,7 +53,7 @@ impl Relay {
     pub fn new(pool: PgPool, client: async_nats::Client, topology: Topology) -> Self {
         Self {
             pool,
-            js: jetstream::new(client),
+            client,
             topology,
             batch_size: 2_000,
             poll_interval: Duration::from_millis(200),
@@ -111,40 +115,76 @@ impl Relay {
     ) -> anyhow::Result<()> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(NOTIFY_CHANNEL).await?;
-        let mut checkpoint: Checkpoint = {
-            let (transaction_id, global_position): (String, i64) = sqlx::query_as(
-                "SELECT transaction_id::text, global_position FROM relay_checkpoint WHERE id = 1",
-            )
-            .fetch_one(&mut *conn)
-            .await?;
-            Checkpoint {
-                transaction_id,
-                global_position,
-            }
+        let (transaction_id, global_position): (String, i64) = sqlx::query_as(
+            "SELECT transaction_id::text, global_position FROM relay_checkpoint WHERE id = 1",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        let checkpoint = Checkpoint {
+            transaction_id,
+            global_position,
         };
+        // Relay order is read ahead of the checkpoint: `read` is the last event published,
+        // the checkpoint the last one whose ack (and every earlier one's) arrived.
+        let js = jetstream::ContextBuilder::new()
+            .max_ack_inflight(2 * self.batch_size.max(1) as usize + 1)
+            .build(self.client.clone());
+        let mut read = checkpoint;
+        let mut in_flight: Option<Published> = None;
+        let mut batch = read_batch(conn, &read, self.batch_size).await?;
         loop {
-            let relayed = self.relay_batch(conn, &mut checkpoint).await?;
-            if relayed as i64 == self.batch_size {
+            if batch.is_empty() {
+                // Caught up: settle what is in flight, then wait for more.
+                if let Some(published) = in_flight.take() {
+                    published.confirm(conn).await?;
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    notification = listener.recv() => { notification?; }
+                    _ = tokio::time::sleep(self.poll_interval) => {}
+                }
+                batch = read_batch(conn, &read, self.batch_size).await?;
                 continue;
             }
-            tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                notification = listener.recv() => { notification?; }
-                _ = tokio::time::sleep(self.poll_interval) => {}
+            let last = batch.last().expect("non-empty batch");
+            read = Checkpoint {
+                transaction_id: last.transaction_id.clone(),
+                global_position: last.global_position,
+            };
+            let full = batch.len() as i64 == self.batch_size;
+            // The next batch is read while this one is published and the previous one's
+            // acks arrive; a short batch means the log is drained for now.
+            let (next, acks) = tokio::join!(
+                async {
+                    if full {
+                        read_batch(conn, &read, self.batch_size)
+                            .instrument(debug_span!("relay.read"))
+                            .await
+                    } else {
+                        Ok(Vec::new())
+                    }
+                },
+                self.publish(&js, &batch)
+                    .instrument(debug_span!("relay.publish", events = batch.len())),
+            );
+            let acks = acks?;
+            if let Some(published) = in_flight.take() {
+                published.confirm(conn).await?;
             }
+            in_flight = Some(Published {
+                acks,
+                last: read.clone(),
+            });
+            batch = next?;
         }
     }
 
-    /// Publishes one batch (pipelined), waits for every ack, then moves the checkpoint.
-    async fn relay_batch(
+    /// Publishes one batch in relay order without awaiting its acks.
+    async fn publish(
         &self,
-        conn: &mut PgConnection,
-        checkpoint: &mut Checkpoint,
-    ) -> anyhow::Result<usize> {
-        let events = read_batch(conn, checkpoint, self.batch_size).await?;
-        if events.is_empty() {
-            return Ok(0);
-        }
+        js: &jetstream::Context,
+        events: &[EventRecord],
+    ) -> anyhow::Result<Vec<PublishAckFuture>> {
         let namespace = &self.topology.namespace;
         let mut acks = Vec::with_capacity(events.len());
         for (index, event) in events.iter().enumerate() {
@@ -176,28 +216,44 @@ impl Relay {
             }
             let payload = serde_json::to_vec(event)?;
             acks.push(
-                self.js
-                    .publish_with_headers(subject, headers, payload.into())
+                js.publish_with_headers(subject, headers, payload.into())
                     .await?,
             );
         }
-        for ack in acks {
-            ack.await?;
+        Ok(acks)
+    }
+}
+
+/// A published batch whose acks may still be arriving.
+struct Published {
+    acks: Vec<PublishAckFuture>,
+    last: Checkpoint,
+}
+
+impl Published {
+    /// Waits for every ack, then moves the checkpoint to the batch's last event. Batches
+    /// are confirmed in the order they were published, so the checkpoint never passes an
+    /// event whose ack has not arrived.
+    async fn confirm(self, conn: &mut PgConnection) -> anyhow::Result<()> {
+        let acks = self.acks.len();
+        async {
+            for ack in self.acks {
+                ack.await?;
+            }
+            anyhow::Ok(())
         }
-        let last = events.last().expect("non-empty batch");
-        *checkpoint = Checkpoint {
-            transaction_id: last.transaction_id.clone(),
-            global_position: last.global_position,
-        };
+        .instrument(debug_span!("relay.await_acks", acks))
+        .await?;
         sqlx::query(
             "UPDATE relay_checkpoint SET transaction_id = $1::text::xid8, global_position = $2,
              updated_at = now() WHERE id = 1",
         )
-        .bind(&checkpoint.transaction_id)
-        .bind(checkpoint.global_position)
+        .bind(&self.last.transaction_id)
+        .bind(self.last.global_position)
         .execute(&mut *conn)
+        .instrument(debug_span!("relay.checkpoint"))
         .await?;
-        Ok(events.len())
+        Ok(())
     }
 }
 

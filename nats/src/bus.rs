@@ -10,7 +10,7 @@ use async_nats::jetstream;
 use async_nats::HeaderMap;
 use futures::StreamExt;
 use tokio::sync::oneshot;
-use tracing::{debug, warn};
+use tracing::{debug, debug_span, warn, Instrument};
 use uuid::Uuid;
 
 use crate::envelope::{CommandEnvelope, CommandOutcome};
@@ -112,16 +112,24 @@ impl CommandBus {
         let subject = self
             .namespace
             .command_subject(envelope.command.subject_suffix());
-        let ack = self
-            .js
-            .publish_with_headers(subject, headers, payload.into())
-            .await
-            .map_err(|e| SendError::Unavailable(e.to_string()))?
-            .await
-            .map_err(|e| SendError::Unavailable(e.to_string()))?;
+        // One span per hop (`LOG_SPANS=close` prints their times): stored on COMMANDS,
+        // then answered by the processor.
+        let ack = async {
+            self.js
+                .publish_with_headers(subject, headers, payload.into())
+                .await
+                .map_err(|e| SendError::Unavailable(e.to_string()))?
+                .await
+                .map_err(|e| SendError::Unavailable(e.to_string()))
+        }
+        .instrument(debug_span!("bus.publish", %command_id))
+        .await?;
         debug!(%command_id, duplicate = ack.duplicate, "command accepted");
 
-        match tokio::time::timeout(wait, rx).await {
+        match tokio::time::timeout(wait, rx)
+            .instrument(debug_span!("bus.await_outcome", %command_id))
+            .await
+        {
             Ok(Ok(outcome)) => Ok(Some(outcome)),
             _ => Ok(None),
         }
