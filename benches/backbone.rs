@@ -69,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
         relay_backlog(&nats, &js, arg("--relay-events", 200_000)).await?;
     }
     if runs("rebuild") {
-        rebuild(&js, arg("--rebuild-events", 1_000_000)).await?;
+        rebuild(arg("--rebuild-events", 1_000_000)).await?;
     }
     Ok(())
 }
@@ -199,7 +199,7 @@ async fn relay_backlog(
 }
 
 /// 3. Rebuild of `admin_users` from a log of `rebuild_events`.
-async fn rebuild(js: &jetstream::Context, rebuild_events: usize) -> anyhow::Result<()> {
+async fn rebuild(rebuild_events: usize) -> anyhow::Result<()> {
     let (scratch, pool) = Scratch::create("rebuild").await?;
     let users = (rebuild_events / 10).max(1) as i64;
     sqlx::query(
