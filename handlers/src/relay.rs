@@ -161,13 +161,21 @@ impl Relay {
                 let (relay, after) = (self.clone(), read.clone());
                 tokio::spawn(async move { relay.read_batch(&after).await })
             });
-            let acks = self
-                .publish(&js, &batch)
-                .instrument(debug_span!("relay.publish", events = batch.len()))
-                .await?;
-            if let Some(published) = in_flight.take() {
-                published.confirm(conn).await?;
-            }
+            // The previous batch's acks are awaited and its checkpoint written while this
+            // one goes out: batches are still confirmed in order, one after the other.
+            let previous = in_flight.take();
+            let (acks, confirmed) = tokio::join!(
+                self.publish(&js, &batch)
+                    .instrument(debug_span!("relay.publish", events = batch.len())),
+                async {
+                    match previous {
+                        Some(published) => published.confirm(conn).await,
+                        None => Ok(()),
+                    }
+                },
+            );
+            confirmed?;
+            let acks = acks?;
             in_flight = Some(Published {
                 acks,
                 last: read.clone(),
