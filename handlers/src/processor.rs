@@ -621,22 +621,12 @@ impl Step<'_> {
         let store: PersistedEventStore<_, A> = PersistedEventStore::new_event_store(repository);
         if self.redelivered {
             // A crash between two steps: this one may have committed already.
-            let committed = self.committed_events(A::TYPE, aggregate_id).await?;
-            if !committed.is_empty() {
+            if let Some(state) = self.adopt_committed::<A>(aggregate_id, last).await? {
                 info!(
                     aggregate = A::TYPE,
                     aggregate_id, "already committed before a restart"
                 );
-                self.committed.lock().expect("step lock").extend(committed);
-                if last {
-                    let outcome = self.outcome_so_far();
-                    store_outcome(&self.processor.pool, self.envelope, &outcome).await?;
-                }
-                let context = store
-                    .load_aggregate(aggregate_id)
-                    .await
-                    .map_err(store_error)?;
-                return Ok(Ok(context.aggregate));
+                return Ok(Ok(state));
             }
         }
         for attempt in 1..=MAX_CONFLICT_RETRIES {
@@ -670,12 +660,27 @@ impl Step<'_> {
                 )
                 .await
             {
-                Ok(()) => {
+                Ok(true) => {
                     if !events.is_empty() {
                         self.processor.waker.wake();
                     }
                     self.processor.fail_points.check("processor.after_commit")?;
                     return Ok(Ok(after));
+                }
+                Ok(false) => {
+                    // Another copy of this command (a redelivery past `ack_wait` while
+                    // this one still ran) committed this step: take its events, once.
+                    info!(
+                        aggregate = A::TYPE,
+                        aggregate_id, "already committed by another delivery"
+                    );
+                    if let Some(state) = self.adopt_committed::<A>(aggregate_id, last).await? {
+                        return Ok(Ok(state));
+                    }
+                    return Err(ProcessError::Store(format!(
+                        "{} {aggregate_id}: committed by another delivery, but no events found",
+                        A::TYPE
+                    )));
                 }
                 Err(error) if is_conflict(&error) => {
                     // Another command committed first: reload and decide again.
@@ -732,9 +737,9 @@ impl Step<'_> {
         events: &[A::Event],
         after: &A,
         last: bool,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<bool, sqlx::Error> {
         if events.is_empty() && !last {
-            return Ok(()); // nothing to append, nothing changed
+            return Ok(true); // nothing to append, nothing changed
         }
         let changed = !events.is_empty();
         let user_access = after.user_access().filter(|_| changed).map(to_json);
@@ -766,7 +771,7 @@ impl Step<'_> {
         };
         // The position is only known inside the statement: the stored outcome gets this
         // step's (or, when it appended nothing, the earlier steps') from `RETURNING`.
-        let (xid, global_position): (Option<String>, Option<i64>) =
+        let (xid, global_position, fresh): (Option<String>, Option<i64>, bool) =
             sqlx::query_as(COMMIT_SQL.as_str())
                 .bind(A::TYPE)
                 .bind(aggregate_id)
@@ -787,11 +792,14 @@ impl Step<'_> {
                 .bind(session_access.transpose()?)
                 .fetch_one(&self.processor.pool)
                 .await?;
+        if !fresh {
+            return Ok(false);
+        }
         if let (Some(xid), Some(global_position)) = (xid, global_position) {
             self.advance((xid.parse().unwrap_or(0), global_position));
         }
         self.committed.lock().expect("step lock").extend(refs);
-        Ok(())
+        Ok(true)
     }
 
     fn metadata(&self) -> HashMap<String, String> {
@@ -812,6 +820,35 @@ impl Step<'_> {
             metadata.insert("user_id".to_owned(), user_id.to_string());
         }
         metadata
+    }
+
+    /// When this command already committed events on this aggregate (a crash between
+    /// steps, or another delivery of it still running), takes them as this step's and
+    /// answers the aggregate's state; `None` when it has not.
+    async fn adopt_committed<A>(
+        &self,
+        aggregate_id: &str,
+        last: bool,
+    ) -> Result<Option<A>, ProcessError>
+    where
+        A: AccessState<Services = ()>,
+    {
+        let committed = self.committed_events(A::TYPE, aggregate_id).await?;
+        if committed.is_empty() {
+            return Ok(None);
+        }
+        self.committed.lock().expect("step lock").extend(committed);
+        if last {
+            let outcome = self.outcome_so_far();
+            store_outcome(&self.processor.pool, self.envelope, &outcome).await?;
+        }
+        let repository = PostgresEventRepository::new(self.processor.pool.clone());
+        let store: PersistedEventStore<_, A> = PersistedEventStore::new_event_store(repository);
+        let context = store
+            .load_aggregate(aggregate_id)
+            .await
+            .map_err(store_error)?;
+        Ok(Some(context.aggregate))
     }
 
     async fn committed_events(
@@ -846,15 +883,25 @@ impl Step<'_> {
 
 /// `Step::commit`'s statement: the events, the outcome (last step only, with the position
 /// of the last event appended) and the access state, as data-modifying CTEs of one
-/// statement; it answers that position.
+/// statement; it answers that position. `fresh` writes nothing when this command already
+/// has events on this aggregate: two deliveries of one command running at once (the first
+/// past its `ack_wait`) either see each other's commit here or collide on the events
+/// primary key, so a step is applied once. (A command never runs two steps that both
+/// write to one aggregate.)
 static COMMIT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "WITH appended AS (
+        "WITH fresh AS (
+                 SELECT NOT EXISTS (
+                     SELECT 1 FROM events
+                     WHERE metadata ->> 'command_id' = $8::text
+                       AND aggregate_type = $1 AND aggregate_id = $2) AS ok
+             ), appended AS (
                  INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
                                      event_version, payload, metadata)
                  SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload::json, $6
                  FROM UNNEST($3::bigint[], $4::text[], $5::text[], $7::jsonb[])
                       AS e(sequence, event_type, event_version, payload)
+                 WHERE (SELECT ok FROM fresh)
                  RETURNING transaction_id, global_position
              ), last AS (
                  SELECT max(transaction_id::text) AS xid, max(global_position) AS global_position
@@ -865,11 +912,11 @@ static COMMIT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                         CASE WHEN last.global_position IS NULL THEN $10::jsonb
                              ELSE $10::jsonb || jsonb_build_object('position',
                                      last.xid || '.' || last.global_position) END
-                 FROM last WHERE $11
+                 FROM last WHERE $11 AND (SELECT ok FROM fresh)
                  ON CONFLICT (command_id) DO NOTHING
                  RETURNING 1
              ), {ACCESS_CTES}
-             SELECT xid, global_position FROM last"
+             SELECT xid, global_position, (SELECT ok FROM fresh) FROM last"
     )
 });
 

@@ -167,3 +167,77 @@ async fn a_command_for_an_unknown_user_is_rejected_with_a_reason() {
     assert_eq!(outcome.error.unwrap().code, "unknown_user");
     app.cleanup().await;
 }
+
+/// Copies of one command that arrive as separate messages and run at the same time (a
+/// redelivery past `ack_wait` while the first delivery still runs, or a republish after
+/// the duplicate window) apply it once: each step's commit sees the other copy's events
+/// or collides with them on the events primary key.
+#[tokio::test]
+async fn copies_of_one_command_running_at_once_apply_it_once() {
+    let app = spawn_app(&[]).await;
+    let bus = bus(&app).await;
+    let user_id = Uuid::now_v7();
+    let first = app.start(&[Role::Processor], FailPoints::default()).await;
+    let signed_up = bus
+        .send(
+            &envelope(sign_up(user_id, "copies@example.com")),
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap()
+        .expect("answered");
+    assert_eq!(signed_up.status, OutcomeStatus::Committed);
+    first.stop().await.unwrap();
+
+    // Ten sign-ins, each published 8 times under distinct message ids (JetStream keeps
+    // every copy), all waiting in the stream before the processor starts.
+    let js = async_nats::jetstream::new(app.services.nats.clone());
+    let namespace = &app.services.topology.namespace;
+    let commands: Vec<CommandEnvelope> = (0..10)
+        .map(|_| envelope(Command::RecordSignIn { user_id }))
+        .collect();
+    for command in &commands {
+        for copy in 0..8 {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(
+                "Nats-Msg-Id",
+                format!("{}-copy-{copy}", command.command_id).as_str(),
+            );
+            js.publish_with_headers(
+                namespace.command_subject(command.command.subject_suffix()),
+                headers,
+                serde_json::to_vec(command).unwrap().into(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        }
+    }
+    let processor = app.start(&[Role::Processor], FailPoints::default()).await;
+    eventually("every copy handled", || async {
+        count(&app, "SELECT count(*) FROM command_outcomes").await == 11
+    })
+    .await;
+    eventually("the stream drained", || async {
+        let mut stream = js.get_stream(namespace.commands_stream()).await.unwrap();
+        stream.info().await.unwrap().state.messages == 0
+    })
+    .await;
+
+    let sign_ins = count(
+        &app,
+        "SELECT count(*) FROM events WHERE event_type = 'UserSignedIn'",
+    )
+    .await;
+    assert_eq!(sign_ins, 10, "each of the ten sign-ins recorded once");
+    let sequences: Vec<i64> = sqlx::query_scalar(
+        "SELECT sequence FROM events WHERE aggregate_type = 'user' ORDER BY sequence",
+    )
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(sequences, (1..=11).collect::<Vec<i64>>());
+    processor.stop().await.unwrap();
+    app.cleanup().await;
+}
