@@ -66,7 +66,7 @@ pub struct AuthUser {
 
 impl AuthUser {
     pub fn is_admin(&self) -> bool {
-        self.account.roles.iter().any(|r| r == "admin")
+        self.account.is_admin()
     }
 }
 

@@ -41,6 +41,10 @@ impl std::fmt::Debug for AccountRow {
 }
 
 impl AccountRow {
+    pub fn is_admin(&self) -> bool {
+        self.roles.iter().any(|r| r == "admin")
+    }
+
     fn new(
         user_id: Uuid,
         email: String,

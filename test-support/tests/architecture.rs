@@ -75,7 +75,6 @@ const EDGE_SQL_TO_MOVE: &[&str] = &[
     "edge/src/idempotency.rs",
     "edge/src/imports.rs",
     "edge/src/library.rs",
-    "edge/src/stream.rs",
 ];
 
 /// Production files longer than `MAX_LINES` without a reason at their top, to be split
