@@ -10,19 +10,19 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, AckKind};
+use async_nats::jetstream;
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{AggregateContext, AggregateError, DomainEvent, EventStore};
-use futures::StreamExt;
 use jukebox_domain::{
     Command, CommandError, EmailClaim, EmailClaimCommand, ExternalIdentity,
     ExternalIdentityCommand, Import, ImportCommand, LibraryCommand, LibraryEntry, LibraryEvent,
     Session, SessionCommand, Track, TrackCommand, TrackId, User, UserCommand,
 };
+use jukebox_nats::consumer::delivery_count;
 use jukebox_nats::names::REPLY_TO_HEADER;
 use jukebox_nats::{
-    CommandEnvelope, CommandOutcome, EventRef, FailPointFired, FailPoints, OutcomeStatus,
-    Redeliveries, Topology,
+    CommandEnvelope, CommandOutcome, ConsumerRuntime, EventRef, FailPointFired, FailPoints,
+    InHand, MessageHandler, OutcomeStatus, Redeliveries, Settle, Topology,
 };
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
@@ -80,8 +80,6 @@ impl Processor {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let js = jetstream::new(self.client.clone());
         let consumer = self.topology.processor_consumer(&js, self.ack_wait).await?;
-        let messages = consumer.messages().await?;
-        self.redeliveries.watch(CONSUMER);
         let waker_stop = shutdown.child_token();
         tokio::spawn(
             self.waker
@@ -90,56 +88,32 @@ impl Processor {
         );
         let _stop_waker = waker_stop.drop_guard();
         info!(concurrency = self.concurrency, "command processor started");
-        let died = CancellationToken::new();
-        let stop = shutdown.clone();
-        let dead = died.clone();
-        messages
-            .take_until(async move {
-                tokio::select! {
-                    _ = stop.cancelled() => {}
-                    _ = dead.cancelled() => {}
-                }
-            })
-            .for_each_concurrent(self.concurrency, |message| {
-                let died = died.clone();
-                let this = &self;
-                async move {
-                    let message = match message {
-                        Ok(message) => message,
-                        Err(error) => {
-                            warn!(%error, "command consumer error");
-                            return;
-                        }
-                    };
-                    if died.is_cancelled() {
-                        return; // as if killed: no ack, JetStream redelivers it
-                    }
-                    if let Err(fired) = this.handle_message(message).await {
-                        error!(%fired, "processor stopping at fail point");
-                        died.cancel();
-                    }
-                }
-            })
-            .await;
-        if died.is_cancelled() {
-            anyhow::bail!("processor died at a fail point");
-        }
+        ConsumerRuntime::new("processor", CONSUMER)
+            .with(&self.fail_points, &self.redeliveries)
+            .each(
+                &consumer,
+                self.concurrency,
+                InHand::Finish,
+                &shutdown,
+                &self,
+            )
+            .await?;
         info!("command processor stopped");
         Ok(())
     }
+}
 
-    async fn handle_message(&self, message: jetstream::Message) -> Result<(), FailPointFired> {
+impl MessageHandler for Processor {
+    async fn handle(&self, message: &jetstream::Message) -> Result<Settle, FailPointFired> {
         let envelope: CommandEnvelope = match serde_json::from_slice(&message.payload) {
             Ok(envelope) => envelope,
             Err(error) => {
                 // A message nobody can read never becomes readable: drop it loudly.
                 error!(%error, subject = %message.subject, "unreadable command, terminating it");
-                let _ = message.ack_with(AckKind::Term).await;
-                return Ok(());
+                return Ok(Settle::Term);
             }
         };
-        let redelivered = message.info().map(|i| i.delivered > 1).unwrap_or(true);
-        self.redeliveries.observe(CONSUMER, &message);
+        let redelivered = delivery_count(message).is_none_or(|delivered| delivered > 1);
         let span = info_span!(
             "command",
             command_id = %envelope.command_id,
@@ -158,22 +132,19 @@ impl Processor {
                     // Best effort: the outcome is stored, the edge can read it later.
                     let _ = self.client.publish(reply_to.to_string(), body.into()).await;
                 }
-                if let Err(error) = message.ack().await {
-                    warn!(%error, "ack failed; the command will be redelivered and answered from its stored outcome");
-                }
-                Ok(())
+                // A lost ack redelivers the command, answered from its stored outcome.
+                Ok(Settle::Ack)
             }
             Err(ProcessError::FailPoint(fired)) => Err(fired),
             Err(error) => {
                 warn!(%error, command_id = %envelope.command_id, "command failed, retrying later");
-                let _ = message
-                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                    .await;
-                Ok(())
+                Ok(Settle::Retry(Duration::from_secs(1)))
             }
         }
     }
+}
 
+impl Processor {
     async fn process(
         &self,
         envelope: &CommandEnvelope,
