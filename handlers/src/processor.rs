@@ -21,8 +21,8 @@ use jukebox_domain::{
 use jukebox_nats::consumer::delivery_count;
 use jukebox_nats::names::REPLY_TO_HEADER;
 use jukebox_nats::{
-    CommandEnvelope, CommandOutcome, ConsumerRuntime, EventRef, FailPointFired, FailPoints,
-    InHand, MessageHandler, OutcomeStatus, Redeliveries, Settle, Topology,
+    CommandEnvelope, CommandOutcome, ConsumerRuntime, EventRef, FailPointFired, FailPoints, InHand,
+    MessageHandler, OutcomeStatus, Redeliveries, Settle, Topology,
 };
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
