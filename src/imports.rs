@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use jukebox_edge::imports::{
-    AcceptedUpload, ImportSettings, ProgressCache, SearchError, SearchHit, SongSearch, UploadError,
-    UploadSink, YoutubeApi,
+use jukebox_edge::clients::youtube::YoutubeApi;
+use jukebox_edge::ports::{
+    AcceptedUpload, ImportSettings, SearchError, SearchHit, SongSearch, UploadError, UploadSink,
 };
+use jukebox_edge::progress::ProgressCache;
 use jukebox_handlers::media::{self, MediaError, PipelineConfig, Tools};
 use jukebox_handlers::storage::{ObjectKey, ObjectStore};
 use jukebox_nats::Namespace;

@@ -1,11 +1,20 @@
-//! Extractors whose rejections use the API's error shape.
+//! Extractors whose rejections use the API's error shape: the JSON body, the caller's
+//! address, the authenticated user and the admin.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use jukebox_projections::accounts::AccountRow;
 use serde::de::DeserializeOwned;
+use uuid::Uuid;
 
+use crate::accounts;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// `Json<T>` whose failures are 400/413/415/422 with a message, never a bare string.
 pub struct ApiJson<T>(pub T);
@@ -42,5 +51,110 @@ fn json_error(rejection: JsonRejection) -> ApiError {
             )
         }
         other => ApiError::bad_request("bad_request", other.body_text()),
+    }
+}
+
+/// The caller's address (the TCP peer), the key of the per-address limits.
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
+        ))
+    }
+}
+
+/// A request with a valid access token whose session and account are live.
+pub struct AuthUser {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub account: AccountRow,
+}
+
+impl AuthUser {
+    pub fn is_admin(&self) -> bool {
+        self.account.is_admin()
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "missing_token",
+                    "send an access token: `Authorization: Bearer <token>`",
+                )
+            })?;
+        let claims = state.auth.jwt.verify(token.trim()).map_err(|_| {
+            state.metrics.auth_failure("access_token");
+            ApiError::unauthorized(
+                "invalid_token",
+                "the access token is invalid or expired; refresh it or sign in again",
+            )
+        })?;
+        // No memory of earlier answers: a revoked admin or session is refused at once.
+        // A request that passes a position is answered as of it; the access state is
+        // written with the events that change it, so there is nothing to wait for, but a
+        // malformed position is refused here like on every read.
+        crate::fresh::After::from_request_parts(parts, state).await?;
+        let Some((account, revoked)) =
+            accounts::authenticate(&state.pool, claims.sub, claims.sid).await?
+        else {
+            return Err(ApiError::unauthorized("invalid_token", "no such account"));
+        };
+        if account.disabled {
+            return Err(ApiError::unauthorized(
+                "account_disabled",
+                "this account is disabled; contact an administrator",
+            ));
+        }
+        if revoked {
+            return Err(ApiError::unauthorized(
+                "session_revoked",
+                "this session has ended; sign in again",
+            ));
+        }
+        Ok(Self {
+            user_id: claims.sub,
+            session_id: claims.sid,
+            account,
+        })
+    }
+}
+
+/// An authenticated admin.
+pub struct Admin(pub AuthUser);
+
+impl axum::extract::FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if !user.is_admin() {
+            return Err(ApiError::forbidden(
+                "not_admin",
+                "this needs the admin role",
+            ));
+        }
+        Ok(Self(user))
     }
 }

@@ -3,23 +3,22 @@
 //! come from the read models.
 
 pub mod accounts;
-pub mod admin;
 pub mod api;
-pub mod audit;
-pub mod auth;
+pub mod clients;
+pub mod commands;
 pub mod error;
 pub mod extract;
 pub mod fresh;
-pub mod google;
 pub mod headers;
 pub mod health;
 pub mod idempotency;
-pub mod imports;
-pub mod library;
 pub mod metrics;
 pub mod openapi;
 pub mod password;
+pub mod ports;
+pub mod progress;
 pub mod rate_limit;
+pub mod routes;
 pub mod settings;
 pub mod state;
 pub mod stream;

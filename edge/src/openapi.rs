@@ -1,12 +1,9 @@
-//! `GET /openapi.json`: the API gateway as the `#[utoipa::path]` annotations beside its
-//! handlers describe it. Each routes module lists its own operations in a `Doc`, next to
-//! its `routes()`; this merges them. schemathesis (tests/hostile) checks every answer of
-//! the running API against this document.
+//! The OpenAPI document's shared parts: its base (info, tags, the bearer scheme) and the
+//! read-your-writes parameters every read and write carries. Each routes module lists its
+//! own operations in a `Doc`, next to its `routes()`; `crate::api` merges them and serves
+//! `GET /openapi.json`. schemathesis (tests/hostile) checks every answer of the running
+//! API against this document.
 
-use std::sync::OnceLock;
-
-use axum::http::header;
-use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -170,78 +167,15 @@ impl Modify for ReadYourWrites {
     }
 }
 
-/// The whole document.
-pub fn document() -> utoipa::openapi::OpenApi {
+/// The document of these parts: the base (info, tags, bearer scheme) with every part
+/// merged in and the read-your-writes parameters added.
+pub fn assemble(
+    parts: impl IntoIterator<Item = utoipa::openapi::OpenApi>,
+) -> utoipa::openapi::OpenApi {
     let mut document = Base::openapi();
-    for part in [
-        crate::api::Doc::openapi(),
-        crate::auth::Doc::openapi(),
-        crate::google::Doc::openapi(),
-        crate::imports::Doc::openapi(),
-        crate::library::Doc::openapi(),
-        crate::stream::Doc::openapi(),
-        crate::admin::Doc::openapi(),
-        crate::audit::Doc::openapi(),
-    ] {
+    for part in parts {
         document.merge(part);
     }
     ReadYourWrites.modify(&mut document);
     document
-}
-
-/// `GET /openapi.json`, built once.
-pub async fn serve() -> impl IntoResponse {
-    static JSON: OnceLock<String> = OnceLock::new();
-    let body = JSON.get_or_init(|| {
-        document()
-            .to_pretty_json()
-            .expect("the OpenAPI document serializes")
-    });
-    ([(header::CONTENT_TYPE, "application/json")], body.as_str())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_operation_documents_its_errors_and_auth() {
-        let document = document();
-        let json = serde_json::to_value(&document).unwrap();
-        let paths = json["paths"].as_object().unwrap();
-        assert!(paths.len() >= 25, "{} paths", paths.len());
-        for (path, item) in paths {
-            for (method, operation) in item.as_object().unwrap() {
-                let responses = operation["responses"].as_object().unwrap();
-                assert!(!responses.is_empty(), "{method} {path}");
-                // A bearer route says so and documents the 401 it answers without a token.
-                if operation.get("security").is_some() {
-                    assert!(responses.contains_key("401"), "{method} {path}: no 401");
-                }
-                // Every read behind a token takes a position; every write answers one.
-                let parameters = operation["parameters"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                let names: Vec<&str> = parameters
-                    .iter()
-                    .filter_map(|p| p["name"].as_str())
-                    .collect();
-                if method == "get" && operation.get("security").is_some() {
-                    assert!(names.contains(&"after"), "{method} {path}: no after");
-                    assert!(responses.contains_key("503"), "{method} {path}: no 503");
-                }
-                if method == "post" || method == "delete" {
-                    for (status, response) in responses {
-                        if status.starts_with('2') {
-                            assert!(
-                                response["headers"].get("Jukebox-Position").is_some(),
-                                "{method} {path} {status}: no Jukebox-Position"
-                            );
-                        }
-                    }
-                }
-            }
-        }
-    }
 }

@@ -23,7 +23,7 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
     /// Search, import and upload (`None` where a deployment runs no imports: 503).
-    pub imports: Option<Arc<crate::imports::ImportSettings>>,
+    pub imports: Option<Arc<crate::ports::ImportSettings>>,
     /// Issues signed stream URLs (`None` without `STREAM_SIGNING_SECRET`: 503).
     pub stream: Option<crate::stream::StreamIssuer>,
     /// Where the API is mounted ("" on :8000, "/api" in the web app): cookie paths use it.

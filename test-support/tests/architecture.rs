@@ -47,9 +47,9 @@ const IO_CRATES: &[&str] = &[
 /// rebuild, audit and CLI reads are to share one typed event-log reader; the edge's
 /// fall-backs to the log go behind the read side's query functions (issue 17).
 const EVENTS_READERS_TO_MOVE: &[&str] = &[
-    "edge/src/audit.rs",
-    "edge/src/google.rs",
-    "edge/src/imports.rs",
+    "edge/src/routes/audit.rs",
+    "edge/src/routes/google.rs",
+    "edge/src/routes/imports/job_row.rs",
     "handlers/src/processor.rs",
     "handlers/src/relay.rs",
     // The read-your-writes wait scans the log's positions and types between a checkpoint
@@ -67,23 +67,23 @@ const LOG_READER: &[&str] = &[];
 /// read-model crate (issue 17, "edge contains no SQL").
 const EDGE_SQL_TO_MOVE: &[&str] = &[
     "edge/src/accounts.rs",
-    "edge/src/admin.rs",
-    "edge/src/api.rs",
-    "edge/src/audit.rs",
-    "edge/src/google.rs",
+    "edge/src/commands.rs",
     "edge/src/health.rs",
     "edge/src/idempotency.rs",
-    "edge/src/imports.rs",
-    "edge/src/library.rs",
+    "edge/src/routes/admin/catalog.rs",
+    "edge/src/routes/admin/mod.rs",
+    "edge/src/routes/audit.rs",
+    "edge/src/routes/auth/signup.rs",
+    "edge/src/routes/google.rs",
+    "edge/src/routes/imports/job_row.rs",
+    "edge/src/routes/imports/jobs.rs",
+    "edge/src/routes/library.rs",
+    "edge/src/routes/ops.rs",
 ];
 
 /// Production files longer than `MAX_LINES` without a reason at their top, to be split
-/// (issue 17: edge by resource, the downloader, the media pipeline, the processor's plan).
+/// (issue 17: the downloader, the media pipeline, the processor's plan).
 const LONG_FILES_TO_SPLIT: &[&str] = &[
-    "edge/src/admin.rs",
-    "edge/src/auth.rs",
-    "edge/src/imports.rs",
-    "edge/src/stream.rs",
     "handlers/src/downloader.rs",
     "handlers/src/media/mod.rs",
     "handlers/src/processor.rs",
@@ -205,6 +205,52 @@ fn no_lower_layer_imports_edge() {
     report(failures);
 }
 
+/// Files of `edge` that may name `crate::api`: the router itself, and the web role, which
+/// serves the API's router under `/api`.
+const API_USERS: &[&str] = &["edge/src/api.rs", "edge/src/web.rs"];
+
+#[test]
+fn no_edge_module_imports_the_api_router() {
+    let rule = "only `api.rs` assembles the router; route modules and what they use never \
+                import `crate::api` (no import cycle: put shared code in `commands`, \
+                `extract` or the resource's module)";
+    let mut failures = Vec::new();
+    for file in rust_files(&root().join("edge/src")) {
+        let name = relative(&file);
+        if API_USERS.contains(&name.as_str()) {
+            continue;
+        }
+        for (number, line) in code_lines(&production_part(&read(&file))) {
+            if imports_api(line) {
+                failures.push(format!(
+                    "{name}:{number}: imports `crate::api` (rule: {rule})"
+                ));
+            }
+        }
+    }
+    report(failures);
+}
+
+/// `crate::api` as a path (`crate::api::x`, `use crate::api;`) or in a group
+/// (`use crate::{api, x};`), not `crate::apis` nor `crate::x::api`.
+fn imports_api(line: &str) -> bool {
+    let as_path = line.match_indices("crate::api").any(|(at, found)| {
+        let before = line[..at].chars().next_back();
+        let after = line[at + found.len()..].chars().next();
+        before.is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == ':'))
+            && after.is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+    });
+    let in_group = line.match_indices("crate::{").any(|(at, found)| {
+        let group = &line[at + found.len()..];
+        let group = &group[..group.find('}').unwrap_or(group.len())];
+        group.split(',').any(|item| {
+            let item = item.trim();
+            item == "api" || item.starts_with("api::") || item.starts_with("api ")
+        })
+    });
+    as_path || in_group
+}
+
 #[test]
 fn no_production_file_is_long_without_a_reason_at_its_top() {
     let rule = format!("no production file over {MAX_LINES} lines without a reason at its top");
@@ -292,6 +338,15 @@ fn the_checks_see_what_they_look_for() {
         relative_links("see [ADR 4](adr/04-x.md#why), [site](https://x.test) and [top](#top)"),
         ["adr/04-x.md"]
     );
+    assert!(imports_api("use crate::api::{envelope, send};"));
+    assert!(imports_api(
+        "    crate::api::stored_outcome_soon(state, id),"
+    ));
+    assert!(imports_api("use crate::{api, error};"));
+    assert!(imports_api("use crate::api;"));
+    assert!(!imports_api("use crate::apis::x;"));
+    assert!(!imports_api("use crate::routes::api::x;"));
+    assert!(!imports_api("use crate::{apis, error};"));
     assert!(is_sql_query("    sqlx::query_as(\"SELECT 1\")"));
     assert!(is_sql_query("        .fetch_optional(pool)"));
     assert!(!is_sql_query("use sqlx::PgPool;"));

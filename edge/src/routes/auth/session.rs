@@ -1,176 +1,29 @@
-//! Account routes: verification, sign-in, refresh rotation, logout, `/auth/me`, and the
-//! `AuthUser` extractor every authenticated route uses. No route here mails: the mail
-//! reactor (handlers) answers the events these commands commit.
+//! Sessions: sign-in, refresh rotation, logout, and the refresh cookie.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use jukebox_domain::{issue_command_id, Command, Email, PasswordHash, RevokeReason, SignInMethod};
-use jukebox_nats::{EventRef, OutcomeStatus};
+use axum::Json;
+use jukebox_domain::{Command, Email, PasswordHash, RevokeReason, SignInMethod};
+use jukebox_nats::OutcomeStatus;
 use jukebox_projections::accounts::AccountRow;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::api::{credential_envelope, envelope, rejection, send, CommandHeaders};
+use super::{hit, limited, user_info, UserInfo};
+use crate::commands::{credential_envelope, envelope, rejection, send, CommandHeaders};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ClientAddr};
 use crate::rate_limit::Bucket;
 use crate::state::AppState;
-use crate::tokens::{RefreshToken, VerificationToken};
+use crate::tokens::RefreshToken;
 use crate::{accounts, password};
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/auth/verify-email", post(verify_email))
-        .route("/auth/resend-verification", post(resend_verification))
-        .route("/auth/signin", post(sign_in))
-        .route("/auth/refresh", post(refresh))
-        .route("/auth/logout", post(logout))
-        .route("/auth/me", get(me))
-}
-
-#[derive(OpenApi)]
-#[openapi(paths(verify_email, resend_verification, sign_in, refresh, logout, me))]
-pub(crate) struct Doc;
-
-/// The caller's address (the TCP peer), the key of the per-address limits.
-pub struct ClientAddr(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
-        ))
-    }
-}
-
-/// A request with a valid access token whose session and account are live.
-pub struct AuthUser {
-    pub user_id: Uuid,
-    pub session_id: Uuid,
-    pub account: AccountRow,
-}
-
-impl AuthUser {
-    pub fn is_admin(&self) -> bool {
-        self.account.is_admin()
-    }
-}
-
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "missing_token",
-                    "send an access token: `Authorization: Bearer <token>`",
-                )
-            })?;
-        let claims = state.auth.jwt.verify(token.trim()).map_err(|_| {
-            state.metrics.auth_failure("access_token");
-            ApiError::unauthorized(
-                "invalid_token",
-                "the access token is invalid or expired; refresh it or sign in again",
-            )
-        })?;
-        // No memory of earlier answers: a revoked admin or session is refused at once.
-        // A request that passes a position is answered as of it; the access state is
-        // written with the events that change it, so there is nothing to wait for, but a
-        // malformed position is refused here like on every read.
-        crate::fresh::After::from_request_parts(parts, state).await?;
-        let Some((account, revoked)) =
-            accounts::authenticate(&state.pool, claims.sub, claims.sid).await?
-        else {
-            return Err(ApiError::unauthorized("invalid_token", "no such account"));
-        };
-        if account.disabled {
-            return Err(ApiError::unauthorized(
-                "account_disabled",
-                "this account is disabled; contact an administrator",
-            ));
-        }
-        if revoked {
-            return Err(ApiError::unauthorized(
-                "session_revoked",
-                "this session has ended; sign in again",
-            ));
-        }
-        Ok(Self {
-            user_id: claims.sub,
-            session_id: claims.sid,
-            account,
-        })
-    }
-}
-
-/// An account as its owner sees it.
-#[derive(Serialize, ToSchema)]
-pub struct UserInfo {
-    id: Uuid,
-    email: String,
-    roles: Vec<String>,
-    verified: bool,
-}
-
-pub fn user_info(account: &AccountRow) -> UserInfo {
-    UserInfo {
-        id: account.user_id,
-        email: account.email.clone(),
-        roles: account.roles.clone(),
-        verified: account.verified,
-    }
-}
-
-/// `GET /auth/me`: who am I.
-#[utoipa::path(get, path = "/auth/me", tag = "accounts", security(("bearer" = [])),
-    responses((status = 200, body = UserInfo), (status = 401, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
-async fn me(user: AuthUser) -> Json<UserInfo> {
-    Json(user_info(&user.account))
-}
-
-/// Refuses the request with 429 when any of these keys is over its limit.
-pub fn limited(state: &AppState, keys: &[(Bucket, &str)]) -> Result<(), ApiError> {
-    for (bucket, key) in keys {
-        if let Err(retry_after) = state.limiter.check(*bucket, key) {
-            state.metrics.rate_limited(bucket.name());
-            return Err(ApiError::RateLimited(retry_after));
-        }
-    }
-    Ok(())
-}
-
-fn hit(state: &AppState, keys: &[(Bucket, &str)]) {
-    for (bucket, key) in keys {
-        state.limiter.hit(*bucket, key);
-    }
-}
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SignInRequest {
+pub(super) struct SignInRequest {
     email: String,
     password: String,
 }
@@ -200,7 +53,7 @@ fn invalid_credentials() -> ApiError {
         (status = 403, body = ErrorBody, description = "account disabled or not verified"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn sign_in(
+pub(super) async fn sign_in(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
@@ -399,7 +252,7 @@ fn clearing(state: &AppState, error: ApiError) -> Response {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "no valid session cookie"),
         (status = 403, body = ErrorBody, description = "cross-site, foreign or missing Origin; account disabled"),
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn refresh(
+pub(super) async fn refresh(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
@@ -496,7 +349,10 @@ async fn refresh(
     responses((status = 204, description = "signed out"), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "cross-site, foreign or missing Origin"),
         (status = 503, body = ErrorBody)))]
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     same_site(&state, &headers)?;
     if let Some(token) = presented_refresh(&state, &headers) {
         let command = Command::RevokeSession {
@@ -513,163 +369,4 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
         [(header::SET_COOKIE, refresh_cookie(&state, None))],
     )
         .into_response())
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct VerifyRequest {
-    /// From the mailed link.
-    token: String,
-}
-
-#[derive(Serialize, ToSchema)]
-struct Verified {
-    verified: bool,
-    user_id: Uuid,
-}
-
-/// `POST /auth/verify-email`: single use, expiring; only the token's hash is compared.
-#[utoipa::path(post, path = "/auth/verify-email", tag = "accounts", params(CommandHeaders),
-    request_body = VerifyRequest,
-    responses((status = 200, body = Verified),
-        (status = 400, body = ErrorBody, description = "invalid, used or expired token"),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn verify_email(
-    State(state): State<AppState>,
-    ClientAddr(addr): ClientAddr,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<VerifyRequest>,
-) -> Result<Response, ApiError> {
-    limited(&state, &[(Bucket::VerifyAddress, &addr)])?;
-    let invalid = || {
-        ApiError::bad_request(
-            "invalid_token",
-            "this verification link is invalid or was already used; ask for a new one",
-        )
-    };
-    let Some(token) = VerificationToken::parse(&body.token) else {
-        hit(&state, &[(Bucket::VerifyAddress, &addr)]);
-        state.metrics.auth_failure("verify");
-        return Err(invalid());
-    };
-    let user_key = token.user_id.to_string();
-    let keys = [
-        (Bucket::VerifyAddress, addr.as_str()),
-        (Bucket::VerifyAccount, user_key.as_str()),
-    ];
-    limited(&state, &keys)?;
-    let command = Command::VerifyEmail {
-        user_id: token.user_id,
-        token_hash: token.hash(),
-        admin_bootstrap_email: state.auth.admin_bootstrap_email.clone(),
-    };
-    let envelope = envelope(&headers, None, command)?;
-    match send(&state, &envelope).await? {
-        Some(outcome) if outcome.status == OutcomeStatus::Committed => Ok(Json(Verified {
-            verified: true,
-            user_id: token.user_id,
-        })
-        .into_response()),
-        Some(outcome) => {
-            hit(&state, &keys);
-            state.metrics.auth_failure("verify");
-            let error = outcome.error.unwrap_or_else(|| {
-                jukebox_domain::CommandError::new("invalid_token", "invalid token")
-            });
-            match error.code.as_str() {
-                "token_expired" => Err(ApiError::bad_request(&error.code, error.message)),
-                _ => Err(invalid()),
-            }
-        }
-        None => Err(ApiError::Unavailable(
-            "verification was not answered in time".into(),
-        )),
-    }
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct ResendRequest {
-    email: String,
-}
-
-#[derive(Serialize, ToSchema)]
-struct ResendResponse {
-    status: &'static str,
-    /// Only with `EXPOSE_VERIFICATION_TOKEN` (development and tests).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    verification_token: Option<String>,
-}
-
-/// `POST /auth/resend-verification`: always 202, whether or not the address has an
-/// unverified account, so it does not tell who has signed up.
-#[utoipa::path(post, path = "/auth/resend-verification", tag = "accounts",
-    params(CommandHeaders), request_body = ResendRequest,
-    responses((status = 202, body = ResendResponse),
-        (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn resend_verification(
-    State(state): State<AppState>,
-    ClientAddr(addr): ClientAddr,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<ResendRequest>,
-) -> Result<Response, ApiError> {
-    let email = Email::parse(&body.email)
-        .map_err(|e| ApiError::unprocessable("invalid_email", e.to_string()))?;
-    let keys = [
-        (Bucket::SignUpAddress, addr.as_str()),
-        (Bucket::SignUpAccount, email.as_str()),
-    ];
-    limited(&state, &keys)?;
-    hit(&state, &keys);
-    let mut body = ResendResponse {
-        status: "if this address has an account that is not verified yet, a new link is on its way",
-        verification_token: None,
-    };
-    // The user aggregate decides (unknown or verified: nothing happens); the mail reactor
-    // answers `VerificationRequested` with a new link.
-    if let Some(account) = accounts::by_email(&state.pool, email.as_str()).await? {
-        let command = Command::RequestVerification {
-            user_id: account.user_id,
-        };
-        let envelope = envelope(&headers, None, command)?;
-        if let Some(outcome) = send(&state, &envelope).await? {
-            let requested = outcome
-                .events
-                .iter()
-                .find(|e| e.event_type == "VerificationRequested");
-            if let Some(event) = requested {
-                body.verification_token = exposed_token(&state, event).await?;
-            }
-        }
-    }
-    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
-}
-
-/// Dev and tests only (`EXPOSE_VERIFICATION_TOKEN`): the token the mail reactor makes for
-/// `event` (derived from the event's id), once the reactor has committed its hash, so the
-/// caller can verify at once. `None` when not exposing, or not committed within the
-/// command wait.
-pub async fn exposed_token(state: &AppState, event: &EventRef) -> Result<Option<String>, ApiError> {
-    if !state.auth.expose_verification_token {
-        return Ok(None);
-    }
-    let Ok(user_id) = event.aggregate_id.parse::<Uuid>() else {
-        return Ok(None);
-    };
-    let event_id = format!(
-        "{}:{}:{}",
-        event.aggregate_type, event.aggregate_id, event.sequence
-    );
-    let token = VerificationToken::derive(&state.auth.verification_key, user_id, &event_id);
-    let issued = tokio::time::timeout(
-        state.command_wait,
-        crate::api::stored_outcome_soon(state, issue_command_id(&event_id)),
-    )
-    .await;
-    let Ok(outcome) = issued else {
-        return Ok(None);
-    };
-    Ok((outcome?.status == OutcomeStatus::Committed).then(|| token.as_str().to_owned()))
 }

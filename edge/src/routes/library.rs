@@ -15,9 +15,9 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::api::{envelope, rejection, send};
-use crate::auth::AuthUser;
+use crate::commands::{envelope, rejection, send};
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::AuthUser;
 use crate::fresh::{models, wait_for, After};
 use crate::state::AppState;
 use crate::stream::StreamIssuer;
@@ -59,7 +59,7 @@ struct Removed {
 /// longer lists the track.
 #[utoipa::path(delete, path = "/library/{song_id}", tag = "library", security(("bearer" = [])),
     params(("song_id" = String, Path, min_length = 3, max_length = 200, pattern = r"^[!-9;-~][!-~]*:[!-~]+$"),
-        crate::api::CommandHeaders),
+        crate::commands::CommandHeaders),
     responses((status = 200, body = Removed), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody, description = "not in my library"),
         (status = 422, body = ErrorBody, description = "not a song id"), (status = 503, body = ErrorBody)))]

@@ -24,9 +24,9 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::api::{credential_envelope, rejection, send};
-use crate::auth::{cookie, open_session, refresh_cookie};
+use crate::commands::{credential_envelope, rejection, send};
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::auth::{cookie, open_session, refresh_cookie};
 use crate::settings::GoogleSettings;
 use crate::state::AppState;
 use crate::{accounts, tokens};

@@ -11,9 +11,9 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::admin::Admin;
 use crate::error::{ApiError, ErrorBody};
-use crate::library::{invalid, params};
+use crate::extract::Admin;
+use crate::routes::library::{invalid, params};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {

@@ -1,0 +1,3 @@
+//! Clients of services outside Jukebox.
+
+pub mod youtube;

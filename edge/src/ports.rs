@@ -1,0 +1,70 @@
+//! The outside world the import routes reach through traits, so the composition root
+//! picks the implementation: [`SongSearch`] (the YouTube Data API in `crate::clients`,
+//! or yt-dlp's `ytsearch`) and [`UploadSink`] (probe the file with ffprobe, put it in the
+//! object store); and [`ImportSettings`], what the import routes need.
+
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jukebox_nats::Namespace;
+use uuid::Uuid;
+
+use crate::progress::ProgressCache;
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    pub video_id: String,
+    pub title: String,
+    pub channel: Option<String>,
+    pub duration_s: Option<u64>,
+    pub thumbnail: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// The search service answered, but not with results (bad key, malformed answer).
+    #[error("{0}")]
+    BadGateway(String),
+    /// The search service cannot be reached or is over its quota: try again later.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait SongSearch: Send + Sync {
+    async fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, SearchError>;
+}
+
+/// An uploaded file, accepted.
+#[derive(Debug, Clone)]
+pub struct AcceptedUpload {
+    pub object_key: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    /// The file is not audio we can use: 422 with this sentence.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait UploadSink: Send + Sync {
+    /// Probes `file` and, if it is audio, keeps it where the downloader can read it.
+    async fn accept(&self, file: &FsPath, job_id: Uuid) -> Result<AcceptedUpload, UploadError>;
+}
+
+/// What the import routes need.
+pub struct ImportSettings {
+    pub search: Arc<dyn SongSearch>,
+    pub uploads: Arc<dyn UploadSink>,
+    pub upload_max_bytes: u64,
+    /// Where uploads are spooled before they are probed (the system temp folder if None).
+    pub upload_dir: Option<PathBuf>,
+    pub progress: ProgressCache,
+    pub namespace: Namespace,
+}

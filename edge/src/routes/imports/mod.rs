@@ -1,0 +1,255 @@
+//! Search and import (issue 4): `GET /songs/search`, `POST /songs/import`,
+//! `POST /songs/upload`, `GET /jobs`, `GET /jobs/{id}`, `GET /jobs/{id}/events`.
+//!
+//! The outside world comes in through `crate::ports`; live progress through
+//! `crate::progress`.
+
+mod events;
+mod job_row;
+mod jobs;
+mod upload;
+
+pub use jobs::{Job, JobError, JobRetry, JobSource};
+
+use std::collections::{HashMap, HashSet};
+
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jukebox_domain::{Command, SourceRef};
+use jukebox_nats::OutcomeStatus;
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+use uuid::Uuid;
+
+use crate::commands::{envelope, rejection, send, CommandHeaders};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, AuthUser};
+use crate::fresh::{models, After};
+use crate::ports::{ImportSettings, SearchError};
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/songs/search", get(search))
+        .route("/songs/import", post(import))
+        // The upload's size is enforced while it streams (UPLOAD_MAX_BYTES).
+        .route(
+            "/songs/upload",
+            post(upload::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/jobs", get(jobs::list_jobs))
+        .route("/jobs/{job_id}", get(jobs::get_job))
+        .route("/jobs/{job_id}/events", get(events::job_events))
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    search,
+    import,
+    upload::upload,
+    jobs::list_jobs,
+    jobs::get_job,
+    events::job_events
+))]
+pub(crate) struct Doc;
+
+fn settings(state: &AppState) -> Result<&ImportSettings, ApiError> {
+    state
+        .imports
+        .as_deref()
+        .ok_or_else(|| ApiError::Unavailable("imports are not configured".into()))
+}
+
+/// Query strings are read as a plain map, so that no shape of them can make the
+/// extractor answer with anything but our JSON errors.
+type Params = Query<HashMap<String, String>>;
+
+/// `limit` as a number in `1..=max` (`default` when absent); anything else is 422.
+fn limit(raw: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match raw {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                ApiError::unprocessable("invalid_limit", format!("limit must be 1 to {max}"))
+            }),
+    }
+}
+
+pub const MAX_QUERY_CHARS: usize = 200;
+
+#[derive(Serialize, ToSchema)]
+struct SearchResults {
+    query: String,
+    results: Vec<SearchResult>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct SearchResult {
+    video_id: String,
+    title: String,
+    channel: Option<String>,
+    duration_s: Option<u64>,
+    thumbnail: Option<String>,
+    /// `yt:<video_id>`: the song id once imported.
+    track_id: String,
+    /// Someone imported it already: importing it is instant.
+    stored: bool,
+    in_library: bool,
+}
+
+/// `GET /songs/search?q=`: YouTube results, each flagged `stored` (someone imported it)
+/// and `in_library` (I have it).
+#[utoipa::path(get, path = "/songs/search", tag = "imports", security(("bearer" = [])),
+    params(("q" = String, Query, min_length = 1, max_length = 200, description = "1 to 200 characters after trimming"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 25)),
+    responses((status = 200, body = SearchResults), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 502, body = ErrorBody, description = "YouTube answered with an error"),
+        (status = 503, body = ErrorBody, description = "YouTube unreachable or over quota")))]
+async fn search(
+    user: AuthUser,
+    after: After,
+    State(state): State<AppState>,
+    Query(params): Params,
+) -> Result<Json<SearchResults>, ApiError> {
+    let q = params.get("q").map_or("", |q| q.trim());
+    if q.is_empty() || q.chars().count() > MAX_QUERY_CHARS {
+        return Err(ApiError::unprocessable(
+            "invalid_query",
+            format!("q must be 1 to {MAX_QUERY_CHARS} characters"),
+        ));
+    }
+    let limit = limit(params.get("limit").map(String::as_str), 10, 25)? as usize;
+    let hits = settings(&state)?
+        .search
+        .search(q, limit)
+        .await
+        .map_err(|e| match e {
+            SearchError::BadGateway(m) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "search_failed",
+                format!("YouTube search failed: {m}"),
+            ),
+            SearchError::Unavailable(m) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "search_unavailable",
+                format!("YouTube search is unavailable right now: {m}"),
+            ),
+        })?;
+    let ids: Vec<String> = hits.iter().map(|h| format!("yt:{}", h.video_id)).collect();
+    after.wait(&state, &[models::LIBRARY]).await?;
+    let (stored, mine) =
+        jukebox_projections::library::marks(&state.pool, user.user_id, &ids).await?;
+    let stored: HashSet<String> = stored.into_iter().collect();
+    let mine: HashSet<String> = mine.into_iter().collect();
+    let results = hits
+        .iter()
+        .zip(&ids)
+        .map(|(hit, track_id)| SearchResult {
+            video_id: hit.video_id.clone(),
+            title: hit.title.clone(),
+            channel: hit.channel.clone(),
+            duration_s: hit.duration_s,
+            thumbnail: hit.thumbnail.clone(),
+            track_id: track_id.clone(),
+            stored: stored.contains(track_id),
+            in_library: mine.contains(track_id),
+        })
+        .collect();
+    Ok(Json(SearchResults {
+        query: q.to_owned(),
+        results,
+    }))
+}
+
+/// One of the two.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ImportRequest {
+    /// A YouTube video id (11 characters).
+    video_id: Option<String>,
+    /// Any http(s) link yt-dlp understands; private addresses are refused.
+    url: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ImportAccepted {
+    job_id: Uuid,
+    #[schema(example = "requested")]
+    status: &'static str,
+    /// `GET` it to follow the job.
+    location: String,
+}
+
+/// `POST /songs/import` `{video_id}` or `{url}` -> 202 `{job_id}`.
+#[utoipa::path(post, path = "/songs/import", tag = "imports", security(("bearer" = [])),
+    params(CommandHeaders), request_body = ImportRequest,
+    responses((status = 202, body = ImportAccepted),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "not a usable source"),
+        (status = 503, body = ErrorBody)))]
+async fn import(
+    user: AuthUser,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ImportRequest>,
+) -> Result<Response, ApiError> {
+    let invalid = |e: jukebox_domain::SourceError| ApiError::unprocessable("invalid_source", e.0);
+    let source = match (body.video_id, body.url) {
+        (Some(video_id), None) => SourceRef::video(video_id.trim()).map_err(invalid)?,
+        (None, Some(url)) => SourceRef::url(&url).map_err(invalid)?,
+        _ => {
+            return Err(ApiError::unprocessable(
+                "invalid_source",
+                "send either video_id or url",
+            ))
+        }
+    };
+    request_import(&state, &headers, user.user_id, Uuid::now_v7(), source).await
+}
+
+async fn request_import(
+    state: &AppState,
+    headers: &HeaderMap,
+    user_id: Uuid,
+    job_id: Uuid,
+    source: SourceRef,
+) -> Result<Response, ApiError> {
+    let envelope = envelope(
+        headers,
+        Some(user_id),
+        Command::RequestImport {
+            job_id,
+            user_id,
+            source,
+        },
+    )?;
+    let job_id = match send(state, &envelope).await? {
+        // A retried request (same Idempotency-Key) gets the first request's job.
+        Some(outcome) if outcome.status == OutcomeStatus::Committed => outcome
+            .events
+            .iter()
+            .find(|e| e.aggregate_type == "import")
+            .and_then(|e| e.aggregate_id.parse().ok())
+            .unwrap_or(job_id),
+        Some(outcome) => return Err(rejection(outcome)),
+        None => job_id,
+    };
+    let location = format!("{}/jobs/{job_id}", state.mount);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location.clone())],
+        Json(ImportAccepted {
+            job_id,
+            status: "requested",
+            location,
+        }),
+    )
+        .into_response())
+}

@@ -1,0 +1,11 @@
+//! The API gateway's routes, one module per resource. Each has its `routes()` and its
+//! `Doc` (its operations in the OpenAPI document); `crate::api` assembles them.
+
+pub mod admin;
+pub mod audit;
+pub mod auth;
+pub mod google;
+pub mod imports;
+pub mod library;
+pub mod ops;
+pub mod stream;
