@@ -144,18 +144,78 @@ impl Command {
     }
 }
 
+/// Why a command was refused, for programs: the one list every crate matches on (the
+/// edge maps each to an HTTP status). Serialized as its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    EmailTaken,
+    UserExists,
+    UnknownUser,
+    InvalidToken,
+    TokenExpired,
+    AlreadyVerified,
+    AccountDisabled,
+    EmailNotVerified,
+    SessionExists,
+    InvalidSession,
+    SessionRevoked,
+    SessionExpired,
+    IdentityLinked,
+    JobExists,
+    UnknownJob,
+    JobFinished,
+    TrackStored,
+    NotInLibrary,
+    /// An admin command from an issuer that is not (or no longer) an enabled admin.
+    NotAdmin,
+}
+
+impl ErrorCode {
+    /// The wire name (`email_taken`), as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EmailTaken => "email_taken",
+            Self::UserExists => "user_exists",
+            Self::UnknownUser => "unknown_user",
+            Self::InvalidToken => "invalid_token",
+            Self::TokenExpired => "token_expired",
+            Self::AlreadyVerified => "already_verified",
+            Self::AccountDisabled => "account_disabled",
+            Self::EmailNotVerified => "email_not_verified",
+            Self::SessionExists => "session_exists",
+            Self::InvalidSession => "invalid_session",
+            Self::SessionRevoked => "session_revoked",
+            Self::SessionExpired => "session_expired",
+            Self::IdentityLinked => "identity_linked",
+            Self::JobExists => "job_exists",
+            Self::UnknownJob => "unknown_job",
+            Self::JobFinished => "job_finished",
+            Self::TrackStored => "track_stored",
+            Self::NotInLibrary => "not_in_library",
+            Self::NotAdmin => "not_admin",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why a command was refused: a stable `code` for programs, a `message` for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]
 pub struct CommandError {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl CommandError {
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            code: code.to_owned(),
+            code,
             message: message.into(),
         }
     }
@@ -164,7 +224,9 @@ impl CommandError {
 impl From<crate::EmailClaimError> for CommandError {
     fn from(error: crate::EmailClaimError) -> Self {
         match error {
-            crate::EmailClaimError::AlreadyClaimed => Self::new("email_taken", error.to_string()),
+            crate::EmailClaimError::AlreadyClaimed => {
+                Self::new(ErrorCode::EmailTaken, error.to_string())
+            }
         }
     }
 }
@@ -172,13 +234,13 @@ impl From<crate::EmailClaimError> for CommandError {
 impl From<crate::UserError> for CommandError {
     fn from(error: crate::UserError) -> Self {
         let code = match error {
-            crate::UserError::AlreadySignedUp => "user_exists",
-            crate::UserError::UnknownUser => "unknown_user",
-            crate::UserError::InvalidVerificationToken => "invalid_token",
-            crate::UserError::VerificationTokenExpired => "token_expired",
-            crate::UserError::AlreadyVerified => "already_verified",
-            crate::UserError::Disabled => "account_disabled",
-            crate::UserError::NotVerified => "email_not_verified",
+            crate::UserError::AlreadySignedUp => ErrorCode::UserExists,
+            crate::UserError::UnknownUser => ErrorCode::UnknownUser,
+            crate::UserError::InvalidVerificationToken => ErrorCode::InvalidToken,
+            crate::UserError::VerificationTokenExpired => ErrorCode::TokenExpired,
+            crate::UserError::AlreadyVerified => ErrorCode::AlreadyVerified,
+            crate::UserError::Disabled => ErrorCode::AccountDisabled,
+            crate::UserError::NotVerified => ErrorCode::EmailNotVerified,
         };
         Self::new(code, error.to_string())
     }
@@ -187,10 +249,10 @@ impl From<crate::UserError> for CommandError {
 impl From<crate::SessionError> for CommandError {
     fn from(error: crate::SessionError) -> Self {
         let code = match error {
-            crate::SessionError::AlreadyStarted => "session_exists",
-            crate::SessionError::InvalidToken => "invalid_session",
-            crate::SessionError::Revoked => "session_revoked",
-            crate::SessionError::Expired => "session_expired",
+            crate::SessionError::AlreadyStarted => ErrorCode::SessionExists,
+            crate::SessionError::InvalidToken => ErrorCode::InvalidSession,
+            crate::SessionError::Revoked => ErrorCode::SessionRevoked,
+            crate::SessionError::Expired => ErrorCode::SessionExpired,
         };
         Self::new(code, error.to_string())
     }
@@ -200,7 +262,7 @@ impl From<crate::ExternalIdentityError> for CommandError {
     fn from(error: crate::ExternalIdentityError) -> Self {
         match error {
             crate::ExternalIdentityError::AlreadyLinked => {
-                Self::new("identity_linked", error.to_string())
+                Self::new(ErrorCode::IdentityLinked, error.to_string())
             }
         }
     }
@@ -209,9 +271,9 @@ impl From<crate::ExternalIdentityError> for CommandError {
 impl From<crate::ImportError> for CommandError {
     fn from(error: crate::ImportError) -> Self {
         let code = match error {
-            crate::ImportError::AlreadyRequested => "job_exists",
-            crate::ImportError::UnknownJob => "unknown_job",
-            crate::ImportError::AlreadyFinished => "job_finished",
+            crate::ImportError::AlreadyRequested => ErrorCode::JobExists,
+            crate::ImportError::UnknownJob => ErrorCode::UnknownJob,
+            crate::ImportError::AlreadyFinished => ErrorCode::JobFinished,
         };
         Self::new(code, error.to_string())
     }
@@ -220,7 +282,9 @@ impl From<crate::ImportError> for CommandError {
 impl From<crate::TrackError> for CommandError {
     fn from(error: crate::TrackError) -> Self {
         match error {
-            crate::TrackError::AlreadyStored => Self::new("track_stored", error.to_string()),
+            crate::TrackError::AlreadyStored => {
+                Self::new(ErrorCode::TrackStored, error.to_string())
+            }
         }
     }
 }
@@ -228,7 +292,26 @@ impl From<crate::TrackError> for CommandError {
 impl From<crate::LibraryError> for CommandError {
     fn from(error: crate::LibraryError) -> Self {
         match error {
-            crate::LibraryError::NotInLibrary => Self::new("not_in_library", error.to_string()),
+            crate::LibraryError::NotInLibrary => {
+                Self::new(ErrorCode::NotInLibrary, error.to_string())
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_code_travels_as_its_snake_case_name() {
+        let error = CommandError::new(ErrorCode::EmailNotVerified, "verify first");
+        let json = serde_json::to_value(&error).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"code": "email_not_verified", "message": "verify first"})
+        );
+        assert_eq!(serde_json::from_value::<CommandError>(json).unwrap(), error);
+        assert_eq!(ErrorCode::NotAdmin.to_string(), "not_admin");
     }
 }

@@ -11,13 +11,14 @@ pub mod import;
 pub mod library;
 pub mod library_entry;
 pub mod media;
+pub mod plan;
 pub mod session;
 pub mod track;
 pub mod user;
 pub mod value;
 pub mod verification;
 
-pub use command::{Command, CommandError};
+pub use command::{Command, CommandError, ErrorCode};
 pub use email_claim::{EmailClaim, EmailClaimCommand, EmailClaimError, EmailClaimEvent};
 pub use external_identity::{
     ExternalIdentity, ExternalIdentityCommand, ExternalIdentityError, ExternalIdentityEvent,

@@ -110,7 +110,7 @@ impl Aggregate for Track {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use cqrs_es::test::TestFramework;
 

@@ -2,7 +2,7 @@
 //! for the outcome, and a rejection as its HTTP answer. Every command-sending route uses
 //! these; they are here, not in `api`, so no route module imports the router.
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use jukebox_domain::Command;
 use jukebox_nats::{CommandEnvelope, CommandOutcome, SendError};
 use serde::Deserialize;
@@ -166,16 +166,10 @@ async fn stored_outcome(
     .map(|(outcome,)| outcome.0))
 }
 
+/// A refused command's answer; each code's status is decided in `crate::error`.
 pub(crate) fn rejection(outcome: CommandOutcome) -> ApiError {
-    let error = outcome.error.unwrap_or_else(|| {
-        jukebox_domain::CommandError::new("rejected", "the command was rejected")
-    });
-    let status = match error.code.as_str() {
-        "email_taken" | "user_exists" | "identity_linked" => StatusCode::CONFLICT,
-        "unknown_user" | "not_in_library" => StatusCode::NOT_FOUND,
-        "account_disabled" | "email_not_verified" | "not_admin" => StatusCode::FORBIDDEN,
-        "invalid_session" | "session_revoked" | "session_expired" => StatusCode::UNAUTHORIZED,
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
-    };
-    ApiError::new(status, &error.code, error.message)
+    match outcome.error {
+        Some(error) => error.into(),
+        None => ApiError::unprocessable("rejected", "the command was rejected"),
+    }
 }

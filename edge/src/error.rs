@@ -4,6 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use jukebox_domain::{CommandError, ErrorCode};
 use serde_json::json;
 
 /// The body of every error answer (OpenAPI schema; `IntoResponse` below writes it).
@@ -65,6 +66,33 @@ impl ApiError {
 
     pub fn forbidden(code: &str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+}
+
+/// A refused command's answer: each code's HTTP status, decided here once.
+impl From<CommandError> for ApiError {
+    fn from(error: CommandError) -> Self {
+        let status = match error.code {
+            ErrorCode::EmailTaken | ErrorCode::UserExists | ErrorCode::IdentityLinked => {
+                StatusCode::CONFLICT
+            }
+            ErrorCode::UnknownUser | ErrorCode::NotInLibrary => StatusCode::NOT_FOUND,
+            ErrorCode::AccountDisabled | ErrorCode::EmailNotVerified | ErrorCode::NotAdmin => {
+                StatusCode::FORBIDDEN
+            }
+            ErrorCode::InvalidSession | ErrorCode::SessionRevoked | ErrorCode::SessionExpired => {
+                StatusCode::UNAUTHORIZED
+            }
+            ErrorCode::InvalidToken
+            | ErrorCode::TokenExpired
+            | ErrorCode::AlreadyVerified
+            | ErrorCode::SessionExists
+            | ErrorCode::JobExists
+            | ErrorCode::UnknownJob
+            | ErrorCode::JobFinished
+            | ErrorCode::TrackStored => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        Self::new(status, error.code.as_str(), error.message)
     }
 }
 

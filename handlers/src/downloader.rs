@@ -24,7 +24,8 @@ use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{AggregateContext, EventStore};
 use futures::StreamExt;
 use jukebox_domain::{
-    Command, Import, ImportEvent, ImportStage, SourceRef, StoredCover, StoredTrack, Track, TrackId,
+    Command, ErrorCode, Import, ImportEvent, ImportStage, SourceRef, StoredCover, StoredTrack,
+    Track, TrackId,
 };
 use jukebox_nats::{
     CommandBus, CommandEnvelope, EventRecord, FailPointFired, FailPoints, OutcomeStatus, Topology,
@@ -462,8 +463,12 @@ impl Downloader {
             .await?
         {
             Ok(()) => {}
-            Err(code) if code == "track_stored" => {}
-            Err(code) => return Err(JobError::Transient(format!("StoreTrack rejected: {code}"))),
+            Err(Some(ErrorCode::TrackStored)) => {}
+            Err(code) => {
+                return Err(JobError::Transient(format!(
+                    "StoreTrack rejected: {code:?}"
+                )))
+            }
         }
         lock.release().await;
         self.complete(bus, job, &track_id).await
@@ -483,10 +488,10 @@ impl Downloader {
         };
         match self.command(bus, job, "complete", complete).await? {
             Ok(()) => {}
-            Err(code) if code == "job_finished" => {}
+            Err(Some(ErrorCode::JobFinished)) => {}
             Err(code) => {
                 return Err(JobError::Transient(format!(
-                    "CompleteImport rejected: {code}"
+                    "CompleteImport rejected: {code:?}"
                 )))
             }
         }
@@ -572,7 +577,7 @@ impl Downloader {
         job: &Job,
         what: &str,
         command: Command,
-    ) -> Result<Result<(), String>, JobError> {
+    ) -> Result<Result<(), Option<ErrorCode>>, JobError> {
         let envelope = CommandEnvelope {
             command_id: Uuid::new_v5(
                 &Uuid::NAMESPACE_OID,
@@ -598,7 +603,7 @@ impl Downloader {
         };
         Ok(match outcome.status {
             OutcomeStatus::Committed => Ok(()),
-            OutcomeStatus::Rejected => Err(outcome.error.map(|e| e.code).unwrap_or_default()),
+            OutcomeStatus::Rejected => Err(outcome.error.map(|e| e.code)),
         })
     }
 

@@ -13,10 +13,10 @@ use std::time::Duration;
 use async_nats::jetstream;
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{AggregateContext, AggregateError, DomainEvent, EventStore};
+use jukebox_domain::plan::{self, AggregateCommand, Issued, Next, Report, State, Step};
 use jukebox_domain::{
-    Command, CommandError, EmailClaim, EmailClaimCommand, ExternalIdentity,
-    ExternalIdentityCommand, Import, ImportCommand, LibraryCommand, LibraryEntry, LibraryEvent,
-    Session, SessionCommand, Track, TrackCommand, TrackId, User, UserCommand,
+    CommandError, EmailClaim, ExternalIdentity, Import, LibraryCommand, LibraryEntry, LibraryEvent,
+    Session, Track, TrackId, User,
 };
 use jukebox_nats::consumer::delivery_count;
 use jukebox_nats::names::REPLY_TO_HEADER;
@@ -153,23 +153,31 @@ impl Processor {
         if let Some(outcome) = self.stored_outcome(envelope.command_id).await? {
             return Ok(outcome);
         }
-        let step = Step {
+        let run = Run {
             processor: self,
             envelope,
             redelivered,
             committed: Mutex::new(Vec::new()),
             position: Mutex::new(None),
+            outcome_stored: Mutex::new(false),
         };
-        let outcome = match self.execute(&step).await? {
-            // The last step stored the outcome in its own transaction.
-            Ok(()) => step.outcome(),
+        let outcome = match run.execute().await? {
+            Ok(()) => {
+                let stored = *run.outcome_stored.lock().expect("run lock");
+                let outcome = run.outcome();
+                if !stored {
+                    // A plan that ended without a `last` step (none does today).
+                    store_outcome(&self.pool, envelope, &outcome).await?;
+                }
+                outcome
+            }
             Err(rejection) => {
                 let outcome = CommandOutcome {
                     command_id: envelope.command_id,
                     status: OutcomeStatus::Rejected,
                     error: Some(rejection),
-                    position: step.position_token(),
-                    events: step.committed.into_inner().expect("step lock"),
+                    position: run.position_token(),
+                    events: run.committed.into_inner().expect("run lock"),
                 };
                 store_outcome(&self.pool, envelope, &outcome).await?;
                 outcome
@@ -188,238 +196,6 @@ impl Processor {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(row.map(|(outcome,)| outcome.0))
-    }
-
-    /// Runs a command's steps, one aggregate each, in order. Every step but the last
-    /// commits its events alone (`Step::run`); the last one commits them together with
-    /// the outcome (`Step::last`), so one transaction per command in the common case.
-    async fn execute(&self, step: &Step<'_>) -> Result<Result<(), CommandError>, ProcessError> {
-        match &step.envelope.command {
-            Command::SignUp {
-                user_id,
-                email,
-                password_hash,
-            } => {
-                let claim = EmailClaimCommand::Claim { user_id: *user_id };
-                if let Err(rejection) = step.run::<EmailClaim>(email.as_str(), claim).await? {
-                    // The address is taken: record the attempt, which the mail reactor
-                    // answers with a mail to the owner; the sign-up stays rejected.
-                    let attempt = EmailClaimCommand::RecordSignUpAttempt { user_id: *user_id };
-                    let recorded = step.run::<EmailClaim>(email.as_str(), attempt).await?;
-                    return Ok(Err(recorded.err().unwrap_or(rejection)));
-                }
-                if step.wrote("SignUpAttempted") {
-                    // Redelivered after the attempt above committed: still rejected.
-                    return Ok(Err(jukebox_domain::EmailClaimError::AlreadyClaimed.into()));
-                }
-                let sign_up = UserCommand::SignUp {
-                    user_id: *user_id,
-                    email: email.clone(),
-                    password_hash: password_hash.clone(),
-                };
-                step.last::<User>(&user_id.to_string(), sign_up).await
-            }
-            Command::RecordSignIn { user_id } => {
-                step.last::<User>(&user_id.to_string(), UserCommand::RecordSignIn)
-                    .await
-            }
-            Command::IssueVerification {
-                user_id,
-                token_hash,
-                expires_at,
-            } => {
-                let issue = UserCommand::IssueVerification {
-                    token_hash: token_hash.clone(),
-                    expires_at: *expires_at,
-                };
-                step.last::<User>(&user_id.to_string(), issue).await
-            }
-            Command::RequestVerification { user_id } => {
-                step.last::<User>(&user_id.to_string(), UserCommand::RequestVerification)
-                    .await
-            }
-            Command::VerifyEmail {
-                user_id,
-                token_hash,
-                admin_bootstrap_email,
-            } => {
-                let verify = UserCommand::VerifyEmail {
-                    token_hash: token_hash.clone(),
-                    now: step.envelope.issued_at,
-                    admin_bootstrap_email: admin_bootstrap_email.clone(),
-                };
-                step.last::<User>(&user_id.to_string(), verify).await
-            }
-            Command::SignIn {
-                user_id,
-                session_id,
-                method,
-                require_verified,
-                refresh_token_hash,
-                session_expires_at,
-                rehash,
-            } => {
-                // The user decides whether it may sign in (an event only for a rehash);
-                // the session records the sign-in under the user's current epoch.
-                let sign_in = UserCommand::SignIn {
-                    require_verified: *require_verified,
-                    rehash: rehash.clone(),
-                };
-                let user = match step
-                    .run_state::<User>(&user_id.to_string(), sign_in)
-                    .await?
-                {
-                    Ok(user) => user,
-                    Err(rejection) => return Ok(Err(rejection)),
-                };
-                let start = SessionCommand::Start {
-                    user_id: *user_id,
-                    token_hash: refresh_token_hash.clone(),
-                    expires_at: *session_expires_at,
-                    method: *method,
-                    epoch: user.session_epoch(),
-                };
-                step.last::<Session>(&session_id.to_string(), start).await
-            }
-            Command::RefreshSession {
-                session_id,
-                presented,
-                replacement,
-            } => {
-                let refresh = SessionCommand::Refresh {
-                    presented: presented.clone(),
-                    replacement: replacement.clone(),
-                    now: step.envelope.issued_at,
-                };
-                step.last::<Session>(&session_id.to_string(), refresh).await
-            }
-            Command::RevokeSession {
-                session_id,
-                presented,
-                reason,
-            } => {
-                let revoke = SessionCommand::Revoke {
-                    presented: presented.clone(),
-                    reason: *reason,
-                };
-                step.last::<Session>(&session_id.to_string(), revoke).await
-            }
-            Command::SignUpWithIdentity {
-                user_id,
-                email,
-                issuer,
-                subject,
-                email_verified,
-                admin_bootstrap_email,
-            } => {
-                let claim = EmailClaimCommand::Claim { user_id: *user_id };
-                if let Err(rejection) = step.run::<EmailClaim>(email.as_str(), claim).await? {
-                    return Ok(Err(rejection));
-                }
-                let link = ExternalIdentityCommand::Link { user_id: *user_id };
-                let identity = ExternalIdentity::id(issuer, subject);
-                if let Err(rejection) = step.run::<ExternalIdentity>(&identity, link).await? {
-                    return Ok(Err(rejection));
-                }
-                let sign_up = UserCommand::SignUpWithIdentity {
-                    user_id: *user_id,
-                    email: email.clone(),
-                    issuer: issuer.clone(),
-                    subject: subject.clone(),
-                    email_verified: *email_verified,
-                    admin_bootstrap_email: admin_bootstrap_email.clone(),
-                };
-                step.last::<User>(&user_id.to_string(), sign_up).await
-            }
-            Command::GrantRole { user_id, role } => {
-                if let Err(rejection) = step.issued_by_admin().await? {
-                    return Ok(Err(rejection));
-                }
-                let grant = UserCommand::GrantRole { role: *role };
-                step.last::<User>(&user_id.to_string(), grant).await
-            }
-            Command::RevokeRole { user_id, role } => {
-                if let Err(rejection) = step.issued_by_admin().await? {
-                    return Ok(Err(rejection));
-                }
-                let revoke = UserCommand::RevokeRole { role: *role };
-                step.last::<User>(&user_id.to_string(), revoke).await
-            }
-            Command::DisableUser { user_id } => {
-                // One event: it bumps the user's session epoch, which ends every session
-                // started before it (checked where sessions are used), however many.
-                if let Err(rejection) = step.issued_by_admin().await? {
-                    return Ok(Err(rejection));
-                }
-                step.last::<User>(&user_id.to_string(), UserCommand::Disable)
-                    .await
-            }
-            Command::EnableUser { user_id } => {
-                if let Err(rejection) = step.issued_by_admin().await? {
-                    return Ok(Err(rejection));
-                }
-                step.last::<User>(&user_id.to_string(), UserCommand::Enable)
-                    .await
-            }
-            Command::RequestImport {
-                job_id,
-                user_id,
-                source,
-            } => {
-                let request = ImportCommand::Request {
-                    job_id: *job_id,
-                    requested_by: *user_id,
-                    source: source.clone(),
-                };
-                step.last::<Import>(&job_id.to_string(), request).await
-            }
-            Command::ChangeImportStage { job_id, stage } => {
-                let change = ImportCommand::ChangeStage { stage: *stage };
-                step.last::<Import>(&job_id.to_string(), change).await
-            }
-            Command::StoreTrack { track } => {
-                let store = TrackCommand::Store(track.clone());
-                step.last::<Track>(track.track_id.as_str(), store).await
-            }
-            Command::CompleteImport {
-                job_id,
-                user_id,
-                track_id,
-            } => {
-                // The track lands in the library first: a completed job always means
-                // the requester has the track.
-                let add = LibraryCommand::AddTrack {
-                    user_id: *user_id,
-                    track_id: track_id.clone(),
-                    job_id: *job_id,
-                };
-                if let Err(rejection) = step.library_entry(*user_id, track_id, add, false).await? {
-                    return Ok(Err(rejection));
-                }
-                let complete = ImportCommand::Complete {
-                    track_id: track_id.clone(),
-                };
-                step.last::<Import>(&job_id.to_string(), complete).await
-            }
-            Command::FailImport {
-                job_id,
-                code,
-                reason,
-            } => {
-                let fail = ImportCommand::Fail {
-                    code: code.clone(),
-                    reason: reason.clone(),
-                };
-                step.last::<Import>(&job_id.to_string(), fail).await
-            }
-            Command::RemoveFromLibrary { user_id, track_id } => {
-                let remove = LibraryCommand::RemoveTrack {
-                    user_id: *user_id,
-                    track_id: track_id.clone(),
-                };
-                step.library_entry(*user_id, track_id, remove, true).await
-            }
-        }
     }
 }
 
@@ -444,8 +220,9 @@ async fn store_outcome<'c>(
     Ok(())
 }
 
-/// One command applied to one aggregate.
-struct Step<'a> {
+/// One command being executed: its plan's steps (`jukebox_domain::plan`), one aggregate
+/// each, in order.
+struct Run<'a> {
     processor: &'a Processor,
     envelope: &'a CommandEnvelope,
     redelivered: bool,
@@ -453,68 +230,68 @@ struct Step<'a> {
     committed: Mutex<Vec<EventRef>>,
     /// The relay-order key `(transaction_id, global_position)` of the last of them.
     position: Mutex<Option<(u64, i64)>>,
+    /// Whether a `last` step stored the outcome with its events.
+    outcome_stored: Mutex<bool>,
 }
 
-impl Step<'_> {
-    /// A step whose events commit on their own; more steps follow.
-    async fn run<A>(
-        &self,
-        aggregate_id: &str,
-        command: A::Command,
-    ) -> Result<Result<(), CommandError>, ProcessError>
-    where
-        A: AccessState<Services = ()>,
-        A::Command: Clone,
-        CommandError: From<A::Error>,
-    {
-        let state = self.apply::<A>(aggregate_id, command, false, &[]).await?;
-        Ok(state.map(drop))
+impl Run<'_> {
+    /// Runs the plan's steps until it finishes. Every step but the last commits its
+    /// events alone; the last one commits them together with the outcome, so one
+    /// transaction per command in the common case.
+    async fn execute(&self) -> Result<Result<(), CommandError>, ProcessError> {
+        let envelope = self.envelope;
+        let issued = Issued {
+            by: envelope.issued_by,
+            at: envelope.issued_at,
+        };
+        let mut done = Vec::new();
+        loop {
+            let report = match plan::next(&envelope.command, issued, &done) {
+                Next::Finish(result) => return Ok(result),
+                Next::Step(Step::ReadUser { user_id }) => self.read_user(user_id).await?,
+                Next::Step(Step::Apply {
+                    aggregate_id,
+                    command,
+                    last,
+                }) => self.apply_step(&aggregate_id, command, last).await?,
+            };
+            done.push(report);
+        }
     }
 
-    /// `run`, answering the aggregate's state after the step.
-    async fn run_state<A>(
+    /// Dispatches a step to its aggregate type.
+    async fn apply_step(
         &self,
         aggregate_id: &str,
-        command: A::Command,
-    ) -> Result<Result<A, CommandError>, ProcessError>
-    where
-        A: AccessState<Services = ()>,
-        A::Command: Clone,
-        CommandError: From<A::Error>,
-    {
-        self.apply::<A>(aggregate_id, command, false, &[]).await
-    }
-
-    /// The command's last step: its events commit with the command's outcome.
-    async fn last<A>(
-        &self,
-        aggregate_id: &str,
-        command: A::Command,
-    ) -> Result<Result<(), CommandError>, ProcessError>
-    where
-        A: AccessState<Services = ()>,
-        A::Command: Clone,
-        CommandError: From<A::Error>,
-    {
-        let state = self.apply::<A>(aggregate_id, command, true, &[]).await?;
-        Ok(state.map(drop))
-    }
-
-    /// A step on one track of one library. An entry with no events of its own starts
-    /// from its track's events in the per-user `Library` of logs written before it.
-    async fn library_entry(
-        &self,
-        user_id: uuid::Uuid,
-        track_id: &TrackId,
-        command: LibraryCommand,
+        command: AggregateCommand,
         last: bool,
-    ) -> Result<Result<(), CommandError>, ProcessError> {
-        let id = LibraryEntry::id(user_id, track_id);
-        let seed = self.legacy_library_events(user_id, track_id).await?;
-        let state = self
-            .apply::<LibraryEntry>(&id, command, last, &seed)
-            .await?;
-        Ok(state.map(drop))
+    ) -> Result<Report, ProcessError> {
+        match command {
+            AggregateCommand::User(c) => self.apply::<User>(aggregate_id, c, last, &[]).await,
+            AggregateCommand::Session(c) => self.apply::<Session>(aggregate_id, c, last, &[]).await,
+            AggregateCommand::EmailClaim(c) => {
+                self.apply::<EmailClaim>(aggregate_id, c, last, &[]).await
+            }
+            AggregateCommand::ExternalIdentity(c) => {
+                self.apply::<ExternalIdentity>(aggregate_id, c, last, &[])
+                    .await
+            }
+            AggregateCommand::Import(c) => self.apply::<Import>(aggregate_id, c, last, &[]).await,
+            AggregateCommand::Track(c) => self.apply::<Track>(aggregate_id, c, last, &[]).await,
+            AggregateCommand::LibraryEntry(c) => {
+                // An entry with no events of its own starts from its track's events in
+                // the per-user `Library` of logs written before it.
+                let (user_id, track_id) = match &c {
+                    LibraryCommand::AddTrack {
+                        user_id, track_id, ..
+                    }
+                    | LibraryCommand::RemoveTrack { user_id, track_id } => (*user_id, track_id),
+                };
+                let seed = self.legacy_library_events(user_id, track_id).await?;
+                self.apply::<LibraryEntry>(aggregate_id, c, last, &seed)
+                    .await
+            }
+        }
     }
 
     /// The last event about `track_id` in `user_id`'s per-user `Library` (indexed; none
@@ -540,27 +317,18 @@ impl Step<'_> {
             .map_err(|e| ProcessError::Store(format!("legacy library event: {e}")))
     }
 
-    /// Admin commands are decided against the issuer's current state, not the edge's
-    /// view of it: an issuer that is not (or no longer) an enabled admin is refused. No
-    /// issuer is the operator's CLI on the server (`jukebox admin`).
-    async fn issued_by_admin(&self) -> Result<Result<(), CommandError>, ProcessError> {
-        let Some(issuer) = self.envelope.issued_by else {
-            return Ok(Ok(()));
-        };
+    /// A user's current state, for a plan that decides on it (admin commands).
+    async fn read_user(&self, user_id: uuid::Uuid) -> Result<Report, ProcessError> {
         let repository = PostgresEventRepository::new(self.processor.pool.clone());
         let store: PersistedEventStore<_, User> = PersistedEventStore::new_event_store(repository);
         let context = store
-            .load_aggregate(&issuer.to_string())
+            .load_aggregate(&user_id.to_string())
             .await
             .map_err(store_error)?;
-        if context.aggregate.is_admin() {
-            Ok(Ok(()))
-        } else {
-            Ok(Err(CommandError::new(
-                "not_admin",
-                "this needs the admin role",
-            )))
-        }
+        Ok(Report::Applied {
+            events: Vec::new(),
+            state: context.aggregate.into(),
+        })
     }
 
     /// The outcome of a command whose steps all committed.
@@ -570,34 +338,35 @@ impl Step<'_> {
             status: OutcomeStatus::Committed,
             error: None,
             position: self.position_token(),
-            events: self.committed.into_inner().expect("step lock"),
+            events: self.committed.into_inner().expect("run lock"),
         }
     }
 
     /// Loads the aggregate (plus `seed` when it has no events yet), handles the command
-    /// and commits; answers the state after the step.
+    /// and commits; reports the events and the state after the step.
     async fn apply<A>(
         &self,
         aggregate_id: &str,
         command: A::Command,
         last: bool,
         seed: &[A::Event],
-    ) -> Result<Result<A, CommandError>, ProcessError>
+    ) -> Result<Report, ProcessError>
     where
         A: AccessState<Services = ()>,
         A::Command: Clone,
         CommandError: From<A::Error>,
+        State: From<A>,
     {
         let repository = PostgresEventRepository::new(self.processor.pool.clone());
         let store: PersistedEventStore<_, A> = PersistedEventStore::new_event_store(repository);
         if self.redelivered {
             // A crash between two steps: this one may have committed already.
-            if let Some(state) = self.adopt_committed::<A>(aggregate_id, last).await? {
+            if let Some(report) = self.adopt_committed::<A>(aggregate_id, last).await? {
                 info!(
                     aggregate = A::TYPE,
                     aggregate_id, "already committed before a restart"
                 );
-                return Ok(Ok(state));
+                return Ok(report);
             }
         }
         for attempt in 1..=MAX_CONFLICT_RETRIES {
@@ -616,7 +385,7 @@ impl Step<'_> {
                 .handle(command.clone(), &(), &sink)
                 .await
             {
-                return Ok(Err(rejection.into()));
+                return Ok(Report::Rejected(rejection.into()));
             }
             // `handle` applied its events as it wrote them: this is the state after.
             let events: Vec<A::Event> = sink.collect().await;
@@ -635,8 +404,14 @@ impl Step<'_> {
                     if !events.is_empty() {
                         self.processor.waker.wake();
                     }
+                    if last {
+                        *self.outcome_stored.lock().expect("run lock") = true;
+                    }
                     self.processor.fail_points.check("processor.after_commit")?;
-                    return Ok(Ok(after));
+                    return Ok(Report::Applied {
+                        events: events.iter().map(DomainEvent::event_type).collect(),
+                        state: after.into(),
+                    });
                 }
                 Ok(false) => {
                     // Another copy of this command (a redelivery past `ack_wait` while
@@ -645,8 +420,8 @@ impl Step<'_> {
                         aggregate = A::TYPE,
                         aggregate_id, "already committed by another delivery"
                     );
-                    if let Some(state) = self.adopt_committed::<A>(aggregate_id, last).await? {
-                        return Ok(Ok(state));
+                    if let Some(report) = self.adopt_committed::<A>(aggregate_id, last).await? {
+                        return Ok(report);
                     }
                     return Err(ProcessError::Store(format!(
                         "{} {aggregate_id}: committed by another delivery, but no events found",
@@ -668,22 +443,16 @@ impl Step<'_> {
         )))
     }
 
-    /// Whether this command has committed an event of this type so far.
-    fn wrote(&self, event_type: &str) -> bool {
-        let committed = self.committed.lock().expect("step lock");
-        committed.iter().any(|e| e.event_type == event_type)
-    }
-
     /// The read-your-writes token of the last event committed so far (see
     /// `CommandOutcome::position`). Steps commit one after another, so a later step's
     /// transaction id is the larger: the last step's position is the command's.
     fn position_token(&self) -> Option<String> {
-        let position = *self.position.lock().expect("step lock");
+        let position = *self.position.lock().expect("run lock");
         position.map(|(xid, global_position)| format!("{xid}.{global_position}"))
     }
 
     fn advance(&self, to: (u64, i64)) {
-        let mut position = self.position.lock().expect("step lock");
+        let mut position = self.position.lock().expect("run lock");
         *position = Some(position.map_or(to, |p| p.max(to)));
     }
 
@@ -693,7 +462,7 @@ impl Step<'_> {
             status: OutcomeStatus::Committed,
             error: None,
             position: self.position_token(),
-            events: self.committed.lock().expect("step lock").clone(),
+            events: self.committed.lock().expect("run lock").clone(),
         }
     }
 
@@ -731,7 +500,7 @@ impl Step<'_> {
                 event_type: event.event_type(),
             });
         }
-        let mut committed = self.committed.lock().expect("step lock").clone();
+        let mut committed = self.committed.lock().expect("run lock").clone();
         committed.extend(refs.iter().cloned());
         let outcome = CommandOutcome {
             command_id: self.envelope.command_id,
@@ -769,7 +538,7 @@ impl Step<'_> {
         if let (Some(xid), Some(global_position)) = (xid, global_position) {
             self.advance((xid.parse().unwrap_or(0), global_position));
         }
-        self.committed.lock().expect("step lock").extend(refs);
+        self.committed.lock().expect("run lock").extend(refs);
         Ok(true)
     }
 
@@ -795,23 +564,26 @@ impl Step<'_> {
 
     /// When this command already committed events on this aggregate (a crash between
     /// steps, or another delivery of it still running), takes them as this step's and
-    /// answers the aggregate's state; `None` when it has not.
+    /// reports them with the aggregate's state; `None` when it has not.
     async fn adopt_committed<A>(
         &self,
         aggregate_id: &str,
         last: bool,
-    ) -> Result<Option<A>, ProcessError>
+    ) -> Result<Option<Report>, ProcessError>
     where
         A: AccessState<Services = ()>,
+        State: From<A>,
     {
         let committed = self.committed_events(A::TYPE, aggregate_id).await?;
         if committed.is_empty() {
             return Ok(None);
         }
-        self.committed.lock().expect("step lock").extend(committed);
+        let events = committed.iter().map(|e| e.event_type.clone()).collect();
+        self.committed.lock().expect("run lock").extend(committed);
         if last {
             let outcome = self.outcome_so_far();
             store_outcome(&self.processor.pool, self.envelope, &outcome).await?;
+            *self.outcome_stored.lock().expect("run lock") = true;
         }
         let repository = PostgresEventRepository::new(self.processor.pool.clone());
         let store: PersistedEventStore<_, A> = PersistedEventStore::new_event_store(repository);
@@ -819,7 +591,10 @@ impl Step<'_> {
             .load_aggregate(aggregate_id)
             .await
             .map_err(store_error)?;
-        Ok(Some(context.aggregate))
+        Ok(Some(Report::Applied {
+            events,
+            state: context.aggregate.into(),
+        }))
     }
 
     async fn committed_events(
@@ -852,7 +627,7 @@ impl Step<'_> {
     }
 }
 
-/// `Step::commit`'s statement: the events, the outcome (last step only, with the position
+/// `Run::commit`'s statement: the events, the outcome (last step only, with the position
 /// of the last event appended) and the access state, as data-modifying CTEs of one
 /// statement; it answers that position. `fresh` writes nothing when this command already
 /// has events on this aggregate: two deliveries of one command running at once (the first

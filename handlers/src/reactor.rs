@@ -313,7 +313,7 @@ impl MailReactor {
         };
         let outcome = self.send(bus, &envelope).await?;
         if outcome.status == OutcomeStatus::Rejected {
-            let code = outcome.error.map(|e| e.code).unwrap_or_default();
+            let code = outcome.error.map_or("none", |e| e.code.as_str());
             info!(%code, "no verification mail: the token was refused");
             return Ok(None);
         }

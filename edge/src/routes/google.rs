@@ -16,7 +16,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use jukebox_domain::{Command, Email, ExternalIdentity, SignInMethod};
+use jukebox_domain::{Command, Email, ErrorCode, ExternalIdentity, SignInMethod};
 use jukebox_nats::OutcomeStatus;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -395,13 +395,12 @@ async fn create_account(
     match send(state, &envelope).await? {
         Some(outcome) if outcome.status == OutcomeStatus::Committed => Ok(user_id),
         Some(outcome) => {
-            let code = outcome.error.as_ref().map(|e| e.code.clone());
-            match code.as_deref() {
+            match outcome.error.as_ref().map(|e| e.code) {
                 // Two first sign-ins raced: the other one linked the identity.
-                Some("identity_linked") => linked_user(state, &claims.iss, &claims.sub)
+                Some(ErrorCode::IdentityLinked) => linked_user(state, &claims.iss, &claims.sub)
                     .await?
                     .ok_or_else(|| rejection(outcome)),
-                Some("email_taken") => Err(ApiError::new(
+                Some(ErrorCode::EmailTaken) => Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "account_exists",
                     "an account with this email address already exists; sign in with your password",

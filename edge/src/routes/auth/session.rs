@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use jukebox_domain::{Command, Email, PasswordHash, RevokeReason, SignInMethod};
+use jukebox_domain::{Command, Email, ErrorCode, PasswordHash, RevokeReason, SignInMethod};
 use jukebox_nats::OutcomeStatus;
 use jukebox_projections::accounts::AccountRow;
 use serde::{Deserialize, Serialize};
@@ -123,16 +123,16 @@ pub async fn open_session(
     match send(state, &envelope).await? {
         Some(outcome) if outcome.status == OutcomeStatus::Committed => Ok((session_id, refresh)),
         Some(outcome) => {
-            let error = outcome.error.clone().unwrap_or_else(|| {
-                jukebox_domain::CommandError::new("rejected", "sign-in was refused")
+            let refused = outcome.error.as_ref().is_some_and(|e| {
+                matches!(
+                    e.code,
+                    ErrorCode::AccountDisabled | ErrorCode::EmailNotVerified
+                )
             });
-            match error.code.as_str() {
-                "account_disabled" | "email_not_verified" => {
-                    state.metrics.auth_failure("signin_refused");
-                    Err(ApiError::forbidden(&error.code, error.message))
-                }
-                _ => Err(rejection(outcome)),
+            if refused {
+                state.metrics.auth_failure("signin_refused");
             }
+            Err(rejection(outcome))
         }
         None => Err(ApiError::Unavailable(
             "sign-in was not answered in time".into(),
@@ -334,9 +334,9 @@ pub(super) async fn refresh(
         }
         Some(outcome) => {
             let error = outcome.error.unwrap_or_else(|| {
-                jukebox_domain::CommandError::new("invalid_session", "sign in again")
+                jukebox_domain::CommandError::new(ErrorCode::InvalidSession, "sign in again")
             });
-            failed(ApiError::unauthorized(&error.code, error.message))
+            failed(ApiError::unauthorized(error.code.as_str(), error.message))
         }
         None => Err(ApiError::Unavailable(
             "refresh was not answered in time".into(),

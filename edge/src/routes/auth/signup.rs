@@ -5,7 +5,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use jukebox_domain::{Command, Email, PasswordHash};
+use jukebox_domain::{Command, Email, ErrorCode, PasswordHash};
 use jukebox_nats::{CommandOutcome, OutcomeStatus};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -126,7 +126,7 @@ pub(super) async fn sign_up(
                 && outcome
                     .error
                     .as_ref()
-                    .is_some_and(|e| e.code == "email_taken") =>
+                    .is_some_and(|e| e.code == ErrorCode::EmailTaken) =>
         {
             Ok((
                 StatusCode::CREATED,
@@ -223,7 +223,7 @@ pub(super) async fn command_outcome(
     let taken = outcome
         .error
         .as_ref()
-        .is_some_and(|e| e.code == "email_taken");
+        .is_some_and(|e| e.code == ErrorCode::EmailTaken);
     if taken && state.auth.email_verify_required {
         outcome.status = OutcomeStatus::Committed;
         outcome.error = None;

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use jukebox_domain::{issue_command_id, Command, Email};
+use jukebox_domain::{issue_command_id, Command, Email, ErrorCode};
 use jukebox_nats::{EventRef, OutcomeStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -79,10 +79,12 @@ pub(super) async fn verify_email(
             hit(&state, &keys);
             state.metrics.auth_failure("verify");
             let error = outcome.error.unwrap_or_else(|| {
-                jukebox_domain::CommandError::new("invalid_token", "invalid token")
+                jukebox_domain::CommandError::new(ErrorCode::InvalidToken, "invalid token")
             });
-            match error.code.as_str() {
-                "token_expired" => Err(ApiError::bad_request(&error.code, error.message)),
+            match error.code {
+                ErrorCode::TokenExpired => {
+                    Err(ApiError::bad_request(error.code.as_str(), error.message))
+                }
                 _ => Err(invalid()),
             }
         }

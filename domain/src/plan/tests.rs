@@ -1,0 +1,434 @@
+//! Given a command and the reports of the steps so far, when the runner asks for the
+//! next step, then the plan answers it.
+
+use cqrs_es::Aggregate;
+use time::OffsetDateTime;
+
+use super::*;
+use crate::media::{ImportStage, SourceRef, TrackId};
+use crate::value::{Email, PasswordHash, RevokeReason, Role, SignInMethod, TokenHash};
+use crate::{EmailClaimError, ImportError, UserEvent};
+
+const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+
+fn id(n: u128) -> Uuid {
+    Uuid::from_u128(n)
+}
+
+fn email() -> Email {
+    Email::parse("alice@example.com").unwrap()
+}
+
+fn at() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+}
+
+fn by(issuer: Option<Uuid>) -> Issued {
+    Issued {
+        by: issuer,
+        at: at(),
+    }
+}
+
+fn track() -> TrackId {
+    TrackId::parse("yt:dQw4w9WgXcQ").unwrap()
+}
+
+/// A user built from its events.
+fn user(events: Vec<UserEvent>) -> User {
+    let mut user = User::default();
+    for event in events {
+        user.apply(event);
+    }
+    user
+}
+
+fn signed_up(user_id: Uuid) -> UserEvent {
+    UserEvent::UserSignedUp {
+        user_id,
+        email: email(),
+        password_hash: PasswordHash::parse(HASH).unwrap(),
+    }
+}
+
+fn applied(events: &[&str], state: impl Into<State>) -> Report {
+    Report::Applied {
+        events: events.iter().map(|e| (*e).to_owned()).collect(),
+        state: state.into(),
+    }
+}
+
+fn rejected(error: impl Into<CommandError>) -> Report {
+    Report::Rejected(error.into())
+}
+
+fn step(aggregate_id: &str, command: impl Into<AggregateCommand>, last: bool) -> Next {
+    Next::Step(Step::Apply {
+        aggregate_id: aggregate_id.to_owned(),
+        command: command.into(),
+        last,
+    })
+}
+
+fn sign_up() -> Command {
+    Command::SignUp {
+        user_id: id(1),
+        email: email(),
+        password_hash: PasswordHash::parse(HASH).unwrap(),
+    }
+}
+
+#[test]
+fn sign_up_claims_the_address_then_creates_the_user_with_the_outcome() {
+    let command = sign_up();
+    let claim = EmailClaimCommand::Claim { user_id: id(1) };
+    assert_eq!(
+        next(&command, by(None), &[]),
+        step("alice@example.com", claim, false)
+    );
+    let done = [applied(&["EmailClaimed"], EmailClaim::default())];
+    let create = UserCommand::SignUp {
+        user_id: id(1),
+        email: email(),
+        password_hash: PasswordHash::parse(HASH).unwrap(),
+    };
+    assert_eq!(
+        next(&command, by(None), &done),
+        step(&id(1).to_string(), create, true)
+    );
+    let done = [
+        applied(&["EmailClaimed"], EmailClaim::default()),
+        applied(&["UserSignedUp"], user(vec![])),
+    ];
+    assert_eq!(next(&command, by(None), &done), Next::Finish(Ok(())));
+}
+
+#[test]
+fn sign_up_with_a_taken_address_records_the_attempt_and_stays_refused() {
+    let command = sign_up();
+    let done = [rejected(EmailClaimError::AlreadyClaimed)];
+    let attempt = EmailClaimCommand::RecordSignUpAttempt { user_id: id(1) };
+    assert_eq!(
+        next(&command, by(None), &done),
+        step("alice@example.com", attempt, false)
+    );
+    let done = [
+        rejected(EmailClaimError::AlreadyClaimed),
+        applied(&["SignUpAttempted"], EmailClaim::default()),
+    ];
+    let Next::Finish(Err(error)) = next(&command, by(None), &done) else {
+        panic!("the sign-up must end refused");
+    };
+    assert_eq!(error.code, ErrorCode::EmailTaken);
+}
+
+#[test]
+fn a_sign_up_redelivered_after_its_attempt_committed_is_refused_without_creating_a_user() {
+    // The first delivery recorded the attempt and died before storing the rejection: the
+    // claim step of the redelivery finds that event as its own.
+    let done = [applied(&["SignUpAttempted"], EmailClaim::default())];
+    let Next::Finish(Err(error)) = next(&sign_up(), by(None), &done) else {
+        panic!("the sign-up must end refused");
+    };
+    assert_eq!(error.code, ErrorCode::EmailTaken);
+}
+
+#[test]
+fn sign_up_with_identity_claims_links_then_creates_and_stops_at_a_linked_identity() {
+    let command = Command::SignUpWithIdentity {
+        user_id: id(1),
+        email: email(),
+        issuer: "https://accounts.google.com".into(),
+        subject: "42".into(),
+        email_verified: true,
+        admin_bootstrap_email: None,
+    };
+    let claimed = || applied(&["EmailClaimed"], EmailClaim::default());
+    assert_eq!(
+        next(&command, by(None), &[claimed()]),
+        step(
+            "https://accounts.google.com|42",
+            ExternalIdentityCommand::Link { user_id: id(1) },
+            false
+        )
+    );
+    let linked = applied(&["IdentityLinked"], ExternalIdentity::default());
+    let Next::Step(Step::Apply {
+        aggregate_id,
+        last,
+        command: AggregateCommand::User(_),
+    }) = next(&command, by(None), &[claimed(), linked])
+    else {
+        panic!("the user comes third");
+    };
+    assert_eq!((aggregate_id, last), (id(1).to_string(), true));
+    let refused = [
+        claimed(),
+        rejected(crate::ExternalIdentityError::AlreadyLinked),
+    ];
+    let Next::Finish(Err(error)) = next(&command, by(None), &refused) else {
+        panic!("a linked identity ends the sign-up");
+    };
+    assert_eq!(error.code, ErrorCode::IdentityLinked);
+}
+
+#[test]
+fn sign_in_starts_the_session_under_the_epoch_the_user_allowed_it_with() {
+    let command = Command::SignIn {
+        user_id: id(1),
+        session_id: id(2),
+        method: SignInMethod::Password,
+        require_verified: true,
+        refresh_token_hash: TokenHash::of("refresh"),
+        session_expires_at: at(),
+        rehash: None,
+    };
+    let allow = UserCommand::SignIn {
+        require_verified: true,
+        rehash: None,
+    };
+    assert_eq!(
+        next(&command, by(Some(id(1))), &[]),
+        step(&id(1).to_string(), allow, false)
+    );
+    // Disabled and enabled twice: epoch 2.
+    let user = user(vec![
+        signed_up(id(1)),
+        UserEvent::UserDisabled,
+        UserEvent::UserEnabled,
+        UserEvent::UserDisabled,
+        UserEvent::UserEnabled,
+    ]);
+    let start = SessionCommand::Start {
+        user_id: id(1),
+        token_hash: TokenHash::of("refresh"),
+        expires_at: at(),
+        method: SignInMethod::Password,
+        epoch: 2,
+    };
+    assert_eq!(
+        next(&command, by(Some(id(1))), &[applied(&[], user)]),
+        step(&id(2).to_string(), start, true)
+    );
+    let refused = [rejected(crate::UserError::Disabled)];
+    let Next::Finish(Err(error)) = next(&command, by(Some(id(1))), &refused) else {
+        panic!("a refused user opens no session");
+    };
+    assert_eq!(error.code, ErrorCode::AccountDisabled);
+}
+
+#[test]
+fn admin_commands_read_the_issuer_and_refuse_one_that_is_not_an_enabled_admin() {
+    let target = id(7);
+    let commands = [
+        (
+            Command::GrantRole {
+                user_id: target,
+                role: Role::Admin,
+            },
+            UserCommand::GrantRole { role: Role::Admin },
+        ),
+        (
+            Command::RevokeRole {
+                user_id: target,
+                role: Role::Admin,
+            },
+            UserCommand::RevokeRole { role: Role::Admin },
+        ),
+        (
+            Command::DisableUser { user_id: target },
+            UserCommand::Disable,
+        ),
+        (Command::EnableUser { user_id: target }, UserCommand::Enable),
+    ];
+    let admin = || {
+        vec![
+            signed_up(id(1)),
+            UserEvent::RoleGranted { role: Role::Admin },
+        ]
+    };
+    let mut disabled_admin = admin();
+    disabled_admin.push(UserEvent::UserDisabled);
+    for (command, on_target) in commands {
+        assert_eq!(
+            next(&command, by(Some(id(1))), &[]),
+            Next::Step(Step::ReadUser { user_id: id(1) })
+        );
+        for not_admin in [vec![signed_up(id(1))], disabled_admin.clone(), vec![]] {
+            let Next::Finish(Err(error)) =
+                next(&command, by(Some(id(1))), &[applied(&[], user(not_admin))])
+            else {
+                panic!("{command:?} from a non-admin must be refused");
+            };
+            assert_eq!(error.code, ErrorCode::NotAdmin);
+        }
+        assert_eq!(
+            next(&command, by(Some(id(1))), &[applied(&[], user(admin()))]),
+            step(&target.to_string(), on_target.clone(), true)
+        );
+        // The operator's CLI (no issuer) goes straight to the target.
+        assert_eq!(
+            next(&command, by(None), &[]),
+            step(&target.to_string(), on_target, true)
+        );
+    }
+}
+
+#[test]
+fn complete_import_adds_the_track_to_the_library_before_completing_the_job() {
+    let command = Command::CompleteImport {
+        job_id: id(3),
+        user_id: id(1),
+        track_id: track(),
+    };
+    let add = LibraryCommand::AddTrack {
+        user_id: id(1),
+        track_id: track(),
+        job_id: id(3),
+    };
+    let entry = format!("{}/yt:dQw4w9WgXcQ", id(1));
+    assert_eq!(next(&command, by(None), &[]), step(&entry, add, false));
+    let added = || applied(&["TrackAddedToLibrary"], LibraryEntry::default());
+    let complete = ImportCommand::Complete { track_id: track() };
+    assert_eq!(
+        next(&command, by(None), &[added()]),
+        step(&id(3).to_string(), complete, true)
+    );
+    let finished = [added(), rejected(ImportError::AlreadyFinished)];
+    let Next::Finish(Err(error)) = next(&command, by(None), &finished) else {
+        panic!("a finished job refuses completion");
+    };
+    assert_eq!(error.code, ErrorCode::JobFinished);
+}
+
+/// Every command's plan, when each step commits, ends right after one `last` step, and
+/// only that one: the runner stores the outcome with it.
+#[test]
+fn every_plan_ends_committed_right_after_its_one_last_step() {
+    let admin = user(vec![
+        signed_up(id(1)),
+        UserEvent::RoleGranted { role: Role::Admin },
+    ]);
+    for command in all_commands() {
+        let mut done = Vec::new();
+        let mut lasts = 0;
+        let ended = loop {
+            match next(&command, by(Some(id(1))), &done) {
+                Next::Finish(result) => break result,
+                Next::Step(Step::ReadUser { .. }) => {
+                    done.push(applied(&[], admin.clone()));
+                }
+                Next::Step(Step::Apply { last, .. }) => {
+                    assert_eq!(lasts, 0, "{command:?}: a step after the last one");
+                    lasts += usize::from(last);
+                    done.push(applied(&[], user(vec![])));
+                }
+            }
+            assert!(done.len() <= 3, "{command:?}: more steps than any plan has");
+        };
+        assert_eq!(ended, Ok(()), "{command:?}");
+        assert_eq!(lasts, 1, "{command:?}: one last step");
+    }
+}
+
+/// A refusal at the first step ends every command with that refusal (sign-up records
+/// the attempt first).
+#[test]
+fn a_refused_first_step_ends_the_command_refused() {
+    for command in all_commands() {
+        if matches!(command, Command::SignUp { .. }) {
+            continue; // covered above
+        }
+        let refusal = CommandError::new(ErrorCode::UnknownUser, "no such user");
+        let first = next(&command, by(None), &[]);
+        assert!(matches!(first, Next::Step(_)), "{command:?}");
+        assert_eq!(
+            next(&command, by(None), &[Report::Rejected(refusal.clone())]),
+            Next::Finish(Err(refusal)),
+            "{command:?}"
+        );
+    }
+}
+
+fn all_commands() -> Vec<Command> {
+    vec![
+        sign_up(),
+        Command::RecordSignIn { user_id: id(1) },
+        Command::IssueVerification {
+            user_id: id(1),
+            token_hash: TokenHash::of("t"),
+            expires_at: at(),
+        },
+        Command::RequestVerification { user_id: id(1) },
+        Command::VerifyEmail {
+            user_id: id(1),
+            token_hash: TokenHash::of("t"),
+            admin_bootstrap_email: None,
+        },
+        Command::SignIn {
+            user_id: id(1),
+            session_id: id(2),
+            method: SignInMethod::Password,
+            require_verified: false,
+            refresh_token_hash: TokenHash::of("r"),
+            session_expires_at: at(),
+            rehash: None,
+        },
+        Command::RefreshSession {
+            session_id: id(2),
+            presented: TokenHash::of("r"),
+            replacement: TokenHash::of("s"),
+        },
+        Command::RevokeSession {
+            session_id: id(2),
+            presented: None,
+            reason: RevokeReason::Logout,
+        },
+        Command::SignUpWithIdentity {
+            user_id: id(1),
+            email: email(),
+            issuer: "i".into(),
+            subject: "s".into(),
+            email_verified: true,
+            admin_bootstrap_email: None,
+        },
+        Command::GrantRole {
+            user_id: id(7),
+            role: Role::Admin,
+        },
+        Command::RevokeRole {
+            user_id: id(7),
+            role: Role::Admin,
+        },
+        Command::DisableUser { user_id: id(7) },
+        Command::EnableUser { user_id: id(7) },
+        Command::RequestImport {
+            job_id: id(3),
+            user_id: id(1),
+            source: SourceRef::Video {
+                video_id: "dQw4w9WgXcQ".into(),
+            },
+        },
+        Command::ChangeImportStage {
+            job_id: id(3),
+            stage: ImportStage::Downloading,
+        },
+        Command::StoreTrack {
+            track: crate::track::tests::stored(),
+        },
+        Command::FailImport {
+            job_id: id(3),
+            code: "too_long".into(),
+            reason: "too long".into(),
+        },
+        Command::CompleteImport {
+            job_id: id(3),
+            user_id: id(1),
+            track_id: track(),
+        },
+        Command::RemoveFromLibrary {
+            user_id: id(1),
+            track_id: track(),
+        },
+    ]
+}
