@@ -1,7 +1,7 @@
 //! Write-side access state (issue 15, ADR 14): the rows in `access_users` and
 //! `access_sessions` that sign-in and every authenticated request read. The processor
 //! writes them in the statement that appends the `User`/`Session` events they come
-//! from (`processor::Step::commit`), so an access decision never rests on a projection
+//! from (`processor::Run::commit`), so an access decision never rests on a projection
 //! that may lag. Each row is its aggregate's state after the step, so a row is only
 //! ever written by commits on its own aggregate, serialized by the events primary key.
 
@@ -81,7 +81,7 @@ impl AccessState for Track {}
 impl AccessState for Library {}
 impl AccessState for LibraryEntry {}
 
-/// The CTEs `Step::commit` adds to its statement: `$12` is the `access_users` row and
+/// The CTEs `Run::commit` adds to its statement: `$12` is the `access_users` row and
 /// `$13` the `access_sessions` row, each a JSON object or NULL. Each reads `appended`
 /// first, so the events' primary key settles a race before the row is locked: two
 /// commits on one aggregate locking in the other order would deadlock.

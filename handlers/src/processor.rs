@@ -1,6 +1,7 @@
-//! Command processor: a durable pull consumer on `COMMANDS`. Each command runs through
-//! cqrs-es against the Postgres event store; the outcome is stored, answered on core NATS
-//! after commit, and only then is the message acked.
+//! Command processor: a durable pull consumer on `COMMANDS`. Each command runs its
+//! domain plan (`jukebox_domain::plan`: which aggregates, in what order) through cqrs-es
+//! against the Postgres event store; the outcome is stored, answered on core NATS after
+//! commit, and only then is the message acked.
 //!
 //! Exactly-once effect: a command whose outcome is stored is answered from it; a
 //! redelivered one whose events were committed before a crash is recognised by the

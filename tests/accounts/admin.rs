@@ -234,7 +234,7 @@ async fn a_revoked_admin_is_refused_at_once_with_every_projector_stopped() {
             .unwrap()
             .expect("answered");
         assert_eq!(outcome.status, OutcomeStatus::Rejected);
-        assert_eq!(outcome.error.unwrap().code, "not_admin");
+        assert_eq!(outcome.error.unwrap().code.as_str(), "not_admin");
     }
     assert_eq!(roles(&app, &deputy).await, serde_json::json!([]));
 

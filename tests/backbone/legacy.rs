@@ -223,7 +223,7 @@ async fn a_log_from_before_small_aggregates_still_signs_in_disables_and_fills_li
         track_id: track_id.clone(),
     };
     let refused = send(&bus, remove(&tracks[1])).await;
-    assert_eq!(refused.error.unwrap().code, "not_in_library");
+    assert_eq!(refused.error.unwrap().code.as_str(), "not_in_library");
     assert_eq!(
         send(&bus, remove(&tracks[2])).await.status,
         OutcomeStatus::Committed

@@ -164,7 +164,7 @@ async fn a_command_for_an_unknown_user_is_rejected_with_a_reason() {
         .unwrap()
         .unwrap();
     assert_eq!(outcome.status, OutcomeStatus::Rejected);
-    assert_eq!(outcome.error.unwrap().code, "unknown_user");
+    assert_eq!(outcome.error.unwrap().code.as_str(), "unknown_user");
     app.cleanup().await;
 }
 
