@@ -11,6 +11,7 @@ pub mod import;
 pub mod library;
 pub mod library_entry;
 pub mod media;
+pub mod metadata;
 pub mod plan;
 pub mod session;
 pub mod track;
