@@ -4,6 +4,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use jukebox_nats::log;
 use jukebox_projections::rebuild::{rebuild, RebuildReport};
 use jukebox_projections::{
     Accounts, AdminUsers, AuthSessions, Jobs, Projection, Tracks, UserLibrary,
@@ -38,7 +39,7 @@ pub async fn migrate(config: &Config) -> anyhow::Result<PgPool> {
 }
 
 /// One event as `jukebox events show` prints it; credentials are redacted.
-#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, serde::Serialize)]
 pub struct AuditEvent {
     pub sequence: i64,
     pub event_type: String,
@@ -55,23 +56,17 @@ pub async fn history(
     aggregate_id: &str,
     as_of: Option<OffsetDateTime>,
 ) -> anyhow::Result<Vec<AuditEvent>> {
-    let events: Vec<AuditEvent> = sqlx::query_as(
-        "SELECT sequence, event_type, recorded_at, payload, metadata FROM events
-         WHERE aggregate_type = $1 AND aggregate_id = $2
-           AND ($3::timestamptz IS NULL OR recorded_at <= $3)
-         ORDER BY sequence",
-    )
-    .bind(aggregate_type)
-    .bind(aggregate_id)
-    .bind(as_of)
-    .fetch_all(pool)
-    .await
-    .context("reading the event log")?;
+    let events = log::aggregate(pool, aggregate_type, aggregate_id, as_of, None)
+        .await
+        .context("reading the event log")?;
     Ok(events
         .into_iter()
         .map(|e| AuditEvent {
+            sequence: e.sequence,
+            event_type: e.event_type,
+            recorded_at: e.recorded_at,
             payload: jukebox_domain::audit::redact(&e.payload),
-            ..e
+            metadata: e.metadata,
         })
         .collect())
 }
@@ -150,16 +145,11 @@ pub async fn set_admin(config: &Config, email: &str, grant: bool) -> anyhow::Res
 
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{email:?}: {e}"))?;
     let services = crate::Services::connect(config).await?;
-    let claim: Option<(serde_json::Value,)> = sqlx::query_as(
-        "SELECT payload::jsonb FROM events
-         WHERE aggregate_type = 'email_claim' AND aggregate_id = $1 AND sequence = 1",
-    )
-    .bind(email.as_str())
-    .fetch_optional(&services.pool)
-    .await
-    .context("reading the event log")?;
+    let claim = log::first(&services.pool, "email_claim", email.as_str())
+        .await
+        .context("reading the event log")?;
     let Some(EmailClaimEvent::EmailClaimed { user_id }) = claim
-        .map(|(payload,)| serde_json::from_value(payload))
+        .map(|event| event.decode())
         .transpose()
         .context("reading the email claim")?
     else {

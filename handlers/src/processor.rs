@@ -20,6 +20,7 @@ use jukebox_domain::{
     Session, Track, TrackId, User,
 };
 use jukebox_nats::consumer::delivery_count;
+use jukebox_nats::log;
 use jukebox_nats::names::REPLY_TO_HEADER;
 use jukebox_nats::{
     CommandEnvelope, CommandOutcome, ConsumerRuntime, EventRef, FailPointFired, FailPoints, InHand,
@@ -302,17 +303,12 @@ impl Run<'_> {
         user_id: uuid::Uuid,
         track_id: &TrackId,
     ) -> Result<Vec<LibraryEvent>, ProcessError> {
-        let row: Option<(serde_json::Value,)> = sqlx::query_as(
-            "SELECT payload::jsonb FROM events
-             WHERE aggregate_type = 'library' AND aggregate_id = $1
-               AND (payload -> event_type) ->> 'track_id' = $2
-             ORDER BY sequence DESC LIMIT 1",
-        )
-        .bind(user_id.to_string())
-        .bind(track_id.as_str())
-        .fetch_optional(&self.processor.pool)
-        .await?;
-        row.map(|(payload,)| serde_json::from_value(payload))
+        let user_id = user_id.to_string();
+        let pool = &self.processor.pool;
+        let event =
+            log::last_with_field(pool, "library", &user_id, "track_id", track_id.as_str()).await?;
+        event
+            .map(|event| event.decode::<LibraryEvent>())
             .transpose()
             .map(|event| event.into_iter().collect())
             .map_err(|e| ProcessError::Store(format!("legacy library event: {e}")))
@@ -603,26 +599,27 @@ impl Run<'_> {
         aggregate_type: &str,
         aggregate_id: &str,
     ) -> Result<Vec<EventRef>, ProcessError> {
-        let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
-            "SELECT sequence, event_type, transaction_id::text, global_position FROM events
-             WHERE metadata ->> 'command_id' = $1 AND aggregate_type = $2 AND aggregate_id = $3
-             ORDER BY sequence",
+        let command_id = self.envelope.command_id.to_string();
+        let written = log::written_by(
+            &self.processor.pool,
+            &command_id,
+            aggregate_type,
+            aggregate_id,
         )
-        .bind(self.envelope.command_id.to_string())
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .fetch_all(&self.processor.pool)
         .await?;
-        for (_, _, xid, global_position) in &rows {
-            self.advance((xid.parse().unwrap_or(0), *global_position));
+        for event in &written {
+            self.advance((
+                event.position.transaction_id,
+                event.position.global_position,
+            ));
         }
-        Ok(rows
+        Ok(written
             .into_iter()
-            .map(|(sequence, event_type, _, _)| EventRef {
+            .map(|event| EventRef {
                 aggregate_type: aggregate_type.to_owned(),
                 aggregate_id: aggregate_id.to_owned(),
-                sequence,
-                event_type,
+                sequence: event.sequence,
+                event_type: event.event_type,
             })
             .collect())
     }
@@ -638,10 +635,7 @@ impl Run<'_> {
 static COMMIT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH fresh AS (
-                 SELECT NOT EXISTS (
-                     SELECT 1 FROM events
-                     WHERE metadata ->> 'command_id' = $8::text
-                       AND aggregate_type = $1 AND aggregate_id = $2) AS ok
+                 SELECT {fresh} AS ok
              ), appended AS (
                  INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
                                      event_version, payload, metadata)
@@ -663,7 +657,8 @@ static COMMIT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                  ON CONFLICT (command_id) DO NOTHING
                  RETURNING 1
              ), {ACCESS_CTES}
-             SELECT xid, global_position, (SELECT ok FROM fresh) FROM last"
+             SELECT xid, global_position, (SELECT ok FROM fresh) FROM last",
+        fresh = log::no_event_written_by("$8::text", "$1", "$2"),
     )
 });
 

@@ -16,14 +16,14 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use async_nats::HeaderMap;
+use jukebox_nats::log::{self, EventText};
 use jukebox_nats::names::{
     CORRELATION_ID_HEADER, EVENT_TYPE_HEADER, GLOBAL_POSITION_HEADER, TRANSACTION_ID_HEADER,
 };
-use jukebox_nats::{FailPoints, Topology};
+use jukebox_nats::{FailPoints, Position, Topology};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug_span, info, warn, Instrument};
 
@@ -43,13 +43,6 @@ pub struct Relay {
     /// still open below the batch.
     pub poll_interval: Duration,
     pub fail_points: FailPoints,
-}
-
-/// The relay's position in the log, in relay order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Checkpoint {
-    transaction_id: String,
-    global_position: i64,
 }
 
 impl Relay {
@@ -123,8 +116,8 @@ impl Relay {
         )
         .fetch_one(&mut *conn)
         .await?;
-        let checkpoint = Checkpoint {
-            transaction_id,
+        let checkpoint = Position {
+            transaction_id: transaction_id.parse()?,
             global_position,
         };
         // Relay order is read ahead of the checkpoint: `read` is the last event published,
@@ -134,7 +127,7 @@ impl Relay {
             .build(self.client.clone());
         let mut read = checkpoint;
         let mut in_flight: Option<Published> = None;
-        let mut batch = self.read_batch(&read).await?;
+        let mut batch = self.read_batch(read).await?;
         loop {
             if batch.is_empty() {
                 // Caught up: settle what is in flight, then wait for more.
@@ -146,20 +139,20 @@ impl Relay {
                     notification = listener.recv() => { notification?; }
                     _ = tokio::time::sleep(self.poll_interval) => {}
                 }
-                batch = self.read_batch(&read).await?;
+                batch = self.read_batch(read).await?;
                 continue;
             }
             let last = batch.last().expect("non-empty batch");
-            read = Checkpoint {
-                transaction_id: last.transaction_id.clone(),
+            read = Position {
+                transaction_id: last.transaction_id.parse()?,
                 global_position: last.global_position,
             };
             // The next batch is read (and decoded, on another task) while this one is
             // published and the previous one's acks arrive; a short batch means the log
             // is drained for now.
             let next = (batch.len() as i64 == self.batch_size).then(|| {
-                let (relay, after) = (self.clone(), read.clone());
-                tokio::spawn(async move { relay.read_batch(&after).await })
+                let (relay, after) = (self.clone(), read);
+                tokio::spawn(async move { relay.read_batch(after).await })
             });
             // The previous batch's acks are awaited and its checkpoint written while this
             // one goes out: batches are still confirmed in order, one after the other.
@@ -176,10 +169,7 @@ impl Relay {
             );
             confirmed?;
             let acks = acks?;
-            in_flight = Some(Published {
-                acks,
-                last: read.clone(),
-            });
+            in_flight = Some(Published { acks, last: read });
             batch = match next {
                 Some(next) => next.await??,
                 None => Vec::new(),
@@ -189,34 +179,19 @@ impl Relay {
 
     /// The next `batch_size` events after `after` in relay order, below xmin, on a pooled
     /// connection (the leader's own one only holds the lock and writes the checkpoint).
-    async fn read_batch(&self, after: &Checkpoint) -> Result<Vec<Row>, sqlx::Error> {
-        // ORDER BY names the table's columns: a bare `transaction_id` would mean the SELECT
-        // list's text copy, and "1000" sorts before "999". Payload and metadata come as
-        // their JSON text: the relay passes them through without parsing them.
-        sqlx::query_as(
-            "SELECT global_position, transaction_id::text AS transaction_id, aggregate_type,
-                    aggregate_id, sequence, event_type, event_version, payload::text AS payload,
-                    metadata::text AS metadata, metadata ->> 'correlation_id' AS correlation_id,
-                    recorded_at
-             FROM events
-             WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
-               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-             ORDER BY events.transaction_id, events.global_position
-             LIMIT $3",
-        )
-        .bind(&after.transaction_id)
-        .bind(after.global_position)
-        .bind(self.batch_size)
-        .fetch_all(&self.pool)
-        .instrument(debug_span!("relay.read"))
-        .await
+    /// Payload and metadata come as their JSON text: the relay passes them through
+    /// without parsing them.
+    async fn read_batch(&self, after: Position) -> Result<Vec<EventText>, sqlx::Error> {
+        log::stable_text_after(&self.pool, after, self.batch_size)
+            .instrument(debug_span!("relay.read"))
+            .await
     }
 
     /// Publishes one batch in relay order without awaiting its acks.
     async fn publish(
         &self,
         js: &jetstream::Context,
-        events: &[Row],
+        events: &[EventText],
     ) -> anyhow::Result<Vec<PublishAckFuture>> {
         let namespace = &self.topology.namespace;
         let mut acks = Vec::with_capacity(events.len());
@@ -247,7 +222,7 @@ impl Relay {
             if let Some(correlation_id) = &event.correlation_id {
                 headers.insert(CORRELATION_ID_HEADER, correlation_id.as_str());
             }
-            let payload = event.body()?;
+            let payload = body(event)?;
             acks.push(
                 js.publish_with_headers(subject, headers, payload.into())
                     .await?,
@@ -260,7 +235,7 @@ impl Relay {
 /// A published batch whose acks may still be arriving.
 struct Published {
     acks: Vec<PublishAckFuture>,
-    last: Checkpoint,
+    last: Position,
 }
 
 impl Published {
@@ -281,7 +256,7 @@ impl Published {
             "UPDATE relay_checkpoint SET transaction_id = $1::text::xid8, global_position = $2,
              updated_at = now() WHERE id = 1",
         )
-        .bind(&self.last.transaction_id)
+        .bind(self.last.transaction_id.to_string())
         .bind(self.last.global_position)
         .execute(&mut *conn)
         .instrument(debug_span!("relay.checkpoint"))
@@ -290,61 +265,43 @@ impl Published {
     }
 }
 
-/// One row of the log as the relay reads it.
-#[derive(sqlx::FromRow)]
-struct Row {
-    global_position: i64,
-    transaction_id: String,
-    aggregate_type: String,
-    aggregate_id: String,
-    sequence: i64,
-    event_type: String,
-    event_version: String,
-    /// JSON text, valid by construction (a `json` column).
-    payload: String,
-    metadata: String,
-    correlation_id: Option<String>,
-    recorded_at: OffsetDateTime,
-}
-
-impl Row {
-    /// The message body: a [`jukebox_nats::EventRecord`] as JSON, written around the stored payload and
-    /// metadata text instead of parsing them into values and printing them again (which
-    /// was most of the relay's CPU).
-    fn body(&self) -> anyhow::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(self.payload.len() + self.metadata.len() + 320);
-        let text = |out: &mut Vec<u8>, key: &str, value: &str| -> serde_json::Result<()> {
-            out.extend_from_slice(key.as_bytes());
-            serde_json::to_writer(&mut *out, value)
-        };
-        write!(out, "{{\"global_position\":{}", self.global_position)?;
-        text(&mut out, ",\"transaction_id\":", &self.transaction_id)?;
-        text(&mut out, ",\"aggregate_type\":", &self.aggregate_type)?;
-        text(&mut out, ",\"aggregate_id\":", &self.aggregate_id)?;
-        write!(out, ",\"sequence\":{}", self.sequence)?;
-        text(&mut out, ",\"event_type\":", &self.event_type)?;
-        text(&mut out, ",\"event_version\":", &self.event_version)?;
-        out.extend_from_slice(b",\"payload\":");
-        out.extend_from_slice(self.payload.as_bytes());
-        out.extend_from_slice(b",\"metadata\":");
-        out.extend_from_slice(self.metadata.as_bytes());
-        let recorded_at = self.recorded_at.format(&Rfc3339)?;
-        text(&mut out, ",\"recorded_at\":", &recorded_at)?;
-        out.push(b'}');
-        Ok(out)
-    }
+/// The message body: a [`jukebox_nats::EventRecord`] as JSON, written around the stored payload
+/// and metadata text instead of parsing them into values and printing them again (which
+/// was most of the relay's CPU).
+fn body(event: &EventText) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(event.payload.len() + event.metadata.len() + 320);
+    let text = |out: &mut Vec<u8>, key: &str, value: &str| -> serde_json::Result<()> {
+        out.extend_from_slice(key.as_bytes());
+        serde_json::to_writer(&mut *out, value)
+    };
+    write!(out, "{{\"global_position\":{}", event.global_position)?;
+    text(&mut out, ",\"transaction_id\":", &event.transaction_id)?;
+    text(&mut out, ",\"aggregate_type\":", &event.aggregate_type)?;
+    text(&mut out, ",\"aggregate_id\":", &event.aggregate_id)?;
+    write!(out, ",\"sequence\":{}", event.sequence)?;
+    text(&mut out, ",\"event_type\":", &event.event_type)?;
+    text(&mut out, ",\"event_version\":", &event.event_version)?;
+    out.extend_from_slice(b",\"payload\":");
+    out.extend_from_slice(event.payload.as_bytes());
+    out.extend_from_slice(b",\"metadata\":");
+    out.extend_from_slice(event.metadata.as_bytes());
+    let recorded_at = event.recorded_at.format(&Rfc3339)?;
+    text(&mut out, ",\"recorded_at\":", &recorded_at)?;
+    out.push(b'}');
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use jukebox_nats::EventRecord;
+    use time::OffsetDateTime;
 
     use super::*;
 
     /// The hand-written body reads back as the `EventRecord` the consumers expect.
     #[test]
     fn a_body_is_the_event_record_as_json() {
-        let row = Row {
+        let row = EventText {
             global_position: 42,
             transaction_id: "18446744073709551615".into(),
             aggregate_type: "email_claim".into(),
@@ -358,7 +315,7 @@ mod tests {
             recorded_at: OffsetDateTime::from_unix_timestamp_nanos(1_764_876_543_123_456_000)
                 .unwrap(),
         };
-        let record: EventRecord = serde_json::from_slice(&row.body().unwrap()).unwrap();
+        let record: EventRecord = serde_json::from_slice(&body(&row).unwrap()).unwrap();
         assert_eq!(
             record,
             EventRecord {

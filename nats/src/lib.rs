@@ -1,13 +1,20 @@
 //! Everything Jukebox says over NATS: names (with the namespace prefix), the JetStream
 //! topology, message envelopes and headers, the command bus client the edge uses, and the
-//! runtime every durable consumer runs in.
+//! runtime every durable consumer runs in; with the `sqlx` feature, the event log's one
+//! reader (`log`), which every crate reading the Postgres log shares, and the reads of the
+//! commands' stored outcomes (`outcomes`).
 
 pub mod bus;
 pub mod consumer;
 pub mod envelope;
 pub mod failpoint;
+#[cfg(feature = "sqlx")]
+pub mod log;
 pub mod metrics;
 pub mod names;
+#[cfg(feature = "sqlx")]
+pub mod outcomes;
+pub mod position;
 pub mod topology;
 
 pub use bus::{CommandBus, SendError};
@@ -18,4 +25,5 @@ pub use envelope::{CommandEnvelope, CommandOutcome, EventRecord, EventRef, Outco
 pub use failpoint::{FailPointFired, FailPoints};
 pub use metrics::Redeliveries;
 pub use names::Namespace;
+pub use position::{MalformedPosition, Position};
 pub use topology::Topology;

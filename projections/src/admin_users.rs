@@ -162,6 +162,27 @@ fn sign_in(event: &EventRecord) -> Option<uuid::Uuid> {
     }
 }
 
+/// A page of accounts, newest first; `pattern` (a `LIKE` pattern) on the lower-cased
+/// address.
+pub async fn page(
+    pool: &sqlx::PgPool,
+    pattern: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<AdminUserRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT user_id, email, roles, verified, disabled, created_at, last_sign_in_at,
+                sign_in_count, track_count
+         FROM admin_users WHERE ($1::text IS NULL OR lower(email) LIKE $1)
+         ORDER BY created_at DESC, user_id LIMIT $2 OFFSET $3",
+    )
+    .bind(pattern)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use jukebox_domain::{Email, PasswordHash, Role, SignInMethod};

@@ -14,13 +14,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use jukebox_nats::log;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::position::Position;
+use crate::position::{Checkpoint, Position};
 use crate::runtime::Projection;
 
 /// The channel projectors notify after they commit a batch (and a rebuild after its swap).
@@ -136,26 +137,7 @@ impl Freshness {
         if checkpoint >= after {
             return Ok(None);
         }
-        // Backwards from `after` on the relay-order index; stops at the first match.
-        let last: Option<(String, i64)> = sqlx::query_as(
-            "SELECT transaction_id::text, global_position FROM events
-             WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
-               AND (transaction_id, global_position) <= ($3::text::xid8, $4)
-               AND aggregate_type = ANY($5)
-             ORDER BY transaction_id DESC, global_position DESC
-             LIMIT 1",
-        )
-        .bind(checkpoint.transaction_id.to_string())
-        .bind(checkpoint.global_position)
-        .bind(after.transaction_id.to_string())
-        .bind(after.global_position)
-        .bind(model.aggregates)
-        .fetch_optional(&mut *conn)
-        .await?;
-        Ok(last.map(|(xid, global_position)| Position {
-            transaction_id: xid.parse().unwrap_or(u64::MAX),
-            global_position,
-        }))
+        log::last_of_types_between(&mut *conn, checkpoint, after, model.aggregates).await
     }
 }
 

@@ -254,6 +254,173 @@ impl Projection for Tracks {
     }
 }
 
+/// Queries on `jobs`.
+pub mod jobs {
+    use std::collections::HashMap;
+
+    use jukebox_nats::log;
+    use sqlx::PgPool;
+    use time::OffsetDateTime;
+    use uuid::Uuid;
+
+    use super::{JobRow, Jobs};
+    use crate::runtime::Projection;
+
+    const COLUMNS: &str = "job_id, user_id, source_kind, source, status, track_id, \
+        error_code, error_message, created_at, updated_at, position";
+
+    /// The job's row; for a job requested a moment ago that the projector has not reached
+    /// yet, the same fold (`Jobs::apply`) over the job's own events in the log.
+    pub async fn get(pool: &PgPool, job_id: Uuid) -> Result<Option<JobRow>, sqlx::Error> {
+        let row: Option<JobRow> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE job_id = $1"))
+                .bind(job_id)
+                .fetch_optional(pool)
+                .await?;
+        if row.is_some() {
+            return Ok(row);
+        }
+        let id = job_id.to_string();
+        let mut rows = HashMap::new();
+        for event in log::aggregate(pool, "import", &id, None, None).await? {
+            Jobs::apply(&mut rows, &event);
+        }
+        Ok(rows.remove(&id))
+    }
+
+    /// A user's jobs, newest first.
+    pub async fn of_user(
+        pool: &PgPool,
+        user_id: Uuid,
+        limit: i64,
+    ) -> Result<Vec<JobRow>, sqlx::Error> {
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE user_id = $1
+             ORDER BY created_at DESC, job_id DESC LIMIT $2"
+        ))
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    }
+
+    /// What the admin's job list filters on; `None` matches everything.
+    #[derive(Debug, Clone, Default)]
+    pub struct Filter {
+        /// A stage, or `running` for every stage before the end.
+        pub status: Option<String>,
+        pub user_id: Option<Uuid>,
+        /// A `LIKE` pattern on the lower-cased source, track id or error message.
+        pub pattern: Option<String>,
+    }
+
+    /// One job in the admin's list, with its requester's address (`admin_users`).
+    #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+    pub struct AdminJobRow {
+        pub job_id: Uuid,
+        pub user_id: Uuid,
+        pub email: Option<String>,
+        pub source_kind: String,
+        pub source: String,
+        pub status: String,
+        pub track_id: Option<String>,
+        pub error_code: Option<String>,
+        pub error_message: Option<String>,
+        pub created_at: OffsetDateTime,
+        pub updated_at: OffsetDateTime,
+    }
+
+    /// Every user's jobs, newest first (the admin's list).
+    pub async fn page(
+        pool: &PgPool,
+        filter: &Filter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<AdminJobRow>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT j.job_id, j.user_id, u.email, j.source_kind, j.source, j.status, j.track_id,
+                    j.error_code, j.error_message, j.created_at, j.updated_at
+             FROM jobs j LEFT JOIN admin_users u ON u.user_id = j.user_id
+             WHERE ($1::text IS NULL OR j.status = $1
+                    OR ($1 = 'running' AND j.status NOT IN ('completed', 'failed')))
+               AND ($2::uuid IS NULL OR j.user_id = $2)
+               AND ($3::text IS NULL OR lower(j.source) LIKE $3 OR lower(j.track_id) LIKE $3
+                    OR lower(j.error_message) LIKE $3)
+             ORDER BY j.created_at DESC, j.job_id LIMIT $4 OFFSET $5",
+        )
+        .bind(&filter.status)
+        .bind(filter.user_id)
+        .bind(&filter.pattern)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await
+    }
+}
+
+/// Queries on `tracks`, the catalog.
+pub mod tracks {
+    use std::collections::HashMap;
+
+    use sqlx::PgPool;
+    use time::OffsetDateTime;
+
+    /// One stored track in the admin's catalog, with how many libraries hold it.
+    #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+    pub struct CatalogRow {
+        pub track_id: String,
+        pub origin: String,
+        pub object_key: String,
+        pub size: i64,
+        pub duration_ms: i64,
+        pub codec: String,
+        pub bitrate: i64,
+        pub title: Option<String>,
+        pub artist: Option<String>,
+        pub stored_at: OffsetDateTime,
+        pub libraries: i32,
+    }
+
+    /// The catalog, newest first; `pattern` (a `LIKE` pattern) on the lower-cased title,
+    /// artist or track id. The holders count is the `library` model's track row.
+    pub async fn catalog(
+        pool: &PgPool,
+        pattern: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<CatalogRow>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT t.track_id, t.origin, t.object_key, t.size, t.duration_ms, t.codec, t.bitrate,
+                    t.title, t.artist, t.stored_at, coalesce(l.holders, 0) AS libraries
+             FROM tracks t LEFT JOIN library l ON l.entry_id = 'track/' || t.track_id
+             WHERE $1::text IS NULL OR lower(t.title) LIKE $1 OR lower(t.artist) LIKE $1
+                   OR lower(t.track_id) LIKE $1
+             ORDER BY t.stored_at DESC, t.track_id LIMIT $2 OFFSET $3",
+        )
+        .bind(pattern)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await
+    }
+
+    /// Title and artist of those of `track_ids` that are stored.
+    pub async fn tags(
+        pool: &PgPool,
+        track_ids: &[&str],
+    ) -> Result<HashMap<String, (Option<String>, Option<String>)>, sqlx::Error> {
+        let rows: Vec<(String, Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT track_id, title, artist FROM tracks WHERE track_id = ANY($1)")
+                .bind(track_ids)
+                .fetch_all(pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, title, artist)| (id, (title, artist)))
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use jukebox_domain::{ImportStage, StoredCover, StoredTrack, TrackId};

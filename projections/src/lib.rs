@@ -2,13 +2,20 @@
 //! `EVENTS` that applies a batch and writes its checkpoint in one Postgres transaction;
 //! events at or below the checkpoint are skipped, so redelivery changes nothing.
 //! `rebuild` replays the Postgres log into a shadow table and swaps it in.
+//!
+//! This crate is also the read side's API: typed query functions per read model
+//! (`admin_users::page`, `jobs::get`, `tracks::catalog`, `library::playable`, ...), plus
+//! the reads of the write-side access state (`access`) and the edge's idempotency records
+//! (`idempotency`). The HTTP crate runs no SQL of its own (ADR 17).
 
+pub mod access;
 pub mod accounts;
 pub mod admin_users;
 pub mod auth_sessions;
 pub mod freshness;
 #[cfg(test)]
 mod given;
+pub mod idempotency;
 pub mod imports;
 pub mod library;
 pub mod position;
@@ -20,7 +27,7 @@ pub use accounts::Accounts;
 pub use admin_users::AdminUsers;
 pub use auth_sessions::AuthSessions;
 pub use freshness::{Freshness, ReadModel, WaitError};
-pub use imports::{Jobs, Tracks};
+pub use imports::{jobs, tracks, Jobs, Tracks};
 pub use library::UserLibrary;
 pub use position::Position;
 pub use runtime::{Projection, ProjectionRunner};

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use indicatif::ProgressBar;
-use jukebox_nats::EventRecord;
+use jukebox_nats::log;
 use sqlx::{PgConnection, PgPool};
 use tracing::info;
 
-use crate::position::Position;
+use crate::position::{Checkpoint, Position};
 use crate::runtime::{apply_events, copy_in, Projection};
 
 #[derive(Debug, Clone)]
@@ -50,9 +50,7 @@ pub async fn rebuild<P: Projection>(
     .execute(&mut *conn)
     .await?;
 
-    let (total,): (i64,) = sqlx::query_as("SELECT count(*) FROM events")
-        .fetch_one(&mut *conn)
-        .await?;
+    let total = log::count(&mut *conn).await?;
     progress.set_length(total.max(0) as u64);
 
     // 1. Fold the stable part of the log (below xmin: nothing can commit before it).
@@ -60,15 +58,8 @@ pub async fn rebuild<P: Projection>(
     let mut position = Position::default();
     let mut events = 0u64;
     {
-        // Table columns in ORDER BY: the SELECT list's `transaction_id` is text.
-        let sql = format!(
-            "SELECT {} FROM events
-             WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-             ORDER BY events.transaction_id, events.global_position",
-            EventRecord::COLUMNS
-        );
-        let mut log = sqlx::query_as::<_, EventRecord>(&sql).fetch(&mut *conn);
-        while let Some(event) = log.try_next().await? {
+        let mut stable = log::stable(&mut *conn);
+        while let Some(event) = stable.try_next().await? {
             P::apply(&mut rows, &event);
             position = Position::of(&event);
             events += 1;
@@ -88,7 +79,7 @@ pub async fn rebuild<P: Projection>(
     let mut tx = pool.begin().await?;
     let live_checkpoint = Position::checkpoint(&mut tx, P::NAME, true).await?;
     loop {
-        let batch = read_after(&mut tx, position, CATCH_UP_BATCH).await?;
+        let batch = log::stable_after(&mut *tx, position, CATCH_UP_BATCH).await?;
         let Some(last) = batch.last() else { break };
         position = Position::of(last);
         events += batch.len() as u64;
@@ -128,27 +119,6 @@ pub async fn rebuild<P: Projection>(
         "rebuild swapped in"
     );
     Ok(report)
-}
-
-/// Events after `after` in relay order, below xmin.
-pub async fn read_after(
-    conn: &mut PgConnection,
-    after: Position,
-    limit: i64,
-) -> Result<Vec<EventRecord>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {} FROM events
-         WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
-           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-         ORDER BY events.transaction_id, events.global_position LIMIT $3",
-        EventRecord::COLUMNS
-    );
-    sqlx::query_as(&sql)
-        .bind(after.transaction_id.to_string())
-        .bind(after.global_position)
-        .bind(limit)
-        .fetch_all(conn)
-        .await
 }
 
 /// Gives `shadow` the live table's keys and indexes (under temporary names) and returns

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::freshness::AppliedNotifier;
-use crate::position::Position;
+use crate::position::{Checkpoint, Position};
 
 /// A read model kept in one table whose rows are keyed by one column.
 ///

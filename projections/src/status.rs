@@ -1,5 +1,6 @@
 //! How far each read model and the relay are behind the head of the log.
 
+use jukebox_nats::log;
 use sqlx::PgPool;
 
 use crate::position::Position;
@@ -11,6 +12,11 @@ pub struct Lag {
     pub global_position: i64,
     /// Events in the log after this checkpoint.
     pub behind: i64,
+}
+
+/// Whether Postgres answers (health checks).
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(pool).await.map(drop)
 }
 
 /// The relay first, then every projection.
@@ -31,18 +37,11 @@ pub async fn lags(pool: &PgPool) -> Result<Vec<Lag>, sqlx::Error> {
     );
     let mut lags = Vec::new();
     for (name, transaction_id, global_position) in checkpoints {
-        let (behind,): (i64,) = sqlx::query_as(
-            "SELECT count(*) FROM events
-             WHERE (transaction_id, global_position) > ($1::text::xid8, $2)",
-        )
-        .bind(&transaction_id)
-        .bind(global_position)
-        .fetch_one(&mut *conn)
-        .await?;
         let position = Position {
             transaction_id: transaction_id.parse().unwrap_or(0),
             global_position,
         };
+        let behind = log::count_after(&mut *conn, position).await?;
         lags.push(Lag {
             name,
             transaction_id: position.transaction_id,
@@ -64,36 +63,33 @@ pub struct Backlog {
     pub oldest_age_seconds: f64,
 }
 
-/// Per checkpoint, the relay first: cheap enough for every scrape, since both subqueries
-/// walk the relay-order index from the checkpoint on and stop at `cap` rows or at one.
+/// Per checkpoint, the relay first, then the projections by name.
 pub async fn backlogs(pool: &PgPool, cap: i64) -> Result<Vec<Backlog>, sqlx::Error> {
-    let rows: Vec<(String, i64, f64)> = sqlx::query_as(
-        "WITH checkpoints AS (
+    let checkpoints: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT name, transaction_id::text, global_position FROM (
              SELECT 0 AS sort, 'relay' AS name, transaction_id, global_position
              FROM relay_checkpoint
              UNION ALL
              SELECT 1, projection, transaction_id, global_position FROM projection_checkpoints
-         )
-         SELECT c.name,
-             (SELECT count(*) FROM (
-                 SELECT 1 FROM events e
-                 WHERE (e.transaction_id, e.global_position) > (c.transaction_id, c.global_position)
-                 LIMIT $1) AS after),
-             COALESCE(EXTRACT(EPOCH FROM now() - (
-                 SELECT e.recorded_at FROM events e
-                 WHERE (e.transaction_id, e.global_position) > (c.transaction_id, c.global_position)
-                 ORDER BY e.transaction_id, e.global_position LIMIT 1)), 0)::float8
-         FROM checkpoints c ORDER BY c.sort, c.name",
+         ) c ORDER BY sort, name",
     )
-    .bind(cap)
     .fetch_all(pool)
     .await?;
-    Ok(rows
+    let positions: Vec<Position> = checkpoints
+        .iter()
+        .map(|(_, xid, global_position)| Position {
+            transaction_id: xid.parse().unwrap_or(0),
+            global_position: *global_position,
+        })
+        .collect();
+    let backlogs = log::backlogs(pool, &positions, cap).await?;
+    Ok(checkpoints
         .into_iter()
-        .map(|(name, events, oldest_age_seconds)| Backlog {
+        .zip(backlogs)
+        .map(|((name, _, _), backlog)| Backlog {
             name,
-            events,
-            oldest_age_seconds: oldest_age_seconds.max(0.0),
+            events: backlog.events,
+            oldest_age_seconds: backlog.oldest_age_seconds,
         })
         .collect())
 }

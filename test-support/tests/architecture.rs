@@ -50,18 +50,10 @@ const EVENTS_READERS_TO_MOVE: &[&str] = &[
     "edge/src/routes/audit.rs",
     "edge/src/routes/google.rs",
     "edge/src/routes/imports/job_row.rs",
-    "handlers/src/processor.rs",
-    "handlers/src/relay.rs",
-    // The read-your-writes wait scans the log's positions and types between a checkpoint
-    // and a position (ADR 16); it moves with the others to the log reader.
-    "projections/src/freshness.rs",
-    "projections/src/rebuild.rs",
-    "projections/src/status.rs",
-    "src/ops.rs",
 ];
 
 /// The module(s) allowed to select from `events`: the typed event-log reader.
-const LOG_READER: &[&str] = &[];
+const LOG_READER: &[&str] = &["nats/src/log.rs"];
 
 /// Edge files that still run SQL themselves; their queries move to typed functions of the
 /// read-model crate (issue 17, "edge contains no SQL").

@@ -1,0 +1,62 @@
+//! Reads of the processor's write-side access state (`access_users`, `access_sessions`;
+//! `handlers/src/access.rs`), which is written in the same commit as the `User` and
+//! `Session` events that change it. So a verification, a role change, a disable or a
+//! logout counts from the next request, whatever the projectors' lag, and with every
+//! projector stopped (issue 15). Not a projection: it is never behind the log, and needs
+//! no read-your-writes wait. See docs/adr/14-small-aggregates-and-access-state.md.
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::accounts::AccountRow;
+
+const ACCOUNT_COLUMNS: &str =
+    "user_id, email, password_hash, verified, disabled, roles, created_at";
+
+/// The account with this (normalized) address.
+pub async fn by_email(pool: &PgPool, email: &str) -> Result<Option<AccountRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM access_users WHERE email = $1"
+    ))
+    .bind(email)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn by_id(pool: &PgPool, user_id: Uuid) -> Result<Option<AccountRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM access_users WHERE user_id = $1"
+    ))
+    .bind(user_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// The account behind an access token (without its password hash) and whether its
+/// session is over: unknown, someone else's, revoked, or started before the account was
+/// last disabled (its epoch is older). One query, two primary-key lookups.
+pub async fn authenticate(
+    pool: &PgPool,
+    user_id: Uuid,
+    session_id: Uuid,
+) -> Result<Option<(AccountRow, bool)>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Joined {
+        #[sqlx(flatten)]
+        account: AccountRow,
+        live: bool,
+    }
+    let joined: Option<Joined> = sqlx::query_as(
+        "SELECT u.user_id, u.email, NULL::text AS password_hash, u.verified, u.disabled,
+                u.roles, u.created_at,
+                COALESCE(s.user_id = u.user_id AND NOT s.revoked
+                         AND s.epoch = u.session_epoch, false) AS live
+         FROM access_users u LEFT JOIN access_sessions s ON s.session_id = $2
+         WHERE u.user_id = $1",
+    )
+    .bind(user_id)
+    .bind(session_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(joined.map(|j| (j.account, !j.live)))
+}
