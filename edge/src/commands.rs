@@ -4,6 +4,7 @@
 
 use axum::http::HeaderMap;
 use jukebox_domain::Command;
+use jukebox_nats::outcomes;
 use jukebox_nats::{CommandEnvelope, CommandOutcome, SendError};
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -157,13 +158,7 @@ async fn stored_outcome(
     state: &AppState,
     command_id: Uuid,
 ) -> Result<Option<CommandOutcome>, ApiError> {
-    Ok(sqlx::query_as::<_, (sqlx::types::Json<CommandOutcome>,)>(
-        "SELECT outcome FROM command_outcomes WHERE command_id = $1",
-    )
-    .bind(command_id)
-    .fetch_optional(&state.pool)
-    .await?
-    .map(|(outcome,)| outcome.0))
+    Ok(outcomes::get(&state.pool, command_id).await?)
 }
 
 /// A refused command's answer; each code's status is decided in `crate::error`.

@@ -8,11 +8,11 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
+use jukebox_projections::access;
 use jukebox_projections::accounts::AccountRow;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::accounts;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -114,7 +114,7 @@ impl FromRequestParts<AppState> for AuthUser {
         // malformed position is refused here like on every read.
         crate::fresh::After::from_request_parts(parts, state).await?;
         let Some((account, revoked)) =
-            accounts::authenticate(&state.pool, claims.sub, claims.sid).await?
+            access::authenticate(&state.pool, claims.sub, claims.sid).await?
         else {
             return Err(ApiError::unauthorized("invalid_token", "no such account"));
         };

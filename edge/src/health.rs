@@ -134,8 +134,11 @@ struct Check {
 
 async fn check_all(state: &HealthState) -> Vec<Check> {
     let postgres = async {
-        match tokio::time::timeout(CHECK_TIMEOUT, sqlx::query("SELECT 1").execute(&state.pool))
-            .await
+        match tokio::time::timeout(
+            CHECK_TIMEOUT,
+            jukebox_projections::status::ping(&state.pool),
+        )
+        .await
         {
             Ok(Ok(_)) => None,
             Ok(Err(error)) => Some(error.to_string()),

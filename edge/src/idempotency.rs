@@ -15,6 +15,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
+use jukebox_projections::idempotency::{self, KeyUse};
 use sha2::Sha256;
 
 use crate::error::ApiError;
@@ -169,34 +170,14 @@ async fn record(
             &bytes,
         ],
     );
-    // Two statements: the insert waits for a concurrent first use of the scope to
-    // commit, and the select after it (its own snapshot) then sees that row.
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (scope, request_digest) VALUES ($1, $2)
-         ON CONFLICT (scope) DO NOTHING",
-    )
-    .bind(&scope)
-    .bind(&request_digest)
-    .execute(&state.pool)
-    .await?
-    .rows_affected()
-        == 1;
-    let first: Option<(String,)> = if inserted {
-        None
-    } else {
-        sqlx::query_as("SELECT request_digest FROM idempotency_keys WHERE scope = $1")
-            .bind(&scope)
-            .fetch_optional(&state.pool)
-            .await?
-    };
-    match first {
-        None => {}
-        Some((stored,)) if stored == request_digest => {
+    match idempotency::record(&state.pool, &scope, &request_digest).await? {
+        KeyUse::First => {}
+        KeyUse::Replay => {
             request
                 .headers_mut()
                 .insert(REPLAY_HEADER, HeaderValue::from_static("1"));
         }
-        Some(_) => {
+        KeyUse::Reused => {
             return Err(ApiError::unprocessable(
                 "idempotency_key_reused",
                 "this Idempotency-Key was used before for another request; a key names one \

@@ -2,7 +2,6 @@
 //! endpoint (:8005). Handlers validate and authenticate, then publish commands; reads
 //! come from the read models.
 
-pub mod accounts;
 pub mod api;
 pub mod clients;
 pub mod commands;

@@ -43,35 +43,16 @@ const IO_CRATES: &[&str] = &[
     "jukebox-edge",
 ];
 
-/// Files that read the `events` table without going through the log reader. The relay,
-/// rebuild, audit and CLI reads are to share one typed event-log reader; the edge's
-/// fall-backs to the log go behind the read side's query functions (issue 17).
-const EVENTS_READERS_TO_MOVE: &[&str] = &[
-    "edge/src/routes/audit.rs",
-    "edge/src/routes/google.rs",
-    "edge/src/routes/imports/job_row.rs",
-];
+/// Files that read the `events` table without going through the log reader (issue 17
+/// moved every one of them to `jukebox_nats::log`, ADR 17).
+const EVENTS_READERS_TO_MOVE: &[&str] = &[];
 
 /// The module(s) allowed to select from `events`: the typed event-log reader.
 const LOG_READER: &[&str] = &["nats/src/log.rs"];
 
 /// Edge files that still run SQL themselves; their queries move to typed functions of the
 /// read-model crate (issue 17, "edge contains no SQL").
-const EDGE_SQL_TO_MOVE: &[&str] = &[
-    "edge/src/accounts.rs",
-    "edge/src/commands.rs",
-    "edge/src/health.rs",
-    "edge/src/idempotency.rs",
-    "edge/src/routes/admin/catalog.rs",
-    "edge/src/routes/admin/mod.rs",
-    "edge/src/routes/audit.rs",
-    "edge/src/routes/auth/signup.rs",
-    "edge/src/routes/google.rs",
-    "edge/src/routes/imports/job_row.rs",
-    "edge/src/routes/imports/jobs.rs",
-    "edge/src/routes/library.rs",
-    "edge/src/routes/ops.rs",
-];
+const EDGE_SQL_TO_MOVE: &[&str] = &["edge/src/routes/library.rs"];
 
 /// Production files longer than `MAX_LINES` without a reason at their top, to be split
 /// (issue 17: the downloader, the media pipeline, the processor's plan).

@@ -147,7 +147,7 @@ async fn a_log_from_before_small_aggregates_still_signs_in_disables_and_fills_li
 
     jukebox::ops::migrate(&app.config).await.unwrap();
     let pool = app.pool().clone();
-    let authenticate = |session| jukebox_edge::accounts::authenticate(&pool, user_id, session);
+    let authenticate = |session| jukebox_projections::access::authenticate(&pool, user_id, session);
     let (account, over) = authenticate(newer).await.unwrap().unwrap();
     assert_eq!(
         (account.verified, account.disabled, account.roles.clone()),
@@ -158,7 +158,7 @@ async fn a_log_from_before_small_aggregates_still_signs_in_disables_and_fills_li
         authenticate(old).await.unwrap().unwrap().1,
         "the revoked one is over"
     );
-    let email = jukebox_edge::accounts::by_email(&pool, "old@example.com")
+    let email = jukebox_projections::access::by_email(&pool, "old@example.com")
         .await
         .unwrap()
         .unwrap();

@@ -6,6 +6,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use jukebox_domain::audit::{redact, state_after, AGGREGATE_TYPES};
+use jukebox_nats::{log, EventRecord};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -79,38 +80,23 @@ struct AuditEvent {
 /// At most this many events per answer (an aggregate's or a request's).
 const MAX_EVENTS: i64 = 10_000;
 
-#[derive(sqlx::FromRow)]
-struct LogRow {
-    aggregate_type: String,
-    aggregate_id: String,
-    sequence: i64,
-    event_type: String,
-    recorded_at: OffsetDateTime,
-    payload: Value,
-    metadata: Value,
+/// One event as the audit routes show it: credentials redacted, the metadata's ids.
+fn event_json(event: &EventRecord) -> Value {
+    let meta = |key: &str| event.metadata.get(key).cloned().unwrap_or(Value::Null);
+    json!({
+        "aggregate_type": event.aggregate_type,
+        "aggregate_id": event.aggregate_id,
+        "sequence": event.sequence,
+        "type": event.event_type,
+        "recorded_at": event.recorded_at.format(&Rfc3339).ok(),
+        "payload": redact(&event.payload),
+        "issued_by": meta("user_id"),
+        "command": redact(&meta("command")),
+        "command_id": meta("command_id"),
+        "correlation_id": meta("correlation_id"),
+        "causation_id": meta("causation_id"),
+    })
 }
-
-impl LogRow {
-    fn to_json(&self) -> Value {
-        let meta = |key: &str| self.metadata.get(key).cloned().unwrap_or(Value::Null);
-        json!({
-            "aggregate_type": self.aggregate_type,
-            "aggregate_id": self.aggregate_id,
-            "sequence": self.sequence,
-            "type": self.event_type,
-            "recorded_at": self.recorded_at.format(&Rfc3339).ok(),
-            "payload": redact(&self.payload),
-            "issued_by": meta("user_id"),
-            "command": redact(&meta("command")),
-            "command_id": meta("command_id"),
-            "correlation_id": meta("correlation_id"),
-            "causation_id": meta("causation_id"),
-        })
-    }
-}
-
-const COLUMNS: &str =
-    "aggregate_type, aggregate_id, sequence, event_type, recorded_at, payload, metadata";
 
 /// `GET /admin/audit/{aggregate_type}/{id}[?as_of=<RFC 3339>]`.
 #[utoipa::path(get, path = "/admin/audit/{aggregate_type}/{aggregate_id}", tag = "admin",
@@ -151,17 +137,13 @@ async fn aggregate(
                 })?,
         ),
     };
-    let rows: Vec<LogRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM events
-         WHERE aggregate_type = $1 AND aggregate_id = $2
-           AND ($3::timestamptz IS NULL OR recorded_at <= $3)
-         ORDER BY sequence LIMIT $4"
-    ))
-    .bind(&aggregate_type)
-    .bind(&aggregate_id)
-    .bind(as_of)
-    .bind(MAX_EVENTS)
-    .fetch_all(&state.pool)
+    let rows = log::aggregate(
+        &state.pool,
+        &aggregate_type,
+        &aggregate_id,
+        as_of,
+        Some(MAX_EVENTS),
+    )
     .await?;
     if rows.is_empty() && as_of.is_none() {
         return Err(ApiError::not_found(format!(
@@ -184,7 +166,7 @@ async fn aggregate(
         "as_of": as_of.and_then(|t| t.format(&Rfc3339).ok()),
         "version": rows.last().map_or(0, |r| r.sequence),
         "state": state_now,
-        "events": rows.iter().map(LogRow::to_json).collect::<Vec<_>>(),
+        "events": rows.iter().map(event_json).collect::<Vec<_>>(),
     })))
 }
 
@@ -206,19 +188,12 @@ async fn correlation(
             "the correlation id must be a UUID",
         )
     })?;
-    let rows: Vec<LogRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM events WHERE metadata ->> 'correlation_id' = $1
-         ORDER BY transaction_id, global_position LIMIT $2"
-    ))
-    .bind(correlation_id.to_string())
-    .bind(MAX_EVENTS)
-    .fetch_all(&state.pool)
-    .await?;
+    let rows = log::correlated(&state.pool, &correlation_id.to_string(), MAX_EVENTS).await?;
     if rows.is_empty() {
         return Err(ApiError::not_found("no event has this correlation id"));
     }
     Ok(Json(json!({
         "correlation_id": correlation_id,
-        "events": rows.iter().map(LogRow::to_json).collect::<Vec<_>>(),
+        "events": rows.iter().map(event_json).collect::<Vec<_>>(),
     })))
 }

@@ -17,7 +17,9 @@ use hmac::{Hmac, Mac};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use jukebox_domain::{Command, Email, ErrorCode, ExternalIdentity, SignInMethod};
+use jukebox_nats::log;
 use jukebox_nats::OutcomeStatus;
+use jukebox_projections::access;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -29,7 +31,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::routes::auth::{cookie, open_session, refresh_cookie};
 use crate::settings::GoogleSettings;
 use crate::state::AppState;
-use crate::{accounts, tokens};
+use crate::tokens;
 
 /// How long a sign-in attempt may take between login and callback.
 const ATTEMPT_SECONDS: i64 = 600;
@@ -341,17 +343,10 @@ async fn linked_user(
     issuer: &str,
     subject: &str,
 ) -> Result<Option<Uuid>, ApiError> {
-    let row: Option<(serde_json::Value,)> = sqlx::query_as(
-        "SELECT payload::jsonb FROM events
-         WHERE aggregate_type = 'external_identity' AND aggregate_id = $1 AND sequence = 1",
-    )
-    .bind(ExternalIdentity::id(issuer, subject))
-    .fetch_optional(&state.pool)
-    .await?;
-    Ok(row
-        .and_then(|(payload,)| {
-            serde_json::from_value::<jukebox_domain::ExternalIdentityEvent>(payload).ok()
-        })
+    let id = ExternalIdentity::id(issuer, subject);
+    let first = log::first(&state.pool, "external_identity", &id).await?;
+    Ok(first
+        .and_then(|event| event.decode::<jukebox_domain::ExternalIdentityEvent>().ok())
         .map(|jukebox_domain::ExternalIdentityEvent::IdentityLinked { user_id }| user_id))
 }
 
@@ -372,7 +367,7 @@ async fn create_account(
                 "Google did not share a usable email address",
             )
         })?;
-    if accounts::by_email(&state.pool, email.as_str())
+    if access::by_email(&state.pool, email.as_str())
         .await?
         .is_some()
     {

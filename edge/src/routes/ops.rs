@@ -30,7 +30,7 @@ async fn healthz() -> &'static str {
     responses((status = 200, content_type = "text/plain", body = String),
         (status = 503, body = ErrorBody)))]
 async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    sqlx::query("SELECT 1").execute(&state.pool).await?;
+    jukebox_projections::status::ping(&state.pool).await?;
     if state.nats.connection_state() != async_nats::connection::State::Connected {
         return Err(ApiError::Unavailable("nats is not connected".into()));
     }

@@ -1,5 +1,6 @@
 //! May this user play this song, and which stored objects are behind it.
 
+use jukebox_projections::access;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -41,7 +42,7 @@ pub(crate) async fn song_access(
     // The token's claim is checked against the account as it is now (write-side state).
     let granted = mine
         || (is_admin
-            && crate::accounts::by_id(pool, user_id)
+            && access::by_id(pool, user_id)
                 .await?
                 .is_some_and(|account| !account.disabled && account.is_admin()));
     if !granted {

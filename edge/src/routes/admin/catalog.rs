@@ -2,9 +2,8 @@
 
 use axum::extract::{RawQuery, State};
 use axum::Json;
+use jukebox_projections::{jobs, tracks};
 use serde_json::{json, Value};
-use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::{rfc3339, user_id, AdminJobs, AdminSongs, JobStatus, Paging};
 use crate::error::{ApiError, ErrorBody};
@@ -12,21 +11,6 @@ use crate::extract::Admin;
 use crate::fresh::{models, After};
 use crate::routes::library::{invalid, limit_offset, params, text_filter};
 use crate::state::AppState;
-
-#[derive(sqlx::FromRow)]
-struct SongRow {
-    track_id: String,
-    origin: String,
-    object_key: String,
-    size: i64,
-    duration_ms: i64,
-    codec: String,
-    bitrate: i64,
-    title: Option<String>,
-    artist: Option<String>,
-    stored_at: OffsetDateTime,
-    libraries: i32,
-}
 
 /// `GET /admin/songs?q=&limit=&offset=`: the catalog, newest first, with how many
 /// libraries hold each track (the `library` model's track rows).
@@ -47,19 +31,7 @@ pub(super) async fn list_songs(
         .await?;
     let (limit, offset) = limit_offset(&params, 50, 200)?;
     let q = text_filter(&params)?;
-    let rows: Vec<SongRow> = sqlx::query_as(
-        "SELECT t.track_id, t.origin, t.object_key, t.size, t.duration_ms, t.codec, t.bitrate,
-                t.title, t.artist, t.stored_at, coalesce(l.holders, 0) AS libraries
-         FROM tracks t LEFT JOIN library l ON l.entry_id = 'track/' || t.track_id
-         WHERE $1::text IS NULL OR lower(t.title) LIKE $1 OR lower(t.artist) LIKE $1
-               OR lower(t.track_id) LIKE $1
-         ORDER BY t.stored_at DESC, t.track_id LIMIT $2 OFFSET $3",
-    )
-    .bind(q)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&state.pool)
-    .await?;
+    let rows = tracks::catalog(&state.pool, q.as_deref(), limit, offset).await?;
     let songs: Vec<Value> = rows
         .iter()
         .map(|r| {
@@ -94,21 +66,6 @@ const JOB_STATUSES: &[&str] = &[
     "failed",
 ];
 
-#[derive(sqlx::FromRow)]
-struct AdminJobRow {
-    job_id: Uuid,
-    user_id: Uuid,
-    email: Option<String>,
-    source_kind: String,
-    source: String,
-    status: String,
-    track_id: Option<String>,
-    error_code: Option<String>,
-    error_message: Option<String>,
-    created_at: OffsetDateTime,
-    updated_at: OffsetDateTime,
-}
-
 /// `GET /admin/jobs?status=&user=&q=&limit=&offset=`: import jobs, newest first.
 #[utoipa::path(get, path = "/admin/jobs", tag = "admin", security(("bearer" = [])),
     params(("status" = Option<JobStatus>, Query, description = "`running` is every stage before the end"),
@@ -139,24 +96,12 @@ pub(super) async fn list_jobs(
         }
     };
     let user = params.get("user").map(|u| user_id(u)).transpose()?;
-    let rows: Vec<AdminJobRow> = sqlx::query_as(
-        "SELECT j.job_id, j.user_id, u.email, j.source_kind, j.source, j.status, j.track_id,
-                j.error_code, j.error_message, j.created_at, j.updated_at
-         FROM jobs j LEFT JOIN admin_users u ON u.user_id = j.user_id
-         WHERE ($1::text IS NULL OR j.status = $1
-                OR ($1 = 'running' AND j.status NOT IN ('completed', 'failed')))
-           AND ($2::uuid IS NULL OR j.user_id = $2)
-           AND ($3::text IS NULL OR lower(j.source) LIKE $3 OR lower(j.track_id) LIKE $3
-                OR lower(j.error_message) LIKE $3)
-         ORDER BY j.created_at DESC, j.job_id LIMIT $4 OFFSET $5",
-    )
-    .bind(status)
-    .bind(user)
-    .bind(q)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&state.pool)
-    .await?;
+    let filter = jobs::Filter {
+        status,
+        user_id: user,
+        pattern: q,
+    };
+    let rows = jobs::page(&state.pool, &filter, limit, offset).await?;
     let jobs: Vec<Value> = rows
         .iter()
         .map(|r| {

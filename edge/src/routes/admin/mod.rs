@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use jukebox_domain::Command;
 use jukebox_nats::OutcomeStatus;
-use jukebox_projections::admin_users::AdminUserRow;
+use jukebox_projections::admin_users;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -190,17 +190,7 @@ async fn list_users(
     after.wait(&state, &[models::ADMIN_USERS]).await?;
     let (limit, offset) = limit_offset(&params, 50, 200)?;
     let q = text_filter(&params)?;
-    let rows: Vec<AdminUserRow> = sqlx::query_as(
-        "SELECT user_id, email, roles, verified, disabled, created_at, last_sign_in_at,
-                sign_in_count, track_count
-         FROM admin_users WHERE ($1::text IS NULL OR lower(email) LIKE $1)
-         ORDER BY created_at DESC, user_id LIMIT $2 OFFSET $3",
-    )
-    .bind(q)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&state.pool)
-    .await?;
+    let rows = admin_users::page(&state.pool, q.as_deref(), limit, offset).await?;
     let users: Vec<Value> = rows
         .iter()
         .map(|r| {

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use jukebox_domain::{Command, Email, ErrorCode, PasswordHash, RevokeReason, SignInMethod};
 use jukebox_nats::OutcomeStatus;
+use jukebox_projections::access;
 use jukebox_projections::accounts::AccountRow;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -16,10 +17,10 @@ use super::{hit, limited, user_info, UserInfo};
 use crate::commands::{credential_envelope, envelope, rejection, send, CommandHeaders};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ClientAddr};
+use crate::password;
 use crate::rate_limit::Bucket;
 use crate::state::AppState;
 use crate::tokens::RefreshToken;
-use crate::{accounts, password};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -69,7 +70,7 @@ pub(super) async fn sign_in(
         (Bucket::SignInAccount, email.as_str()),
     ];
     limited(&state, &keys)?;
-    let account = accounts::by_email(&state.pool, email.as_str()).await?;
+    let account = access::by_email(&state.pool, email.as_str()).await?;
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     let checked = password::verify(stored, body.password).await?;
     let Some(account) = account.filter(|_| checked.ok) else {
@@ -282,7 +283,7 @@ pub(super) async fn refresh(
         Ok(clearing(&state, error))
     };
     let Some((account, over)) =
-        accounts::authenticate(&state.pool, token.user_id, token.session_id).await?
+        access::authenticate(&state.pool, token.user_id, token.session_id).await?
     else {
         return failed(ApiError::unauthorized(
             "invalid_session",

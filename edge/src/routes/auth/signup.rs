@@ -6,6 +6,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use jukebox_domain::{Command, Email, ErrorCode, PasswordHash};
+use jukebox_nats::outcomes;
 use jukebox_nats::{CommandOutcome, OutcomeStatus};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -212,13 +213,9 @@ pub(super) async fn command_outcome(
     if !allowed {
         return Err(not_found());
     }
-    let row: Option<(sqlx::types::Json<CommandOutcome>,)> = sqlx::query_as(
-        "SELECT outcome FROM command_outcomes WHERE command_id = $1 AND issued_by IS NULL",
-    )
-    .bind(command_id)
-    .fetch_optional(&state.pool)
-    .await?;
-    let (sqlx::types::Json(mut outcome),) = row.ok_or_else(not_found)?;
+    let mut outcome = outcomes::anonymous(&state.pool, command_id)
+        .await?
+        .ok_or_else(not_found)?;
     outcome.events.retain(|e| e.aggregate_type != "email_claim");
     let taken = outcome
         .error

@@ -6,12 +6,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use jukebox_domain::{issue_command_id, Command, Email, ErrorCode};
 use jukebox_nats::{EventRef, OutcomeStatus};
+use jukebox_projections::access;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{hit, limited};
-use crate::accounts;
 use crate::commands::{envelope, send, CommandHeaders};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ClientAddr};
@@ -135,7 +135,7 @@ pub(super) async fn resend_verification(
     };
     // The user aggregate decides (unknown or verified: nothing happens); the mail reactor
     // answers `VerificationRequested` with a new link.
-    if let Some(account) = accounts::by_email(&state.pool, email.as_str()).await? {
+    if let Some(account) = access::by_email(&state.pool, email.as_str()).await? {
         let command = Command::RequestVerification {
             user_id: account.user_id,
         };

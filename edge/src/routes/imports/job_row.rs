@@ -1,11 +1,8 @@
 //! A job's row as the routes report it: the read model's, or for a job requested a
 //! moment ago the same fold over the job's own events in the log.
 
-use std::collections::HashMap;
-
 use jukebox_projections::imports::JobRow;
-use jukebox_projections::WaitError;
-use serde_json::Value;
+use jukebox_projections::{jobs, WaitError};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -44,10 +41,6 @@ pub(super) async fn as_reported(
     Ok(row)
 }
 
-pub(super) const JOB_COLUMNS: &str =
-    "job_id, user_id, source_kind, source, status, track_id, error_code, \
-    error_message, created_at, updated_at, position";
-
 /// The job, if it exists and the user may see it (its owner, or an admin). Someone
 /// else's job is 404, like one that does not exist.
 pub(super) async fn visible_job(
@@ -64,62 +57,8 @@ pub(super) async fn visible_job(
         })
 }
 
-/// The job's read-model row; for a job requested a moment ago that the projector has
-/// not reached yet, the same fold (`Jobs::apply`) over the job's own events in the log.
+/// The job's row; one requested a moment ago that the projector has not reached yet is
+/// folded from its events in the log (`jobs::get`).
 pub(super) async fn job_row(pool: &sqlx::PgPool, job_id: Uuid) -> Result<Option<JobRow>, ApiError> {
-    let row: Option<JobRow> =
-        sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = $1"))
-            .bind(job_id)
-            .fetch_optional(pool)
-            .await?;
-    if row.is_some() {
-        return Ok(row);
-    }
-    type LogRow = (
-        i64,
-        String,
-        i64,
-        String,
-        String,
-        Value,
-        Value,
-        time::OffsetDateTime,
-    );
-    let id = job_id.to_string();
-    let events: Vec<LogRow> = sqlx::query_as(
-        "SELECT global_position, transaction_id::text, sequence, event_type, event_version,
-                payload::jsonb, metadata::jsonb, recorded_at
-         FROM events WHERE aggregate_type = 'import' AND aggregate_id = $1
-         ORDER BY sequence",
-    )
-    .bind(&id)
-    .fetch_all(pool)
-    .await?;
-    let mut rows = HashMap::new();
-    for (
-        global_position,
-        transaction_id,
-        sequence,
-        event_type,
-        event_version,
-        payload,
-        metadata,
-        recorded_at,
-    ) in events
-    {
-        let record = jukebox_nats::EventRecord {
-            global_position,
-            transaction_id,
-            aggregate_type: "import".into(),
-            aggregate_id: id.clone(),
-            sequence,
-            event_type,
-            event_version,
-            payload,
-            metadata,
-            recorded_at,
-        };
-        <jukebox_projections::Jobs as jukebox_projections::Projection>::apply(&mut rows, &record);
-    }
-    Ok(rows.remove(&id))
+    Ok(jobs::get(pool, job_id).await?)
 }

@@ -1,16 +1,17 @@
 //! `GET /jobs` and `GET /jobs/{id}`: import jobs as their owner (or an admin) sees them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use jukebox_projections::imports::JobRow;
+use jukebox_projections::{jobs, tracks};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::job_row::{as_reported, visible_job, JOB_COLUMNS};
+use super::job_row::{as_reported, visible_job};
 use super::{limit, Params};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::AuthUser;
@@ -170,14 +171,7 @@ pub(super) async fn list_jobs(
     let limit = limit(params.get("limit").map(String::as_str), 50, 200)?;
     let read = [models::JOBS, models::TRACKS, models::LIBRARY];
     after.wait(&state, &read).await?;
-    let rows: Vec<JobRow> = sqlx::query_as(&format!(
-        "SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = $1
-         ORDER BY created_at DESC, job_id DESC LIMIT $2"
-    ))
-    .bind(user.user_id)
-    .bind(limit)
-    .fetch_all(&state.pool)
-    .await?;
+    let rows = jobs::of_user(&state.pool, user.user_id, limit).await?;
     let mut reported = Vec::with_capacity(rows.len());
     for row in rows {
         reported.push(as_reported(&state, row, false).await?);
@@ -186,16 +180,7 @@ pub(super) async fn list_jobs(
     let progress = state.imports.as_ref().map(|s| s.progress.clone());
     // Labels for the jobs whose song is stored, and whether it is still mine.
     let ids: Vec<&str> = rows.iter().filter_map(|r| r.track_id.as_deref()).collect();
-    let tags: HashMap<String, (Option<String>, Option<String>)> =
-        sqlx::query_as::<_, (String, Option<String>, Option<String>)>(
-            "SELECT track_id, title, artist FROM tracks WHERE track_id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_all(&state.pool)
-        .await?
-        .into_iter()
-        .map(|(id, title, artist)| (id, (title, artist)))
-        .collect();
+    let tags = tracks::tags(&state.pool, &ids).await?;
     let ids: Vec<String> = ids.into_iter().map(str::to_owned).collect();
     let (_, mine) = jukebox_projections::library::marks(&state.pool, user.user_id, &ids).await?;
     let mine: HashSet<String> = mine.into_iter().collect();
