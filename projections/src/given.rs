@@ -54,6 +54,11 @@ impl Log {
         self
     }
 
+    /// The events, in relay order.
+    pub fn records(&self) -> &[EventRecord] {
+        &self.events
+    }
+
     /// When the n-th event (from 1) was recorded.
     pub fn time(n: usize) -> OffsetDateTime {
         time::macros::datetime!(2026-01-01 00:00 UTC) + Duration::minutes(n as i64)
@@ -62,7 +67,7 @@ impl Log {
     /// The table after the live runtime applied every event, one at a time.
     pub fn live<P: Projection>(&self) -> BTreeMap<String, P::Row> {
         let mut table = BTreeMap::new();
-        for event in &self.events {
+        for event in self.events.iter().filter(|e| P::consumes(e)) {
             let mut touched = P::keys(event);
             touched.sort();
             touched.dedup();
@@ -89,7 +94,7 @@ impl Log {
     /// The table a rebuild makes: every event folded over all rows in memory.
     pub fn rebuilt<P: Projection>(&self) -> BTreeMap<String, P::Row> {
         let mut rows = HashMap::new();
-        for event in &self.events {
+        for event in self.events.iter().filter(|e| P::consumes(e)) {
             P::apply(&mut rows, event);
         }
         rows.into_iter().collect()

@@ -12,6 +12,8 @@ pub mod access;
 pub mod accounts;
 pub mod admin_users;
 pub mod auth_sessions;
+#[cfg(test)]
+mod coverage;
 pub mod freshness;
 #[cfg(test)]
 mod given;
@@ -40,4 +42,14 @@ pub const ALL: &[&str] = &[
     Jobs::NAME,
     Tracks::NAME,
     UserLibrary::NAME,
+];
+
+/// Every read model as a read waits on it (`Freshness::wait_for`).
+pub const MODELS: &[ReadModel] = &[
+    ReadModel::of::<AdminUsers>(),
+    ReadModel::of::<Accounts>(),
+    ReadModel::of::<AuthSessions>(),
+    ReadModel::of::<Jobs>(),
+    ReadModel::of::<Tracks>(),
+    ReadModel::of::<UserLibrary>(),
 ];

@@ -60,7 +60,9 @@ pub async fn rebuild<P: Projection>(
     {
         let mut stable = log::stable(&mut *conn);
         while let Some(event) = stable.try_next().await? {
-            P::apply(&mut rows, &event);
+            if P::consumes(&event) {
+                P::apply(&mut rows, &event);
+            }
             position = Position::of(&event);
             events += 1;
             if events.is_multiple_of(4096) {

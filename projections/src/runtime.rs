@@ -21,8 +21,12 @@ use crate::position::{Checkpoint, Position};
 /// and writes them back. The live consumer and a rebuild share it, so they cannot drift.
 pub trait Projection: Send + Sync + 'static {
     const NAME: &'static str;
-    /// The aggregate types whose events `keys` can touch: a read that waits for a
-    /// position does not wait on a model none of whose events lie before it.
+    /// The aggregate types this model consumes: the runtime, a rebuild and the unit tests
+    /// hand `keys` and `apply` only their events (see [`consumes`]), and a read that waits
+    /// for a position waits on this model only for them. One list for both, so a wait
+    /// cannot miss an event the fold reads; `coverage` tests it against every event.
+    ///
+    /// [`consumes`]: Projection::consumes
     const AGGREGATES: &'static [&'static str];
     const TABLE: &'static str;
     const KEY_COLUMN: &'static str;
@@ -39,6 +43,12 @@ pub trait Projection: Send + Sync + 'static {
     fn apply(rows: &mut HashMap<String, Self::Row>, event: &EventRecord);
     /// The row's values in Postgres' text format (`None` is NULL), in `COLUMNS` order.
     fn copy_fields(row: &Self::Row) -> Vec<Option<String>>;
+
+    /// Whether `event` is of an aggregate type in `AGGREGATES`: the only events the fold
+    /// is given.
+    fn consumes(event: &EventRecord) -> bool {
+        Self::AGGREGATES.contains(&event.aggregate_type.as_str())
+    }
 }
 
 /// Loads the rows with these keys.
@@ -141,7 +151,8 @@ pub async fn apply_events<P: Projection>(
     table: &str,
     events: &[EventRecord],
 ) -> Result<(), sqlx::Error> {
-    let mut touched: Vec<String> = events.iter().flat_map(P::keys).collect();
+    let consumed: Vec<&EventRecord> = events.iter().filter(|e| P::consumes(e)).collect();
+    let mut touched: Vec<String> = consumed.iter().flat_map(|e| P::keys(e)).collect();
     touched.sort();
     touched.dedup();
     if touched.is_empty() {
@@ -149,7 +160,7 @@ pub async fn apply_events<P: Projection>(
     }
     let mut rows = load::<P>(conn, table, &touched).await?;
     let existed: Vec<String> = rows.keys().cloned().collect();
-    for event in events {
+    for event in consumed {
         P::apply(&mut rows, event);
     }
     let removed: Vec<String> = existed

@@ -1,6 +1,7 @@
 //! `spawn_app`: a fresh database and NATS namespace, roles running in-process on port 0.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -8,10 +9,18 @@ use futures::StreamExt;
 use jukebox::app::{self, Role, RoleOptions, Running, Services};
 use jukebox::Config;
 use jukebox_nats::{EventRecord, FailPoints};
+use jukebox_projections::{Freshness, Position, ReadModel};
 use sqlx::{Connection, PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::eventually;
+
+/// The header a command's answer carries its position in, and a read passes it back in.
+pub const POSITION: &str = "jukebox-position";
+
+/// How long a test waits for a read model to apply its own write.
+const APPLIED_WAIT: Duration = Duration::from_secs(30);
 
 pub fn admin_database_url() -> String {
     std::env::var("TEST_DATABASE_ADMIN_URL")
@@ -33,6 +42,9 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The default object store folder (OBJECT_STORE_DIR), removed with the app.
     pub objects: tempfile::TempDir,
+    /// The latest position this test's writes were answered with, as the web app keeps
+    /// it: reads after them pass it back instead of waiting for the projections.
+    latest: Mutex<Option<Position>>,
 }
 
 impl TestApp {
@@ -129,16 +141,75 @@ impl TestApp {
         .unwrap()
     }
 
+    /// Signs up (remembering the answer's position when it has one).
     pub async fn sign_up(&self, email: &str) -> reqwest::Response {
-        self.http
+        let response = self
+            .http
             .post(self.api("/auth/signup"))
             .json(&serde_json::json!({ "email": email, "password": "correct horse battery" }))
             .send()
             .await
-            .unwrap()
+            .unwrap();
+        self.saw(&response);
+        response
     }
 
-    /// Waits until every projection has applied the whole log.
+    /// Remembers the position in a write's answer, if it carries one; returns it.
+    pub fn saw(&self, response: &reqwest::Response) -> Option<String> {
+        let position = response.headers().get(POSITION)?.to_str().ok()?.to_owned();
+        self.note(&position);
+        Some(position)
+    }
+
+    /// The position a successful write's answer carries (remembered); panics without one.
+    pub fn position_of(&self, response: &reqwest::Response) -> String {
+        self.saw(response)
+            .unwrap_or_else(|| panic!("{} answered without a position", response.url()))
+    }
+
+    /// Remembers a position (a command outcome's, a job's); the latest one is kept.
+    pub fn note(&self, position: &str) {
+        let position: Position = position
+            .parse()
+            .unwrap_or_else(|e| panic!("{position:?}: {e}"));
+        let mut latest = self.latest.lock().unwrap();
+        *latest = Some(latest.map_or(position, |l| l.max(position)));
+    }
+
+    /// The latest position this test's writes were answered with.
+    pub fn latest(&self) -> String {
+        self.try_latest()
+            .expect("no write of this test answered with a position yet")
+    }
+
+    /// The latest position, if a write of this test had one yet.
+    pub fn try_latest(&self) -> Option<String> {
+        self.latest.lock().unwrap().map(|p| p.to_string())
+    }
+
+    /// Returns once `models` have applied `position`, by the edge's own wait (what a read
+    /// with `?after=` does): for tests that read a read model's table directly.
+    pub async fn applied(&self, position: &str, models: &[ReadModel]) {
+        let after: Position = position
+            .parse()
+            .unwrap_or_else(|e| panic!("{position:?}: {e}"));
+        let stop = CancellationToken::new();
+        let freshness = Freshness::start(self.pool().clone(), APPLIED_WAIT, stop.clone());
+        let waited = freshness.wait_for(after, models).await;
+        stop.cancel();
+        if let Err(error) = waited {
+            panic!("the read models did not apply {position} in {APPLIED_WAIT:?}: {error}");
+        }
+    }
+
+    /// [`applied`](Self::applied) with the latest position this test's writes had.
+    pub async fn applied_latest(&self, models: &[ReadModel]) {
+        self.applied(&self.latest(), models).await;
+    }
+
+    /// Waits until every projection has applied the whole log. Only for a check over the
+    /// whole log after events no answer gave the test a position for (a downloader's
+    /// outcome, say); after the test's own writes, pass their position instead.
     pub async fn projections_caught_up(&self) {
         eventually("projections caught up", || async {
             jukebox_projections::status::lags(self.pool())
@@ -146,6 +217,28 @@ impl TestApp {
                 .unwrap()
                 .iter()
                 .all(|lag| lag.behind == 0)
+        })
+        .await;
+    }
+
+    /// Returns once the relay has published everything up to `position` to `EVENTS` (its
+    /// checkpoint is there). The relay notifies no one, so this polls its checkpoint.
+    pub async fn relayed(&self, position: &str) {
+        let after: Position = position
+            .parse()
+            .unwrap_or_else(|e| panic!("{position:?}: {e}"));
+        eventually(&format!("the relay publishes up to {position}"), || async {
+            let (xid, global_position): (String, i64) = sqlx::query_as(
+                "SELECT transaction_id::text, global_position FROM relay_checkpoint",
+            )
+            .fetch_one(self.pool())
+            .await
+            .unwrap();
+            let at = Position {
+                transaction_id: xid.parse().unwrap(),
+                global_position,
+            };
+            at >= after
         })
         .await;
     }
@@ -194,6 +287,7 @@ pub async fn spawn_app_with(roles: &[Role], extra: &[(&str, String)]) -> TestApp
         database,
         http: reqwest::Client::new(),
         objects,
+        latest: Mutex::new(None),
     };
     if !roles.is_empty() {
         app.running = Some(app.start(roles, FailPoints::default()).await);

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use jukebox::app::Role;
 use jukebox_nats::EventRecord;
+use jukebox_projections::{Jobs, ReadModel, Tracks, UserLibrary};
 use reqwest::Response;
 use serde_json::{json, Value};
 
@@ -114,6 +115,7 @@ impl ImportApp {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK, "sign-in of {email}");
+        self.app.saw(&response);
         let body: Value = response.json().await.unwrap();
         body["access_token"].as_str().unwrap().to_owned()
     }
@@ -134,82 +136,76 @@ impl ImportApp {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        // The admin role is granted by its own event after the verification, and sign-in
-        // reads the accounts read model: sign in until the role shows (30 s at most).
-        let mut body = Value::Null;
-        for _ in 0..300 {
-            self.app.projections_caught_up().await;
-            let response = self
-                .app
-                .http
-                .post(self.app.api("/auth/signin"))
-                .json(&json!({ "email": email, "password": PASSWORD }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), StatusCode::OK);
-            body = response.json().await.unwrap();
-            if body["user"]["roles"]
-                .as_array()
-                .is_some_and(|r| r.iter().any(|r| r == "admin"))
-            {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        assert!(
-            body["user"]["roles"]
-                .as_array()
-                .is_some_and(|r| r.iter().any(|r| r == "admin")),
-            "{body}"
-        );
-        // The role reaches the accounts read model the edge authenticates from.
-        self.app.projections_caught_up().await;
+        self.app.saw(&response);
+        // The role is granted with the verification, in the write-side access state that
+        // sign-in reads: the first sign-in has it.
+        let response = self
+            .app
+            .http
+            .post(self.app.api("/auth/signin"))
+            .json(&json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        self.app.saw(&response);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["user"]["roles"], json!(["admin"]), "{body}");
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// `POST /songs/import` (remembering the answer's position).
     pub async fn import_url(&self, token: &str, url: &str) -> Response {
-        self.app
+        let response = self
+            .app
             .http
             .post(self.app.api("/songs/import"))
             .bearer_auth(token)
             .json(&json!({ "url": url }))
             .send()
             .await
-            .unwrap()
+            .unwrap();
+        self.app.saw(&response);
+        response
     }
 
     /// Imports `url` and returns the job id (asserting 202).
     pub async fn start_import(&self, token: &str, url: &str) -> String {
         let response = self.import_url(token, url).await;
         assert_eq!(response.status(), StatusCode::ACCEPTED);
+        assert!(
+            self.app.saw(&response).is_some(),
+            "a 202 carries its position"
+        );
         let body: Value = response.json().await.unwrap();
         body["job_id"].as_str().unwrap().to_owned()
     }
 
+    /// `GET /jobs/{id}`, after the latest position this test's writes had (if any).
     pub async fn job(&self, token: &str, job_id: &str) -> Response {
-        self.app
+        let mut request = self
+            .app
             .http
             .get(self.app.api(&format!("/jobs/{job_id}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
+            .bearer_auth(token);
+        if let Some(after) = self.app.try_latest() {
+            request = request.header(crate::POSITION, after);
+        }
+        request.send().await.unwrap()
     }
 
-    /// Waits until the job is completed or failed (60 s at most) and the read models have
-    /// caught up, and returns it.
+    /// Waits until the job is completed or failed (60 s at most) and returns it, noting
+    /// its position: later reads pass it. (Polls: the downloader's work answers no write
+    /// of the test, so no position says when it ends.)
     pub async fn finished_job(&self, token: &str, job_id: &str) -> Value {
         for _ in 0..600 {
             let response = self.job(token, job_id).await;
-            if response.status() == StatusCode::OK {
-                let body: Value = response.json().await.unwrap();
-                if matches!(body["status"].as_str(), Some("completed" | "failed")) {
-                    // GET /jobs/{id} can answer from the log before the read models have
-                    // applied the job's end; callers go on to read them.
-                    self.app.projections_caught_up().await;
-                    return body;
-                }
+            assert_eq!(response.status(), StatusCode::OK, "job {job_id}");
+            let body: Value = response.json().await.unwrap();
+            if matches!(body["status"].as_str(), Some("completed" | "failed")) {
+                self.app
+                    .note(body["position"].as_str().expect("a job's position"));
+                return body;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -238,12 +234,22 @@ impl ImportApp {
             .unwrap()
     }
 
-    /// The track ids in a user's library (the `library` read model).
+    /// The track ids in a user's library (the `library` read model), once it has applied
+    /// this test's latest write.
     pub async fn library(&self, token: &str) -> Vec<String> {
         let user_id = self.user_id(token).await;
+        self.app
+            .applied_latest(&[ReadModel::of::<UserLibrary>()])
+            .await;
         jukebox_projections::library::track_ids(self.app.pool(), user_id)
             .await
             .unwrap()
+    }
+
+    /// Returns once the `tracks` read model (which tests read directly) has applied this
+    /// test's latest write.
+    pub async fn tracks_applied(&self) {
+        self.app.applied_latest(&[ReadModel::of::<Tracks>()]).await;
     }
 
     /// The events of one aggregate in the log, as (type, payload).
@@ -278,10 +284,10 @@ impl ImportApp {
     }
 }
 
-/// No job of this app is still in progress in the read model, once it has caught up
-/// with the log (`GET /jobs/{id}` answers from the events before the projector does).
+/// No job of this app is still in progress in the `jobs` read model, once it has applied
+/// this test's latest write (a finished job's, with `finished_job`).
 pub async fn nothing_in_progress(app: &TestApp) {
-    app.projections_caught_up().await;
+    app.applied_latest(&[ReadModel::of::<Jobs>()]).await;
     let (busy,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM jobs WHERE status NOT IN ('completed', 'failed')")
             .fetch_one(app.pool())

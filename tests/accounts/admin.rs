@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::*;
-use crate::support::eventually;
+use crate::support::POSITION;
 
 async fn roles(app: &crate::support::TestApp, access: &str) -> Value {
     let response = me(app, access).await;
@@ -37,21 +37,19 @@ async fn the_bootstrap_address_becomes_admin_once_verified_and_admins_can_disabl
     let body = sign_up(&app, &boss_tab, "boss@example.com").await;
     let signed = sign_in(&app, &boss_tab, "boss@example.com", PASSWORD).await;
     let boss = access_token(signed).await;
-    app.projections_caught_up().await;
+    // Roles are read from the access state the processor commits with the events: no
+    // wait, before or after.
     assert_eq!(roles(&app, &boss).await, serde_json::json!([]));
     // ... and is once verified (an event: RoleGranted).
     let token = body["verification_token"].as_str().unwrap();
-    assert_eq!(
-        verify(&app, &boss_tab, token).await.status(),
-        StatusCode::OK
-    );
-    eventually("boss is admin", || async {
-        roles(&app, &boss).await == serde_json::json!(["admin"])
-    })
-    .await;
+    let verified = verify(&app, &boss_tab, token).await;
+    assert_eq!(verified.status(), StatusCode::OK);
+    let after_verify = app.position_of(&verified);
+    assert_eq!(roles(&app, &boss).await, serde_json::json!(["admin"]));
     let users: Value = reqwest::Client::new()
         .get(app.api("/admin/users"))
         .bearer_auth(&boss)
+        .header(POSITION, &after_verify)
         .send()
         .await
         .unwrap()
@@ -68,10 +66,7 @@ async fn the_bootstrap_address_becomes_admin_once_verified_and_admins_can_disabl
         .await
         .unwrap();
     assert_eq!(disabled.status(), StatusCode::OK);
-    eventually("the disabled user's access token stops working", || async {
-        me(&app, &first).await.status() == StatusCode::UNAUTHORIZED
-    })
-    .await;
+    assert_eq!(me(&app, &first).await.status(), StatusCode::UNAUTHORIZED);
     let again = sign_in(&app, &first_tab, "first@example.com", PASSWORD).await;
     assert_eq!(again.status(), StatusCode::FORBIDDEN);
     assert_eq!(error_code(again).await, "account_disabled");
@@ -101,17 +96,11 @@ async fn the_bootstrap_address_becomes_admin_once_verified_and_admins_can_disabl
         .await
         .unwrap();
     assert!(message.contains("is now an admin"), "{message}");
-    eventually("other is admin", || async {
-        roles(&app, &other).await == serde_json::json!(["admin"])
-    })
-    .await;
+    assert_eq!(roles(&app, &other).await, serde_json::json!(["admin"]));
     jukebox::ops::set_admin(&app.config, "other@example.com", false)
         .await
         .unwrap();
-    eventually("other is no longer admin", || async {
-        roles(&app, &other).await == serde_json::json!([])
-    })
-    .await;
+    assert_eq!(roles(&app, &other).await, serde_json::json!([]));
     let missing = jukebox::ops::set_admin(&app.config, "nobody@example.com", true).await;
     assert!(missing.unwrap_err().to_string().contains("no account"));
     app.cleanup().await;

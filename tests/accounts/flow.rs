@@ -9,7 +9,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::helpers::*;
-use crate::support::{eventually, raw_stream_payloads};
+use crate::support::raw_stream_payloads;
 
 #[tokio::test]
 async fn the_happy_path_works_like_a_browser_and_no_secret_leaves_the_edge() {
@@ -91,14 +91,13 @@ async fn the_happy_path_works_like_a_browser_and_no_secret_leaves_the_edge() {
     // Logout ends the session: the cookie is cleared and refresh no longer works.
     let out = tab.post(app.api("/auth/logout")).send().await.unwrap();
     assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    let logged_out = app.position_of(&out);
     assert_eq!(set_refresh_cookie(&out).as_deref(), Some(""));
     let after = refresh(&app, &tab).await;
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
-    // ... and the access token dies with its session.
-    eventually("access token refused after logout", || async {
-        me(&app, &access).await.status() == StatusCode::UNAUTHORIZED
-    })
-    .await;
+    // ... and the access token dies with its session, at once (session state is written
+    // with the revocation).
+    assert_eq!(me(&app, &access).await.status(), StatusCode::UNAUTHORIZED);
 
     // The audit trail tells the story.
     let types: Vec<String> = app
@@ -120,8 +119,9 @@ async fn the_happy_path_works_like_a_browser_and_no_secret_leaves_the_edge() {
         ]
     );
 
-    // No plain secret on COMMANDS, on EVENTS, or in the event log; hashes only.
-    app.projections_caught_up().await;
+    // No plain secret on COMMANDS, on EVENTS, or in the event log; hashes only. EVENTS
+    // is read once the relay has published the logout, the last write.
+    app.relayed(&logged_out).await;
     let mut everything = Vec::new();
     while let Ok(Some(message)) =
         tokio::time::timeout(std::time::Duration::from_millis(300), commands.next()).await
@@ -241,8 +241,8 @@ async fn an_old_password_hash_is_replaced_at_the_next_sign_in() {
         rehashed.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{rehashed}"
     );
-    // The new hash still signs the same password in, and is not replaced again.
-    app.projections_caught_up().await;
+    // The new hash still signs the same password in (sign-in reads the access state the
+    // rehash was committed with), and is not replaced again.
     assert_eq!(
         sign_in(&app, &tab, "old@example.com", PASSWORD)
             .await

@@ -146,6 +146,7 @@ async fn verification_mail_goes_out_over_smtp_and_its_link_verifies() {
         body.get("verification_token").is_none(),
         "tokens are exposed only when asked for"
     );
+    // Mail is the reactor's asynchronous work: no position marks it sent.
     eventually("the verification mail", || async {
         !messages_to(&messages, "carol@example.com").is_empty()
     })
@@ -189,6 +190,7 @@ async fn verification_mail_goes_out_over_smtp_and_its_link_verifies() {
     )
     .await;
     assert_eq!(again.status(), StatusCode::CREATED);
+    // Mail is the reactor's asynchronous work: no position marks it sent.
     eventually("the 'someone tried' mail", || async {
         messages_to(&messages, "carol@example.com").len() == 2
     })
@@ -199,6 +201,7 @@ async fn verification_mail_goes_out_over_smtp_and_its_link_verifies() {
     // A new link can be asked for; the old one then no longer works.
     let dave = sign_up(&app, &tab, "dave@example.com").await;
     let _ = dave;
+    // Mail is the reactor's asynchronous work: no position marks it sent.
     eventually("dave's first mail", || async {
         messages_to(&messages, "dave@example.com").len() == 1
     })
@@ -210,6 +213,7 @@ async fn verification_mail_goes_out_over_smtp_and_its_link_verifies() {
     )
     .await;
     assert_eq!(resend.status(), StatusCode::ACCEPTED);
+    // Mail is the reactor's asynchronous work: no position marks it sent.
     eventually("dave's second mail", || async {
         messages_to(&messages, "dave@example.com").len() == 2
     })
@@ -271,6 +275,7 @@ async fn a_sign_up_answered_202_gets_exactly_one_mail_when_the_processor_resumes
     assert!(location.contains("capability="), "{location}");
 
     let processor = app.start(&[Role::Processor], FailPoints::default()).await;
+    // Mail is the reactor's asynchronous work: no position marks it sent.
     eventually("the verification mail", || async {
         !messages_to(&messages, "erin@example.com").is_empty()
     })
@@ -332,6 +337,7 @@ async fn a_sign_up_answered_202_gets_exactly_one_mail_when_the_processor_resumes
         .await
         .unwrap();
     let again = app.start(&[Role::Reactor], FailPoints::default()).await;
+    // The reactor's re-read of EVENTS answers no write of ours: no position to pass.
     eventually("the reactor sees the sign-up again", || async {
         attempts().await > before
     })
@@ -399,6 +405,7 @@ async fn a_reactor_killed_around_the_send_mails_the_committed_link() {
     );
     assert!(messages_to(&messages, "fay@example.com").is_empty());
     let reactor = app.start(&[Role::Reactor], FailPoints::default()).await;
+    // Mail is the reactor's asynchronous work: no position marks it sent.
     eventually("fay's mail after the restart", || async {
         !messages_to(&messages, "fay@example.com").is_empty()
     })
@@ -431,6 +438,7 @@ async fn a_reactor_killed_around_the_send_mails_the_committed_link() {
     );
     assert_eq!(messages_to(&messages, "gus@example.com").len(), 1);
     let reactor = app.start(&[Role::Reactor], FailPoints::default()).await;
+    // Mail is the reactor's asynchronous work: no position marks it sent.
     eventually("gus's mail sent again", || async {
         messages_to(&messages, "gus@example.com").len() == 2
     })

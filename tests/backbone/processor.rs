@@ -68,6 +68,7 @@ async fn kill_after_commit_then_restart(nth: u64) {
 
     // A fresh processor gets the redelivery, sees what was committed, and finishes.
     let survivor = app.start(&[Role::Processor], FailPoints::default()).await;
+    // A redelivery answers no request of the test: no position, watch the processor's work.
     eventually("the outcome is stored", || async {
         count(&app, "SELECT count(*) FROM command_outcomes").await == 1
     })
@@ -215,6 +216,7 @@ async fn copies_of_one_command_running_at_once_apply_it_once() {
         }
     }
     let processor = app.start(&[Role::Processor], FailPoints::default()).await;
+    // Copies published straight to COMMANDS get no answer: watch the processor's work.
     eventually("every copy handled", || async {
         count(&app, "SELECT count(*) FROM command_outcomes").await == 11
     })

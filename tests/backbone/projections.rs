@@ -6,7 +6,7 @@ use std::sync::Arc;
 use jukebox::app::Role;
 use jukebox_nats::FailPoints;
 use jukebox_projections::runtime::apply_batch;
-use jukebox_projections::AdminUsers;
+use jukebox_projections::{AdminUsers, ReadModel};
 use reqwest::StatusCode;
 
 use crate::support::{spawn_app, TestApp};
@@ -56,7 +56,7 @@ async fn a_rebuild_equals_the_live_model_and_reads_keep_answering() {
             StatusCode::CREATED
         );
     }
-    app.projections_caught_up().await;
+    app.applied_latest(&[ReadModel::of::<AdminUsers>()]).await;
     let live = admin_users(&app).await;
     assert_eq!(live.len(), 20);
 
@@ -93,7 +93,8 @@ async fn a_rebuild_equals_the_live_model_and_reads_keep_answering() {
             StatusCode::CREATED
         );
     }
-    app.projections_caught_up().await;
+    // The live consumer applies them: the latest sign-up's position says when.
+    app.applied_latest(&[ReadModel::of::<AdminUsers>()]).await;
     let after = admin_users(&app).await;
     assert_eq!(after.len(), 25);
     jukebox::ops::rebuild_projection(app.pool(), "admin_users", false)

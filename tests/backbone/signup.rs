@@ -2,6 +2,7 @@
 
 use futures::StreamExt;
 use jukebox::app::Role;
+use jukebox_projections::{AdminUsers, ReadModel};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -24,9 +25,11 @@ async fn sign_up_travels_from_http_to_the_read_model() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["email"], "alice@example.com");
     let user_id = body["user_id"].as_str().unwrap().to_owned();
+    let signed_up = body["position"].as_str().unwrap().to_owned();
 
     // The log tells the story: the address is claimed, the user signs up, and then the
-    // mail reactor, answering `UserSignedUp`, issues a verification token (its hash).
+    // mail reactor, answering `UserSignedUp`, issues a verification token (its hash). The
+    // reactor's command answers no request of the test: no position to wait for.
     eventually("the reactor's verification token", || async {
         app.log_events().await.len() == 3
     })
@@ -48,6 +51,7 @@ async fn sign_up_travels_from_http_to_the_read_model() {
 
     // ... reaches EVENTS as readable JSON ...
     let events_stream = app.services.topology.namespace.events_stream();
+    // The reactor's event is among them, and it has no position the test was given.
     eventually("events on EVENTS", || async {
         app.stream_events().await.len() == 3
     })
@@ -59,17 +63,16 @@ async fn sign_up_travels_from_http_to_the_read_model() {
         "alice@example.com"
     );
 
-    // ... and the admin users read model.
-    eventually("admin_users row", || async {
+    // ... and the admin users read model, at the sign-up's position.
+    app.applied(&signed_up, &[ReadModel::of::<AdminUsers>()])
+        .await;
+    let projected =
         sqlx::query_scalar::<_, String>("SELECT email FROM admin_users WHERE user_id = $1::uuid")
             .bind(&user_id)
             .fetch_optional(app.pool())
             .await
-            .unwrap()
-            .as_deref()
-            == Some("alice@example.com")
-    })
-    .await;
+            .unwrap();
+    assert_eq!(projected.as_deref(), Some("alice@example.com"));
 
     // The plain password travelled nowhere: not on COMMANDS, EVENTS, nor in the log.
     let command = commands.next().await.unwrap();
@@ -251,6 +254,7 @@ async fn an_accepted_sign_up_points_at_its_outcome_through_the_web_role() {
     let processor = app
         .start(&[Role::Processor], jukebox_nats::FailPoints::default())
         .await;
+    // A 202 has no position yet (the outcome will): poll the location, as a client does.
     eventually("the outcome at the location", || async {
         let outcome = app.http.get(app.web(&location)).send().await.unwrap();
         outcome.status() == StatusCode::OK

@@ -68,6 +68,7 @@ async fn a_url_becomes_a_stored_aac_track_in_my_library() {
     assert!(track_id.starts_with("url:"), "{track_id}");
 
     // The object: AAC at about 256 kbps, the whole length, tags kept.
+    app.tracks_applied().await;
     let (object_key, title, artist, has_cover): (String, Option<String>, Option<String>, bool) =
         sqlx::query_as(
             "SELECT object_key, title, artist, has_cover FROM tracks WHERE track_id = $1",
@@ -232,7 +233,6 @@ async fn a_url_becomes_a_stored_aac_track_in_my_library() {
 
     nothing_in_progress(&app.app).await;
     assert!(app.leftovers().is_empty(), "{:?}", app.leftovers());
-    app.app.projections_caught_up().await;
     app.cleanup().await;
 }
 
@@ -242,13 +242,8 @@ async fn job_events_stream_live_progress_until_the_end() {
     let alice = app.user("alice@example.com").await;
     let url = app.tone("long.mp3", &tone(30));
     let job_id = app.start_import(&alice, &url).await;
-    // The job row appears once the projector has it.
-    for _ in 0..100 {
-        if app.job(&alice, &job_id).await.status() == StatusCode::OK {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    // With the import's position, the job is there at once.
+    assert_eq!(app.job(&alice, &job_id).await.status(), StatusCode::OK);
     let response = app
         .app
         .http

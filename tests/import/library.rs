@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::helpers::{error_of, import_app, ImportApp, Options};
+use jukebox_test_support::{TestApp, POSITION};
 
 /// Everything but the downloader: the test plays its part.
 pub const ROLES: &[Role] = &[
@@ -25,17 +26,20 @@ pub const ROLES: &[Role] = &[
     Role::Reactor,
 ];
 
-pub struct Seeder {
+/// Sends commands as the downloader would, noting each outcome's position in the app, so
+/// the test's reads (`get`) pass it.
+pub struct Seeder<'a> {
     bus: CommandBus,
+    app: &'a TestApp,
 }
 
-impl Seeder {
-    pub async fn new(app: &ImportApp) -> Self {
+impl<'a> Seeder<'a> {
+    pub async fn new(app: &'a ImportApp) -> Self {
         let services = &app.app.services;
         let bus = CommandBus::start(services.nats.clone(), services.topology.namespace.clone())
             .await
             .unwrap();
-        Self { bus }
+        Self { bus, app: &app.app }
     }
 
     pub async fn send(&self, user: Option<Uuid>, command: Command) {
@@ -53,6 +57,12 @@ impl Seeder {
             .unwrap()
             .expect("an outcome");
         assert_eq!(outcome.status, OutcomeStatus::Committed, "{outcome:?}");
+        self.app.note(
+            outcome
+                .position
+                .as_deref()
+                .expect("a committed command's position"),
+        );
     }
 
     /// Imports video `video_id` for `user` as the downloader would: request, store (once
@@ -104,11 +114,15 @@ impl Seeder {
             issued_at: OffsetDateTime::now_utc(),
             command: Command::StoreTrack { track },
         };
-        self.bus
+        let stored = self
+            .bus
             .send(&envelope, Duration::from_secs(10))
             .await
             .unwrap()
             .expect("an outcome");
+        if let Some(position) = &stored.position {
+            self.app.note(position);
+        }
         self.send(
             Some(user),
             Command::CompleteImport {
@@ -127,14 +141,17 @@ pub fn video(n: usize) -> String {
     format!("vid{n:08}")
 }
 
+/// `GET /library?{query}`, passing the latest position the test's writes had.
 async fn get(app: &ImportApp, token: &str, query: &str) -> reqwest::Response {
-    app.app
+    let mut request = app
+        .app
         .http
         .get(app.app.api(&format!("/library?{query}")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
+        .bearer_auth(token);
+    if let Some(after) = app.app.try_latest() {
+        request = request.header(POSITION, after);
+    }
+    request.send().await.unwrap()
 }
 
 async fn page(app: &ImportApp, token: &str, query: &str) -> (Vec<Value>, Option<String>) {
@@ -203,7 +220,6 @@ async fn each_user_sees_only_their_library_filtered_and_sorted() {
     let own = seeder
         .import(bob_id, &video(9), "Bob's own", Some("Bob"), 99)
         .await;
-    app.app.projections_caught_up().await;
 
     // Newest first by default; the copied tags are there.
     let (items, next) = page(&app, &alice, "").await;
@@ -298,7 +314,7 @@ async fn each_user_sees_only_their_library_filtered_and_sorted() {
         .await
         .unwrap();
     assert_eq!(removed.status(), StatusCode::OK);
-    app.app.projections_caught_up().await;
+    app.app.position_of(&removed);
     assert!(!ids(&page(&app, &alice, "").await.0).contains(&shared));
     assert!(ids(&page(&app, &bob, "").await.0).contains(&shared));
     app.cleanup().await;
@@ -324,7 +340,6 @@ async fn paging_never_skips_or_repeats_a_row_while_new_rows_arrive() {
                 .await,
         );
     }
-    app.app.projections_caught_up().await;
 
     let mut next_video = 100;
     for query in [
@@ -349,7 +364,6 @@ async fn paging_never_skips_or_repeats_a_row_while_new_rows_arrive() {
                     .await;
                 next_video += 1;
             }
-            app.app.projections_caught_up().await;
             match next {
                 Some(next) => cursor = Some(next),
                 None => break,
@@ -427,6 +441,7 @@ async fn every_projection_rebuilds_to_its_live_contents_while_reads_answer() {
         .await
         .unwrap();
     assert_eq!(removed.status(), StatusCode::OK);
+    app.app.position_of(&removed);
     let job_id = Uuid::now_v7();
     seeder
         .send(
@@ -448,7 +463,8 @@ async fn every_projection_rebuilds_to_its_live_contents_while_reads_answer() {
             },
         )
         .await;
-    app.app.projections_caught_up().await;
+    // `contents` reads every table directly: every model has applied the last write.
+    app.app.applied_latest(jukebox_projections::MODELS).await;
 
     let mut live = HashMap::new();
     for name in jukebox_projections::ALL {
@@ -500,7 +516,7 @@ async fn every_projection_rebuilds_to_its_live_contents_while_reads_answer() {
 
     // Events after the swaps are applied once by the live consumers.
     seeder.import(bob_id, &video(7), "late", None, 5).await;
-    app.app.projections_caught_up().await;
+    app.app.applied_latest(jukebox_projections::MODELS).await;
     assert_eq!(ids(&page(&app, &bob, "").await.0).len(), 2);
     assert!(ids(&page(&app, &bob, "").await.0).contains(&shared));
     for name in jukebox_projections::ALL {

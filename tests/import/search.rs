@@ -8,6 +8,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::helpers::{error_of, import_app, Options, YOUTUBE_KEY};
+use jukebox_test_support::POSITION;
 
 #[tokio::test]
 async fn search_lists_videos_with_durations_and_my_flags() {
@@ -27,13 +28,19 @@ async fn search_lists_videos_with_durations_and_my_flags() {
     .await;
     let alice = app.user("alice@example.com").await;
     let bob = app.user("bob@example.com").await;
+    // Passes the latest position the test's writes had, as the web app does.
     let search = |token: &str, q: &str| {
-        app.app
+        let request = app
+            .app
             .http
             .get(app.app.api("/songs/search"))
             .query(&[("q", q)])
-            .bearer_auth(token.to_owned())
-            .send()
+            .bearer_auth(token.to_owned());
+        match app.app.try_latest() {
+            Some(after) => request.header(POSITION, after),
+            None => request,
+        }
+        .send()
     };
 
     let body: Value = search(&alice, "some song")
@@ -126,8 +133,8 @@ async fn search_lists_videos_with_durations_and_my_flags() {
             .unwrap()
             .unwrap();
         assert_eq!(outcome.status, OutcomeStatus::Committed, "{outcome:?}");
+        app.app.note(outcome.position.as_deref().unwrap());
     }
-    app.app.projections_caught_up().await;
     let body: Value = search(&alice, "some song")
         .await
         .unwrap()

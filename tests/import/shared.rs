@@ -106,6 +106,7 @@ async fn a_stored_video_completes_at_once_without_a_download() {
         .await
         .unwrap();
     assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+    app.app.position_of(&response);
     let body: serde_json::Value = response.json().await.unwrap();
     let job_id = body["job_id"].as_str().unwrap();
     let job = app.finished_job(&alice, job_id).await;

@@ -64,6 +64,7 @@ fn escape(song: &str) -> String {
 }
 
 async fn stored_bytes(app: &ImportApp, song: &str) -> Vec<u8> {
+    app.tracks_applied().await;
     let (key,): (String,) = sqlx::query_as("SELECT object_key FROM tracks WHERE track_id = $1")
         .bind(song)
         .fetch_one(app.app.pool())
@@ -404,6 +405,7 @@ async fn a_user_who_removes_the_song_from_their_library_can_no_longer_open_a_fre
         http.get(bobs).send().await.unwrap().status(),
         StatusCode::OK
     );
+    app.tracks_applied().await;
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM tracks WHERE track_id = $1")
         .bind(&song)
         .fetch_one(app.app.pool())
@@ -470,6 +472,7 @@ async fn a_signed_cover_url_serves_the_stored_picture() {
         .to_owned();
 
     // The catalog names the cover object, next to the audio.
+    app.tracks_applied().await;
     let (audio_key, cover_key, cover_type): (String, Option<String>, Option<String>) =
         sqlx::query_as("SELECT object_key, cover_key, cover_type FROM tracks WHERE track_id = $1")
             .bind(&song)
@@ -553,6 +556,7 @@ async fn a_signed_cover_url_serves_the_stored_picture() {
 
     // A source without a picture: no cover object, no cover_url, and a validly signed
     // cover URL for it finds nothing.
+    app.tracks_applied().await;
     let (no_cover,): (Option<String>,) =
         sqlx::query_as("SELECT cover_key FROM tracks WHERE track_id = $1")
             .bind(&plain)

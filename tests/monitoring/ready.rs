@@ -143,6 +143,7 @@ async fn readyz_names_the_dependency_that_is_down_and_recovers() {
 
     // NATS back on the same port: ready again without a restart.
     nats.resume();
+    // Reconnecting is the process' own doing, not a write: nothing has a position.
     eventually("readyz is ready again", || async {
         readyz(&ready_url).await.0 == 200
     })

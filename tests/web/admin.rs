@@ -49,21 +49,19 @@ pub async fn sessions_and_admin(story: &Story, job_id: &str, track_id: &str) {
         .send()
         .await
         .unwrap();
+    let verified = system.app.saw(&response);
     assert!(
         response.status().is_success(),
         "{}",
         response.text().await.unwrap()
     );
-    crate::support::eventually("the admin role", || async {
-        let (roles,): (Vec<String>,) =
-            sqlx::query_as("SELECT roles FROM accounts WHERE email = $1")
-                .bind(ADMIN)
-                .fetch_one(system.app.pool())
-                .await
-                .unwrap_or_default();
-        roles.iter().any(|r| r == "admin")
-    })
-    .await;
+    // The role is in the access state sign-in reads at once; the admin screens read the
+    // read models, which have applied everything up to the verification.
+    let verified = verified.expect("the verification's position");
+    system
+        .app
+        .applied(&verified, jukebox_projections::MODELS)
+        .await;
     browser.goto(&format!("{origin}/")).await;
     browser
         .wait_for(

@@ -24,7 +24,7 @@ use jukebox_nats::FailPoints;
 pub use jukebox_test_support::free_addr;
 use jukebox_test_support::imports::{import_app, tone, ImportApp, Options};
 // The chapters say `crate::helpers` and `crate::support`.
-use jukebox_test_support::{self as support, imports as helpers};
+use jukebox_test_support::imports as helpers;
 
 use webdriver::{Browser, Driver};
 

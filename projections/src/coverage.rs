@@ -1,0 +1,310 @@
+//! Each read model's `AGGREGATES` against what its fold reads: one sample of every event
+//! of every aggregate type goes through every model's `keys`. A model whose `keys` takes
+//! an event must list its aggregate type (else the fold never sees it and a read waiting
+//! on the model would not wait for it), and every type a model lists must be one whose
+//! events it takes (else reads wait on it for nothing).
+
+use cqrs_es::Aggregate;
+use jukebox_domain::{
+    EmailClaimEvent, ExternalIdentityEvent, ImportEvent, ImportStage, LibraryEvent, PasswordHash,
+    RevokeReason, Role, SessionEvent, SignInMethod, SourceRef, StoredCover, StoredTrack, TokenHash,
+    TrackEvent, TrackId, UserEvent,
+};
+use jukebox_nats::EventRecord;
+use uuid::Uuid;
+
+use crate::given::Log;
+use crate::runtime::Projection;
+use crate::{Accounts, AdminUsers, AuthSessions, Jobs, Tracks, UserLibrary};
+
+const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+
+/// Does not compile when an event is added: give the new one a sample in `samples`.
+fn every_event_has_a_sample(
+    user: &UserEvent,
+    session: &SessionEvent,
+    import: &ImportEvent,
+    library: &LibraryEvent,
+    track: &TrackEvent,
+    claim: &EmailClaimEvent,
+    identity: &ExternalIdentityEvent,
+) {
+    match user {
+        UserEvent::UserSignedUp { .. }
+        | UserEvent::UserSignedIn
+        | UserEvent::UserSignedUpWithIdentity { .. }
+        | UserEvent::VerificationIssued { .. }
+        | UserEvent::VerificationRequested { .. }
+        | UserEvent::EmailVerified
+        | UserEvent::SignedIn { .. }
+        | UserEvent::PasswordRehashed { .. }
+        | UserEvent::RoleGranted { .. }
+        | UserEvent::RoleRevoked { .. }
+        | UserEvent::UserDisabled
+        | UserEvent::UserEnabled => {}
+    }
+    match session {
+        SessionEvent::SessionStarted { .. }
+        | SessionEvent::SessionRefreshed { .. }
+        | SessionEvent::RefreshTokenReused { .. }
+        | SessionEvent::SessionRevoked { .. } => {}
+    }
+    match import {
+        ImportEvent::ImportRequested { .. }
+        | ImportEvent::ImportStageChanged { .. }
+        | ImportEvent::ImportCompleted { .. }
+        | ImportEvent::ImportFailed { .. } => {}
+    }
+    match library {
+        LibraryEvent::TrackAddedToLibrary { .. } | LibraryEvent::TrackRemovedFromLibrary { .. } => {
+        }
+    }
+    match track {
+        TrackEvent::TrackStored(_) => {}
+    }
+    match claim {
+        EmailClaimEvent::EmailClaimed { .. } | EmailClaimEvent::SignUpAttempted { .. } => {}
+    }
+    match identity {
+        ExternalIdentityEvent::IdentityLinked { .. } => {}
+    }
+}
+
+/// One of each event, under every aggregate type that writes it.
+fn samples() -> Vec<EventRecord> {
+    let user = Uuid::from_u128(1);
+    let session = Uuid::from_u128(2);
+    let job = Uuid::from_u128(3);
+    let track_id = TrackId::parse("yt:aaaaaaaaaaa").unwrap();
+    let email = jukebox_domain::Email::parse("a@example.com").unwrap();
+    let mut log = Log::new();
+    for event in [
+        UserEvent::UserSignedUp {
+            user_id: user,
+            email: email.clone(),
+            password_hash: PasswordHash::parse(HASH).unwrap(),
+        },
+        UserEvent::UserSignedIn,
+        UserEvent::UserSignedUpWithIdentity {
+            user_id: user,
+            email: email.clone(),
+            issuer: "https://accounts.google.com".into(),
+            subject: "1".into(),
+        },
+        UserEvent::VerificationIssued {
+            token_hash: TokenHash::of("v"),
+            expires_at: Log::time(60),
+        },
+        UserEvent::VerificationRequested {
+            email: email.clone(),
+        },
+        UserEvent::EmailVerified,
+        UserEvent::SignedIn {
+            session_id: session,
+            method: SignInMethod::Password,
+        },
+        UserEvent::PasswordRehashed {
+            password_hash: PasswordHash::parse(HASH).unwrap(),
+        },
+        UserEvent::RoleGranted { role: Role::Admin },
+        UserEvent::RoleRevoked { role: Role::Admin },
+        UserEvent::UserDisabled,
+        UserEvent::UserEnabled,
+    ] {
+        log = log.event(jukebox_domain::User::TYPE, user, event);
+    }
+    for event in [
+        SessionEvent::SessionStarted {
+            user_id: user,
+            token_hash: TokenHash::of("s"),
+            expires_at: Log::time(60),
+            method: SignInMethod::Password,
+            epoch: Some(0),
+        },
+        SessionEvent::SessionRefreshed {
+            token_hash: TokenHash::of("r"),
+        },
+        SessionEvent::RefreshTokenReused {
+            token_hash: TokenHash::of("s"),
+        },
+        SessionEvent::SessionRevoked {
+            reason: RevokeReason::RefreshTokenReused,
+        },
+    ] {
+        log = log.event(jukebox_domain::Session::TYPE, session, event);
+    }
+    for event in [
+        ImportEvent::ImportRequested {
+            job_id: job,
+            requested_by: user,
+            source: SourceRef::video("aaaaaaaaaaa").unwrap(),
+        },
+        ImportEvent::ImportStageChanged {
+            stage: ImportStage::Storing,
+        },
+        ImportEvent::ImportCompleted {
+            track_id: track_id.clone(),
+        },
+        ImportEvent::ImportFailed {
+            code: "unavailable".into(),
+            reason: "gone".into(),
+        },
+    ] {
+        log = log.event(jukebox_domain::Import::TYPE, job, event);
+    }
+    log = log.event(
+        jukebox_domain::Track::TYPE,
+        &track_id,
+        TrackEvent::TrackStored(StoredTrack {
+            track_id: track_id.clone(),
+            object_key: "tracks/yt:aaaaaaaaaaa.m4a".into(),
+            size: 1,
+            duration_ms: 1,
+            codec: "aac".into(),
+            bitrate: 1,
+            title: None,
+            artist: None,
+            album: None,
+            has_cover: true,
+            origin: "upload".into(),
+            cover: Some(StoredCover {
+                object_key: "tracks/yt:aaaaaaaaaaa.jpg".into(),
+                size: 1,
+                content_type: "image/jpeg".into(),
+            }),
+        }),
+    );
+    for aggregate_type in [
+        jukebox_domain::Library::TYPE,
+        jukebox_domain::LibraryEntry::TYPE,
+    ] {
+        for event in [
+            LibraryEvent::TrackAddedToLibrary {
+                user_id: user,
+                track_id: track_id.clone(),
+                job_id: job,
+            },
+            LibraryEvent::TrackRemovedFromLibrary {
+                user_id: user,
+                track_id: track_id.clone(),
+            },
+        ] {
+            log = log.event(aggregate_type, user, event);
+        }
+    }
+    for event in [
+        EmailClaimEvent::EmailClaimed { user_id: user },
+        EmailClaimEvent::SignUpAttempted { user_id: user },
+    ] {
+        log = log.event(jukebox_domain::EmailClaim::TYPE, &email, event);
+    }
+    log = log.event(
+        jukebox_domain::ExternalIdentity::TYPE,
+        "google:1",
+        ExternalIdentityEvent::IdentityLinked { user_id: user },
+    );
+    log.records().to_vec()
+}
+
+/// The problems with `P::AGGREGATES`, as messages.
+fn mismatches<P: Projection>(samples: &[EventRecord]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for event in samples {
+        let read = !P::keys(event).is_empty();
+        if read && !P::consumes(event) {
+            problems.push(format!(
+                "{}: its fold reads {} events of `{}`, but AGGREGATES {:?} leaves `{}` out, \
+                 so the fold never gets them and reads would not wait for them; add it",
+                P::NAME,
+                event.event_type,
+                event.aggregate_type,
+                P::AGGREGATES,
+                event.aggregate_type
+            ));
+        }
+    }
+    for listed in P::AGGREGATES {
+        let reads_it = samples
+            .iter()
+            .any(|e| e.aggregate_type == *listed && !P::keys(e).is_empty());
+        if !reads_it {
+            problems.push(format!(
+                "{}: AGGREGATES lists `{listed}`, but no event of `{listed}` touches a row \
+                 (a misspelt or unused type makes reads wait on it for nothing)",
+                P::NAME
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_aggregate_type_has_samples() {
+    let samples = samples();
+    for aggregate_type in jukebox_domain::audit::AGGREGATE_TYPES {
+        assert!(
+            samples.iter().any(|e| e.aggregate_type == *aggregate_type),
+            "no sample event of `{aggregate_type}`: add its events to `samples`"
+        );
+    }
+    // Referenced so the exhaustive matches are compiled with the samples.
+    let _ = every_event_has_a_sample;
+}
+
+#[test]
+fn each_read_model_lists_exactly_the_aggregates_its_fold_reads() {
+    let samples = samples();
+    let problems: Vec<String> = [
+        mismatches::<Accounts>(&samples),
+        mismatches::<AdminUsers>(&samples),
+        mismatches::<AuthSessions>(&samples),
+        mismatches::<Jobs>(&samples),
+        mismatches::<Tracks>(&samples),
+        mismatches::<UserLibrary>(&samples),
+    ]
+    .concat();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(
+        crate::MODELS.len(),
+        crate::ALL.len(),
+        "MODELS names every read model"
+    );
+}
+
+#[test]
+fn a_missing_aggregate_type_is_named() {
+    struct Forgetful;
+    impl Projection for Forgetful {
+        const NAME: &'static str = "forgetful";
+        const AGGREGATES: &'static [&'static str] = &["user", "tracks"];
+        const TABLE: &'static str = "admin_users";
+        const KEY_COLUMN: &'static str = "user_id";
+        const KEY_TYPE: &'static str = "uuid";
+        const COLUMNS: &'static [&'static str] = AdminUsers::COLUMNS;
+        type Row = <AdminUsers as Projection>::Row;
+        fn key(row: &Self::Row) -> String {
+            AdminUsers::key(row)
+        }
+        fn keys(event: &EventRecord) -> Vec<String> {
+            AdminUsers::keys(event)
+        }
+        fn apply(rows: &mut std::collections::HashMap<String, Self::Row>, event: &EventRecord) {
+            AdminUsers::apply(rows, event)
+        }
+        fn copy_fields(row: &Self::Row) -> Vec<Option<String>> {
+            AdminUsers::copy_fields(row)
+        }
+    }
+    let problems = mismatches::<Forgetful>(&samples());
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert!(
+        problems[0].starts_with("forgetful: its fold reads SessionStarted events of `session`"),
+        "{}",
+        problems[0]
+    );
+    assert!(
+        problems[1].starts_with("forgetful: AGGREGATES lists `tracks`"),
+        "{}",
+        problems[1]
+    );
+}
