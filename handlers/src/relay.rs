@@ -10,8 +10,16 @@
 //! batch N's acks are awaited only after N+1 is out, so the relay rarely waits on either
 //! Postgres or NATS. The checkpoint lags the reads and moves past a batch only once every
 //! ack of it and of all earlier batches has arrived.
+//!
+//! Order survives a publish lost in flight (ADR 21): every publish names the stream
+//! sequence it must follow (`Nats-Expected-Last-Sequence`), so once one message is
+//! missing JetStream refuses every later one instead of storing it ahead of the missing
+//! one. The refusal fails the batch's acks; the relay starts over after the last event
+//! `EVENTS` holds, so nothing is published twice or out of relay order.
 
 use std::io::Write;
+
+use anyhow::Context as _;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, context::PublishAckFuture};
@@ -44,6 +52,17 @@ pub struct Relay {
     pub poll_interval: Duration,
     pub fail_points: FailPoints,
 }
+
+/// Where the last message on `EVENTS` sits in relay order (the fields of its body that
+/// say so).
+#[derive(serde::Deserialize)]
+struct StoredAt {
+    transaction_id: String,
+    global_position: i64,
+}
+
+/// The JetStream header that makes a publish conditional on the stream's last sequence.
+const EXPECTED_LAST_SEQUENCE: &str = "Nats-Expected-Last-Sequence";
 
 impl Relay {
     pub fn new(pool: PgPool, client: async_nats::Client, topology: Topology) -> Self {
@@ -125,7 +144,15 @@ impl Relay {
         let js = jetstream::ContextBuilder::new()
             .max_ack_inflight(2 * self.batch_size.max(1) as usize + 1)
             .build(self.client.clone());
+        // EVENTS holds the log in relay order without a gap up to its last message (each
+        // publish was conditional on the one before it). Events up to that one are stored,
+        // acked or not: go on after it, from its stream sequence.
+        let (mut sequence, stored) = self.stream_end(&js).await?;
         let mut read = checkpoint;
+        if let Some(stored) = stored.filter(|stored| *stored > read) {
+            store_checkpoint(conn, &stored).await?;
+            read = stored;
+        }
         let mut in_flight: Option<Published> = None;
         let mut batch = self.read_batch(read).await?;
         loop {
@@ -158,7 +185,7 @@ impl Relay {
             // one goes out: batches are still confirmed in order, one after the other.
             let previous = in_flight.take();
             let (acks, confirmed) = tokio::join!(
-                self.publish(&js, &batch)
+                self.publish(&js, &batch, &mut sequence)
                     .instrument(debug_span!("relay.publish", events = batch.len())),
                 async {
                     match previous {
@@ -187,11 +214,43 @@ impl Relay {
             .await
     }
 
-    /// Publishes one batch in relay order without awaiting its acks.
+    /// `EVENTS`' last stream sequence and the relay position of the event stored there
+    /// (`None` when the stream is empty or its last message is gone or not an event).
+    async fn stream_end(
+        &self,
+        js: &jetstream::Context,
+    ) -> anyhow::Result<(u64, Option<Position>)> {
+        let mut stream = js
+            .get_stream(self.topology.namespace.events_stream())
+            .await?;
+        let last = stream.info().await?.state.last_sequence;
+        if last == 0 {
+            return Ok((0, None));
+        }
+        let stored = match stream.get_raw_message(last).await {
+            Ok(message) => serde_json::from_slice::<StoredAt>(&message.payload)
+                .ok()
+                .and_then(|at| {
+                    Some(Position {
+                        transaction_id: at.transaction_id.parse().ok()?,
+                        global_position: at.global_position,
+                    })
+                }),
+            Err(error) => {
+                warn!(%error, sequence = last, "could not read the last message on EVENTS");
+                None
+            }
+        };
+        Ok((last, stored))
+    }
+
+    /// Publishes one batch in relay order without awaiting its acks. Each message must
+    /// follow stream sequence `sequence`, which moves on with it.
     async fn publish(
         &self,
         js: &jetstream::Context,
         events: &[EventText],
+        sequence: &mut u64,
     ) -> anyhow::Result<Vec<PublishAckFuture>> {
         let namespace = &self.topology.namespace;
         let mut acks = Vec::with_capacity(events.len());
@@ -199,11 +258,17 @@ impl Relay {
             if index == events.len() / 2 {
                 self.fail_points.check("relay.mid_batch")?;
             }
-            let subject = namespace.event_subject(
-                &event.aggregate_type,
-                &event.aggregate_id,
-                &event.event_type,
-            );
+            let subject = if self.fail_points.check("relay.lose_publish").is_err() {
+                // Fault injection: this one message goes where no stream stores it, as a
+                // publish lost in flight would, while the ones after it go out.
+                namespace.subject("lost")
+            } else {
+                namespace.event_subject(
+                    &event.aggregate_type,
+                    &event.aggregate_id,
+                    &event.event_type,
+                )
+            };
             let mut headers = HeaderMap::new();
             headers.insert(
                 "Nats-Msg-Id",
@@ -219,6 +284,8 @@ impl Relay {
             );
             headers.insert(TRANSACTION_ID_HEADER, event.transaction_id.as_str());
             headers.insert(EVENT_TYPE_HEADER, event.event_type.as_str());
+            headers.insert(EXPECTED_LAST_SEQUENCE, sequence.to_string().as_str());
+            *sequence += 1;
             if let Some(correlation_id) = &event.correlation_id {
                 headers.insert(CORRELATION_ID_HEADER, correlation_id.as_str());
             }
@@ -251,18 +318,23 @@ impl Published {
             anyhow::Ok(())
         }
         .instrument(debug_span!("relay.await_acks", acks))
-        .await?;
-        sqlx::query(
-            "UPDATE relay_checkpoint SET transaction_id = $1::text::xid8, global_position = $2,
-             updated_at = now() WHERE id = 1",
-        )
-        .bind(self.last.transaction_id.to_string())
-        .bind(self.last.global_position)
-        .execute(&mut *conn)
-        .instrument(debug_span!("relay.checkpoint"))
-        .await?;
-        Ok(())
+        .await
+        .context("EVENTS did not take a batch in order; starting over after its last event")?;
+        store_checkpoint(conn, &self.last).await
     }
+}
+
+async fn store_checkpoint(conn: &mut PgConnection, at: &Position) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE relay_checkpoint SET transaction_id = $1::text::xid8, global_position = $2,
+         updated_at = now() WHERE id = 1",
+    )
+    .bind(at.transaction_id.to_string())
+    .bind(at.global_position)
+    .execute(&mut *conn)
+    .instrument(debug_span!("relay.checkpoint"))
+    .await?;
+    Ok(())
 }
 
 /// The message body: a [`jukebox_nats::EventRecord`] as JSON, written around the stored payload

@@ -63,6 +63,13 @@ impl FailPoints {
         }
     }
 
+    /// Whether `name` is armed and has not fired yet (tests check that theirs did).
+    pub fn is_armed(&self, name: &str) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|points| points.lock().expect("fail points").contains_key(name))
+    }
+
     /// `Err` when the point fires; each point fires once. An `abort@` point never
     /// returns: the process dies on the spot, acking and flushing nothing.
     pub fn check(&self, name: &str) -> Result<(), FailPointFired> {
@@ -97,7 +104,9 @@ mod tests {
     fn fires_once_at_the_nth_hit() {
         let points = FailPoints::parse("a=2").unwrap();
         assert!(points.check("a").is_ok());
+        assert!(points.is_armed("a"));
         assert!(points.check("a").is_err());
+        assert!(!points.is_armed("a"));
         assert!(points.check("a").is_ok());
         assert!(FailPoints::default().check("a").is_ok());
         assert!(FailPoints::parse("a=x").is_err());

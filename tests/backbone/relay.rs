@@ -55,6 +55,7 @@ async fn a_relay_restarted_mid_batch_publishes_every_event_once_in_order() {
     );
 
     let relay = app.start(&[Role::Relay], FailPoints::default()).await;
+    // The relay under test is what moves, on rows no command wrote: watch its output.
     eventually("all events relayed", || async {
         app.stream_events().await.len() >= 500
     })
@@ -64,6 +65,49 @@ async fn a_relay_restarted_mid_batch_publishes_every_event_once_in_order() {
         keys(&app.stream_events().await),
         keys(&app.log_events().await)
     );
+    relay.stop().await.unwrap();
+    app.cleanup().await;
+}
+
+/// A publish lost in flight while later ones (the rest of its batch, and the next batch,
+/// which goes out before this one's acks are awaited) are stored: JetStream refuses every
+/// message after the hole (each names the sequence it must follow), and the relay goes on
+/// after the last event EVENTS holds. Nothing is stored ahead of an earlier event, which
+/// projections would then skip (ADR 21).
+#[tokio::test]
+async fn a_publish_lost_in_flight_is_not_overtaken_by_later_ones() {
+    let app = spawn_app(&[]).await;
+    // More than one batch (2,000), so two are in flight when the 1,500th is lost.
+    let total = 2_500;
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         SELECT 'probe', 'p' || i, 1, 'Probed', '1.0', '{}', '{}' FROM generate_series(1, $1) AS i",
+    )
+    .bind(total as i64)
+    .execute(app.pool())
+    .await
+    .unwrap();
+    let log = app.log_events().await;
+    let fail_points = FailPoints::armed();
+    fail_points.arm("relay.lose_publish", 1_500);
+    let relay = app.start(&[Role::Relay], fail_points.clone()).await;
+    let last = log.last().unwrap();
+    let end = (last.transaction_id.clone(), last.global_position);
+    // The relay under test is what moves, on rows no command wrote: watch its checkpoint.
+    eventually("the relay's checkpoint at the end of the log", || async {
+        let at: (String, i64) =
+            sqlx::query_as("SELECT transaction_id::text, global_position FROM relay_checkpoint")
+                .fetch_one(app.pool())
+                .await
+                .unwrap();
+        at == end
+    })
+    .await;
+    assert!(
+        !fail_points.is_armed("relay.lose_publish"),
+        "a publish was lost"
+    );
+    assert_eq!(keys(&app.stream_events().await), keys(&log));
     relay.stop().await.unwrap();
     app.cleanup().await;
 }
@@ -83,6 +127,7 @@ async fn a_transaction_that_starts_first_and_commits_last_is_not_skipped() {
     assert!(app.stream_events().await.is_empty());
 
     first.commit().await.unwrap();
+    // The relay under test is what moves, on rows no command wrote: watch its output.
     eventually("both relayed", || async {
         app.stream_events().await.len() == 2
     })
@@ -107,6 +152,7 @@ async fn a_relay_started_again_in_the_same_process_leads() {
         .unwrap();
     append(&mut conn, "before").await;
     let first = app.start(&[Role::Relay], FailPoints::default()).await;
+    // The relay under test is what moves, on rows no command wrote: watch its output.
     eventually("the first relay publishes", || async {
         app.stream_events().await.len() == 1
     })
@@ -128,6 +174,7 @@ async fn a_relay_started_again_in_the_same_process_leads() {
 
     let second = app.start(&[Role::Relay], FailPoints::default()).await;
     append(&mut conn, "after").await;
+    // As above: the relay's output is what is tested.
     eventually("the second relay publishes", || async {
         app.stream_events().await.len() == 2
     })

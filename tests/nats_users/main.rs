@@ -217,19 +217,23 @@ async fn roles_with_their_own_users_carry_a_sign_up_to_the_read_models() {
         .unwrap();
     // 201, not 202: the processor's answer came back to the edge.
     assert_eq!(response.status(), StatusCode::CREATED);
-    eventually("the projector applies the sign-up", || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM admin_users WHERE email = 'perm@example.com'",
-        )
-        .fetch_one(app.pool())
-        .await
-        .unwrap()
-            == 1
-    })
+    // The projector's path: it has applied the sign-up at the answer's position.
+    app.applied(
+        &app.position_of(&response),
+        &[jukebox_projections::ReadModel::of::<
+            jukebox_projections::AdminUsers,
+        >()],
+    )
     .await;
-    app.projections_caught_up().await;
+    let projected: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM admin_users WHERE email = 'perm@example.com'")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(projected, 1);
     // The reactor's path: it pulls UserSignedUp, sends IssueVerification and waits for
-    // its answer (the mail goes to the log: no SMTP_URL here).
+    // its answer (the mail goes to the log: no SMTP_URL here). Its command answers no
+    // request of the test, so there is no position: wait for the event.
     eventually("the reactor issues the verification token", || async {
         sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FROM events WHERE event_type = 'VerificationIssued'",
@@ -265,6 +269,7 @@ async fn roles_with_their_own_users_carry_a_sign_up_to_the_read_models() {
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let job: serde_json::Value = response.json().await.unwrap();
     let job_url = format!("http://{api}/jobs/{}", job["job_id"].as_str().unwrap());
+    // The downloader's outcome is asynchronous and has no position the test was given.
     eventually("the downloader fails the import", || async {
         let job: serde_json::Value = http
             .get(&job_url)
@@ -489,13 +494,23 @@ async fn each_role_user_is_refused_outside_its_subjects() {
         .await
         .unwrap();
     let (relay, _) = connect_as(&nats, "relay").await;
-    let ack = jetstream::new(relay)
+    let relay = jetstream::new(relay);
+    let ack = relay
         .publish("evt.user.u1.UserSignedUp", "{}".into())
         .await
         .unwrap()
         .await
         .expect("the relay's event is stored, and the PubAck reaches its inbox");
     assert_eq!(ack.stream, "EVENTS");
+    // A starting relay reads the last message, to go on after it (ADR 21).
+    let last = relay
+        .get_stream("EVENTS")
+        .await
+        .unwrap()
+        .get_raw_message(ack.sequence)
+        .await
+        .expect("the relay reads EVENTS' last message");
+    assert_eq!(&last.payload[..], b"{}");
 }
 
 #[tokio::test]
@@ -672,6 +687,7 @@ async fn stream_replicas_follow_the_configuration_and_a_lost_node_is_survived() 
     for name in ["COMMANDS", "EVENTS"] {
         assert_eq!(replicas(name).await.0, 3, "{name}");
     }
+    // The cluster's own replication, not a write of the test: no position applies.
     eventually("EVENTS has a leader and two current peers", || async {
         replicas("EVENTS").await.1 == 2
     })
