@@ -23,6 +23,9 @@ use uuid::Uuid;
 
 use crate::runtime::Projection;
 
+mod page;
+pub use page::{like_pattern, page, Entry, Page, PageQuery, Resume, Sort};
+
 pub struct UserLibrary;
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]

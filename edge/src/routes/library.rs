@@ -10,8 +10,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jukebox_domain::{Command, TrackId};
 use jukebox_nats::OutcomeStatus;
+use jukebox_projections::library;
+use jukebox_projections::library::like_pattern;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -95,8 +98,7 @@ pub const MAX_PAGE: i64 = 200;
 const DEFAULT_PAGE: i64 = 50;
 const MAX_Q_CHARS: usize = 200;
 
-/// A sort of `GET /library`: the column it reads (with its index) and the SQL type of
-/// its cursor value.
+/// A sort of `GET /library` (`library::Sort` in the read model).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Sort {
@@ -117,39 +119,22 @@ impl Sort {
         })
     }
 
-    fn column(self) -> &'static str {
+    /// The read model's sort.
+    fn model(self) -> library::Sort {
         match self {
-            Self::Added => "added_at",
-            Self::Title => "title_key",
-            Self::Artist => "artist_key",
-            Self::Duration => "duration_ms",
-        }
-    }
-
-    /// The cursor's value as SQL of this sort's column type (`$3` is the value's text,
-    /// checked by `Cursor::valid` so the cast cannot fail), and the sort value's text as
-    /// the cursor carries it. `added` travels as microseconds since the epoch: Postgres'
-    /// text form of a timestamptz depends on the session's settings.
-    fn cursor_sql(self) -> (&'static str, String) {
-        let column = self.column();
-        match self {
-            Self::Added => (
-                "('epoch'::timestamptz + $3::text::bigint * interval '1 microsecond')",
-                format!("(extract(epoch FROM {column}) * 1000000)::bigint::text"),
-            ),
-            Self::Title | Self::Artist => ("$3::text", column.to_owned()),
-            Self::Duration => ("$3::text::bigint", format!("{column}::text")),
+            Self::Added => library::Sort::Added,
+            Self::Title => library::Sort::Title,
+            Self::Artist => library::Sort::Artist,
+            Self::Duration => library::Sort::Duration,
         }
     }
 }
 
-/// The largest `added` cursor value: 9999-12-31T23:59:59.999999Z in microseconds.
-const MAX_ADDED_MICROS: i64 = 253_402_300_799_999_999;
-/// Longer sort values or track ids than any stored one are forged.
+/// Longer track ids than any stored one are forged.
 const MAX_CURSOR_TEXT: usize = 4096;
 
-/// The opaque cursor: the last row's sort value (Postgres' text form) and track id, with
-/// the sort and direction it belongs to.
+/// The opaque cursor: the last row's sort value (`library::Entry::sort_value`) and track
+/// id, with the sort and direction it belongs to.
 #[derive(Debug, Serialize, Deserialize)]
 struct Cursor {
     s: Sort,
@@ -171,15 +156,9 @@ impl Cursor {
     }
 
     fn valid(&self) -> bool {
-        let value_ok = match self.s {
-            Sort::Added => self
-                .v
-                .parse::<i64>()
-                .is_ok_and(|micros| (0..=MAX_ADDED_MICROS).contains(&micros)),
-            Sort::Duration => self.v.parse::<i64>().is_ok(),
-            Sort::Title | Sort::Artist => self.v.len() <= MAX_CURSOR_TEXT && !self.v.contains('\0'),
-        };
-        value_ok && self.t.len() <= MAX_CURSOR_TEXT && TrackId::parse(&self.t).is_ok()
+        self.s.model().accepts(&self.v)
+            && self.t.len() <= MAX_CURSOR_TEXT
+            && TrackId::parse(&self.t).is_ok()
     }
 }
 
@@ -314,70 +293,30 @@ impl ListQuery {
     }
 }
 
-/// `%q%` for LIKE, with the pattern characters taken literally.
-fn like_pattern(q: &str) -> String {
-    let mut pattern = String::with_capacity(q.len() + 2);
-    pattern.push('%');
-    for c in q.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
-#[derive(sqlx::FromRow)]
-struct ItemRow {
-    track_id: String,
-    title: Option<String>,
-    artist: Option<String>,
-    duration_ms: i64,
-    has_cover: bool,
-    cover_stored: bool,
-    added_at: Option<OffsetDateTime>,
-    sort_value: String,
-}
-
-/// One page of a user's library. Keyset pagination on (sort value, track id): a row
-/// inserted or removed elsewhere never shifts the rows after the cursor, so paging
-/// neither skips nor repeats one. Items with a stored cover picture carry a signed,
-/// short-lived `cover_url` when `covers` can sign one.
+/// One page of a user's library as `GET /library` answers it. Items with a stored cover
+/// picture carry a signed, short-lived `cover_url` when `covers` can sign one.
 pub async fn page(
     pool: &sqlx::PgPool,
     user_id: Uuid,
     query: &ListQuery,
     covers: Option<&StreamIssuer>,
-) -> Result<Value, ApiError> {
-    let column = query.sort.column();
-    let (cursor_value, sort_value) = query.sort.cursor_sql();
-    let (op, dir) = if query.descending {
-        ("<", "DESC")
-    } else {
-        (">", "ASC")
-    };
-    let sql = format!(
-        "SELECT track_id, title, artist, duration_ms, has_cover, cover_stored, added_at,
-                {sort_value} AS sort_value
-         FROM library
-         WHERE user_id = $1
-           AND ($2::text IS NULL OR title_key LIKE $2 OR artist_key LIKE $2)
-           AND ($3::text IS NULL OR ({column}, track_id) {op} ({cursor_value}, $4::text))
-         ORDER BY {column} {dir}, track_id {dir}
-         LIMIT $5"
-    );
-    let mut rows: Vec<ItemRow> = sqlx::query_as(&sql)
-        .bind(user_id)
-        .bind(query.q.as_deref().map(like_pattern))
-        .bind(query.cursor.as_ref().map(|c| c.v.as_str()))
-        .bind(query.cursor.as_ref().map(|c| c.t.as_str()))
-        .bind(query.limit + 1)
-        .fetch_all(pool)
-        .await?;
-    let more = rows.len() as i64 > query.limit;
-    rows.truncate(query.limit as usize);
-    let next_cursor = rows.last().filter(|_| more).map(|last| {
+) -> Result<LibraryPage, ApiError> {
+    let page = library::page(
+        pool,
+        &library::PageQuery {
+            user_id,
+            sort: query.sort.model(),
+            descending: query.descending,
+            text: query.q.as_deref(),
+            after: query.cursor.as_ref().map(|c| library::Resume {
+                value: &c.v,
+                track_id: &c.t,
+            }),
+            limit: query.limit,
+        },
+    )
+    .await?;
+    let next_cursor = page.entries.last().filter(|_| page.more).map(|last| {
         Cursor {
             s: query.sort,
             d: query.descending,
@@ -387,37 +326,33 @@ pub async fn page(
         .encode()
     });
     let now = OffsetDateTime::now_utc();
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            let mut item = json!({
-                "track_id": r.track_id,
-                "title": r.title,
-                "artist": r.artist,
-                "duration_ms": r.duration_ms,
-                "has_cover": r.has_cover,
-                "added_at": r.added_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
-            });
-            if let Some(issuer) = covers.filter(|_| r.cover_stored) {
-                item["cover_url"] = json!(issuer.cover_url(&r.track_id, user_id, now));
-            }
-            item
+    let items = page
+        .entries
+        .into_iter()
+        .map(|entry| LibraryItem {
+            cover_url: covers
+                .filter(|_| entry.cover_stored)
+                .map(|issuer| issuer.cover_url(&entry.track_id, user_id, now)),
+            added_at: entry.added_at.and_then(|t| t.format(&Rfc3339).ok()),
+            track_id: entry.track_id,
+            title: entry.title,
+            artist: entry.artist,
+            duration_ms: entry.duration_ms,
+            has_cover: entry.has_cover,
         })
         .collect();
-    Ok(json!({ "items": items, "next_cursor": next_cursor }))
+    Ok(LibraryPage { items, next_cursor })
 }
 
 /// One page of `GET /library`.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // `page` writes it as JSON; here for the document
-struct LibraryPage {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LibraryPage {
     items: Vec<LibraryItem>,
     /// Pass as `cursor` for the next page; null on the last one.
     next_cursor: Option<String>,
 }
 
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct LibraryItem {
     track_id: String,
     title: Option<String>,
@@ -425,6 +360,7 @@ struct LibraryItem {
     duration_ms: i64,
     has_cover: bool,
     /// A signed, short-lived link to the cover picture, when one is stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
     cover_url: Option<String>,
     added_at: Option<String>,
 }
@@ -450,7 +386,7 @@ async fn list(
     after: After,
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LibraryPage>, ApiError> {
     let query = ListQuery::parse(raw.as_deref())?;
     after.wait(&state, &[models::LIBRARY]).await?;
     let covers = state.stream.as_ref();
@@ -460,11 +396,6 @@ async fn list(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn like_patterns_take_wildcards_literally() {
-        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
-    }
 
     #[test]
     fn queries_are_validated() {
