@@ -54,7 +54,7 @@ fn stored(i: usize, track_id: &TrackId, origin: String) -> StoredTrack {
         title: Some(format!("Song {i:05}")),
         artist: Some(format!("Band {}", i % ARTISTS)),
         album: None,
-        has_cover: i % 3 == 0,
+        has_cover: i.is_multiple_of(3),
         origin,
         cover: None,
     }
