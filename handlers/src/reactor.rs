@@ -16,12 +16,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, AckKind};
-use futures::StreamExt;
+use async_nats::jetstream;
 use jukebox_domain::{issue_command_id, Command, Email, UserEvent, VerificationToken};
 use jukebox_nats::{
-    CommandBus, CommandEnvelope, CommandOutcome, EventRecord, FailPointFired, FailPoints,
-    OutcomeStatus, Redeliveries, Topology,
+    CommandBus, CommandEnvelope, CommandOutcome, ConsumerRuntime, EventRecord, FailPointFired,
+    FailPoints, InHand, MessageHandler, OutcomeStatus, Redeliveries, Settle, Topology,
 };
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -130,7 +129,7 @@ impl MailReactor {
         }
     }
 
-    /// Runs until `shutdown`. An event in hand when it stops is redelivered later.
+    /// Runs until `shutdown`; events in hand are finished first.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let js = jetstream::new(self.client.clone());
         let consumer = self
@@ -138,80 +137,62 @@ impl MailReactor {
             .reactor_consumer(&js, &SUBJECTS, self.ack_wait)
             .await?;
         let bus = CommandBus::start(self.client.clone(), self.topology.namespace.clone()).await?;
-        let messages = consumer.messages().await?;
-        self.redeliveries.watch(CONSUMER);
         info!("mail reactor started");
-        let died = CancellationToken::new();
-        let (stop, dead) = (shutdown.clone(), died.clone());
-        messages
-            .take_until(async move {
-                tokio::select! {
-                    _ = stop.cancelled() => {}
-                    _ = dead.cancelled() => {}
-                }
-            })
-            .for_each_concurrent(self.concurrency, |message| {
-                let (died, bus, this) = (died.clone(), &bus, &self);
-                async move {
-                    let message = match message {
-                        Ok(message) => message,
-                        Err(error) => {
-                            warn!(%error, "reactor consumer error");
-                            return;
-                        }
-                    };
-                    if died.is_cancelled() {
-                        return;
-                    }
-                    if let Err(fired) = this.handle_message(bus, message).await {
-                        error!(%fired, "reactor stopping at fail point");
-                        died.cancel();
-                    }
-                }
-            })
-            .await;
-        if died.is_cancelled() {
-            anyhow::bail!("reactor died at a fail point");
-        }
+        let reactions = Reactions {
+            reactor: &self,
+            bus,
+        };
+        ConsumerRuntime::new("reactor", CONSUMER)
+            .with(&self.fail_points, &self.redeliveries)
+            .each(
+                &consumer,
+                self.concurrency,
+                InHand::Finish,
+                &shutdown,
+                &reactions,
+            )
+            .await?;
         info!("mail reactor stopped");
         Ok(())
     }
+}
 
-    async fn handle_message(
-        &self,
-        bus: &CommandBus,
-        message: jetstream::Message,
-    ) -> Result<(), FailPointFired> {
-        self.redeliveries.observe(CONSUMER, &message);
+/// The consumer's handler: the reactor and its command bus.
+struct Reactions<'a> {
+    reactor: &'a MailReactor,
+    bus: CommandBus,
+}
+
+impl MessageHandler for Reactions<'_> {
+    async fn handle(&self, message: &jetstream::Message) -> Result<Settle, FailPointFired> {
         let record: EventRecord = match serde_json::from_slice(&message.payload) {
             Ok(record) => record,
             Err(error) => {
                 error!(%error, subject = %message.subject, "unreadable event, terminating it");
-                let _ = message.ack_with(AckKind::Term).await;
-                return Ok(());
+                return Ok(Settle::Term);
             }
         };
         let event_id = event_id(&record);
         let span = info_span!("react", event_id = %event_id,
             correlation_id = record.metadata_str("correlation_id").unwrap_or("-"));
-        match self.react(bus, &record, &event_id).instrument(span).await {
-            Ok(()) => {
-                if let Err(error) = message.ack().await {
-                    warn!(%error, %event_id, "ack failed; the redelivery will find the effect recorded");
-                }
-                Ok(())
-            }
+        let reacted = self
+            .reactor
+            .react(&self.bus, &record, &event_id)
+            .instrument(span)
+            .await;
+        match reacted {
+            // A lost ack redelivers the event, which finds the effect recorded.
+            Ok(()) => Ok(Settle::Ack),
             Err(ReactError::FailPoint(fired)) => Err(fired),
             Err(error) => {
                 warn!(%error, %event_id, "reaction failed, retrying later");
-                let _ = message
-                    .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
-                    .await;
-                Ok(())
+                Ok(Settle::Retry(Duration::from_secs(5)))
             }
         }
     }
+}
 
+impl MailReactor {
     async fn react(
         &self,
         bus: &CommandBus,

@@ -1,12 +1,15 @@
-//! The projector runtime: what a read model implements, and the live consumer loop.
+//! The projector runtime: what a read model implements, how its rows are loaded and
+//! written, and the live consumer's batch handler (the loop is `jukebox_nats::consumer`'s).
 
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use futures::StreamExt;
-use jukebox_nats::{EventRecord, FailPoints, Topology};
+use jukebox_nats::{
+    BatchError, BatchHandler, ConsumerRuntime, EventRecord, FailPointFired, FailPoints, Topology,
+};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
@@ -228,13 +231,6 @@ impl ProjectionRunner {
             .topology
             .projection_consumer(&js, P::NAME, self.ack_wait)
             .await?;
-        let mut batches = consumer.messages().await?.ready_chunks(self.batch_size);
-        // The stream sequence that continues what was applied (everything up to the ack
-        // floor was). See `contiguous`.
-        let mut next = consumer.cached_info().ack_floor.stream_sequence + 1;
-        let mut gap_reported = 0;
-        let consumer_name = format!("proj-{}", P::NAME);
-        self.redeliveries.watch(&consumer_name);
         // Readers waiting for a position are woken after each commit.
         let applied = AppliedNotifier::default();
         let notifier_stop = shutdown.child_token();
@@ -245,106 +241,56 @@ impl ProjectionRunner {
         );
         let _stop_notifier = notifier_stop.drop_guard();
         info!(projection = P::NAME, "projector started");
-        loop {
-            let batch = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                batch = batches.next() => match batch {
-                    Some(batch) => batch,
-                    None => anyhow::bail!("{}: event consumer closed", P::NAME),
-                },
-            };
-            let messages: Vec<jetstream::Message> = batch
-                .into_iter()
-                .filter_map(|m| {
-                    m.map_err(|error| warn!(%error, "event consumer error"))
-                        .ok()
-                })
-                .collect();
-            for message in &messages {
-                self.redeliveries.observe(&consumer_name, message);
-            }
-            let sequence = |m: &jetstream::Message| m.info().map_or(0, |i| i.stream_sequence);
-            let mut messages = messages;
-            messages.sort_by_key(sequence);
-            let kept = contiguous(messages.iter().map(sequence), &mut next);
-            if kept < messages.len() && gap_reported != next {
-                gap_reported = next;
-                warn!(
-                    projection = P::NAME,
-                    expected = next,
-                    "events arrived past a gap in the stream; waiting for the missing ones to be redelivered"
-                );
-            }
-            let messages = &messages[..kept];
-            let Some(last) = messages.last() else {
-                continue;
-            };
-            let events: Vec<EventRecord> = messages
-                .iter()
-                .filter_map(|m| match serde_json::from_slice(&m.payload) {
-                    Ok(event) => Some(event),
-                    Err(error) => {
-                        warn!(%error, subject = %m.subject, "unreadable event skipped");
-                        None
-                    }
-                })
-                .collect();
-            // Keep the batch in hand until it is applied: a database outage delays the
-            // read model, it does not lose events.
-            loop {
-                match apply_batch::<P>(&self.pool, &events, &self.fail_points).await {
-                    Ok(applied_now) => {
-                        if applied_now > 0 {
-                            applied.wake();
-                        }
-                        break;
-                    }
-                    Err(error) if error.is::<jukebox_nats::FailPointFired>() => return Err(error),
-                    Err(error) => {
-                        warn!(
-                            projection = P::NAME,
-                            error = format!("{error:#}"),
-                            "batch failed, retrying"
-                        );
-                        tokio::select! {
-                            _ = shutdown.cancelled() => return Ok(()),
-                            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                        }
-                    }
-                }
-            }
-            self.fail_points.check("projector.before_ack")?;
-            if let Err(error) = last.ack().await {
-                warn!(%error, "ack failed; the batch will be redelivered and skipped");
-            }
-        }
+        let batches = Batches::<P> {
+            pool: &self.pool,
+            fail_points: &self.fail_points,
+            applied,
+            projection: PhantomData,
+        };
+        ConsumerRuntime::new("projector", &format!("proj-{}", P::NAME))
+            .with(&self.fail_points, &self.redeliveries)
+            .batches(&consumer, self.batch_size, &shutdown, &batches)
+            .await?;
         info!(projection = P::NAME, "projector stopped");
         Ok(())
     }
 }
 
-/// How many of a batch's messages (by stream sequence) to apply now: those that continue
-/// the stream from `next` without a hole (repeats of earlier ones included: the
-/// checkpoint skips them), up to the first that comes after a missing one. `next` moves
-/// past what is kept.
-///
-/// JetStream redelivers an unacked message only after `ack_wait`, and meanwhile delivers
-/// newer ones: after a projector dies mid-batch (or a NATS restart loses deliveries in
-/// flight) the newer events would arrive first, move the checkpoint past the missing
-/// ones, and the missing ones would be skipped as "already applied" when they come back.
-/// The events after the hole are left unacked, so they come back too, in order.
-fn contiguous(sequences: impl Iterator<Item = u64>, next: &mut u64) -> usize {
-    let mut kept = 0;
-    for sequence in sequences {
-        if sequence > *next {
-            break;
+/// The consumer's handler: applies a batch to projection `P` with its checkpoint.
+struct Batches<'a, P> {
+    pool: &'a PgPool,
+    fail_points: &'a FailPoints,
+    applied: AppliedNotifier,
+    projection: PhantomData<fn() -> P>,
+}
+
+impl<P: Projection> BatchHandler for Batches<'_, P> {
+    async fn apply(&self, messages: &[jetstream::Message]) -> Result<(), BatchError> {
+        let events: Vec<EventRecord> = messages
+            .iter()
+            .filter_map(|m| match serde_json::from_slice(&m.payload) {
+                Ok(event) => Some(event),
+                Err(error) => {
+                    warn!(%error, subject = %m.subject, "unreadable event skipped");
+                    None
+                }
+            })
+            .collect();
+        match apply_batch::<P>(self.pool, &events, self.fail_points).await {
+            Ok(applied_now) => {
+                if applied_now > 0 {
+                    self.applied.wake();
+                }
+                Ok(())
+            }
+            Err(error) => match error.downcast::<FailPointFired>() {
+                Ok(fired) => Err(BatchError::FailPoint(fired)),
+                Err(error) => Err(BatchError::Retry(
+                    error.context(format!("projection {}", P::NAME)),
+                )),
+            },
         }
-        if sequence == *next {
-            *next += 1;
-        }
-        kept += 1;
     }
-    kept
 }
 
 /// Escapes a value for COPY's text format.
@@ -372,21 +318,6 @@ pub fn text_array(values: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn events_after_a_hole_wait_for_the_missing_ones() {
-        let mut next = 5;
-        assert_eq!(contiguous([5, 6, 7].into_iter(), &mut next), 3);
-        assert_eq!(next, 8);
-        // A redelivered repeat is kept (the checkpoint skips it); 10 comes after a hole.
-        assert_eq!(contiguous([6, 8, 9, 11, 12].into_iter(), &mut next), 3);
-        assert_eq!(next, 10);
-        // Nothing continues the stream: nothing is applied or acked.
-        assert_eq!(contiguous([11, 12].into_iter(), &mut next), 0);
-        assert_eq!(next, 10);
-        assert_eq!(contiguous([10, 11, 12].into_iter(), &mut next), 3);
-        assert_eq!(next, 13);
-    }
 
     #[test]
     fn copy_text_is_escaped() {

@@ -57,8 +57,6 @@ const EDGE_SQL_TO_MOVE: &[&str] = &[];
 /// Production files longer than `MAX_LINES` without a reason at their top, to be split
 /// (issue 17: the downloader, the media pipeline, the processor's plan).
 const LONG_FILES_TO_SPLIT: &[&str] = &[
-    "handlers/src/downloader.rs",
-    "handlers/src/media/mod.rs",
     "handlers/src/processor.rs",
     "src/app.rs",
 ];
