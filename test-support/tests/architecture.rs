@@ -55,7 +55,7 @@ const LOG_READER: &[&str] = &["nats/src/log.rs"];
 const EDGE_SQL_TO_MOVE: &[&str] = &[];
 
 /// Production files longer than `MAX_LINES` without a reason at their top, to be split
-/// (issue 17: the downloader, the media pipeline, the processor's plan).
+/// (issue 17: the processor's plan).
 const LONG_FILES_TO_SPLIT: &[&str] = &[
     "handlers/src/processor.rs",
     "src/app.rs",
