@@ -216,10 +216,7 @@ impl Relay {
 
     /// `EVENTS`' last stream sequence and the relay position of the event stored there
     /// (`None` when the stream is empty or its last message is gone or not an event).
-    async fn stream_end(
-        &self,
-        js: &jetstream::Context,
-    ) -> anyhow::Result<(u64, Option<Position>)> {
+    async fn stream_end(&self, js: &jetstream::Context) -> anyhow::Result<(u64, Option<Position>)> {
         let mut stream = js
             .get_stream(self.topology.namespace.events_stream())
             .await?;
