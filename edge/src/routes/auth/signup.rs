@@ -13,7 +13,7 @@ use subtle::ConstantTimeEq;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{exposed_token, limited};
+use super::{exposed_token, hit, limited};
 use crate::commands::{envelope, rejection, send, CommandHeaders};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ClientAddr};
@@ -77,9 +77,7 @@ pub(super) async fn sign_up(
         (Bucket::SignUpAccount, email.as_str()),
     ];
     limited(&state, &keys)?;
-    for (bucket, key) in keys {
-        state.limiter.hit(bucket, key);
-    }
+    hit(&state, &keys);
     let password_hash = PasswordHash::parse(&password::hash(body.password).await?)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("argon2 produced {e}")))?;
     let user_id = Uuid::now_v7();
