@@ -6,6 +6,7 @@ pub mod config;
 pub mod dev_infra;
 pub mod imports;
 pub mod ops;
+pub mod settings;
 
 pub use app::{Role, RoleOptions, Running, Services};
 pub use config::Config;

@@ -32,6 +32,16 @@ pub struct ImportApp {
     pub youtube: Option<FakeYoutube>,
 }
 
+/// Every role but the downloader: requested imports stay requested, so a test finishes
+/// them by hand or looks at them before anything is fetched.
+pub const ALL_BUT_DOWNLOADER: &[Role] = &[
+    Role::Api,
+    Role::Processor,
+    Role::Relay,
+    Role::Projector,
+    Role::Reactor,
+];
+
 pub struct Options {
     pub roles: &'static [Role],
     pub s3: bool,

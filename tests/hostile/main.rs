@@ -11,8 +11,7 @@ mod values;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use jukebox::app::Role;
-use jukebox_test_support::imports::{import_app, ImportApp, Options};
+use jukebox_test_support::imports::{import_app, ImportApp, Options, ALL_BUT_DOWNLOADER};
 use jukebox_test_support::tool;
 use serde_json::Value;
 
@@ -119,13 +118,7 @@ async fn the_api_answers_hostile_input_with_4xx_as_its_document_says() {
     let admin_email = "admin@hostile.test";
     let app = import_app(Options {
         // No downloader: requested imports stay requested, nothing is fetched.
-        roles: &[
-            Role::Api,
-            Role::Processor,
-            Role::Relay,
-            Role::Projector,
-            Role::Reactor,
-        ],
+        roles: ALL_BUT_DOWNLOADER,
         youtube: true,
         extra: vec![
             ("ADMIN_BOOTSTRAP_EMAIL", admin_email.into()),
@@ -212,13 +205,7 @@ async fn the_api_answers_hostile_input_with_4xx_as_its_document_says() {
 async fn what_the_fuzzer_found_stays_fixed() {
     let admin_email = "admin@found.test";
     let app = import_app(Options {
-        roles: &[
-            Role::Api,
-            Role::Processor,
-            Role::Relay,
-            Role::Projector,
-            Role::Reactor,
-        ],
+        roles: ALL_BUT_DOWNLOADER,
         youtube: true,
         extra: vec![
             ("ADMIN_BOOTSTRAP_EMAIL", admin_email.into()),

@@ -4,14 +4,13 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jukebox::app::Role;
 use jukebox_edge::error::ApiError;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Value};
 
-use jukebox_test_support::imports::{import_app, Options};
+use jukebox_test_support::imports::{import_app, Options, ALL_BUT_DOWNLOADER};
 
 /// A cursor as a client could forge it: any sort and direction, and values that are
 /// numbers too large, dates in Postgres' own forms, or any text at all.
@@ -35,13 +34,7 @@ fn forged_cursor() -> impl Strategy<Value = (String, bool, String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_library_cursors_answer_422_or_a_page_never_500() {
     let app = import_app(Options {
-        roles: &[
-            Role::Api,
-            Role::Processor,
-            Role::Relay,
-            Role::Projector,
-            Role::Reactor,
-        ],
+        roles: ALL_BUT_DOWNLOADER,
         extra: vec![("EXPOSE_VERIFICATION_TOKEN", "1".into())],
         ..Options::default()
     })
@@ -135,13 +128,7 @@ async fn every_data_exception_from_postgres_is_a_400_with_a_message() {
 async fn out_of_range_numbers_and_dates_answer_4xx_with_a_message() {
     let admin_email = "admin@range.test";
     let app = import_app(Options {
-        roles: &[
-            Role::Api,
-            Role::Processor,
-            Role::Relay,
-            Role::Projector,
-            Role::Reactor,
-        ],
+        roles: ALL_BUT_DOWNLOADER,
         youtube: true,
         extra: vec![
             ("ADMIN_BOOTSTRAP_EMAIL", admin_email.into()),

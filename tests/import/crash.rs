@@ -5,17 +5,12 @@ use jukebox::app::Role;
 use jukebox_nats::FailPoints;
 
 use crate::helpers::{import_app, nothing_in_progress, tone, Options};
+use jukebox_test_support::imports::ALL_BUT_DOWNLOADER;
 
 #[tokio::test]
 async fn a_downloader_killed_mid_transcode_finishes_the_job_after_a_restart() {
     let app = import_app(Options {
-        roles: &[
-            Role::Api,
-            Role::Processor,
-            Role::Relay,
-            Role::Projector,
-            Role::Reactor,
-        ],
+        roles: ALL_BUT_DOWNLOADER,
         ..Default::default()
     })
     .await;

@@ -1,6 +1,5 @@
 //! `GET /songs/search` against a fake YouTube Data API on loopback.
 
-use jukebox::app::Role;
 use jukebox_domain::{Command, StoredTrack, TrackId};
 use jukebox_nats::{CommandBus, CommandEnvelope, OutcomeStatus};
 use reqwest::StatusCode;
@@ -8,6 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::helpers::{error_of, import_app, Options, YOUTUBE_KEY};
+use jukebox_test_support::imports::ALL_BUT_DOWNLOADER;
 use jukebox_test_support::POSITION;
 
 #[tokio::test]
@@ -15,13 +15,7 @@ async fn search_lists_videos_with_durations_and_my_flags() {
     let app = import_app(Options {
         // No downloader: the import of a YouTube video is finished by hand below, with
         // the commands the downloader would send (there is no YouTube on loopback).
-        roles: &[
-            Role::Api,
-            Role::Processor,
-            Role::Relay,
-            Role::Projector,
-            Role::Reactor,
-        ],
+        roles: ALL_BUT_DOWNLOADER,
         youtube: true,
         ..Default::default()
     })
@@ -159,13 +153,7 @@ async fn search_lists_videos_with_durations_and_my_flags() {
 #[tokio::test]
 async fn search_errors_are_clear() {
     let app = import_app(Options {
-        roles: &[
-            Role::Api,
-            Role::Processor,
-            Role::Relay,
-            Role::Projector,
-            Role::Reactor,
-        ],
+        roles: ALL_BUT_DOWNLOADER,
         youtube: true,
         ..Default::default()
     })
