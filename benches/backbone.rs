@@ -240,7 +240,12 @@ fn spawn_server(scratch: &Scratch) -> anyhow::Result<Child> {
         .envs(scratch.env())
         .env("API_PORT", free_port().to_string())
         .env("JWT_SECRET", "bench-secret-bench-secret-bench-secret-0123")
-        .env("RUST_LOG", "warn")
+        // `BENCH_SERVER_LOG=jukebox_handlers=debug,jukebox_nats=debug LOG_SPANS=close`:
+        // the server's spans per hop (processor.load, processor.commit, ...) on stderr.
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        )
         .stdout(Stdio::null())
         .spawn()?)
 }

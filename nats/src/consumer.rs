@@ -13,7 +13,7 @@ use async_nats::jetstream::consumer::{pull, PullConsumer};
 use async_nats::jetstream::{AckKind, Message};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, warn};
+use tracing::{debug_span, error, warn, Instrument};
 
 use crate::failpoint::{FailPointFired, FailPoints};
 use crate::metrics::Redeliveries;
@@ -191,7 +191,11 @@ impl ConsumerRuntime {
             Settle::Retry(delay) => AckKind::Nak(Some(delay)),
             Settle::Term => AckKind::Term,
         };
-        if let Err(error) = message.ack_with(kind).await {
+        let settled = message
+            .ack_with(kind)
+            .instrument(debug_span!("consumer.settle", consumer = %self.consumer))
+            .await;
+        if let Err(error) = settled {
             // Handlers are idempotent: a redelivery finds its work done.
             warn!(consumer = %self.consumer, %error, ?settle, "could not settle a message; it will be redelivered");
         }
