@@ -91,6 +91,7 @@ pub fn auth_settings(config: &Config) -> anyhow::Result<jukebox_edge::settings::
         expose_verification_token: config.expose_verification_token,
         verification_key: verification_key(config)?,
         request_key: derive_key(secret, b"jukebox idempotency scope and request digest"),
+        app_credential_key: derive_key(secret, b"jukebox app credential secrets"),
         admin_bootstrap_email,
         cookie_secure: config.cookie_secure,
         allowed_origins: config.allowed_origins.clone(),

@@ -4,12 +4,13 @@
 use cqrs_es::Aggregate;
 use serde_json::Value;
 
-/// Keys whose values are never shown: hashes, tokens, secrets. `verification`,
+/// Keys whose values are never shown: hashes, tokens, secrets, an app credential's nonce
+/// (half of what derives its secret). `verification`,
 /// `current` and `rotated` are the aggregates' own names for token hashes (`User`,
 /// `Session`).
 fn is_sensitive(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    ["password", "token", "secret", "hash"]
+    ["password", "token", "secret", "hash", "nonce"]
         .iter()
         .any(|word| key.contains(word))
         || ["verification", "current", "rotated"].contains(&key.as_str())
@@ -25,6 +26,7 @@ pub const AGGREGATE_TYPES: &[&str] = &[
     crate::Track::TYPE,
     crate::Library::TYPE,
     crate::LibraryEntry::TYPE,
+    crate::AppCredentials::TYPE,
 ];
 
 fn fold<A: Aggregate>(payloads: &[Value]) -> Result<Value, serde_json::Error> {
@@ -51,6 +53,7 @@ pub fn state_after(
         t if t == crate::Track::TYPE => fold::<crate::Track>(payloads),
         t if t == crate::Library::TYPE => fold::<crate::Library>(payloads),
         t if t == crate::LibraryEntry::TYPE => fold::<crate::LibraryEntry>(payloads),
+        t if t == crate::AppCredentials::TYPE => fold::<crate::AppCredentials>(payloads),
         _ => return None,
     })
 }

@@ -115,6 +115,17 @@ pub enum Command {
         user_id: Uuid,
         track_id: TrackId,
     },
+    /// A named credential for music apps; the edge derives its secret from the nonce.
+    CreateAppCredential {
+        user_id: Uuid,
+        credential_id: Uuid,
+        name: String,
+        nonce: String,
+    },
+    RevokeAppCredential {
+        user_id: Uuid,
+        credential_id: Uuid,
+    },
 }
 
 impl Command {
@@ -140,6 +151,8 @@ impl Command {
             Self::CompleteImport { .. } => "import.complete",
             Self::FailImport { .. } => "import.fail",
             Self::RemoveFromLibrary { .. } => "library.remove_track",
+            Self::CreateAppCredential { .. } => "app_credentials.create",
+            Self::RevokeAppCredential { .. } => "app_credentials.revoke",
         }
     }
 }
@@ -169,6 +182,10 @@ pub enum ErrorCode {
     NotInLibrary,
     /// An admin command from an issuer that is not (or no longer) an enabled admin.
     NotAdmin,
+    UnknownCredential,
+    CredentialExists,
+    TooManyCredentials,
+    InvalidCredentialName,
 }
 
 impl ErrorCode {
@@ -194,6 +211,10 @@ impl ErrorCode {
             Self::TrackStored => "track_stored",
             Self::NotInLibrary => "not_in_library",
             Self::NotAdmin => "not_admin",
+            Self::UnknownCredential => "unknown_credential",
+            Self::CredentialExists => "credential_exists",
+            Self::TooManyCredentials => "too_many_credentials",
+            Self::InvalidCredentialName => "invalid_credential_name",
         }
     }
 }
@@ -296,6 +317,18 @@ impl From<crate::LibraryError> for CommandError {
                 Self::new(ErrorCode::NotInLibrary, error.to_string())
             }
         }
+    }
+}
+
+impl From<crate::AppCredentialError> for CommandError {
+    fn from(error: crate::AppCredentialError) -> Self {
+        let code = match error {
+            crate::AppCredentialError::UnknownCredential => ErrorCode::UnknownCredential,
+            crate::AppCredentialError::AlreadyCreated => ErrorCode::CredentialExists,
+            crate::AppCredentialError::TooMany => ErrorCode::TooManyCredentials,
+            crate::AppCredentialError::InvalidName => ErrorCode::InvalidCredentialName,
+        };
+        Self::new(code, error.to_string())
     }
 }
 

@@ -3,6 +3,7 @@
 //! Architecture invariant: this crate does no I/O. Anything from the outside world
 //! (clock, hashing, ids) arrives in a command or through an aggregate's `Services`.
 
+pub mod app_credentials;
 pub mod audit;
 pub mod command;
 pub mod email_claim;
@@ -19,6 +20,9 @@ pub mod user;
 pub mod value;
 pub mod verification;
 
+pub use app_credentials::{
+    AppCredential, AppCredentialCommand, AppCredentialError, AppCredentialEvent, AppCredentials,
+};
 pub use command::{Command, CommandError, ErrorCode};
 pub use email_claim::{EmailClaim, EmailClaimCommand, EmailClaimError, EmailClaimEvent};
 pub use external_identity::{

@@ -8,9 +8,9 @@ use uuid::Uuid;
 
 use crate::command::{Command, CommandError, ErrorCode};
 use crate::{
-    EmailClaim, EmailClaimCommand, ExternalIdentity, ExternalIdentityCommand, Import,
-    ImportCommand, LibraryCommand, LibraryEntry, Session, SessionCommand, Track, TrackCommand,
-    User, UserCommand,
+    AppCredentialCommand, AppCredentials, EmailClaim, EmailClaimCommand, ExternalIdentity,
+    ExternalIdentityCommand, Import, ImportCommand, LibraryCommand, LibraryEntry, Session,
+    SessionCommand, Track, TrackCommand, User, UserCommand,
 };
 
 /// Who issued the command and when (from its envelope).
@@ -56,6 +56,7 @@ pub enum AggregateCommand {
     Import(ImportCommand),
     Track(TrackCommand),
     LibraryEntry(LibraryCommand),
+    AppCredentials(AppCredentialCommand),
 }
 
 /// What a step did, as the runner reports it.
@@ -83,6 +84,7 @@ pub enum State {
     Import(Import),
     Track(Track),
     LibraryEntry(LibraryEntry),
+    AppCredentials(AppCredentials),
 }
 
 macro_rules! state_from {
@@ -101,7 +103,8 @@ state_from!(
     ExternalIdentity,
     Import,
     Track,
-    LibraryEntry
+    LibraryEntry,
+    AppCredentials
 );
 
 /// The step after `done` (the reports of the steps taken so far, in order).
@@ -349,6 +352,31 @@ pub fn next(command: &Command, issued: Issued, done: &[Report]) -> Next {
                 track_id: track_id.clone(),
             },
         ),
+        Command::CreateAppCredential {
+            user_id,
+            credential_id,
+            name,
+            nonce,
+        } => only(
+            done,
+            user_id.to_string(),
+            AppCredentialCommand::Create {
+                credential_id: *credential_id,
+                name: name.clone(),
+                nonce: nonce.clone(),
+                now: issued.at,
+            },
+        ),
+        Command::RevokeAppCredential {
+            user_id,
+            credential_id,
+        } => only(
+            done,
+            user_id.to_string(),
+            AppCredentialCommand::Revoke {
+                credential_id: *credential_id,
+            },
+        ),
     }
 }
 
@@ -413,7 +441,8 @@ aggregate_command_from!(
     ExternalIdentity(ExternalIdentityCommand),
     Import(ImportCommand),
     Track(TrackCommand),
-    LibraryEntry(LibraryCommand)
+    LibraryEntry(LibraryCommand),
+    AppCredentials(AppCredentialCommand)
 );
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::admin::routes())
         .merge(routes::imports::routes())
         .merge(routes::library::routes())
+        .merge(routes::app_credentials::routes())
         .merge(routes::stream::routes())
         .route("/openapi.json", get(openapi_json))
         .merge(routes::ops::routes())
@@ -59,6 +60,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         routes::google::Doc::openapi(),
         routes::imports::Doc::openapi(),
         routes::library::Doc::openapi(),
+        routes::app_credentials::Doc::openapi(),
         routes::stream::Doc::openapi(),
         routes::admin::Doc::openapi(),
         routes::audit::Doc::openapi(),

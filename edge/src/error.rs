@@ -76,7 +76,10 @@ impl From<CommandError> for ApiError {
             ErrorCode::EmailTaken | ErrorCode::UserExists | ErrorCode::IdentityLinked => {
                 StatusCode::CONFLICT
             }
-            ErrorCode::UnknownUser | ErrorCode::NotInLibrary => StatusCode::NOT_FOUND,
+            ErrorCode::UnknownUser | ErrorCode::NotInLibrary | ErrorCode::UnknownCredential => {
+                StatusCode::NOT_FOUND
+            }
+            ErrorCode::CredentialExists | ErrorCode::TooManyCredentials => StatusCode::CONFLICT,
             ErrorCode::AccountDisabled | ErrorCode::EmailNotVerified | ErrorCode::NotAdmin => {
                 StatusCode::FORBIDDEN
             }
@@ -90,7 +93,8 @@ impl From<CommandError> for ApiError {
             | ErrorCode::JobExists
             | ErrorCode::UnknownJob
             | ErrorCode::JobFinished
-            | ErrorCode::TrackStored => StatusCode::UNPROCESSABLE_ENTITY,
+            | ErrorCode::TrackStored
+            | ErrorCode::InvalidCredentialName => StatusCode::UNPROCESSABLE_ENTITY,
         };
         Self::new(status, error.code.as_str(), error.message)
     }

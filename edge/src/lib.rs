@@ -3,6 +3,7 @@
 //! come from the read models.
 
 pub mod api;
+pub mod app_credentials;
 pub mod clients;
 pub mod commands;
 pub mod error;

@@ -23,6 +23,7 @@ pub const BEARER: &str = "bearer";
         (name = "accounts", description = "sign-up, sign-in, sessions"),
         (name = "imports", description = "search, import, upload, jobs"),
         (name = "library", description = "my tracks and playback"),
+        (name = "apps", description = "credentials for music apps (the Subsonic API)"),
         (name = "admin", description = "admins only: users, songs, jobs, audit"),
         (name = "operations", description = "health and metrics"),
     )

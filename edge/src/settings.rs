@@ -21,6 +21,8 @@ pub struct AuthSettings {
     pub verification_key: Vec<u8>,
     /// HMAC key of idempotency scopes and request digests (`crate::idempotency`).
     pub request_key: Vec<u8>,
+    /// HMAC key app credentials' secrets are derived with (`crate::app_credentials`).
+    pub app_credential_key: Vec<u8>,
     pub admin_bootstrap_email: Option<Email>,
     pub cookie_secure: bool,
     /// Origins allowed on the cookie-authenticated endpoints.

@@ -42,6 +42,11 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../web/admin.js"),
     ),
     (
+        "/apps.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/apps.js"),
+    ),
+    (
         "/auth.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/auth.js"),

@@ -1,6 +1,6 @@
 // Jukebox web app: the shell (session, navigation), search and import, the library and
 // the queue. The sign-in screens live in auth.js, the jobs in jobs.js, the player bar in
-// player.js, the admin pages in admin.js, the wording of errors in messages.js.
+// player.js, Apps & devices in apps.js, the admin pages in admin.js, the wording of errors in messages.js.
 
 import * as API from './api.js';
 import { api, onSession } from './api.js';
@@ -8,6 +8,7 @@ import * as auth from './auth.js';
 import * as jobsView from './jobs.js';
 import * as player from './player.js';
 import * as admin from './admin.js';
+import * as apps from './apps.js';
 import { explain, loadSettings } from './messages.js';
 import {
   $, $$, h, say, toast, formatTime, trackId, trackTitle, trackArtist, trackDuration,
@@ -17,7 +18,7 @@ let me = null;
 
 // ---------------------------------------------------------------- navigation
 
-const views = ['library', 'search', 'jobs', 'queue', 'admin'];
+const views = ['library', 'search', 'jobs', 'queue', 'apps', 'admin'];
 
 function route() {
   if (!me) return;
@@ -31,6 +32,7 @@ function route() {
   if (view === 'library') loadLibrary();
   if (view === 'jobs') jobsView.loadJobs();
   if (view === 'queue') renderQueue();
+  if (view === 'apps') apps.show();
   if (view === 'admin') admin.show();
 }
 
@@ -362,6 +364,7 @@ async function start() {
   setupApp();
   player.setup();
   admin.setup();
+  apps.setup();
   await auth.verifyFromLink();
   const restored = await API.restore().catch(() => false);
   if (!restored) {

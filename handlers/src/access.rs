@@ -7,7 +7,8 @@
 
 use cqrs_es::Aggregate;
 use jukebox_domain::{
-    EmailClaim, ExternalIdentity, Import, Library, LibraryEntry, Session, Track, User,
+    AppCredentials, EmailClaim, ExternalIdentity, Import, Library, LibraryEntry, Session, Track,
+    User,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -80,6 +81,7 @@ impl AccessState for Import {}
 impl AccessState for Track {}
 impl AccessState for Library {}
 impl AccessState for LibraryEntry {}
+impl AccessState for AppCredentials {}
 
 /// The CTEs `Run::commit` adds to its statement: `$12` is the `access_users` row and
 /// `$13` the `access_sessions` row, each a JSON object or NULL. Each reads `appended`

@@ -11,6 +11,7 @@
 pub mod access;
 pub mod accounts;
 pub mod admin_users;
+pub mod app_credentials;
 pub mod auth_sessions;
 #[cfg(test)]
 mod coverage;

@@ -430,5 +430,15 @@ fn all_commands() -> Vec<Command> {
             user_id: id(1),
             track_id: track(),
         },
+        Command::CreateAppCredential {
+            user_id: id(1),
+            credential_id: id(8),
+            name: "phone".into(),
+            nonce: "00".into(),
+        },
+        Command::RevokeAppCredential {
+            user_id: id(1),
+            credential_id: id(8),
+        },
     ]
 }

@@ -2,6 +2,7 @@
 //! `Doc` (its operations in the OpenAPI document); `crate::api` assembles them.
 
 pub mod admin;
+pub mod app_credentials;
 pub mod audit;
 pub mod auth;
 pub mod google;
