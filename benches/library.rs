@@ -54,6 +54,8 @@ fn stored(i: usize, track_id: &TrackId, origin: String) -> StoredTrack {
         title: Some(format!("Song {i:05}")),
         artist: Some(format!("Band {}", i % ARTISTS)),
         album: None,
+        artists: Vec::new(),
+        year: None,
         has_cover: i.is_multiple_of(3),
         origin,
         cover: None,

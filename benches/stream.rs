@@ -130,6 +130,8 @@ async fn import(
                 title: Some("Benchmark".into()),
                 artist: Some("Jukebox".into()),
                 album: None,
+                artists: Vec::new(),
+                year: None,
                 has_cover: false,
                 origin: "https://example.com/bench/track".into(),
                 cover: None,

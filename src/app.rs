@@ -9,7 +9,7 @@ use anyhow::Context;
 use jukebox_handlers::{Downloader, MailReactor, Processor, Relay};
 use jukebox_nats::{CommandBus, Namespace, Topology};
 use jukebox_projections::{
-    Accounts, AdminUsers, AuthSessions, Jobs, ProjectionRunner, Tracks, UserLibrary,
+    Accounts, AdminUsers, AuthSessions, Jobs, Music, ProjectionRunner, Tracks, UserLibrary,
 };
 use secrecy::ExposeSecret;
 use sqlx::postgres::PgPoolOptions;
@@ -344,6 +344,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         runner.redeliveries = redeliveries.clone();
         let (admin_users, accounts) = (runner.clone(), runner.clone());
         let (jobs, tracks, library) = (runner.clone(), runner.clone(), runner.clone());
+        let music = runner.clone();
         let sessions = runner;
         let stop = shutdown.clone();
         tasks.spawn(async move { ("projector", admin_users.run::<AdminUsers>(stop).await) });
@@ -357,6 +358,8 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         tasks.spawn(async move { ("projector", tracks.run::<Tracks>(stop).await) });
         let stop = shutdown.clone();
         tasks.spawn(async move { ("projector", library.run::<UserLibrary>(stop).await) });
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("projector", music.run::<Music>(stop).await) });
     }
     if roles.contains(&Role::Downloader) {
         let config = &options.config;

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use jukebox_nats::log;
 use jukebox_projections::rebuild::{rebuild, RebuildReport};
 use jukebox_projections::{
-    Accounts, AdminUsers, AuthSessions, Jobs, Projection, Tracks, UserLibrary,
+    Accounts, AdminUsers, AuthSessions, Jobs, Music, Projection, Tracks, UserLibrary,
 };
 use secrecy::ExposeSecret;
 use sqlx::migrate::MigrateDatabase;
@@ -130,6 +130,7 @@ pub async fn rebuild_projection(
         Jobs::NAME => rebuild::<Jobs>(pool, &progress).await,
         Tracks::NAME => rebuild::<Tracks>(pool, &progress).await,
         UserLibrary::NAME => rebuild::<UserLibrary>(pool, &progress).await,
+        Music::NAME => rebuild::<Music>(pool, &progress).await,
         other => anyhow::bail!(
             "no projection named {other:?}; known: {}",
             jukebox_projections::ALL.join(", ")

@@ -126,6 +126,12 @@ pub enum Command {
         user_id: Uuid,
         credential_id: Uuid,
     },
+    /// The owner corrects a track's details in their library.
+    CorrectTrackDetails {
+        user_id: Uuid,
+        track_id: TrackId,
+        correction: crate::music::Correction,
+    },
 }
 
 impl Command {
@@ -153,6 +159,7 @@ impl Command {
             Self::RemoveFromLibrary { .. } => "library.remove_track",
             Self::CreateAppCredential { .. } => "app_credentials.create",
             Self::RevokeAppCredential { .. } => "app_credentials.revoke",
+            Self::CorrectTrackDetails { .. } => "library.correct_details",
         }
     }
 }

@@ -73,13 +73,30 @@ impl Aggregate for LibraryEntry {
             LibraryCommand::RemoveTrack { user_id, track_id } => {
                 LibraryEvent::TrackRemovedFromLibrary { user_id, track_id }
             }
+            LibraryCommand::CorrectDetails { .. } if !self.held => {
+                return Err(LibraryError::NotInLibrary)
+            }
+            LibraryCommand::CorrectDetails {
+                user_id,
+                track_id,
+                correction,
+            } => LibraryEvent::TrackDetailsCorrected {
+                user_id,
+                track_id,
+                correction,
+            },
         };
         sink.write(event, self).await;
         Ok(())
     }
 
     fn apply(&mut self, event: Self::Event) {
-        self.held = matches!(event, LibraryEvent::TrackAddedToLibrary { .. });
+        match event {
+            LibraryEvent::TrackAddedToLibrary { .. } => self.held = true,
+            LibraryEvent::TrackRemovedFromLibrary { .. } => self.held = false,
+            // The projections keep the corrected details; the entry decides nothing on them.
+            LibraryEvent::TrackDetailsCorrected { .. } => {}
+        }
     }
 }
 
@@ -137,6 +154,45 @@ mod tests {
             .given(vec![added.clone(), removed])
             .when(add)
             .then_expect_events(vec![added]);
+    }
+
+    #[test]
+    fn only_a_held_track_is_corrected() {
+        let (user_id, job_id, track_id) = fixture();
+        let correction =
+            crate::music::Correction::parse(Some("New".into()), None, None, None).unwrap();
+        let correct = LibraryCommand::CorrectDetails {
+            user_id,
+            track_id: track_id.clone(),
+            correction: correction.clone(),
+        };
+        let added = LibraryEvent::TrackAddedToLibrary {
+            user_id,
+            track_id: track_id.clone(),
+            job_id,
+        };
+        let corrected = LibraryEvent::TrackDetailsCorrected {
+            user_id,
+            track_id: track_id.clone(),
+            correction,
+        };
+        Framework::with(())
+            .given(vec![added.clone()])
+            .when(correct.clone())
+            .then_expect_events(vec![corrected.clone()]);
+        Framework::with(())
+            .given(vec![added, corrected])
+            .when(correct.clone())
+            .then_expect_events(vec![LibraryEvent::TrackDetailsCorrected {
+                user_id,
+                track_id: track_id.clone(),
+                correction: crate::music::Correction::parse(Some("New".into()), None, None, None)
+                    .unwrap(),
+            }]);
+        Framework::with(())
+            .given_no_previous_events()
+            .when(correct)
+            .then_expect_error(LibraryError::NotInLibrary);
     }
 
     #[test]

@@ -377,6 +377,19 @@ pub fn next(command: &Command, issued: Issued, done: &[Report]) -> Next {
                 credential_id: *credential_id,
             },
         ),
+        Command::CorrectTrackDetails {
+            user_id,
+            track_id,
+            correction,
+        } => only(
+            done,
+            LibraryEntry::id(*user_id, track_id),
+            LibraryCommand::CorrectDetails {
+                user_id: *user_id,
+                track_id: track_id.clone(),
+                correction: correction.clone(),
+            },
+        ),
     }
 }
 

@@ -32,6 +32,12 @@ pub struct StoredTrack {
     pub title: Option<String>,
     pub artist: Option<String>,
     pub album: Option<String>,
+    /// The artists one by one, main first (clean metadata, issue 18). Events written
+    /// before it have none: their `artist` stands in (`music::TrackDetails::of`).
+    #[serde(default)]
+    pub artists: Vec<String>,
+    #[serde(default)]
+    pub year: Option<i32>,
     /// The cover is embedded in the `.m4a`.
     pub has_cover: bool,
     /// Where it came from: the page URL, or `upload`.
@@ -125,6 +131,8 @@ pub(crate) mod tests {
             title: Some("Song".into()),
             artist: Some("Artist".into()),
             album: None,
+            artists: Vec::new(),
+            year: None,
             has_cover: true,
             origin: "https://www.youtube.com/watch?v=dQw4w9WgXcQ".into(),
             cover: Some(StoredCover {

@@ -163,7 +163,7 @@ pub async fn wait_for(
 /// The read models, as routes name what they read.
 pub mod models {
     use jukebox_projections::{
-        Accounts, AdminUsers, AuthSessions, Jobs, ReadModel, Tracks, UserLibrary,
+        Accounts, AdminUsers, AuthSessions, Jobs, Music, ReadModel, Tracks, UserLibrary,
     };
 
     pub const ACCOUNTS: ReadModel = ReadModel::of::<Accounts>();
@@ -172,4 +172,5 @@ pub mod models {
     pub const JOBS: ReadModel = ReadModel::of::<Jobs>();
     pub const TRACKS: ReadModel = ReadModel::of::<Tracks>();
     pub const LIBRARY: ReadModel = ReadModel::of::<UserLibrary>();
+    pub const MUSIC: ReadModel = ReadModel::of::<Music>();
 }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::given::Log;
 use crate::runtime::Projection;
-use crate::{Accounts, AdminUsers, AuthSessions, Jobs, Tracks, UserLibrary};
+use crate::{Accounts, AdminUsers, AuthSessions, Jobs, Music, Tracks, UserLibrary};
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
 
@@ -56,8 +56,9 @@ fn every_event_has_a_sample(
         | ImportEvent::ImportFailed { .. } => {}
     }
     match library {
-        LibraryEvent::TrackAddedToLibrary { .. } | LibraryEvent::TrackRemovedFromLibrary { .. } => {
-        }
+        LibraryEvent::TrackAddedToLibrary { .. }
+        | LibraryEvent::TrackRemovedFromLibrary { .. }
+        | LibraryEvent::TrackDetailsCorrected { .. } => {}
     }
     match track {
         TrackEvent::TrackStored(_) => {}
@@ -173,6 +174,8 @@ fn samples() -> Vec<EventRecord> {
             title: None,
             artist: None,
             album: None,
+            artists: Vec::new(),
+            year: None,
             has_cover: true,
             origin: "upload".into(),
             cover: Some(StoredCover {
@@ -191,6 +194,14 @@ fn samples() -> Vec<EventRecord> {
                 user_id: user,
                 track_id: track_id.clone(),
                 job_id: job,
+            },
+            LibraryEvent::TrackDetailsCorrected {
+                user_id: user,
+                track_id: track_id.clone(),
+                correction: jukebox_domain::Correction {
+                    title: Some("Title".into()),
+                    ..Default::default()
+                },
             },
             LibraryEvent::TrackRemovedFromLibrary {
                 user_id: user,
@@ -282,6 +293,7 @@ fn each_read_model_lists_exactly_the_aggregates_its_fold_reads() {
         mismatches::<Jobs>(&samples),
         mismatches::<Tracks>(&samples),
         mismatches::<UserLibrary>(&samples),
+        mismatches::<Music>(&samples),
     ]
     .concat();
     assert!(problems.is_empty(), "{}", problems.join("\n"));

@@ -75,6 +75,14 @@ impl Log {
                 .iter()
                 .filter_map(|k| table.get(k).map(|row: &P::Row| (k.clone(), row.clone())))
                 .collect();
+            for key in P::more_keys(&rows, event) {
+                if !touched.contains(&key) {
+                    if let Some(row) = table.get(&key) {
+                        rows.insert(key.clone(), row.clone());
+                    }
+                    touched.push(key);
+                }
+            }
             P::apply(&mut rows, event);
             for key in touched {
                 match rows.remove(&key) {

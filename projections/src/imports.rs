@@ -463,6 +463,8 @@ mod tests {
             title: Some("First Song".into()),
             artist: Some("Channel One".into()),
             album: None,
+            artists: Vec::new(),
+            year: None,
             has_cover: cover,
             origin: "https://www.youtube.com/watch?v=aaaaaaaaaaa".into(),
             cover: cover.then(|| StoredCover {

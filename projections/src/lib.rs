@@ -21,6 +21,7 @@ mod given;
 pub mod idempotency;
 pub mod imports;
 pub mod library;
+pub mod music;
 pub mod position;
 pub mod rebuild;
 pub mod runtime;
@@ -32,6 +33,7 @@ pub use auth_sessions::AuthSessions;
 pub use freshness::{Freshness, ReadModel, WaitError};
 pub use imports::{jobs, tracks, Jobs, Tracks};
 pub use library::UserLibrary;
+pub use music::{albums, artists, Music};
 pub use position::Position;
 pub use runtime::{Projection, ProjectionRunner};
 
@@ -43,6 +45,7 @@ pub const ALL: &[&str] = &[
     Jobs::NAME,
     Tracks::NAME,
     UserLibrary::NAME,
+    Music::NAME,
 ];
 
 /// Every read model as a read waits on it (`Freshness::wait_for`).
@@ -53,4 +56,5 @@ pub const MODELS: &[ReadModel] = &[
     ReadModel::of::<Jobs>(),
     ReadModel::of::<Tracks>(),
     ReadModel::of::<UserLibrary>(),
+    ReadModel::of::<Music>(),
 ];

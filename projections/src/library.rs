@@ -104,6 +104,9 @@ impl Projection for UserLibrary {
         match event.aggregate_type.as_str() {
             "track" => vec![Self::track_key(&event.aggregate_id)],
             "library" | "library_entry" => match event.decode::<LibraryEvent>() {
+                Ok(LibraryEvent::TrackDetailsCorrected {
+                    user_id, track_id, ..
+                }) => vec![Self::entry_id(user_id, track_id.as_str())],
                 Ok(
                     LibraryEvent::TrackAddedToLibrary {
                         user_id, track_id, ..
@@ -199,6 +202,26 @@ impl Projection for UserLibrary {
                         if let Some(track) = rows.get_mut(&Self::track_key(track_id.as_str())) {
                             track.holders = (track.holders - 1).max(0);
                         }
+                    }
+                }
+                // The owner's title and artists, for their library only.
+                Ok(LibraryEvent::TrackDetailsCorrected {
+                    user_id,
+                    track_id,
+                    correction,
+                }) => {
+                    let Some(row) = rows.get_mut(&Self::entry_id(user_id, track_id.as_str()))
+                    else {
+                        return;
+                    };
+                    if let Some(title) = correction.title {
+                        row.title_key = sort_key(Some(&title));
+                        row.title = Some(title);
+                    }
+                    if let Some(artists) = correction.artists {
+                        let artist = artists.join(", ");
+                        row.artist_key = sort_key(Some(&artist));
+                        row.artist = Some(artist);
                     }
                 }
                 Err(_) => {}
@@ -355,6 +378,8 @@ mod tests {
             title: Some("Loopback Sunrise".into()),
             artist: Some("The Test Tones".into()),
             album: None,
+            artists: Vec::new(),
+            year: None,
             has_cover: true,
             origin: "https://example.com/a.mp3".into(),
             cover: Some(StoredCover {

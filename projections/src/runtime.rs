@@ -42,6 +42,13 @@ pub trait Projection: Send + Sync + 'static {
     fn key(row: &Self::Row) -> String;
     /// Keys of the rows this event touches; empty when it does not concern this model.
     fn keys(event: &EventRecord) -> Vec<String>;
+    /// Keys of more rows this event touches that only the rows already loaded name (an
+    /// entry's album, read from its track's row), asked just before the event is folded,
+    /// with the rows `keys` named and those earlier events of the batch left. Most models
+    /// need none.
+    fn more_keys(_rows: &HashMap<String, Self::Row>, _event: &EventRecord) -> Vec<String> {
+        Vec::new()
+    }
     /// Folds one event into the touched rows; removing a row deletes it.
     fn apply(rows: &mut HashMap<String, Self::Row>, event: &EventRecord);
     /// The row's values in Postgres' text format (`None` is NULL), in `COLUMNS` order.
@@ -162,8 +169,21 @@ pub async fn apply_events<P: Projection>(
         return Ok(());
     }
     let mut rows = load::<P>(conn, table, &touched).await?;
-    let existed: Vec<String> = rows.keys().cloned().collect();
+    let mut existed: Vec<String> = rows.keys().cloned().collect();
     for event in consumed {
+        // A key asked before is never loaded again: an earlier event may have removed it.
+        let more: Vec<String> = P::more_keys(&rows, event)
+            .into_iter()
+            .filter(|k| touched.binary_search(k).is_err())
+            .collect();
+        if !more.is_empty() {
+            let loaded = load::<P>(conn, table, &more).await?;
+            existed.extend(loaded.keys().cloned());
+            rows.extend(loaded);
+            touched.extend(more);
+            touched.sort();
+            touched.dedup();
+        }
         P::apply(&mut rows, event);
     }
     let removed: Vec<String> = existed

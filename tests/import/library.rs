@@ -75,17 +75,6 @@ impl<'a> Seeder<'a> {
         artist: Option<&str>,
         seconds: u64,
     ) -> String {
-        let job_id = Uuid::now_v7();
-        let source = SourceRef::video(video_id).unwrap();
-        self.send(
-            Some(user),
-            Command::RequestImport {
-                job_id,
-                user_id: user,
-                source,
-            },
-        )
-        .await;
         let track_id = TrackId::parse(&format!("yt:{video_id}")).unwrap();
         let track = StoredTrack {
             track_id: track_id.clone(),
@@ -97,6 +86,8 @@ impl<'a> Seeder<'a> {
             title: Some(title.into()),
             artist: artist.map(Into::into),
             album: None,
+            artists: Vec::new(),
+            year: None,
             has_cover: seconds.is_multiple_of(2),
             origin: format!("https://www.youtube.com/watch?v={video_id}"),
             // Some with a cover object, so rebuilds carry those columns too.
@@ -106,6 +97,25 @@ impl<'a> Seeder<'a> {
                 content_type: "image/jpeg".into(),
             }),
         };
+        self.import_stored(user, track).await
+    }
+
+    /// Imports `track` (a `yt:` one) for `user` as the downloader would: request, store
+    /// (once per track), complete. Returns the track id.
+    pub async fn import_stored(&self, user: Uuid, track: StoredTrack) -> String {
+        let job_id = Uuid::now_v7();
+        let track_id = track.track_id.clone();
+        let video_id = track_id.as_str().strip_prefix("yt:").expect("a yt: track");
+        let source = SourceRef::video(video_id).unwrap();
+        self.send(
+            Some(user),
+            Command::RequestImport {
+                job_id,
+                user_id: user,
+                source,
+            },
+        )
+        .await;
         // A second import of a stored source skips StoreTrack, as the downloader does.
         let envelope = CommandEnvelope {
             command_id: Uuid::now_v7(),
@@ -142,7 +152,7 @@ pub fn video(n: usize) -> String {
 }
 
 /// `GET /library?{query}`, passing the latest position the test's writes had.
-async fn get(app: &ImportApp, token: &str, query: &str) -> reqwest::Response {
+pub async fn get(app: &ImportApp, token: &str, query: &str) -> reqwest::Response {
     let mut request = app
         .app
         .http
@@ -154,7 +164,7 @@ async fn get(app: &ImportApp, token: &str, query: &str) -> reqwest::Response {
     request.send().await.unwrap()
 }
 
-async fn page(app: &ImportApp, token: &str, query: &str) -> (Vec<Value>, Option<String>) {
+pub async fn page(app: &ImportApp, token: &str, query: &str) -> (Vec<Value>, Option<String>) {
     let response = get(app, token, query).await;
     assert_eq!(response.status(), StatusCode::OK, "{query}");
     let body: Value = response.json().await.unwrap();
@@ -164,7 +174,7 @@ async fn page(app: &ImportApp, token: &str, query: &str) -> (Vec<Value>, Option<
     )
 }
 
-fn ids(items: &[Value]) -> Vec<String> {
+pub fn ids(items: &[Value]) -> Vec<String> {
     items
         .iter()
         .map(|i| i["track_id"].as_str().unwrap().to_owned())
@@ -442,6 +452,18 @@ async fn every_projection_rebuilds_to_its_live_contents_while_reads_answer() {
         .unwrap();
     assert_eq!(removed.status(), StatusCode::OK);
     app.app.position_of(&removed);
+    // A correction moves one of Alice's tracks to another album and artist.
+    let corrected = app
+        .app
+        .http
+        .patch(app.app.api(&format!("/library/{}", video_track(2))))
+        .bearer_auth(&alice)
+        .json(&serde_json::json!({"artists": ["b", "c"], "album": "LP", "year": 1990}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(corrected.status(), StatusCode::OK);
+    app.app.position_of(&corrected);
     let job_id = Uuid::now_v7();
     seeder
         .send(
@@ -478,6 +500,9 @@ async fn every_projection_rebuilds_to_its_live_contents_while_reads_answer() {
     assert!(live["library"]
         .iter()
         .any(|r| r.contains(r#""cover_stored":true"#)));
+    assert!(live["music"]
+        .iter()
+        .any(|r| r.contains(r#""kind":"album","#) && r.contains(r#""name":"LP","#)));
 
     // Alice keeps reading her library (and Bob his) through every rebuild and swap.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

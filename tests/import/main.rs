@@ -8,6 +8,7 @@ mod crash;
 mod failures;
 mod flow;
 mod library;
+mod music;
 mod read_your_writes;
 mod search;
 mod shared;

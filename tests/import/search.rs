@@ -103,6 +103,8 @@ async fn search_lists_videos_with_durations_and_my_flags() {
                 title: Some("First Song".into()),
                 artist: Some("Channel One".into()),
                 album: None,
+                artists: Vec::new(),
+                year: None,
                 has_cover: false,
                 origin: "https://www.youtube.com/watch?v=aaaaaaaaaaa".into(),
                 cover: None,

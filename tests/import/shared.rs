@@ -83,6 +83,8 @@ async fn a_stored_video_completes_at_once_without_a_download() {
                 title: Some("Stored Before".into()),
                 artist: None,
                 album: None,
+                artists: Vec::new(),
+                year: None,
                 has_cover: false,
                 origin: "https://www.youtube.com/watch?v=ccccccccccc".into(),
                 cover: None,

@@ -110,6 +110,8 @@ pub(super) fn stored_track(
         title: prepared.tags.title.clone(),
         artist: prepared.tags.artist.clone(),
         album: prepared.tags.album.clone(),
+        artists: Vec::new(),
+        year: None,
         has_cover: output.cover_stream.is_some(),
         origin: match (source, &prepared.source) {
             (_, Some(info)) => info.webpage_url.clone(),

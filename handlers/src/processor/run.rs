@@ -9,8 +9,8 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::DomainEvent;
 use jukebox_domain::plan::{self, AggregateCommand, Issued, Next, Report, State, Step};
 use jukebox_domain::{
-    AppCredentials, CommandError, EmailClaim, ExternalIdentity, Import, LibraryCommand,
-    LibraryEntry, Session, Track, User,
+    AppCredentials, CommandError, EmailClaim, ExternalIdentity, Import, LibraryEntry, Session,
+    Track, User,
 };
 use jukebox_nats::{log, CommandEnvelope, CommandOutcome, EventRef, OutcomeStatus};
 use tracing::{debug_span, info, Instrument};
@@ -124,14 +124,8 @@ impl<'a> Run<'a> {
                 // An entry with no events of its own starts from its track's last event
                 // in the per-user `Library` of logs written before issue 16 (indexed;
                 // none in a log started after it), read with the entry.
-                let (user_id, track_id) = match &c {
-                    LibraryCommand::AddTrack {
-                        user_id, track_id, ..
-                    }
-                    | LibraryCommand::RemoveTrack { user_id, track_id } => {
-                        (user_id.to_string(), track_id.as_str().to_owned())
-                    }
-                };
+                let (user_id, track_id) = c.entry();
+                let (user_id, track_id) = (user_id.to_string(), track_id.as_str().to_owned());
                 let with = With {
                     legacy_library: Some((&user_id, &track_id)),
                     ..with

@@ -1,6 +1,7 @@
 //! `/library`: my tracks. `GET /library` pages through them (keyset cursor, text filter,
 //! four sorts) from the `library` read model; `DELETE /library/{song_id}` takes one out
-//! of my library (a command; the catalog keeps the stored track).
+//! of my library (a command; the catalog keeps the stored track). `music.rs`: my artists
+//! and albums; `correct.rs`: `PATCH /library/{song_id}`, my corrections of a track.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
@@ -25,17 +26,35 @@ use crate::fresh::{models, wait_for, After};
 use crate::state::AppState;
 use crate::stream::StreamIssuer;
 
+mod correct;
+mod music;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/library", get(list))
-        .route("/library/{song_id}", delete(remove))
+        .route("/library/{song_id}", delete(remove).patch(correct::correct))
+        .route("/library/artists", get(music::artists))
+        .route("/library/artists/{artist_id}", get(music::artist))
+        .route("/library/albums", get(music::albums))
+        .route("/library/albums/{album_id}", get(music::album))
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(list, remove), components(schemas(Sort, Order)))]
+#[openapi(
+    paths(
+        list,
+        remove,
+        correct::correct,
+        music::artists,
+        music::artist,
+        music::albums,
+        music::album
+    ),
+    components(schemas(Sort, Order, music::AlbumSort))
+)]
 pub(crate) struct Doc;
 
-fn track_id(raw: &str) -> Result<TrackId, ApiError> {
+pub(crate) fn track_id(raw: &str) -> Result<TrackId, ApiError> {
     TrackId::parse(raw).map_err(|_| {
         ApiError::unprocessable(
             "invalid_song_id",
