@@ -31,6 +31,8 @@ pub(super) enum Executed {
 }
 
 /// What a step did.
+// One per step, moved once (as `Report`, which it carries): boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Stepped {
     Done(Report),
     Answered(CommandOutcome),
