@@ -107,11 +107,12 @@ pub(super) fn stored_track(
         duration_ms: output.duration.as_millis() as u64,
         codec: output.audio.codec.clone(),
         bitrate: output.audio.bit_rate.or(output.bit_rate).unwrap_or(0),
+        // The cleaned metadata, as written into the file's tags.
         title: prepared.tags.title.clone(),
         artist: prepared.tags.artist.clone(),
         album: prepared.tags.album.clone(),
-        artists: Vec::new(),
-        year: None,
+        artists: crate::media::pipeline::known_artists(&prepared.metadata),
+        year: prepared.metadata.year,
         has_cover: output.cover_stream.is_some(),
         origin: match (source, &prepared.source) {
             (_, Some(info)) => info.webpage_url.clone(),

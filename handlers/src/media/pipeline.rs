@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use jukebox_domain::metadata::{self, CleanMetadata, SourceFields};
+
 use super::{
     check_source_url, ffmpeg, ytdlp, JobDir, MediaError, MediaInfo, SourceInfo, Tools, TrackTags,
 };
@@ -107,6 +109,9 @@ pub struct PreparedTrack {
     pub input: MediaInfo,
     /// The tags written into the output.
     pub tags: TrackTags,
+    /// Title, artists, album and year, cleaned from the source's fields and the file's
+    /// tags (`metadata::clean`, issue 18).
+    pub metadata: CleanMetadata,
     /// The cover as a JPEG of its own (at most [`ffmpeg::COVER_MAX_SIDE`] px), inside
     /// [`dir`](Self::dir), when the output has one.
     pub cover: Option<PathBuf>,
@@ -184,23 +189,25 @@ impl Pipeline {
         )
         .await?;
         let input = self.probe(&downloaded.audio).await?;
-        let tags = TrackTags {
-            // Tags in the file first (a direct link's title is only its file name),
-            // then what the site says.
-            title: input
-                .tag("title")
-                .map(str::to_owned)
-                .or_else(|| source.title.clone()),
-            artist: input
-                .tag("artist")
-                .or(input.tag("album_artist"))
-                .map(str::to_owned)
-                .or_else(|| source.artist.clone()),
-            album: input
-                .tag("album")
-                .map(str::to_owned)
-                .or_else(|| source.album.clone()),
+        // Tags in the file first (a direct link's title is only its file name), then
+        // what the site says.
+        let file = file_fields(&input);
+        let site = &source.fields;
+        let fields = SourceFields {
+            title: site.title.clone(),
+            track: file.track.or_else(|| site.track.clone()),
+            artists: if file.artist.is_some() {
+                Vec::new()
+            } else {
+                site.artists.clone()
+            },
+            artist: file.artist.or_else(|| site.artist.clone()),
+            album: file.album.or_else(|| site.album.clone()),
+            release_year: site.release_year.or(file.release_year),
+            channel: site.channel.clone(),
         };
+        let metadata = metadata::clean(&fields);
+        let tags = tags_of(&metadata);
         let cover = match (&input.cover_stream, &downloaded.thumbnail) {
             (Some(stream), _) => Some(ffmpeg::Cover::Embedded(stream)),
             (None, Some(image)) => Some(ffmpeg::Cover::File(image)),
@@ -215,6 +222,7 @@ impl Pipeline {
             output,
             input,
             tags,
+            metadata,
             cover,
             source: Some(source),
             dir,
@@ -238,14 +246,8 @@ impl Pipeline {
         self.config.limits.check_size(size)?;
         let dir = JobDir::new(self.config.work_dir.as_deref())?;
         let input = self.probe(file).await?;
-        let tags = TrackTags {
-            title: input.tag("title").map(str::to_owned),
-            artist: input
-                .tag("artist")
-                .or(input.tag("album_artist"))
-                .map(str::to_owned),
-            album: input.tag("album").map(str::to_owned),
-        };
+        let metadata = metadata::clean(&file_fields(&input));
+        let tags = tags_of(&metadata);
         let cover = input.cover_stream.as_ref().map(ffmpeg::Cover::Embedded);
         let (path, output) = self
             .transcode(file, &input, &tags, cover, &dir, progress)
@@ -256,6 +258,7 @@ impl Pipeline {
             output,
             input,
             tags,
+            metadata,
             cover,
             source: None,
             dir,
@@ -333,5 +336,46 @@ impl Pipeline {
             });
         }
         Ok((path, output))
+    }
+}
+
+/// What a file's own tags say (ffprobe's format tags): `title` names the track, `artist`
+/// (or `album_artist`), `album`, and the year of `date` (or `year`).
+fn file_fields(input: &MediaInfo) -> SourceFields {
+    let tag = |name: &str| {
+        input
+            .tag(name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    SourceFields {
+        track: tag("title"),
+        artist: tag("artist").or_else(|| tag("album_artist")),
+        album: tag("album"),
+        release_year: tag("date")
+            .or_else(|| tag("year"))
+            .and_then(|d| d.get(..4).and_then(|y| y.parse().ok())),
+        ..SourceFields::default()
+    }
+}
+
+/// The tags written into the output: the cleaned metadata, without the placeholders
+/// for what nothing named.
+fn tags_of(metadata: &CleanMetadata) -> TrackTags {
+    let artists = known_artists(metadata);
+    TrackTags {
+        title: (metadata.title != metadata::UNTITLED).then(|| metadata.title.clone()),
+        artist: (!artists.is_empty()).then(|| artists.join(", ")),
+        album: metadata.album.clone(),
+    }
+}
+
+/// The artists, or none when nothing named one.
+pub fn known_artists(metadata: &CleanMetadata) -> Vec<String> {
+    if metadata.artists == [metadata::UNKNOWN_ARTIST] {
+        Vec::new()
+    } else {
+        metadata.artists.clone()
     }
 }

@@ -10,6 +10,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use jukebox_domain::metadata::SourceFields;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -37,6 +38,8 @@ pub struct SourceInfo {
     pub thumbnail: Option<String>,
     /// Size of the chosen format, exact or approximate, when the site tells.
     pub filesize: Option<u64>,
+    /// The site's fields as it gives them, for `metadata::clean` (issue 18).
+    pub fields: SourceFields,
     /// The full `-J` document, which [`download`] hands back to yt-dlp.
     pub(crate) raw: Vec<u8>,
 }
@@ -72,6 +75,8 @@ struct InfoJson {
     channel: Option<String>,
     uploader: Option<String>,
     album: Option<String>,
+    artists: Option<Vec<String>>,
+    release_year: Option<i64>,
     duration: Option<f64>,
     is_live: Option<bool>,
     live_status: Option<String>,
@@ -154,8 +159,34 @@ pub async fn resolve(
     if let Some(size) = filesize {
         limits.check_size(size)?;
     }
+    Ok(source_info(
+        info,
+        url.as_str(),
+        duration,
+        filesize,
+        done.stdout,
+    ))
+}
+
+/// yt-dlp's `-J` document as a [`SourceInfo`].
+fn source_info(
+    info: InfoJson,
+    url: &str,
+    duration: Option<Duration>,
+    filesize: Option<u64>,
+    raw: Vec<u8>,
+) -> SourceInfo {
     let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
-    Ok(SourceInfo {
+    let fields = SourceFields {
+        title: non_empty(info.title.clone()),
+        track: non_empty(info.track.clone()),
+        artists: info.artists.clone().unwrap_or_default(),
+        artist: non_empty(info.artist.clone()).or(non_empty(info.creator.clone())),
+        album: non_empty(info.album.clone()),
+        release_year: info.release_year.and_then(|y| i32::try_from(y).ok()),
+        channel: non_empty(info.channel.clone()).or(non_empty(info.uploader.clone())),
+    };
+    SourceInfo {
         extractor: info
             .extractor_key
             .or(info.extractor)
@@ -168,11 +199,12 @@ pub async fn resolve(
             .or(non_empty(info.uploader)),
         album: non_empty(info.album),
         duration,
-        webpage_url: info.webpage_url.unwrap_or_else(|| url.as_str().to_owned()),
+        webpage_url: info.webpage_url.unwrap_or_else(|| url.to_owned()),
         thumbnail: non_empty(info.thumbnail),
         filesize,
-        raw: done.stdout,
-    })
+        fields,
+        raw,
+    }
 }
 
 /// What [`download`] left in the job folder.
@@ -448,6 +480,66 @@ mod tests {
         }
     }
 
+    /// yt-dlp's `-J` shapes (fields as yt-dlp 2025 writes them; the rest ignored), read
+    /// into fields and cleaned as the pipeline does.
+    #[test]
+    fn info_json_fields_are_read_and_cleaned() {
+        let music = r#"{"_type": "video", "id": "abc123def45", "extractor": "youtube",
+            "extractor_key": "Youtube", "webpage_url": "https://www.youtube.com/watch?v=abc123def45",
+            "title": "Get Lucky (feat. Pharrell Williams and Nile Rodgers)",
+            "track": "Get Lucky", "artists": ["Daft Punk", "Pharrell Williams", "Nile Rodgers"],
+            "artist": "Daft Punk, Pharrell Williams, Nile Rodgers", "creators": ["Daft Punk"],
+            "album": "Random Access Memories", "release_year": 2013, "release_date": null,
+            "channel": "Daft Punk - Topic", "uploader": "Daft Punk - Topic", "duration": 369,
+            "formats": [{"format_id": "251", "acodec": "opus"}], "tags": ["daft punk"]}"#;
+        let vevo = r#"{"_type": "video", "id": "YQHsXMglC9A", "extractor_key": "Youtube",
+            "title": "Adele - Hello (Official Music Video)", "channel": "AdeleVEVO",
+            "uploader": "AdeleVEVO", "duration": 367.0, "track": null, "artists": null}"#;
+        let read = |json: &str| {
+            let info: InfoJson = serde_json::from_str(json).unwrap();
+            source_info(
+                info,
+                "https://www.youtube.com/watch",
+                None,
+                None,
+                Vec::new(),
+            )
+        };
+        let info = read(music);
+        assert_eq!(
+            info.fields,
+            SourceFields {
+                title: Some("Get Lucky (feat. Pharrell Williams and Nile Rodgers)".into()),
+                track: Some("Get Lucky".into()),
+                artists: vec![
+                    "Daft Punk".into(),
+                    "Pharrell Williams".into(),
+                    "Nile Rodgers".into()
+                ],
+                artist: Some("Daft Punk, Pharrell Williams, Nile Rodgers".into()),
+                album: Some("Random Access Memories".into()),
+                release_year: Some(2013),
+                channel: Some("Daft Punk - Topic".into()),
+            }
+        );
+        let clean = jukebox_domain::metadata::clean(&info.fields);
+        assert_eq!(clean.title, "Get Lucky");
+        assert_eq!(
+            clean.artists,
+            ["Daft Punk", "Pharrell Williams", "Nile Rodgers"]
+        );
+        assert_eq!(
+            (clean.album.as_deref(), clean.year),
+            (Some("Random Access Memories"), Some(2013))
+        );
+        let clean = jukebox_domain::metadata::clean(&read(vevo).fields);
+        assert_eq!(
+            (clean.title.as_str(), clean.artists),
+            ("Hello", vec!["Adele".to_owned()])
+        );
+        assert_eq!((clean.album, clean.year), (None, None));
+    }
+
     #[test]
     fn source_ids_name_the_source_not_the_request() {
         let info = |extractor: &str, id: &str, url: &str| SourceInfo {
@@ -460,6 +552,7 @@ mod tests {
             webpage_url: url.into(),
             thumbnail: None,
             filesize: None,
+            fields: SourceFields::default(),
             raw: Vec::new(),
         };
         assert_eq!(

@@ -515,3 +515,46 @@ async fn a_large_cover_is_kept_as_a_jpeg_of_at_most_512_pixels() {
     drop(track);
     f.assert_clean();
 }
+
+/// Issue 18: the file's tags go through `metadata::clean`: decorations come off the title,
+/// guests become artists, and the output is tagged with the result, for a link and an
+/// upload alike.
+#[tokio::test]
+async fn tags_are_cleaned_into_title_and_artists() {
+    let f = fixture(|_| {}).await;
+    let tone = Tone {
+        seconds: 3,
+        title: "Loopback Sunrise (Official Video) [HD]",
+        artist: "The Test Tones feat. Guest Singer",
+        cover: false,
+    };
+    let url = f.tone("decorated.mp3", &tone);
+    let linked = f
+        .pipeline
+        .import_url(&url, &mut |_| {})
+        .await
+        .expect("import a link");
+    let path = f.media.path().join("decorated.opus");
+    make_tone(&path, &tone);
+    let uploaded = f
+        .pipeline
+        .import_file(&path, &mut |_| {})
+        .await
+        .expect("import an upload");
+    for track in [&linked, &uploaded] {
+        assert_eq!(track.metadata.title, "Loopback Sunrise");
+        assert_eq!(track.metadata.artists, ["The Test Tones", "Guest Singer"]);
+        assert_eq!(
+            (track.metadata.album.as_deref(), track.metadata.year),
+            (None, None)
+        );
+        assert_playable_m4a(
+            &track.path,
+            3.0,
+            "Loopback Sunrise",
+            "The Test Tones, Guest Singer",
+        );
+    }
+    drop((linked, uploaded));
+    f.assert_clean();
+}
