@@ -131,6 +131,14 @@ pip_install "schemathesis==$SCHEMATHESIS_VERSION" \
   || { echo "could not install schemathesis $SCHEMATHESIS_VERSION from PyPI" >&2; exit 1; }
 ln -sfn "$venv/bin/schemathesis" "$JUKEBOX_TOOLS_DIR/bin/schemathesis"
 
+# Real Subsonic clients from PyPI that tests/subsonic drives (pinned: the issue names
+# these releases), run by the venv's python through subsonic-clients-python (a wrapper:
+# a symlink to a venv's python under another folder does not find the venv).
+pip_install "py-opensonic==10.4.1" "py-sonic==1.2.0" \
+  || { echo "could not install py-opensonic and py-sonic from PyPI" >&2; exit 1; }
+printf '#!/bin/sh\nexec "%s" "$@"\n' "$venv/bin/python" >"$JUKEBOX_TOOLS_DIR/bin/subsonic-clients-python"
+chmod +x "$JUKEBOX_TOOLS_DIR/bin/subsonic-clients-python"
+
 # s3s-fs: a small S3-compatible server the object-store tests start on loopback. Built from
 # crates.io once (about 3 minutes on 2 cores) into $JUKEBOX_TOOLS_DIR/bin.
 S3S_FS_VERSION=0.14.1

@@ -279,6 +279,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
                 },
                 None => None,
             },
+            store: store.clone(),
             mount: "",
         };
         if roles.contains(&Role::Api) {

@@ -48,8 +48,8 @@ pub fn router(state: AppState) -> Router {
                 tracing::info_span!("http", method = %request.method(), route)
             }),
         )
-        .with_state(state);
-    with_security_headers(routes)
+        .with_state(state.clone());
+    with_security_headers(routes).merge(crate::rest::router(state))
 }
 
 /// The whole document.

@@ -18,6 +18,7 @@ pub mod password;
 pub mod ports;
 pub mod progress;
 pub mod rate_limit;
+pub mod rest;
 pub mod routes;
 pub mod settings;
 pub mod state;

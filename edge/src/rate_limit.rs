@@ -18,6 +18,8 @@ pub enum Bucket {
     VerifyAccount,
     RefreshAddress,
     RefreshAccount,
+    /// Failed Subsonic API authentications, per account (ADR 24).
+    SubsonicAccount,
 }
 
 impl Bucket {
@@ -27,13 +29,18 @@ impl Bucket {
             Self::SignUpAddress | Self::SignUpAccount => "signup",
             Self::VerifyAddress | Self::VerifyAccount => "verify",
             Self::RefreshAddress | Self::RefreshAccount => "refresh",
+            Self::SubsonicAccount => "subsonic",
         }
     }
 
     fn per_account(self) -> bool {
         matches!(
             self,
-            Self::SignInAccount | Self::SignUpAccount | Self::VerifyAccount | Self::RefreshAccount
+            Self::SignInAccount
+                | Self::SignUpAccount
+                | Self::VerifyAccount
+                | Self::RefreshAccount
+                | Self::SubsonicAccount
         )
     }
 }

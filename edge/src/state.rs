@@ -26,6 +26,9 @@ pub struct AppState {
     pub imports: Option<Arc<crate::ports::ImportSettings>>,
     /// Issues signed stream URLs (`None` without `STREAM_SIGNING_SECRET`: 503).
     pub stream: Option<crate::stream::StreamIssuer>,
+    /// The object store, where the Subsonic API reads audio and covers (`None` where a
+    /// role runs without one: those methods answer an error).
+    pub store: Option<Arc<dyn jukebox_storage::ObjectStore>>,
     /// Where the API is mounted ("" on :8000, "/api" in the web app): cookie paths use it.
     pub mount: &'static str,
 }

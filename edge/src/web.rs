@@ -109,11 +109,15 @@ pub fn router(state: AppState) -> Router {
             header::CONTENT_SECURITY_POLICY,
             csp,
         ));
+    // Apps are given the web app's address: `/rest` is served here too.
+    let rest = crate::rest::router(state.clone());
     let api = AppState {
         mount: "/api",
         ..state
     };
-    with_security_headers(page).nest("/api", crate::api::router(api))
+    with_security_headers(page)
+        .merge(rest)
+        .nest("/api", crate::api::router(api))
 }
 
 /// What the page needs to know about this server before anyone signs in, so it asks

@@ -26,6 +26,7 @@ pub mod position;
 pub mod rebuild;
 pub mod runtime;
 pub mod status;
+pub mod subsonic;
 
 pub use accounts::Accounts;
 pub use admin_users::AdminUsers;

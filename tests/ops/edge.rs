@@ -597,6 +597,29 @@ async fn the_edge_routes_limits_refuses_scanners_and_sets_headers_in_front_of_th
             );
         }
     }
+    // The Subsonic API passes unchanged to the API with its own zone: a phone syncing a
+    // 10,000-track library (search3 pages, then a cover per song) as fast as it can is
+    // never refused. 2,500 requests, 32 at a time (the per-address connection limit is
+    // 64), stay within its burst.
+    use futures::StreamExt;
+    let answers: Vec<_> = futures::stream::iter(
+        (0..2_500).map(|_| client.get(format!("{origin}/rest/ping.view?f=json")).send()),
+    )
+    .buffer_unordered(32)
+    .collect()
+    .await;
+    for response in answers {
+        let response = response.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "a /rest request was refused"
+        );
+        assert_eq!(response.headers()["access-control-allow-origin"], "*");
+        let body: Value = response.json().await.unwrap();
+        // Answered by the app: no credentials is the spec's error 10, not the edge's 429.
+        assert_eq!(body["subsonic-response"]["error"]["code"], 10);
+    }
 
     drop(edge);
     app.cleanup().await;

@@ -1,7 +1,10 @@
 //! The Subsonic side of Jukebox (issue 18): app credentials (`/me/app-credentials`) and
 //! the OpenSubsonic API under `/rest`, against the real system (Postgres, NATS, ffmpeg,
-//! the object store) and, for the API, real third-party clients from PyPI.
+//! the object store) and real third-party clients from PyPI (`clients.py`).
 
+mod api;
 mod credentials;
+mod rest;
+mod spec;
 
 use jukebox_test_support::imports as helpers;

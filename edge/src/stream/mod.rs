@@ -18,7 +18,8 @@ mod range;
 mod serve;
 mod signing;
 
-pub(crate) use access::{song_access, Access};
+pub(crate) use access::{song_access, Access, StoredImage};
 pub use range::{parse_range, RangeDecision, MAX_RANGES};
+pub(crate) use serve::{audio, picture};
 pub use serve::{router, SignedParams, StreamState};
 pub use signing::{Capability, Denied, StreamIssuer, StreamSigner};

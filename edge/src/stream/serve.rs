@@ -136,10 +136,22 @@ async fn serve_cover(
             "this song has no cover picture",
         ));
     };
-    let key = ObjectKey::parse(&cover.key).map_err(store_error)?;
-    let etag = etag(&cover.key, cover.size);
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let max_age = (expires - now).clamp(0, state.signer.ttl.as_secs() as i64);
+    picture(state.store.as_ref(), &method, &headers, &cover, max_age).await
+}
+
+/// A cover picture's answer (also the Subsonic API's `getCoverArt`), cached privately for
+/// `max_age` seconds.
+pub(crate) async fn picture(
+    store: &dyn ObjectStore,
+    method: &Method,
+    headers: &HeaderMap,
+    cover: &super::access::StoredImage,
+    max_age: i64,
+) -> Result<Response, ApiError> {
+    let key = ObjectKey::parse(&cover.key).map_err(store_error)?;
+    let etag = etag(&cover.key, cover.size);
     // Only the picture types the downloader writes; anything else is not shown as one.
     let content_type = match cover.content_type.as_str() {
         "image/jpeg" | "image/png" => cover.content_type.as_str(),
@@ -160,19 +172,15 @@ async fn serve_cover(
     let response = builder(StatusCode::OK)
         .header(header::CONTENT_TYPE, content_type)
         .header(header::CONTENT_LENGTH, cover.size);
-    if method == Method::HEAD {
+    if *method == Method::HEAD {
         return respond(response, Body::empty());
     }
-    let body = state
-        .store
-        .get(&key, None)
-        .await
-        .map_err(|error| match error {
-            StoreError::NotFound(_) => {
-                ApiError::not_found("the song's cover picture is missing from the store")
-            }
-            other => store_error(other),
-        })?;
+    let body = store.get(&key, None).await.map_err(|error| match error {
+        StoreError::NotFound(_) => {
+            ApiError::not_found("the song's cover picture is missing from the store")
+        }
+        other => store_error(other),
+    })?;
     respond(response, Body::from_stream(body.stream))
 }
 
@@ -185,11 +193,30 @@ async fn serve(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (object, _) = signed_access(&state, Capability::Stream, &song_id, params).await?;
-    let key = ObjectKey::parse(&object.key).map_err(store_error)?;
+    audio(
+        state.store.as_ref(),
+        &state.metrics,
+        &method,
+        &headers,
+        &object.key,
+        object.size,
+    )
+    .await
+}
+
+/// A track's audio with byte ranges (also the Subsonic API's `stream` and `download`).
+pub(crate) async fn audio(
+    store: &dyn ObjectStore,
+    metrics: &Arc<Metrics>,
+    method: &Method,
+    headers: &HeaderMap,
+    object_key: &str,
+    size: u64,
+) -> Result<Response, ApiError> {
+    let key = ObjectKey::parse(object_key).map_err(store_error)?;
     // The size comes from the catalog: objects never change under their key, and asking
     // the store would cost a round trip per request (an S3 HEAD).
-    let size = object.size;
-    let etag = etag(&object.key, size);
+    let etag = etag(object_key, size);
 
     if let Some(candidates) = headers.get(header::IF_NONE_MATCH) {
         if etag_matches(candidates, &etag) {
@@ -208,11 +235,11 @@ async fn serve(
     let (status, range) = match decision {
         RangeDecision::Full => (StatusCode::OK, None),
         RangeDecision::Partial(first, last) => {
-            state.metrics.stream("range_requests", 1);
+            metrics.stream("range_requests", 1);
             (StatusCode::PARTIAL_CONTENT, Some((first, last)))
         }
         RangeDecision::Unsatisfiable => {
-            state.metrics.stream_denied("range_not_satisfiable");
+            metrics.stream_denied("range_not_satisfiable");
             let message = format!("the requested range is outside the {size}-byte track");
             let body = json!({"error": {"code": "range_not_satisfiable", "message": message}});
             return respond(
@@ -234,16 +261,15 @@ async fn serve(
             format!("bytes {first}-{last}/{size}"),
         );
     }
-    if method == Method::HEAD || length == 0 {
+    if *method == Method::HEAD || length == 0 {
         return respond(response, Body::empty());
     }
-    state.metrics.stream("streams_started", 1);
-    let body = state
-        .store
+    metrics.stream("streams_started", 1);
+    let body = store
         .get(&key, range.map(|(first, last)| ByteRange::new(first, last)))
         .await
         .map_err(store_error)?;
-    let metrics = state.metrics.clone();
+    let metrics = metrics.clone();
     let stream = body.stream.inspect(move |chunk| {
         if let Ok(bytes) = chunk {
             metrics.stream("bytes_served", bytes.len() as u64);

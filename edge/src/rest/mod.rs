@@ -1,0 +1,194 @@
+//! The OpenSubsonic API (issue 18, ADR 25): `/rest/<method>` and `/rest/<method>.view`,
+//! GET or form POST, on the API port and on the web app's, so an app is given the same
+//! address as the browser. Every answer is a `subsonic-response` (errors too, as HTTP
+//! 200 with the spec's code), but for `stream`, `download` and `getCoverArt`, which answer
+//! the bytes. A user sees only their own library: another user's id is "not found" (70).
+
+mod auth;
+mod envelope;
+mod media;
+mod song;
+mod system;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::Value;
+
+pub use auth::Caller;
+pub use envelope::{Reply, SubsonicError};
+
+use crate::state::AppState;
+
+/// The request's parameters: the query string, then a form body's.
+#[derive(Debug, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        Self(pairs.into_iter().collect())
+    }
+
+    /// The first value of `name` (an empty value counts as given, as clients send it).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn required(&self, name: &str) -> Result<&str, SubsonicError> {
+        self.get(name).ok_or_else(|| SubsonicError::missing(name))
+    }
+
+    /// An optional integer in `min..=max`, `default` when absent.
+    pub fn int(&self, name: &str, default: i64, min: i64, max: i64) -> Result<i64, SubsonicError> {
+        match self.get(name) {
+            None | Some("") => Ok(default),
+            Some(raw) => raw
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| {
+                    SubsonicError::invalid(format!(
+                        "{name} must be a whole number from {min} to {max}"
+                    ))
+                }),
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/rest/{method}",
+            get(answer).post(answer).options(preflight),
+        )
+        .layer(axum::middleware::from_fn(cors))
+        .with_state(state)
+}
+
+/// Browser clients (Feishin's web build, Airsonic Refix) call from another origin with
+/// credentials in the parameters, never cookies: any origin may read the answers.
+async fn cors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Content-Length, Content-Range, Accept-Ranges"),
+    );
+    response
+}
+
+async fn preflight() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, OPTIONS"),
+            (
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                "Content-Type, Range, Authorization",
+            ),
+            (header::ACCESS_CONTROL_MAX_AGE, "86400"),
+        ],
+    )
+        .into_response()
+}
+
+async fn answer(
+    State(state): State<AppState>,
+    http_method: Method,
+    Path(method): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if http_method == Method::POST && form {
+        pairs.extend(url::form_urlencoded::parse(&body).into_owned());
+    }
+    let params = Params::from_pairs(pairs);
+    let reply = Reply::new(params.get("f"), params.get("callback"));
+    let method = method.strip_suffix(".view").unwrap_or(&method).to_owned();
+    match dispatch(&state, &method, &params, &headers, &http_method).await {
+        Ok(Answer::Body(body)) => reply.ok(body),
+        Ok(Answer::Raw(response)) => response,
+        Err(error) => reply.error(&error),
+    }
+}
+
+/// What a method answers: elements for the envelope, or a response of its own (bytes).
+pub enum Answer {
+    Body(Value),
+    Raw(Response),
+}
+
+async fn dispatch(
+    state: &AppState,
+    method: &str,
+    params: &Params,
+    headers: &HeaderMap,
+    http_method: &Method,
+) -> Result<Answer, SubsonicError> {
+    // Without authentication (OpenSubsonic requires it of this one).
+    if method == "getOpenSubsonicExtensions" {
+        return Ok(Answer::Body(system::extensions()));
+    }
+    if !KNOWN.contains(&method) {
+        return Err(SubsonicError::unknown_method(method));
+    }
+    let caller = auth::authenticate(state, params).await?;
+    let body = match method {
+        "ping" => Value::Object(Default::default()),
+        "getLicense" => system::license(&caller),
+        "tokenInfo" => system::token_info(&caller)?,
+        "getUser" => system::user(&caller, params)?,
+        "getMusicFolders" => system::music_folders(),
+        "getSong" => song::get_song(state, &caller, params).await?,
+        "getRandomSongs" => song::random_songs(state, &caller, params).await?,
+        "search3" => song::search3(state, &caller, params).await?,
+        "getGenres" => song::genres(),
+        "stream" | "download" => {
+            return media::audio(state, &caller, params, headers, http_method)
+                .await
+                .map(Answer::Raw)
+        }
+        "getCoverArt" => {
+            return media::cover(state, &caller, params, headers)
+                .await
+                .map(Answer::Raw)
+        }
+        other => return Err(SubsonicError::unknown_method(other)),
+    };
+    Ok(Answer::Body(body))
+}
+
+/// The methods Jukebox answers (getOpenSubsonicExtensions aside).
+const KNOWN: &[&str] = &[
+    "ping",
+    "getLicense",
+    "tokenInfo",
+    "getUser",
+    "getMusicFolders",
+    "getSong",
+    "getRandomSongs",
+    "search3",
+    "getGenres",
+    "stream",
+    "download",
+    "getCoverArt",
+];

@@ -1,0 +1,110 @@
+"""Drives Jukebox's Subsonic API with real clients from PyPI and prints what they saw as
+one JSON object, which the Rust test (tests/subsonic/clients.rs) checks.
+
+usage: clients.py <client> <port> <username> <secret> <page size>
+  client: opensonic-apikey | opensonic-token | opensonic-get | pysonic
+"""
+
+import hashlib
+import json
+import sys
+
+
+def opensonic(mode, port, username, secret):
+    import libopensonic
+
+    common = dict(port=port, app_name=f"py-opensonic-{mode}")
+    if mode == "apikey":
+        return libopensonic.Connection("http://127.0.0.1", api_key=secret, **common)
+    return libopensonic.Connection(
+        "http://127.0.0.1", username=username, password=secret, use_get=(mode == "get"), **common
+    )
+
+
+def run_opensonic(mode, port, username, secret, page):
+    import asyncio
+
+    conn = opensonic(mode, port, username, secret)
+
+    def run(awaitable):
+        # The sync client's responses belong to its private event loop.
+        return asyncio.run_coroutine_threadsafe(awaitable, conn._loop).result()
+
+    try:
+        seen = {"ping": conn.ping()}
+        # A full sync as Symfonium does it: an empty query, page after page.
+        songs, offset, pages = [], 0, 0
+        while True:
+            result = conn.search3("", artist_count=0, album_count=0, song_count=page, song_offset=offset)
+            batch = result.song or []
+            pages += 1
+            songs += batch
+            offset += len(batch)
+            if len(batch) < page:
+                break
+        seen["pages"] = pages
+        seen["songs"] = [{"id": s.id, "title": s.title, "artist": s.artist, "size": s.size,
+                          "duration": s.duration, "coverArt": s.cover_art} for s in songs]
+        first = songs[0].id
+        seen["song_title"] = conn.get_song(first).title
+        response = conn.stream(first, byte_range="bytes=10-99")
+        seen["range_status"] = response.status
+        seen["range_bytes"] = run(response.read()).hex()
+        seen["content_range"] = response.headers.get("Content-Range")
+        whole = run(conn.stream(first).read())
+        seen["stream_sha256"] = hashlib.sha256(whole).hexdigest()
+        seen["stream_len"] = len(whole)
+        covered = next((s for s in songs if s.cover_art), None)
+        if covered:
+            picture = conn.get_cover_art(covered.cover_art, size=300)
+            seen["cover_type"] = picture.headers.get("Content-Type")
+            seen["cover_sha256"] = hashlib.sha256(run(picture.read())).hexdigest()
+        return seen
+    finally:
+        conn.cleanup()
+
+
+def run_pysonic(port, username, secret, page):
+    import libsonic
+
+    # Its default: form POST with token auth (its GET mode is broken in this release).
+    conn = libsonic.Connection("http://127.0.0.1", username, secret, port=port,
+                               serverPath="rest", appName="py-sonic")
+    seen = {"ping": conn.ping()}
+    songs, offset, pages = [], 0, 0
+    while True:
+        result = conn.search3("", artistCount=0, albumCount=0, songCount=page, songOffset=offset)
+        batch = result["searchResult3"].get("song", [])
+        pages += 1
+        songs += batch
+        offset += len(batch)
+        if len(batch) < page:
+            break
+    seen["pages"] = pages
+    seen["songs"] = [{"id": s["id"], "title": s["title"], "artist": s.get("artist"), "size": s.get("size"),
+                      "duration": s.get("duration"), "coverArt": s.get("coverArt")} for s in songs]
+    first = songs[0]["id"]
+    seen["song_title"] = conn.getSong(first)["song"]["title"]
+    whole = conn.stream(first).read()
+    seen["stream_sha256"] = hashlib.sha256(whole).hexdigest()
+    seen["stream_len"] = len(whole)
+    covered = next((s for s in songs if s.get("coverArt")), None)
+    if covered:
+        picture = conn.getCoverArt(covered["coverArt"], size=300)
+        seen["cover_type"] = picture.headers.get("Content-Type")
+        seen["cover_sha256"] = hashlib.sha256(picture.read()).hexdigest()
+    return seen
+
+
+def main():
+    client, port, username, secret, page = sys.argv[1:6]
+    port, page = int(port), int(page)
+    if client == "pysonic":
+        seen = run_pysonic(port, username, secret, page)
+    else:
+        seen = run_opensonic(client.split("-", 1)[1], port, username, secret, page)
+    print(json.dumps(seen))
+
+
+if __name__ == "__main__":
+    main()
