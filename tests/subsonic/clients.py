@@ -32,6 +32,14 @@ def run_opensonic(mode, port, username, secret, page):
 
     try:
         seen = {"ping": conn.ping()}
+        # Browse: artist -> album -> song.
+        index = conn.get_artists().index or []
+        seen["artists"] = [a.name for i in index for a in (i.artist or [])]
+        artist = conn.get_artist(index[0].artist[0].id)
+        seen["albums"] = sorted(a.name for a in (artist.album or []))
+        album = conn.get_album(artist.album[0].id)
+        seen["album_songs"] = [s.id for s in (album.song or [])]
+        seen["newest"] = [a.name for a in conn.get_album_list2("newest", size=10)]
         # A full sync as Symfonium does it: an empty query, page after page.
         songs, offset, pages = [], 0, 0
         while True:
@@ -71,6 +79,13 @@ def run_pysonic(port, username, secret, page):
     conn = libsonic.Connection("http://127.0.0.1", username, secret, port=port,
                                serverPath="rest", appName="py-sonic")
     seen = {"ping": conn.ping()}
+    index = conn.getArtists()["artists"]["index"]
+    seen["artists"] = [a["name"] for i in index for a in i.get("artist", [])]
+    artist = conn.getArtist(index[0]["artist"][0]["id"])["artist"]
+    seen["albums"] = sorted(a["name"] for a in artist.get("album", []))
+    album = conn.getAlbum(artist["album"][0]["id"])["album"]
+    seen["album_songs"] = [s["id"] for s in album.get("song", [])]
+    seen["newest"] = [a["name"] for a in conn.getAlbumList2("newest", size=10)["albumList2"]["album"]]
     songs, offset, pages = [], 0, 0
     while True:
         result = conn.search3("", artistCount=0, albumCount=0, songCount=page, songOffset=offset)

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use jukebox_projections::library::{playable, Playable};
+use jukebox_projections::{Music, ReadModel};
 use jukebox_test_support::media::Tone;
 use jukebox_test_support::tool;
 use reqwest::StatusCode;
@@ -18,10 +19,21 @@ use crate::helpers::{import_app, ImportApp, Options};
 
 /// Imports a tone for `token` and returns its track id once the library has it.
 async fn import_tone(app: &ImportApp, token: &str, name: &str, title: &str, cover: bool) -> String {
+    import_by(app, token, name, title, "The Test Tones", cover).await
+}
+
+async fn import_by(
+    app: &ImportApp,
+    token: &str,
+    name: &str,
+    title: &str,
+    artist: &str,
+    cover: bool,
+) -> String {
     let tone = Tone {
         seconds: 3,
         title,
-        artist: "The Test Tones",
+        artist,
         cover,
     };
     let url = app.tone(name, &tone);
@@ -75,8 +87,9 @@ async fn real_clients_sync_stream_and_fetch_covers() {
         let title = format!("Ann's tone {n}");
         anns.push(import_tone(&app, &ann, &format!("ann{n}.mp3"), &title, cover).await);
     }
-    let bobs = import_tone(&app, &bob, "bob.mp3", "Bob's tone", true).await;
+    let bobs = import_by(&app, &bob, "bob.mp3", "Bob's tone", "Bob's Band", true).await;
     app.tracks_applied().await;
+    app.app.applied_latest(&[ReadModel::of::<Music>()]).await;
     let ann_id = app.user_id(&ann).await;
     let secret = create(&app, &ann, "Phone").await["secret"]
         .as_str()
@@ -97,6 +110,21 @@ async fn real_clients_sync_stream_and_fetch_covers() {
         .await
         .unwrap();
         assert_eq!(seen["ping"], true, "{client}");
+        // Ann's one artist, her three singles (a track without album data is its own),
+        // and the first one's song; none of Bob's.
+        assert_eq!(seen["artists"], json!(["The Test Tones"]), "{client}");
+        assert_eq!(
+            seen["albums"],
+            json!(["Ann's tone 1", "Ann's tone 2", "Ann's tone 3"]),
+            "{client}"
+        );
+        let album_songs = seen["album_songs"].as_array().unwrap();
+        assert_eq!(album_songs.len(), 1, "{client}");
+        assert!(
+            anns.iter().any(|a| album_songs[0] == a.as_str()),
+            "{client}"
+        );
+        assert_eq!(seen["newest"].as_array().unwrap().len(), 3, "{client}");
         // Three songs in pages of two: a full page, then the last one.
         assert_eq!(seen["pages"], 2, "{client}: {seen}");
         let mut ids: Vec<String> = seen["songs"]
@@ -154,6 +182,7 @@ async fn every_method_answers_by_the_spec_in_json_and_xml_on_both_ports() {
     let ann = app.user("ann@example.com").await;
     let song = import_tone(&app, &ann, "a.mp3", "Morning & <Night>", true).await;
     app.tracks_applied().await;
+    app.app.applied_latest(&[ReadModel::of::<Music>()]).await;
     let secret = create(&app, &ann, "Phone").await["secret"]
         .as_str()
         .unwrap()
@@ -216,6 +245,80 @@ async fn every_method_answers_by_the_spec_in_json_and_xml_on_both_ports() {
         assert_eq!(all["searchResult3"]["song"].as_array().unwrap().len(), 1);
         rest.call("getGenres", &key, &[]).await;
 
+        // Browsing: the ID3 methods and the folders.
+        let artists = rest.call("getArtists", &key, &[]).await;
+        let index = &artists["artists"]["index"];
+        assert_eq!(index[0]["name"], "T");
+        assert_eq!(index[0]["artist"][0]["name"], "The Test Tones");
+        let artist_id = index[0]["artist"][0]["id"].as_str().unwrap().to_owned();
+        let artist = rest.call("getArtist", &token, &[("id", &artist_id)]).await;
+        assert_eq!(artist["artist"]["albumCount"], 1);
+        let album = &artist["artist"]["album"][0];
+        assert_eq!(album["name"], "Morning & <Night>");
+        assert_eq!(album["coverArt"], song.as_str());
+        let album_id = album["id"].as_str().unwrap().to_owned();
+        let got_album = rest.call("getAlbum", &key, &[("id", &album_id)]).await;
+        assert_eq!(got_album["album"]["songCount"], 1);
+        assert_eq!(got_album["album"]["song"][0]["id"], song.as_str());
+        assert_eq!(got_album["album"]["song"][0]["albumId"], album_id.as_str());
+        assert_eq!(
+            got_album["album"]["song"][0]["artistId"],
+            artist_id.as_str()
+        );
+        for kind in [
+            "newest",
+            "alphabeticalByName",
+            "alphabeticalByArtist",
+            "random",
+        ] {
+            let list = rest
+                .call("getAlbumList2", &key, &[("type", kind), ("size", "500")])
+                .await;
+            assert_eq!(
+                list["albumList2"]["album"][0]["id"],
+                album_id.as_str(),
+                "{kind}"
+            );
+        }
+        let years = rest
+            .call(
+                "getAlbumList2",
+                &key,
+                &[("type", "byYear"), ("fromYear", "1900"), ("toYear", "2100")],
+            )
+            .await;
+        let with_year = usize::from(got_album["album"]["year"].is_number());
+        assert_eq!(
+            years["albumList2"]["album"].as_array().unwrap().len(),
+            with_year
+        );
+        let indexes = rest.call("getIndexes", &key, &[]).await;
+        assert_eq!(
+            indexes["indexes"]["index"][0]["artist"][0]["id"],
+            artist_id.as_str()
+        );
+        let library = rest.call("getMusicDirectory", &key, &[("id", "1")]).await;
+        assert_eq!(library["directory"]["child"][0]["id"], artist_id.as_str());
+        let of_artist = rest
+            .call("getMusicDirectory", &key, &[("id", &artist_id)])
+            .await;
+        assert_eq!(of_artist["directory"]["child"][0]["id"], album_id.as_str());
+        assert_eq!(of_artist["directory"]["child"][0]["isDir"], true);
+        let of_album = rest
+            .call("getMusicDirectory", &key, &[("id", &album_id)])
+            .await;
+        assert_eq!(of_album["directory"]["child"][0]["id"], song.as_str());
+        let searched = rest.call("search3", &key, &[("query", "tones")]).await;
+        assert_eq!(
+            searched["searchResult3"]["artist"][0]["id"],
+            artist_id.as_str()
+        );
+        assert_eq!(
+            searched["searchResult3"]["album"][0]["id"],
+            album_id.as_str()
+        );
+        assert_eq!(searched["searchResult3"]["song"][0]["id"], song.as_str());
+
         // Form POST, and JSONP.
         let response = rest
             .http
@@ -259,8 +362,9 @@ async fn bad_input_gets_the_spec_codes_and_users_stay_apart() {
     let ann = app.user("ann@example.com").await;
     let bob = app.user("bob@example.com").await;
     let anns = import_tone(&app, &ann, "a.mp3", "Ann's", true).await;
-    let bobs = import_tone(&app, &bob, "b.mp3", "Bob's", true).await;
+    let bobs = import_by(&app, &bob, "b.mp3", "Bob's", "Bob's Band", true).await;
     app.tracks_applied().await;
+    app.app.applied_latest(&[ReadModel::of::<Music>()]).await;
     let ann_credential = create(&app, &ann, "Phone").await;
     let ann_secret = ann_credential["secret"].as_str().unwrap().to_owned();
     let bob_secret = create(&app, &bob, "Phone").await["secret"]
@@ -317,6 +421,48 @@ async fn bad_input_gets_the_spec_codes_and_users_stay_apart() {
         assert_eq!(answer["error"]["code"], 70, "{method}");
     }
     let bob_key = Auth::ApiKey(bob_secret);
+    let bob_song = rest.call("getSong", &bob_key, &[("id", &bobs)]).await;
+    let bob_album = bob_song["song"]["albumId"].as_str().unwrap().to_owned();
+    let bob_artist = bob_song["song"]["artistId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        rest.error_code("getAlbum", &key, &[("id", &bob_album)])
+            .await,
+        70
+    );
+    assert_eq!(
+        rest.error_code("getArtist", &key, &[("id", &bob_artist)])
+            .await,
+        70
+    );
+    for id in [&bob_album, &bob_artist, &bobs] {
+        assert_eq!(
+            rest.error_code("getMusicDirectory", &key, &[("id", id)])
+                .await,
+            70
+        );
+    }
+    assert_eq!(rest.error_code("getAlbumList2", &key, &[]).await, 10);
+    assert_eq!(
+        rest.error_code("getAlbumList2", &key, &[("type", "sideways")])
+            .await,
+        10
+    );
+    assert_eq!(
+        rest.error_code("getAlbumList2", &key, &[("type", "byYear")])
+            .await,
+        10
+    );
+    assert_eq!(
+        rest.error_code(
+            "getAlbumList2",
+            &key,
+            &[("type", "newest"), ("size", "501")]
+        )
+        .await,
+        10
+    );
+    let anns_artists = rest.call("getArtists", &key, &[]).await;
+    assert!(!anns_artists.to_string().contains("Bob's Band"));
     let bob_sees = rest.call("search3", &bob_key, &[("query", "")]).await;
     let ids: Vec<&str> = bob_sees["searchResult3"]["song"]
         .as_array()

@@ -5,6 +5,7 @@
 //! the bytes. A user sees only their own library: another user's id is "not found" (70).
 
 mod auth;
+mod browse;
 mod envelope;
 mod media;
 mod song;
@@ -162,6 +163,12 @@ async fn dispatch(
         "getRandomSongs" => song::random_songs(state, &caller, params).await?,
         "search3" => song::search3(state, &caller, params).await?,
         "getGenres" => song::genres(),
+        "getIndexes" => browse::indexes(state, &caller, params).await?,
+        "getMusicDirectory" => browse::directory(state, &caller, params).await?,
+        "getArtists" => browse::artists(state, &caller, params).await?,
+        "getArtist" => browse::artist(state, &caller, params).await?,
+        "getAlbum" => browse::album(state, &caller, params).await?,
+        "getAlbumList2" => browse::album_list2(state, &caller, params).await?,
         "stream" | "download" => {
             return media::audio(state, &caller, params, headers, http_method)
                 .await
@@ -188,6 +195,12 @@ const KNOWN: &[&str] = &[
     "getRandomSongs",
     "search3",
     "getGenres",
+    "getIndexes",
+    "getMusicDirectory",
+    "getArtists",
+    "getArtist",
+    "getAlbum",
+    "getAlbumList2",
     "stream",
     "download",
     "getCoverArt",
