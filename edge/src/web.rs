@@ -42,6 +42,11 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../web/admin.js"),
     ),
     (
+        "/music.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/music.js"),
+    ),
+    (
         "/apps.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/apps.js"),

@@ -9,6 +9,7 @@ import * as jobsView from './jobs.js';
 import * as player from './player.js';
 import * as admin from './admin.js';
 import * as apps from './apps.js';
+import * as music from './music.js';
 import { explain, loadSettings } from './messages.js';
 import {
   $, $$, h, say, toast, formatTime, trackId, trackTitle, trackArtist, trackDuration,
@@ -18,17 +19,25 @@ let me = null;
 
 // ---------------------------------------------------------------- navigation
 
-const views = ['library', 'search', 'jobs', 'queue', 'apps', 'admin'];
+const views = ['library', 'artists', 'artist', 'albums', 'album', 'search', 'jobs', 'queue', 'apps', 'admin'];
 
 function route() {
   if (!me) return;
-  let view = (window.location.hash.match(/^#\/(\w+)/) || [])[1] || 'library';
+  const [, named, id] = window.location.hash.match(/^#\/(\w+)(?:\/([\w-]+))?/) || [];
+  let view = named || 'library';
   if (!views.includes(view) || (view === 'admin' && !isAdmin())) view = 'library';
+  if ((view === 'artist' || view === 'album') && !id) view = `${view}s`;
   for (const name of views) $(`#view-${name}`).hidden = name !== view;
+  // An artist's or album's page belongs to its list in the navigation.
+  const section = { artist: 'artists', album: 'albums' }[view] ?? view;
   for (const link of $$('nav a')) {
-    if (link.dataset.view === view) link.setAttribute('aria-current', 'page');
+    if (link.dataset.view === section) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
+  if (view === 'artists') music.showArtists();
+  if (view === 'artist') music.showArtist(id);
+  if (view === 'albums') music.showAlbums();
+  if (view === 'album') music.showAlbum(id);
   if (view === 'library') loadLibrary();
   if (view === 'jobs') jobsView.loadJobs();
   if (view === 'queue') renderQueue();
@@ -244,6 +253,10 @@ function renderLibrary() {
         onclick: () => { player.enqueue(track); toast(`Added to queue: ${title}`); },
       }, '+'),
       h('button', {
+        type: 'button', class: 'icon small', title: 'Edit details', 'aria-label': `Edit details of ${title}`,
+        onclick: () => music.editDetails(track, () => loadLibrary()),
+      }, '✎'),
+      h('button', {
         type: 'button', class: 'icon small danger', title: 'Remove from library', 'aria-label': `Remove ${title} from your library`,
         onclick: () => removeTrack(track),
       }, '✕'));
@@ -365,6 +378,7 @@ async function start() {
   player.setup();
   admin.setup();
   apps.setup();
+  music.setup();
   await auth.verifyFromLink();
   const restored = await API.restore().catch(() => false);
   if (!restored) {
