@@ -6,6 +6,7 @@
 //! Real roles on real Postgres and NATS; the fake YouTube Data API is the only stand-in.
 //! `JUKEBOX_LONG=1` runs many more examples per operation (see docs/reliability.md).
 
+mod rest;
 mod values;
 
 use std::process::Stdio;
@@ -177,7 +178,7 @@ async fn the_api_answers_hostile_input_with_4xx_as_its_document_says() {
     // routes' 403, their own library and jobs); then as the admin, every operation. In
     // that order because the admin's run may disable the user: it learns user ids from
     // `GET /admin/users`. It cannot disable or demote the admin itself (409).
-    let user_filter = ["--include-path-regex", "^/(admin|library|jobs|stream)"];
+    let user_filter = ["--include-path-regex", "^/(admin|library|jobs|stream|me)"];
     let (user_ok, user_report) = schemathesis("user", &base, &user, &user_filter, &budget).await;
     println!("--- as a plain user ---\n{user_report}");
     assert!(user_ok, "schemathesis failed as a user:\n{user_report}");

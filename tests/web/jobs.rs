@@ -18,7 +18,7 @@ pub async fn views_removal_uploads_retries(story: &Story, job_id: &str) {
         missing_url: _,
     } = story;
     // Every view fits a phone and a desktop, and names its controls.
-    let views = ["library", "artists", "albums", "search", "jobs", "queue"];
+    let views = ["library", "artists", "albums", "search", "jobs", "queue", "apps"];
     browser.resize(390, 844).await;
     browser
         .wait_for(
@@ -53,6 +53,7 @@ pub async fn views_removal_uploads_retries(story: &Story, job_id: &str) {
         )
         .await;
     assert_views_fit(browser, &views, "1280").await;
+    apps_and_devices(browser).await;
     browser
         .exec("window.location.hash = '#/library';", vec![])
         .await;
@@ -202,4 +203,68 @@ pub async fn views_removal_uploads_retries(story: &Story, job_id: &str) {
         gave_up,
         "Jukebox could not reach the site, even after several tries. Check the link, or try again later."
     );
+}
+
+/// Apps & devices: a credential is created with its secret shown once beside the server
+/// address, listed without it, and revoked.
+async fn apps_and_devices(browser: &crate::webdriver::Browser) {
+    browser
+        .exec("window.location.hash = '#/apps';", vec![])
+        .await;
+    browser.type_into("#apps-name", "Phone").await;
+    browser.click("#apps-form button[type=submit]").await;
+    let secret = browser
+        .wait_for(
+            "the new credential's secret",
+            "const s = document.getElementById('apps-secret'); \
+             return s && !document.getElementById('apps-new').hidden ? s.innerText : null;",
+            10 * SECOND,
+        )
+        .await;
+    let secret = secret.as_str().unwrap().to_owned();
+    assert!(
+        secret.len() == 64 && secret.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{secret}"
+    );
+    let shown = browser.text("#apps-new").await;
+    assert!(
+        shown.contains("Server") && shown.contains(&secret),
+        "{shown}"
+    );
+    browser
+        .wait_for(
+            "the credential listed",
+            "return document.querySelectorAll('#apps-list li').length === 1;",
+            5 * SECOND,
+        )
+        .await;
+    let listed = browser.text("#apps-list").await;
+    assert!(
+        listed.contains("Phone") && listed.contains("never used"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&secret));
+    // Coming back to the page never shows the secret again.
+    browser
+        .exec("window.location.hash = '#/library';", vec![])
+        .await;
+    browser
+        .exec("window.location.hash = '#/apps';", vec![])
+        .await;
+    browser
+        .wait_for(
+            "the page without the secret",
+            "return document.getElementById('apps-new').hidden;",
+            5 * SECOND,
+        )
+        .await;
+    browser.click("#apps-list li button").await;
+    browser.accept_dialog().await;
+    browser
+        .wait_for(
+            "the credential revoked",
+            "return document.querySelectorAll('#apps-list li').length === 0;",
+            5 * SECOND,
+        )
+        .await;
 }

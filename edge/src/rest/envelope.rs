@@ -248,6 +248,12 @@ impl SubsonicError {
 
 impl From<sqlx::Error> for SubsonicError {
     fn from(error: sqlx::Error) -> Self {
+        // Class 22, "data exception": a value from the request Postgres cannot take.
+        if let sqlx::Error::Database(db) = &error {
+            if db.code().is_some_and(|code| code.starts_with("22")) {
+                return Self::invalid(format!("a parameter's value is out of range: {db}"));
+            }
+        }
         Self::internal(&error)
     }
 }

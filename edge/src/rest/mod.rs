@@ -124,6 +124,16 @@ async fn answer(
     }
     let params = Params::from_pairs(pairs);
     let reply = Reply::new(params.get("f"), params.get("callback"));
+    // No parameter is ever valid with a NUL character (and Postgres cannot store one).
+    if params
+        .0
+        .iter()
+        .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return reply.error(&SubsonicError::invalid(
+            "a parameter contains a NUL character (%00), which is never valid",
+        ));
+    }
     let method = method.strip_suffix(".view").unwrap_or(&method).to_owned();
     match dispatch(&state, &method, &params, &headers, &http_method).await {
         Ok(Answer::Body(body)) => reply.ok(body),

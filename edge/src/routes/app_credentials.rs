@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::app_credentials::{load, nonce, secret};
-use crate::commands::{credential_envelope, envelope, rejection, send, CommandHeaders};
+use crate::commands::{envelope, rejection, send, CommandHeaders};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, AuthUser};
 use crate::state::AppState;
@@ -84,8 +84,10 @@ async fn create(
         name: name.clone(),
         nonce: nonce.clone(),
     };
-    // A fresh command id: a secret is only ever answered by the request that made it.
-    let envelope = credential_envelope(&headers, Some(user.user_id), command)?;
+    // The key is checked like any, but the command id is always fresh: a secret is only
+    // ever answered by the request that made it (a replay is refused above).
+    let mut envelope = envelope(&headers, Some(user.user_id), command)?;
+    envelope.command_id = Uuid::now_v7();
     match send(&state, &envelope).await? {
         Some(outcome) if outcome.status == OutcomeStatus::Committed => {}
         Some(outcome) => return Err(rejection(outcome)),
