@@ -18,7 +18,9 @@ pub async fn views_removal_uploads_retries(story: &Story, job_id: &str) {
         missing_url: _,
     } = story;
     // Every view fits a phone and a desktop, and names its controls.
-    let views = ["library", "artists", "albums", "search", "jobs", "queue", "apps"];
+    let views = [
+        "library", "artists", "albums", "search", "jobs", "queue", "apps",
+    ];
     browser.resize(390, 844).await;
     browser
         .wait_for(
