@@ -240,7 +240,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
             .context("the api and web roles need account settings")?;
         // The dummy hash of timing-safe sign-in, computed before the first request.
         tokio::task::spawn_blocking(jukebox_edge::password::warm_up).await?;
-        let state = jukebox_edge::AppState {
+        let state = jukebox_edge::AppState::new(jukebox_edge::state::Shared {
             pool: pool.clone(),
             nats: nats.clone(),
             bus: CommandBus::start(nats.clone(), topology.namespace.clone()).await?,
@@ -281,7 +281,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
             },
             store: store.clone(),
             mount: "",
-        };
+        });
         if roles.contains(&Role::Api) {
             let (addr, task) = http(
                 "api",

@@ -10,8 +10,37 @@ use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::settings::AuthSettings;
 
+/// A cheap handle: axum clones the state for every extractor of every request, and
+/// cloning the fields themselves (two NATS clients among them) showed in the profile of
+/// `GET /library`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+
+    /// The same state with the API mounted at `mount` (the web app's `/api`).
+    pub fn mounted_at(&self, mount: &'static str) -> Self {
+        Self::new(Shared {
+            mount,
+            ..(*self.0).clone()
+        })
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What every handler reads through `AppState`.
+#[derive(Clone)]
+pub struct Shared {
     pub pool: PgPool,
     pub nats: async_nats::Client,
     pub bus: CommandBus,

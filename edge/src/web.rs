@@ -116,10 +116,7 @@ pub fn router(state: AppState) -> Router {
         ));
     // Apps are given the web app's address: `/rest` is served here too.
     let rest = crate::rest::router(state.clone());
-    let api = AppState {
-        mount: "/api",
-        ..state
-    };
+    let api = state.mounted_at("/api");
     with_security_headers(page)
         .merge(rest)
         .nest("/api", crate::api::router(api))
