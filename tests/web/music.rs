@@ -2,7 +2,7 @@
 //! its tracks and cover, playing the album, and "Edit details" moving the track to the
 //! album and artists its owner names.
 
-use crate::checks::{assert_controls_named, assert_no_console_errors, shot, SECOND};
+use crate::checks::{assert_controls_named, assert_fits, assert_no_console_errors, shot, SECOND};
 use crate::{Story, ARTIST, PROVOKED, TITLE};
 
 /// A string as a JavaScript literal.
@@ -66,6 +66,38 @@ pub async fn artists_albums_and_edit_details(story: &Story) {
     assert!(cover.as_str().unwrap().starts_with(&covers), "{cover}");
     assert_controls_named(browser, "an album").await;
     browser.screenshot(&shot("music-3-album")).await;
+    // And on a phone.
+    browser.resize(390, 844).await;
+    browser
+        .wait_for(
+            "the narrow layout",
+            "return window.innerWidth <= 420;",
+            5 * SECOND,
+        )
+        .await;
+    assert_fits(browser, "an album at 390").await;
+    browser.screenshot(&shot("music-3-album-390")).await;
+    browser.exec("window.history.back();", vec![]).await;
+    browser
+        .wait_for(
+            "the artist's page again",
+            "return !document.getElementById('view-artist').hidden \
+               && document.querySelector('#artist-albums li.card');",
+            10 * SECOND,
+        )
+        .await;
+    assert_fits(browser, "an artist at 390").await;
+    browser.screenshot(&shot("music-2-artist-390")).await;
+    browser.exec("window.history.forward();", vec![]).await;
+    browser.resize(1280, 800).await;
+    browser
+        .wait_for(
+            "the album at 1280 again",
+            "return window.innerWidth >= 1200 && !document.getElementById('view-album').hidden \
+               && document.querySelector('#album-tracks li.track');",
+            10 * SECOND,
+        )
+        .await;
     browser.click("#album-play").await;
     browser
         .wait_for(
