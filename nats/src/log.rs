@@ -327,32 +327,6 @@ pub async fn first<'e, E: PgExecutor<'e>>(
         .await
 }
 
-/// An aggregate's last event whose payload has `field` = `value` (events are stored as
-/// `{"<EventType>": {fields}}`).
-pub async fn last_with_field<'e, E: PgExecutor<'e>>(
-    executor: E,
-    aggregate_type: &str,
-    aggregate_id: &str,
-    field: &str,
-    value: &str,
-) -> Result<Option<EventRecord>, sqlx::Error> {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        format!(
-            "SELECT {COLUMNS} FROM events
-             WHERE aggregate_type = $1 AND aggregate_id = $2
-               AND (payload -> event_type) ->> $3 = $4
-             ORDER BY sequence DESC LIMIT 1"
-        )
-    });
-    sqlx::query_as(SQL.as_str())
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .bind(field)
-        .bind(value)
-        .fetch_optional(executor)
-        .await
-}
-
 /// The events one request caused (one correlation id), in relay order, at most `limit`.
 pub async fn correlated<'e, E: PgExecutor<'e>>(
     executor: E,
