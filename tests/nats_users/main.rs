@@ -294,6 +294,15 @@ async fn roles_with_their_own_users_carry_a_sign_up_to_the_read_models() {
         Some("ImportFailed"),
         "{stored:?}"
     );
+    // The edge's app credential commands (issue 18) are within its subjects.
+    let response = http
+        .post(format!("http://{api}/me/app-credentials"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "name": "Phone" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
 
     // Every consumer-owning role made its own durable consumer.
     let js = app.js();
