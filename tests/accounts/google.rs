@@ -306,3 +306,63 @@ async fn google_sign_in_links_by_subject_and_refuses_every_mismatch() {
     assert_eq!(linked, 2);
     app.cleanup().await;
 }
+
+/// Issue 18: an account that signs in with Google (no password) uses app credentials on
+/// the Subsonic API like any other.
+#[tokio::test]
+async fn a_google_account_uses_an_app_credential_on_the_subsonic_api() {
+    let (base, provider) = start_provider().await;
+    let app = google_app(&base, &[]).await;
+    let tab = browser();
+    let gina = Identity {
+        sub: "2002",
+        email: "gina@example.com",
+        verified: true,
+    };
+    let (response, _) = google_flow(&app, &provider, &tab, &gina, Twist::default()).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let access = access_token(refresh(&app, &tab).await).await;
+    let created: Value = reqwest::Client::new()
+        .post(app.api("/me/app-credentials"))
+        .bearer_auth(&access)
+        .json(&json!({"name": "Phone"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["username"], "gina@example.com");
+    let secret = created["secret"].as_str().unwrap();
+    let ping = |params: Vec<(&'static str, String)>| {
+        let url = app.api("/rest/ping.view");
+        async move {
+            let answer: Value = reqwest::Client::new()
+                .get(url)
+                .query(&params)
+                .query(&[("f", "json")])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            answer["subsonic-response"].clone()
+        }
+    };
+    let salt = "a1b2c3";
+    let token = hex::encode(md5::Md5::digest(format!("{secret}{salt}").as_bytes()));
+    let ok = ping(vec![
+        ("u", "gina@example.com".into()),
+        ("t", token),
+        ("s", salt.into()),
+    ])
+    .await;
+    assert_eq!(ok["status"], "ok", "{ok}");
+    let ok = ping(vec![("apiKey", secret.to_owned())]).await;
+    assert_eq!(ok["status"], "ok", "{ok}");
+    // No password to fall back on: an empty one is wrong credentials.
+    let refused = ping(vec![("u", "gina@example.com".into()), ("p", String::new())]).await;
+    assert_eq!(refused["error"]["code"], 40, "{refused}");
+    app.cleanup().await;
+}
