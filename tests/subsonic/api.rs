@@ -81,6 +81,7 @@ impl Rest {
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{method}");
         assert_eq!(response.headers()["access-control-allow-origin"], "*");
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
         assert!(response.headers()["content-type"]
             .to_str()
             .unwrap()

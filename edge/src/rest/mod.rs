@@ -63,13 +63,23 @@ impl Params {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route(
             "/rest/{method}",
             get(answer).post(answer).options(preflight),
         )
         .layer(axum::middleware::from_fn(cors))
-        .with_state(state)
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |request: &axum::http::Request<_>| {
+                    // The method, never the query: it carries the credentials.
+                    let method = request.uri().path().trim_start_matches("/rest/");
+                    tracing::info_span!("http", method = %request.method(), route = "/rest/{method}", subsonic = %method)
+                },
+            ),
+        )
+        .with_state(state);
+    crate::headers::with_security_headers(router)
 }
 
 /// Browser clients (Feishin's web build, Airsonic Refix) call from another origin with
