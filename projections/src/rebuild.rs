@@ -76,6 +76,12 @@ pub async fn rebuild<P: Projection>(
     let row_count = rows.len();
     copy_in::<P>(&mut conn, &shadow, rows.into_values()).await?;
     let renames = copy_indexes(&mut conn, live, &shadow).await?;
+    // A new table has no statistics until autovacuum gets to it, and without them the
+    // planner can pick the wrong index of several that start alike (the music model's
+    // first-track look-up scanned a user's every entry per album).
+    sqlx::query(&format!("ANALYZE {shadow}"))
+        .execute(&mut *conn)
+        .await?;
 
     // 3. Catch up and swap, holding the checkpoint row so the live consumer waits.
     let mut tx = pool.begin().await?;
