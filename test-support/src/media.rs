@@ -180,7 +180,7 @@ impl Drop for MediaServer {
 
 /// A test tone: pink noise on the left, 440 Hz on the right (noise, so the AAC encoder
 /// has something to spend 256 kbps on), with title and artist tags and optionally a
-/// 64x64 red JPEG cover.
+/// 64x48 red JPEG cover (not square, so scaling shows whether the aspect is kept).
 pub struct Tone<'a> {
     pub seconds: u32,
     pub title: &'a str,
@@ -201,7 +201,7 @@ pub fn make_tone(path: &Path, tone: &Tone<'_>) {
             "sine=frequency=440:duration={secs}:sample_rate=44100"
         ));
     if tone.cover {
-        cmd.args(["-f", "lavfi", "-i", "color=c=red:s=64x64:d=1"]);
+        cmd.args(["-f", "lavfi", "-i", "color=c=red:s=64x48:d=1"]);
     }
     cmd.args([
         "-filter_complex",

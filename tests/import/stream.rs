@@ -523,7 +523,7 @@ async fn a_signed_cover_url_serves_the_stored_picture() {
     let body = response.bytes().await.unwrap();
     assert_eq!(body.as_ref(), stored.as_slice());
 
-    // It is a picture: ffprobe reads a JPEG of at most 512 px (the tone's is 64x64).
+    // It is a picture: ffprobe reads a JPEG of at most 512 px (the tone's is 64x48).
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), &body).unwrap();
     let probe = ffprobe(file.path());

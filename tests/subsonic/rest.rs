@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use image::{GenericImageView, ImageFormat};
 use jukebox_projections::library::{playable, Playable};
 use jukebox_projections::{Music, ReadModel};
 use jukebox_test_support::media::Tone;
@@ -353,7 +354,83 @@ async fn every_method_answers_by_the_spec_in_json_and_xml_on_both_ports() {
             "{jsonp}"
         );
     }
+
+    // getCoverArt: without `size` the stored picture byte for byte; `size=32` scales the
+    // tone's 64x48 cover to a 32x24 JPEG; a size it fits in, or above 2048, as stored.
+    let ann_id = app.user_id(&ann).await;
+    let Playable::InLibrary(track) = playable(app.app.pool(), ann_id, &song).await.unwrap() else {
+        panic!("{song} is not in the library");
+    };
+    let (cover_key, _, _) = track.cover.expect("the tone's cover is stored");
+    let stored = std::fs::read(app.objects.path().join(&cover_key)).unwrap();
+    let stored_picture = image::load_from_memory(&stored).unwrap();
+    assert_eq!(stored_picture.dimensions(), (64, 48));
+    let rest = Rest::new(app.app.api(""));
+    let key = Auth::ApiKey(secret.clone());
+    let (kind, original, original_tag) = cover_art(&rest, &key, &song, &[]).await;
+    assert_eq!(kind, "image/jpeg");
+    assert_eq!(original, stored);
+    let (kind, small, small_tag) = cover_art(&rest, &key, &song, &[("size", "32")]).await;
+    assert_eq!(kind, "image/jpeg");
+    let decoded = image::load_from_memory_with_format(&small, ImageFormat::Jpeg).unwrap();
+    assert_eq!(decoded.dimensions(), (32, 24));
+    assert_ne!(
+        small_tag, original_tag,
+        "a scaled cover needs a tag of its own"
+    );
+    let again = rest
+        .http
+        .get(format!("{}/rest/getCoverArt", rest.base))
+        .query(&[("apiKey", secret.as_str()), ("id", &song), ("size", "32")])
+        .header("if-none-match", &small_tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    for size in ["64", "300", "2049", "8192"] {
+        let (kind, bytes, _) = cover_art(&rest, &key, &song, &[("size", size)]).await;
+        assert_eq!(
+            (kind.as_str(), bytes == stored),
+            ("image/jpeg", true),
+            "{size}"
+        );
+    }
+    for size in ["0", "8193", "-5", "big"] {
+        let answer = rest
+            .json("getCoverArt", &key, &[("id", &song), ("size", size)])
+            .await;
+        assert_eq!(answer["error"]["code"], 10, "{size}: {answer}");
+    }
+    // A stored cover that does not decode is answered as stored, not as a failure.
+    let broken = vec![0x55; stored.len()];
+    std::fs::write(app.objects.path().join(&cover_key), &broken).unwrap();
+    let (_, bytes, _) = cover_art(&rest, &key, &song, &[("size", "32")]).await;
+    assert_eq!(bytes, broken);
     app.cleanup().await;
+}
+
+/// `getCoverArt`'s picture: its type, its bytes and its ETag.
+async fn cover_art(
+    rest: &Rest,
+    auth: &Auth,
+    id: &str,
+    params: &[(&str, &str)],
+) -> (String, Vec<u8>, String) {
+    let Auth::ApiKey(secret) = auth else {
+        panic!("cover_art takes an API key");
+    };
+    let response = rest
+        .http
+        .get(format!("{}/rest/getCoverArt", rest.base))
+        .query(&[("apiKey", secret.as_str()), ("id", id)])
+        .query(params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{params:?}");
+    let header = |name: &str| response.headers()[name].to_str().unwrap().to_owned();
+    let (kind, tag) = (header("content-type"), header("etag"));
+    (kind, response.bytes().await.unwrap().to_vec(), tag)
 }
 
 #[tokio::test]

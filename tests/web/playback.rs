@@ -47,7 +47,7 @@ pub async fn library_and_playback(story: &Story) -> String {
     let message = browser.text("#library-message").await;
     assert_eq!(message, "", "the library view says: {message}");
 
-    // Its cover (the tone carries a 64x64 picture) comes from the signed cover route of
+    // Its cover (the tone carries a 64x48 picture) comes from the signed cover route of
     // the stream role and decodes in the browser.
     let covers = format!("http://{stream}/api/public/covers/");
     let cover = browser

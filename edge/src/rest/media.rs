@@ -12,6 +12,9 @@ use crate::stream::StoredImage;
 /// How long an app may keep a cover without asking again.
 const COVER_MAX_AGE: i64 = 3600;
 
+/// The largest `size` a cover is scaled to; stored covers are at most 512 px (ADR 08).
+const MAX_SCALED_SIZE: u32 = 2048;
+
 fn store(state: &AppState) -> Result<&dyn jukebox_storage::ObjectStore, SubsonicError> {
     state
         .store
@@ -45,7 +48,9 @@ pub async fn audio(
     .map_err(|error| SubsonicError::internal(&error))
 }
 
-/// `getCoverArt`: the stored picture as it is; `size` is checked, and apps scale it.
+/// `getCoverArt`: the stored picture; with `size`, one larger than `size`×`size` is scaled
+/// down to fit (aspect kept) and answered as a JPEG. A `size` above [`MAX_SCALED_SIZE`]
+/// answers the stored picture, which is smaller anyway.
 pub async fn cover(
     state: &AppState,
     caller: &Caller,
@@ -53,7 +58,7 @@ pub async fn cover(
     headers: &HeaderMap,
 ) -> Result<Response, SubsonicError> {
     let id = params.required("id")?;
-    params.int("size", 0, 1, 8192)?;
+    let fit_to = params.int("size", 0, 1, 8192)?;
     let Playable::InLibrary(track) = playable(&state.pool, caller.user_id, id).await? else {
         return Err(SubsonicError::not_found("Cover art"));
     };
@@ -66,7 +71,10 @@ pub async fn cover(
         content_type,
     };
     let store = store(state)?;
-    crate::stream::picture(store, &Method::GET, headers, &image, COVER_MAX_AGE)
+    let fit = u32::try_from(fit_to)
+        .ok()
+        .filter(|size| (1..=MAX_SCALED_SIZE).contains(size));
+    crate::stream::picture(store, &Method::GET, headers, &image, COVER_MAX_AGE, fit)
         .await
         .map_err(|error| SubsonicError::internal(&error))
 }

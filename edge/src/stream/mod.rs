@@ -15,6 +15,7 @@
 
 mod access;
 mod range;
+mod scale;
 mod serve;
 mod signing;
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
@@ -138,20 +138,34 @@ async fn serve_cover(
     };
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let max_age = (expires - now).clamp(0, state.signer.ttl.as_secs() as i64);
-    picture(state.store.as_ref(), &method, &headers, &cover, max_age).await
+    picture(
+        state.store.as_ref(),
+        &method,
+        &headers,
+        &cover,
+        max_age,
+        None,
+    )
+    .await
 }
 
 /// A cover picture's answer (also the Subsonic API's `getCoverArt`), cached privately for
-/// `max_age` seconds.
+/// `max_age` seconds. With `fit`, a picture larger than `fit`×`fit` is scaled down to a JPEG.
 pub(crate) async fn picture(
     store: &dyn ObjectStore,
     method: &Method,
     headers: &HeaderMap,
     cover: &super::access::StoredImage,
     max_age: i64,
+    fit: Option<u32>,
 ) -> Result<Response, ApiError> {
     let key = ObjectKey::parse(&cover.key).map_err(store_error)?;
-    let etag = etag(&cover.key, cover.size);
+    let fit = fit.filter(|_| cover.size <= MAX_SCALED_SOURCE_BYTES);
+    // A scaled answer is another representation: its own tag per size.
+    let etag = match fit {
+        None => etag(&cover.key, cover.size),
+        Some(fit) => etag(&format!("{}@{fit}", cover.key), cover.size),
+    };
     // Only the picture types the downloader writes; anything else is not shown as one.
     let content_type = match cover.content_type.as_str() {
         "image/jpeg" | "image/png" => cover.content_type.as_str(),
@@ -169,11 +183,13 @@ pub(crate) async fn picture(
             return respond(builder(StatusCode::NOT_MODIFIED), Body::empty());
         }
     }
-    let response = builder(StatusCode::OK)
-        .header(header::CONTENT_TYPE, content_type)
-        .header(header::CONTENT_LENGTH, cover.size);
-    if *method == Method::HEAD {
-        return respond(response, Body::empty());
+    if fit.is_none() && *method == Method::HEAD {
+        return respond(
+            builder(StatusCode::OK)
+                .header(header::CONTENT_TYPE, content_type)
+                .header(header::CONTENT_LENGTH, cover.size),
+            Body::empty(),
+        );
     }
     let body = store.get(&key, None).await.map_err(|error| match error {
         StoreError::NotFound(_) => {
@@ -181,7 +197,45 @@ pub(crate) async fn picture(
         }
         other => store_error(other),
     })?;
-    respond(response, Body::from_stream(body.stream))
+    let Some(fit) = fit else {
+        let response = builder(StatusCode::OK)
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::CONTENT_LENGTH, cover.size);
+        return respond(response, Body::from_stream(body.stream));
+    };
+    let original = Bytes::from(body.bytes().await.map_err(store_error)?);
+    let (bytes, scaled_type) = scaled(original, fit, &cover.key).await;
+    let content_type = scaled_type.unwrap_or(content_type);
+    let response = builder(StatusCode::OK)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_LENGTH, bytes.len());
+    if *method == Method::HEAD {
+        return respond(response, Body::empty());
+    }
+    respond(response, Body::from(bytes))
+}
+
+/// Covers larger than this are served as stored rather than read whole to be scaled
+/// (stored covers are a 512 px JPEG of some tens of KB).
+const MAX_SCALED_SOURCE_BYTES: u64 = 16 << 20;
+
+/// The cover fitted in `fit`×`fit` as a JPEG (off the async threads), or as stored when
+/// it already fits or will not decode (an app shows it or not; never a failure).
+async fn scaled(original: Bytes, fit: u32, key: &str) -> (Bytes, Option<&'static str>) {
+    let source = original.clone();
+    let work = tokio::task::spawn_blocking(move || super::scale::fit_jpeg(&source, fit)).await;
+    match work {
+        Ok(Ok(Some(jpeg))) => (Bytes::from(jpeg), Some("image/jpeg")),
+        Ok(Ok(None)) => (original, None),
+        Ok(Err(error)) => {
+            tracing::warn!(key, error = %error, "a cover does not decode; serving it unscaled");
+            (original, None)
+        }
+        Err(error) => {
+            tracing::warn!(key, error = %error, "scaling a cover failed; serving it unscaled");
+            (original, None)
+        }
+    }
 }
 
 /// `GET`/`HEAD /api/public/stream/{song_id}?u=&e=&s=`.

@@ -126,13 +126,13 @@ async fn a_url_becomes_a_tagged_aac_track_that_the_store_serves() {
     assert_eq!(cover["disposition"]["attached_pic"], 1);
     assert_eq!(
         (cover["width"].as_u64(), cover["height"].as_u64()),
-        (Some(64), Some(64))
+        (Some(64), Some(48))
     );
     // And as an image of its own for the browser, not enlarged.
     let image = picture(track.cover.as_deref().expect("a cover image"));
     assert_eq!(
         (image.codec, image.width, image.height),
-        ("mjpeg".into(), 64, 64)
+        ("mjpeg".into(), 64, 48)
     );
 
     // What yt-dlp said about the source, and a name for it shared by every requester.
