@@ -281,6 +281,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
             },
             store: store.clone(),
             mount: "",
+            credential_uses: Default::default(),
         });
         if roles.contains(&Role::Api) {
             let (addr, task) = http(

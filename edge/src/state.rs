@@ -1,10 +1,12 @@
 //! State shared by every handler.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use jukebox_nats::CommandBus;
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
@@ -60,4 +62,10 @@ pub struct Shared {
     pub store: Option<Arc<dyn jukebox_storage::ObjectStore>>,
     /// Where the API is mounted ("" on :8000, "/api" in the web app): cookie paths use it.
     pub mount: &'static str,
+    /// When this edge last recorded each app credential's use, and for which client
+    /// (`rest::auth`: at most one write a minute per credential).
+    pub credential_uses: CredentialUses,
 }
+
+/// Credential id → (when its use was last recorded, the client then).
+pub type CredentialUses = Arc<Mutex<HashMap<Uuid, (Instant, String)>>>;

@@ -2,8 +2,6 @@
 //! against the user's app credentials (ADR 24), never the account password. Failures
 //! count per account; past the limit every attempt is refused unchecked.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use jukebox_domain::Email;
@@ -127,10 +125,9 @@ const USE_EVERY: Duration = Duration::from_secs(60);
 /// Records the use in the background, at most once a minute per credential (or when the
 /// client changes), so a sync of thousands of requests writes a handful of rows.
 fn note_use(state: &AppState, user_id: Uuid, credential_id: Uuid, client: &str) {
-    static RECORDED: OnceLock<Mutex<HashMap<Uuid, (Instant, String)>>> = OnceLock::new();
     let client: String = client.chars().take(100).collect();
     {
-        let mut recorded = RECORDED.get_or_init(Default::default).lock().expect("uses");
+        let mut recorded = state.credential_uses.lock().expect("uses");
         let now = Instant::now();
         if let Some((at, last)) = recorded.get(&credential_id) {
             if now.duration_since(*at) < USE_EVERY && *last == client {
