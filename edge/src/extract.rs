@@ -8,7 +8,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
-use jukebox_projections::access;
+use jukebox_projections::access::{self, Verdict};
 use jukebox_projections::accounts::AccountRow;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -90,6 +90,42 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let token = AccessToken::from_request_parts(parts, state).await?;
+        // No memory of earlier answers: a revoked admin or session is refused at once.
+        let Some((account, revoked)) =
+            access::authenticate(&state.pool, token.user_id, token.session_id).await?
+        else {
+            return Err(denied(Verdict::NoAccount));
+        };
+        if account.disabled {
+            return Err(denied(Verdict::Disabled));
+        }
+        if revoked {
+            return Err(denied(Verdict::SessionOver));
+        }
+        Ok(Self {
+            user_id: token.user_id,
+            session_id: token.session_id,
+            account,
+        })
+    }
+}
+
+/// A request with a valid access token (signature and expiry), whose session and account
+/// are not checked yet: for a route that folds that check into its own statement
+/// (`projections::access::verdict_sql`) and answers a denial with [`denied`].
+pub struct AccessToken {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+}
+
+impl FromRequestParts<AppState> for AccessToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -108,33 +144,30 @@ impl FromRequestParts<AppState> for AuthUser {
                 "the access token is invalid or expired; refresh it or sign in again",
             )
         })?;
-        // No memory of earlier answers: a revoked admin or session is refused at once.
         // A request that passes a position is answered as of it; the access state is
         // written with the events that change it, so there is nothing to wait for, but a
         // malformed position is refused here like on every read.
         crate::fresh::After::from_request_parts(parts, state).await?;
-        let Some((account, revoked)) =
-            access::authenticate(&state.pool, claims.sub, claims.sid).await?
-        else {
-            return Err(ApiError::unauthorized("invalid_token", "no such account"));
-        };
-        if account.disabled {
-            return Err(ApiError::unauthorized(
-                "account_disabled",
-                "this account is disabled; contact an administrator",
-            ));
-        }
-        if revoked {
-            return Err(ApiError::unauthorized(
-                "session_revoked",
-                "this session has ended; sign in again",
-            ));
-        }
         Ok(Self {
             user_id: claims.sub,
             session_id: claims.sid,
-            account,
         })
+    }
+}
+
+/// The answer to an access token whose account or session does not allow the request.
+pub fn denied(verdict: Verdict) -> ApiError {
+    match verdict {
+        Verdict::NoAccount | Verdict::Live => {
+            ApiError::unauthorized("invalid_token", "no such account")
+        }
+        Verdict::Disabled => ApiError::unauthorized(
+            "account_disabled",
+            "this account is disabled; contact an administrator",
+        ),
+        Verdict::SessionOver => {
+            ApiError::unauthorized("session_revoked", "this session has ended; sign in again")
+        }
     }
 }
 

@@ -32,6 +32,47 @@ pub async fn by_id(pool: &PgPool, user_id: Uuid) -> Result<Option<AccountRow>, s
     .await
 }
 
+/// Whether session `s` is live for user `u` (the aliases of [`authenticate`] and
+/// [`verdict_sql`]): the user's, not revoked, and started under the current epoch.
+const LIVE: &str = "COALESCE(s.user_id = u.user_id AND NOT s.revoked
+                            AND s.epoch = u.session_epoch, false)";
+
+/// What the access state says of an access token's user and session, for a read that
+/// checks it in its own statement (see [`verdict_sql`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Live,
+    NoAccount,
+    Disabled,
+    /// The session is unknown, someone else's, revoked, or older than the last disable.
+    SessionOver,
+}
+
+impl Verdict {
+    /// From [`verdict_sql`]'s columns; `None` columns mean no account row.
+    pub fn of(disabled: Option<bool>, live: Option<bool>) -> Self {
+        match (disabled, live) {
+            (None, _) => Self::NoAccount,
+            (Some(true), _) => Self::Disabled,
+            (Some(false), Some(true)) => Self::Live,
+            (Some(false), _) => Self::SessionOver,
+        }
+    }
+}
+
+/// A one-row relation `(disabled, live)` for user `$user` and session `$session`, always
+/// one row (NULLs when there is no such account): a read folds its access check into its
+/// own statement with it, `FROM ({verdict_sql}) a LEFT JOIN LATERAL (…) ON true`, and
+/// saves a round trip per request (`GET /library`).
+pub fn verdict_sql(user: &str, session: &str) -> String {
+    format!(
+        "SELECT u.disabled, {LIVE} AS live
+         FROM (SELECT 1) one
+         LEFT JOIN access_users u ON u.user_id = {user}
+         LEFT JOIN access_sessions s ON s.session_id = {session}"
+    )
+}
+
 /// The account behind an access token (without its password hash) and whether its
 /// session is over: unknown, someone else's, revoked, or started before the account was
 /// last disabled (its epoch is older). One query, two primary-key lookups.
@@ -46,14 +87,12 @@ pub async fn authenticate(
         account: AccountRow,
         live: bool,
     }
-    let joined: Option<Joined> = sqlx::query_as(
+    let joined: Option<Joined> = sqlx::query_as(&format!(
         "SELECT u.user_id, u.email, NULL::text AS password_hash, u.verified, u.disabled,
-                u.roles, u.created_at,
-                COALESCE(s.user_id = u.user_id AND NOT s.revoked
-                         AND s.epoch = u.session_epoch, false) AS live
+                u.roles, u.created_at, {LIVE} AS live
          FROM access_users u LEFT JOIN access_sessions s ON s.session_id = $2
-         WHERE u.user_id = $1",
-    )
+         WHERE u.user_id = $1"
+    ))
     .bind(user_id)
     .bind(session_id)
     .fetch_optional(pool)

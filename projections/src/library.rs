@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::runtime::Projection;
 
 mod page;
-pub use page::{like_pattern, page, Entry, Page, PageQuery, Resume, Sort};
+pub use page::{like_pattern, page, page_for_session, Entry, Page, PageQuery, Resume, Sort};
 
 pub struct UserLibrary;
 

@@ -25,6 +25,13 @@ async fn the_bootstrap_address_becomes_admin_once_verified_and_admins_can_disabl
         body["id"].as_str().unwrap().to_owned()
     };
     assert_eq!(roles(&app, &first).await, serde_json::json!([]));
+    let page = library(&app, &first).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let page: Value = page.json().await.unwrap();
+    assert_eq!(
+        page,
+        serde_json::json!({ "items": [], "next_cursor": null })
+    );
     let refused = reqwest::Client::new()
         .get(app.api("/admin/users"))
         .bearer_auth(&first)
@@ -67,6 +74,9 @@ async fn the_bootstrap_address_becomes_admin_once_verified_and_admins_can_disabl
         .unwrap();
     assert_eq!(disabled.status(), StatusCode::OK);
     assert_eq!(me(&app, &first).await.status(), StatusCode::UNAUTHORIZED);
+    let page = library(&app, &first).await;
+    assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(page).await, "account_disabled");
     let again = sign_in(&app, &first_tab, "first@example.com", PASSWORD).await;
     assert_eq!(again.status(), StatusCode::FORBIDDEN);
     assert_eq!(error_code(again).await, "account_disabled");

@@ -90,6 +90,16 @@ pub async fn me(app: &TestApp, access: &str) -> Response {
         .unwrap()
 }
 
+/// `GET /library`, whose access check rides in the page's own statement.
+pub async fn library(app: &TestApp, access: &str) -> Response {
+    reqwest::Client::new()
+        .get(app.api("/library"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+}
+
 pub async fn refresh(app: &TestApp, client: &reqwest::Client) -> Response {
     client.post(app.api("/auth/refresh")).send().await.unwrap()
 }

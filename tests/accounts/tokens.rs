@@ -50,6 +50,15 @@ async fn every_access_token_attack_gets_401() {
     // every refusal below is about the one thing changed.
     let good = forge(&with(json!({ "iat": now() })), Algorithm::HS256);
     assert_eq!(me(&app, &good).await.status(), StatusCode::OK);
+    assert_eq!(library(&app, &good).await.status(), StatusCode::OK);
+    // Well signed, but nobody's: refused by the access check in the page's statement too.
+    let nobody = forge(
+        &with(json!({ "sub": uuid::Uuid::now_v7() })),
+        Algorithm::HS256,
+    );
+    let page = library(&app, &nobody).await;
+    assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(page).await, "invalid_token");
 
     let header_none = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
     let body = URL_SAFE_NO_PAD.encode(claims.to_string());
@@ -152,6 +161,9 @@ async fn a_reused_refresh_token_revokes_the_whole_family() {
     let live = refresh_with(&app, &second).await;
     assert_eq!(live.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_code(live).await, "session_revoked");
+    let page = library(&app, &live_access).await;
+    assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(page).await, "session_revoked");
     assert_eq!(
         me(&app, &live_access).await.status(),
         StatusCode::UNAUTHORIZED

@@ -10,8 +10,13 @@
 //! library (ADR 20). Here the resume point is always part of the index range and the
 //! order is the index's, so a page reads about `limit` index entries at any library size.
 
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{FromRow, Postgres, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+use crate::access::{verdict_sql, Verdict};
 
 /// A sort of a user's library: the column it reads (with its index, migration 0005).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,30 +116,92 @@ pub struct Page {
 
 /// One page of `query.user_id`'s library.
 pub async fn page(pool: &sqlx::PgPool, query: &PageQuery<'_>) -> Result<Page, sqlx::Error> {
-    let sql = page_sql(query);
-    let mut statement = sqlx::query_as::<_, Entry>(&sql).bind(query.user_id);
+    let (sql, _) = page_sql(query, "");
+    let rows = bind(sqlx::query(&sql), query).fetch_all(pool).await?;
+    let entries = rows.iter().map(Entry::from_row).collect::<Result<_, _>>()?;
+    Ok(Page::of(entries, query.limit))
+}
+
+/// [`page`] for the holder of an access token, with the access check folded into the
+/// page's statement: one round trip per request instead of two. The page is read only
+/// when the verdict is [`Verdict::Live`].
+pub async fn page_for_session(
+    pool: &sqlx::PgPool,
+    query: &PageQuery<'_>,
+    session_id: Uuid,
+) -> Result<Result<Page, Verdict>, sqlx::Error> {
+    let (inner, session) = page_sql(query, " AND a.live AND NOT a.disabled");
+    let (dir, _) = direction(query.descending);
+    let sql = format!(
+        "SELECT a.disabled, a.live, p.*
+         FROM ({verdict}) a LEFT JOIN LATERAL ({inner}) p ON true
+         ORDER BY p.sort_key {dir}, p.track_id {dir}",
+        verdict = verdict_sql("$1", &format!("${session}")),
+    );
+    let rows = bind(sqlx::query(&sql), query)
+        .bind(session_id)
+        .fetch_all(pool)
+        .await?;
+    let first = rows.first().map(|row| {
+        Verdict::of(
+            row.try_get("disabled").ok().flatten(),
+            row.try_get("live").ok().flatten(),
+        )
+    });
+    match first.unwrap_or(Verdict::NoAccount) {
+        Verdict::Live => {}
+        denied => return Ok(Err(denied)),
+    }
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in &rows {
+        // An empty page is the verdict's row alone, its page columns NULL.
+        if row.try_get::<Option<String>, _>("track_id")?.is_some() {
+            entries.push(Entry::from_row(row)?);
+        }
+    }
+    Ok(Ok(Page::of(entries, query.limit)))
+}
+
+impl Page {
+    /// A page from `limit + 1` rows read: the extra one only says more follow.
+    fn of(mut entries: Vec<Entry>, limit: i64) -> Self {
+        let more = entries.len() as i64 > limit;
+        entries.truncate(usize::try_from(limit).unwrap_or(0));
+        Self { entries, more }
+    }
+}
+
+/// Binds `page_sql`'s parameters in order: user, pattern (with `text`), resume value and
+/// track id (with `after`), limit + 1.
+fn bind<'q>(
+    statement: Query<'q, Postgres, PgArguments>,
+    query: &PageQuery<'q>,
+) -> Query<'q, Postgres, PgArguments> {
+    let mut statement = statement.bind(query.user_id);
     if let Some(text) = query.text {
         statement = statement.bind(like_pattern(text));
     }
     if let Some(after) = query.after {
         statement = statement.bind(after.value).bind(after.track_id);
     }
-    let mut entries = statement.bind(query.limit + 1).fetch_all(pool).await?;
-    let more = entries.len() as i64 > query.limit;
-    entries.truncate(usize::try_from(query.limit).unwrap_or(0));
-    Ok(Page { entries, more })
+    statement.bind(query.limit + 1)
 }
 
-/// The statement for this combination; parameters in order: user, pattern (with
-/// `text`), resume value and track id (with `after`), limit + 1.
-fn page_sql(query: &PageQuery<'_>) -> String {
+fn direction(descending: bool) -> (&'static str, &'static str) {
+    if descending {
+        ("DESC", "<")
+    } else {
+        ("ASC", ">")
+    }
+}
+
+/// The statement for this combination, with `gate` added to its conditions, and the
+/// number of the next free parameter. Parameters in order: user, pattern (with `text`),
+/// resume value and track id (with `after`), limit + 1.
+fn page_sql(query: &PageQuery<'_>, gate: &str) -> (String, usize) {
     let column = query.sort.column();
     let (sort_value, _) = query.sort.value_sql(0);
-    let (op, dir) = if query.descending {
-        ("<", "DESC")
-    } else {
-        (">", "ASC")
-    };
+    let (dir, op) = direction(query.descending);
     let mut n = 1;
     let mut conditions = String::from("user_id = $1");
     if query.text.is_some() {
@@ -151,15 +218,16 @@ fn page_sql(query: &PageQuery<'_>) -> String {
         ));
         n += 2;
     }
-    format!(
+    let sql = format!(
         "SELECT track_id, title, artist, duration_ms, has_cover, cover_stored, added_at,
-                {sort_value} AS sort_value
+                {sort_value} AS sort_value, {column} AS sort_key
          FROM library
-         WHERE {conditions}
+         WHERE {conditions}{gate}
          ORDER BY {column} {dir}, track_id {dir}
          LIMIT ${}",
         n + 1
-    )
+    );
+    (sql, n + 2)
 }
 
 /// `%text%` for LIKE, with the pattern characters taken literally.
@@ -203,25 +271,27 @@ mod tests {
             value: "1",
             track_id: "yt:x",
         };
-        assert!(compact(page_sql(&query(None, None)))
+        assert!(compact(page_sql(&query(None, None), "").0)
             .ends_with("WHERE user_id = $1 ORDER BY added_at DESC, track_id DESC LIMIT $2"));
-        assert!(compact(page_sql(&query(Some("a"), None))).ends_with(
+        assert!(compact(page_sql(&query(Some("a"), None), "").0).ends_with(
             "WHERE user_id = $1 AND (title_key LIKE $2 OR artist_key LIKE $2) \
              ORDER BY added_at DESC, track_id DESC LIMIT $3"
         ));
         assert!(
-            compact(page_sql(&query(Some("a"), Some(resume)))).ends_with(
+            compact(page_sql(&query(Some("a"), Some(resume)), "").0).ends_with(
                 "AND (title_key LIKE $2 OR artist_key LIKE $2) AND (added_at, track_id) < \
              (('epoch'::timestamptz + $3::text::bigint * interval '1 microsecond'), $4::text) \
              ORDER BY added_at DESC, track_id DESC LIMIT $5"
             )
         );
+        // The session's parameter follows the limit.
+        assert_eq!(page_sql(&query(Some("a"), Some(resume)), "").1, 6);
         let ascending = PageQuery {
             sort: Sort::Duration,
             descending: false,
             ..query(None, Some(resume))
         };
-        assert!(compact(page_sql(&ascending)).ends_with(
+        assert!(compact(page_sql(&ascending, "").0).ends_with(
             "WHERE user_id = $1 AND (duration_ms, track_id) > ($2::text::bigint, $3::text) \
              ORDER BY duration_ms ASC, track_id ASC LIMIT $4"
         ));
