@@ -329,6 +329,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         let mut processor = Processor::new(pool.clone(), nats.clone(), topology.clone());
         processor.fail_points = options.fail_points.clone();
         processor.ack_wait = options.ack_wait;
+        processor.commit_group_workers = options.config.commit_group_workers;
         processor.redeliveries = redeliveries.clone();
         let stop = shutdown.clone();
         tasks.spawn(async move { ("processor", processor.run(stop).await) });

@@ -100,6 +100,9 @@ pub struct Config {
     /// How long JetStream waits for an ack before redelivering (`ACK_WAIT_MS`, default
     /// 30 s; the fault suite shortens it so a killed role's messages come back quickly).
     pub ack_wait: Duration,
+    /// The processor's group-commit workers (`COMMIT_GROUP_WORKERS`, default 4; 0 commits
+    /// every command alone): steps of concurrent commands share a statement and a commit.
+    pub commit_group_workers: usize,
 }
 
 impl Config {
@@ -245,6 +248,7 @@ impl Config {
             dev_data_dir: env.string("DEV_DATA_DIR", ".dev-data").into(),
             failpoints: env.string("JUKEBOX_FAILPOINTS", ""),
             ack_wait: Duration::from_millis(env.parse("ACK_WAIT_MS", 30_000u64)?.max(100)),
+            commit_group_workers: env.parse("COMMIT_GROUP_WORKERS", 4usize)?,
         })
     }
 }

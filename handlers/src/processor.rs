@@ -12,6 +12,7 @@
 //! statement).
 
 mod commit;
+mod group;
 mod load;
 mod run;
 
@@ -54,6 +55,9 @@ pub struct Processor {
     pub fail_points: FailPoints,
     /// Shared with the process' other consumers (`/metrics`).
     pub redeliveries: Redeliveries,
+    /// Workers of the group commit (`group.rs`); 0 commits every step alone.
+    pub commit_group_workers: usize,
+    group: Option<group::CommitGroup>,
     waker: crate::RelayWaker,
 }
 
@@ -67,13 +71,15 @@ impl Processor {
             ack_wait: Duration::from_secs(30),
             fail_points: FailPoints::default(),
             redeliveries: Redeliveries::default(),
+            commit_group_workers: 4,
+            group: None,
             waker: crate::RelayWaker::default(),
         }
     }
 
     /// Runs until `shutdown`; messages in hand are finished first. Returns an error when
     /// the consumer cannot be reached or a fail point fired (the role "died").
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let js = jetstream::new(self.client.clone());
         let consumer = self.topology.processor_consumer(&js, self.ack_wait).await?;
         let waker_stop = shutdown.child_token();
@@ -83,7 +89,17 @@ impl Processor {
                 .run(self.pool.clone(), waker_stop.clone()),
         );
         let _stop_waker = waker_stop.drop_guard();
-        info!(concurrency = self.concurrency, "command processor started");
+        if self.commit_group_workers > 0 {
+            self.group = Some(group::CommitGroup::start(
+                self.pool.clone(),
+                self.commit_group_workers,
+            ));
+        }
+        info!(
+            concurrency = self.concurrency,
+            commit_group_workers = self.commit_group_workers,
+            "command processor started"
+        );
         ConsumerRuntime::new("processor", CONSUMER)
             .with(&self.fail_points, &self.redeliveries)
             .each(

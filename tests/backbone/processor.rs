@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use jukebox::app::Role;
-use jukebox_domain::{Command, Email, PasswordHash};
+use jukebox_domain::{Command, Email, ImportStage, PasswordHash, SourceRef};
 use jukebox_nats::{CommandBus, CommandEnvelope, FailPoints, OutcomeStatus};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::support::{eventually, spawn_app, TestApp};
+use crate::support::{eventually, spawn_app, spawn_app_with, TestApp};
 
 fn envelope(command: Command) -> CommandEnvelope {
     CommandEnvelope {
@@ -241,5 +241,155 @@ async fn copies_of_one_command_running_at_once_apply_it_once() {
     .unwrap();
     assert_eq!(sequences, (1..=11).collect::<Vec<i64>>());
     processor.stop().await.unwrap();
+    app.cleanup().await;
+}
+
+/// Group commit (`handlers/src/processor/group.rs`): commands waiting together commit in
+/// shared statements, and each still applies once. Sixty imports wait in the stream, ten
+/// of them in four copies each (a copy lands in a group beside its twin's aggregate, or
+/// after its twin's group committed: it must be recognised, not applied again); two
+/// group-commit workers, so steps queue behind them and groups form.
+#[tokio::test]
+async fn commands_committed_in_groups_each_apply_once() {
+    let app = spawn_app_with(&[], &[("COMMIT_GROUP_WORKERS", "2".into())]).await;
+    let js = async_nats::jetstream::new(app.services.nats.clone());
+    let namespace = &app.services.topology.namespace;
+    let user_id = Uuid::now_v7();
+    let commands: Vec<CommandEnvelope> = (0..60)
+        .map(|i| {
+            envelope(Command::RequestImport {
+                job_id: Uuid::now_v7(),
+                user_id,
+                source: SourceRef::url(&format!("https://example.com/{i}.mp3")).unwrap(),
+            })
+        })
+        .collect();
+    for (i, command) in commands.iter().enumerate() {
+        let copies = if i % 6 == 0 { 4 } else { 1 };
+        for copy in 0..copies {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(
+                "Nats-Msg-Id",
+                format!("{}-copy-{copy}", command.command_id).as_str(),
+            );
+            js.publish_with_headers(
+                namespace.command_subject(command.command.subject_suffix()),
+                headers,
+                serde_json::to_vec(command).unwrap().into(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        }
+    }
+    let processor = app.start(&[Role::Processor], FailPoints::default()).await;
+    // Published straight to COMMANDS, so no answer comes: watch the processor's work.
+    eventually("every copy handled", || async {
+        let mut stream = js.get_stream(namespace.commands_stream()).await.unwrap();
+        stream.info().await.unwrap().state.messages == 0
+    })
+    .await;
+    processor.stop().await.unwrap();
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM command_outcomes WHERE status = 'committed'"
+        )
+        .await,
+        60
+    );
+    let transactions = count(
+        &app,
+        "SELECT count(DISTINCT transaction_id::text) FROM events",
+    )
+    .await;
+    assert!(
+        transactions < 60,
+        "60 commands waiting together should share commits, but took {transactions}"
+    );
+
+    // Then five stage changes per job, all waiting, two workers: steps on one job load the
+    // same sequence and meet in different groups, whose statements then fail on the
+    // events primary key and are committed step by step instead.
+    let stages = [ImportStage::Downloading, ImportStage::Transcoding];
+    let mut changes = Vec::new();
+    for command in &commands {
+        let Command::RequestImport { job_id, .. } = command.command else {
+            unreachable!()
+        };
+        for n in 0..5 {
+            changes.push(envelope(Command::ChangeImportStage {
+                job_id,
+                stage: stages[n % 2],
+            }));
+        }
+    }
+    for change in &changes {
+        js.publish(
+            namespace.command_subject(change.command.subject_suffix()),
+            serde_json::to_vec(change).unwrap().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+    let processor = app.start(&[Role::Processor], FailPoints::default()).await;
+    eventually("every stage change handled", || async {
+        count(&app, "SELECT count(*) FROM command_outcomes").await == 360
+    })
+    .await;
+    processor.stop().await.unwrap();
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM command_outcomes WHERE status = 'committed'"
+        )
+        .await,
+        360
+    );
+    // No step applied twice, every job's log without a hole, and every outcome's events
+    // are in the log under its command.
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM (SELECT 1 FROM events GROUP BY metadata ->> 'command_id' HAVING count(*) > 1) twice").await,
+        0
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM (SELECT 1 FROM events GROUP BY aggregate_id HAVING max(sequence) <> count(*)) holes").await,
+        0
+    );
+    let unbacked = count(
+        &app,
+        "SELECT count(*) FROM command_outcomes o, jsonb_array_elements(o.outcome -> 'events') r
+         WHERE NOT EXISTS (SELECT 1 FROM events e
+                           WHERE e.aggregate_id = r ->> 'aggregate_id'
+                             AND e.sequence = (r ->> 'sequence')::bigint
+                             AND e.metadata ->> 'command_id' = o.command_id::text)",
+    )
+    .await;
+    assert_eq!(unbacked, 0);
+    let per_job: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT aggregate_id, count(*), max(sequence) FROM events
+         WHERE event_type = 'ImportRequested' GROUP BY aggregate_id",
+    )
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(per_job.len(), 60, "every import requested");
+    assert!(
+        per_job.iter().all(|(_, n, last)| (*n, *last) == (1, 1)),
+        "each exactly once: {per_job:?}"
+    );
+    // Every stored outcome names its own command's event at the position it committed.
+    let mismatched = count(
+        &app,
+        "SELECT count(*) FROM command_outcomes o JOIN events e
+           ON e.metadata ->> 'command_id' = o.command_id::text
+         WHERE o.outcome ->> 'position' <> e.transaction_id::text || '.' || e.global_position
+            OR o.outcome -> 'events' -> 0 ->> 'aggregate_id' <> e.aggregate_id",
+    )
+    .await;
+    assert_eq!(mismatched, 0);
     app.cleanup().await;
 }
