@@ -37,6 +37,29 @@ async fn bus(app: &TestApp) -> CommandBus {
     .unwrap()
 }
 
+/// Publishes `copies` copies of `command` straight to `COMMANDS` under distinct message
+/// ids (JetStream keeps every copy), as redeliveries and republishes would arrive.
+async fn publish_copies(app: &TestApp, command: &CommandEnvelope, copies: usize) {
+    let js = async_nats::jetstream::new(app.services.nats.clone());
+    let namespace = &app.services.topology.namespace;
+    for copy in 0..copies {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            "Nats-Msg-Id",
+            format!("{}-copy-{copy}", command.command_id).as_str(),
+        );
+        js.publish_with_headers(
+            namespace.command_subject(command.command.subject_suffix()),
+            headers,
+            serde_json::to_vec(command).unwrap().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+}
+
 async fn count(app: &TestApp, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(app.pool()).await.unwrap()
 }
@@ -198,22 +221,7 @@ async fn copies_of_one_command_running_at_once_apply_it_once() {
         .map(|_| envelope(Command::RecordSignIn { user_id }))
         .collect();
     for command in &commands {
-        for copy in 0..8 {
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert(
-                "Nats-Msg-Id",
-                format!("{}-copy-{copy}", command.command_id).as_str(),
-            );
-            js.publish_with_headers(
-                namespace.command_subject(command.command.subject_suffix()),
-                headers,
-                serde_json::to_vec(command).unwrap().into(),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-        }
+        publish_copies(&app, command, 8).await;
     }
     let processor = app.start(&[Role::Processor], FailPoints::default()).await;
     // Copies published straight to COMMANDS get no answer: watch the processor's work.
@@ -265,23 +273,7 @@ async fn commands_committed_in_groups_each_apply_once() {
         })
         .collect();
     for (i, command) in commands.iter().enumerate() {
-        let copies = if i % 6 == 0 { 4 } else { 1 };
-        for copy in 0..copies {
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert(
-                "Nats-Msg-Id",
-                format!("{}-copy-{copy}", command.command_id).as_str(),
-            );
-            js.publish_with_headers(
-                namespace.command_subject(command.command.subject_suffix()),
-                headers,
-                serde_json::to_vec(command).unwrap().into(),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-        }
+        publish_copies(&app, command, if i % 6 == 0 { 4 } else { 1 }).await;
     }
     let processor = app.start(&[Role::Processor], FailPoints::default()).await;
     // Published straight to COMMANDS, so no answer comes: watch the processor's work.
@@ -326,14 +318,7 @@ async fn commands_committed_in_groups_each_apply_once() {
         }
     }
     for change in &changes {
-        js.publish(
-            namespace.command_subject(change.command.subject_suffix()),
-            serde_json::to_vec(change).unwrap().into(),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+        publish_copies(&app, change, 1).await;
     }
     let processor = app.start(&[Role::Processor], FailPoints::default()).await;
     eventually("every stage change handled", || async {
