@@ -9,7 +9,8 @@ use anyhow::Context;
 use jukebox_handlers::{Downloader, MailReactor, Processor, Relay};
 use jukebox_nats::{CommandBus, Namespace, Topology};
 use jukebox_projections::{
-    Accounts, AdminUsers, AuthSessions, Jobs, Music, ProjectionRunner, Tracks, UserLibrary,
+    Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, Plays, ProjectionRunner, Tracks,
+    UserLibrary,
 };
 use secrecy::ExposeSecret;
 use sqlx::postgres::PgPoolOptions;
@@ -348,6 +349,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         let (admin_users, accounts) = (runner.clone(), runner.clone());
         let (jobs, tracks, library) = (runner.clone(), runner.clone(), runner.clone());
         let music = runner.clone();
+        let (favourites, plays) = (runner.clone(), runner.clone());
         let sessions = runner;
         let stop = shutdown.clone();
         tasks.spawn(async move { ("projector", admin_users.run::<AdminUsers>(stop).await) });
@@ -363,6 +365,10 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         tasks.spawn(async move { ("projector", library.run::<UserLibrary>(stop).await) });
         let stop = shutdown.clone();
         tasks.spawn(async move { ("projector", music.run::<Music>(stop).await) });
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("projector", favourites.run::<Favourites>(stop).await) });
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("projector", plays.run::<Plays>(stop).await) });
     }
     if roles.contains(&Role::Downloader) {
         let config = &options.config;

@@ -7,7 +7,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use jukebox_nats::log;
 use jukebox_projections::rebuild::{rebuild, RebuildReport};
 use jukebox_projections::{
-    Accounts, AdminUsers, AuthSessions, Jobs, Music, Projection, Tracks, UserLibrary,
+    Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, Plays, Projection, Tracks,
+    UserLibrary,
 };
 use secrecy::ExposeSecret;
 use sqlx::migrate::MigrateDatabase;
@@ -131,6 +132,8 @@ pub async fn rebuild_projection(
         Tracks::NAME => rebuild::<Tracks>(pool, &progress).await,
         UserLibrary::NAME => rebuild::<UserLibrary>(pool, &progress).await,
         Music::NAME => rebuild::<Music>(pool, &progress).await,
+        Favourites::NAME => rebuild::<Favourites>(pool, &progress).await,
+        Plays::NAME => rebuild::<Plays>(pool, &progress).await,
         other => anyhow::bail!(
             "no projection named {other:?}; known: {}",
             jukebox_projections::ALL.join(", ")

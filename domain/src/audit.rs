@@ -27,6 +27,8 @@ pub const AGGREGATE_TYPES: &[&str] = &[
     crate::Library::TYPE,
     crate::LibraryEntry::TYPE,
     crate::AppCredentials::TYPE,
+    crate::Favourite::TYPE,
+    crate::Play::TYPE,
 ];
 
 fn fold<A: Aggregate>(payloads: &[Value]) -> Result<Value, serde_json::Error> {
@@ -54,6 +56,8 @@ pub fn state_after(
         t if t == crate::Library::TYPE => fold::<crate::Library>(payloads),
         t if t == crate::LibraryEntry::TYPE => fold::<crate::LibraryEntry>(payloads),
         t if t == crate::AppCredentials::TYPE => fold::<crate::AppCredentials>(payloads),
+        t if t == crate::Favourite::TYPE => fold::<crate::Favourite>(payloads),
+        t if t == crate::Play::TYPE => fold::<crate::Play>(payloads),
         _ => return None,
     })
 }

@@ -132,6 +132,22 @@ pub enum Command {
         track_id: TrackId,
         correction: crate::music::Correction,
     },
+    /// Stars a track, album or artist of the user's (the edge checked it is theirs).
+    StarItem {
+        user_id: Uuid,
+        item: crate::FavouriteItem,
+    },
+    UnstarItem {
+        user_id: Uuid,
+        item: crate::FavouriteItem,
+    },
+    /// One play of a track; its command id is `play::command_id`, so a retry is the same.
+    RecordPlay {
+        user_id: Uuid,
+        track_id: TrackId,
+        #[serde(with = "time::serde::rfc3339")]
+        played_at: time::OffsetDateTime,
+    },
 }
 
 impl Command {
@@ -160,6 +176,9 @@ impl Command {
             Self::CreateAppCredential { .. } => "app_credentials.create",
             Self::RevokeAppCredential { .. } => "app_credentials.revoke",
             Self::CorrectTrackDetails { .. } => "library.correct_details",
+            Self::StarItem { .. } => "favourite.star",
+            Self::UnstarItem { .. } => "favourite.unstar",
+            Self::RecordPlay { .. } => "play.record",
         }
     }
 }
@@ -193,6 +212,8 @@ pub enum ErrorCode {
     CredentialExists,
     TooManyCredentials,
     InvalidCredentialName,
+    InvalidItem,
+    InvalidPlayTime,
 }
 
 impl ErrorCode {
@@ -222,6 +243,8 @@ impl ErrorCode {
             Self::CredentialExists => "credential_exists",
             Self::TooManyCredentials => "too_many_credentials",
             Self::InvalidCredentialName => "invalid_credential_name",
+            Self::InvalidItem => "invalid_item",
+            Self::InvalidPlayTime => "invalid_play_time",
         }
     }
 }
@@ -336,6 +359,26 @@ impl From<crate::AppCredentialError> for CommandError {
             crate::AppCredentialError::InvalidName => ErrorCode::InvalidCredentialName,
         };
         Self::new(code, error.to_string())
+    }
+}
+
+impl From<crate::FavouriteError> for CommandError {
+    fn from(error: crate::FavouriteError) -> Self {
+        match error {
+            crate::FavouriteError::InvalidItem => {
+                Self::new(ErrorCode::InvalidItem, error.to_string())
+            }
+        }
+    }
+}
+
+impl From<crate::PlayError> for CommandError {
+    fn from(error: crate::PlayError) -> Self {
+        match error {
+            crate::PlayError::InvalidTime => {
+                Self::new(ErrorCode::InvalidPlayTime, error.to_string())
+            }
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod command;
 pub mod email_claim;
 pub mod external_identity;
+pub mod favourite;
 pub mod import;
 pub mod library;
 pub mod library_entry;
@@ -15,6 +16,7 @@ pub mod media;
 pub mod metadata;
 pub mod music;
 pub mod plan;
+pub mod play;
 pub mod session;
 pub mod track;
 pub mod user;
@@ -29,11 +31,15 @@ pub use email_claim::{EmailClaim, EmailClaimCommand, EmailClaimError, EmailClaim
 pub use external_identity::{
     ExternalIdentity, ExternalIdentityCommand, ExternalIdentityError, ExternalIdentityEvent,
 };
+pub use favourite::{
+    Favourite, FavouriteCommand, FavouriteError, FavouriteEvent, FavouriteItem, FavouriteKind,
+};
 pub use import::{Import, ImportCommand, ImportError, ImportEvent};
 pub use library::{Library, LibraryCommand, LibraryError, LibraryEvent};
 pub use library_entry::LibraryEntry;
 pub use media::{ImportStage, SourceError, SourceRef, TrackId};
 pub use music::{Correction, CorrectionError, TrackDetails};
+pub use play::{Play, PlayCommand, PlayError, PlayEvent};
 pub use session::{Session, SessionCommand, SessionError, SessionEvent};
 pub use track::{StoredCover, StoredTrack, Track, TrackCommand, TrackError, TrackEvent};
 pub use user::{User, UserCommand, UserError, UserEvent};

@@ -9,8 +9,9 @@ use uuid::Uuid;
 use crate::command::{Command, CommandError, ErrorCode};
 use crate::{
     AppCredentialCommand, AppCredentials, EmailClaim, EmailClaimCommand, ExternalIdentity,
-    ExternalIdentityCommand, Import, ImportCommand, LibraryCommand, LibraryEntry, Session,
-    SessionCommand, Track, TrackCommand, User, UserCommand,
+    ExternalIdentityCommand, Favourite, FavouriteCommand, Import, ImportCommand, LibraryCommand,
+    LibraryEntry, Play, PlayCommand, Session, SessionCommand, Track, TrackCommand, User,
+    UserCommand,
 };
 
 /// Who issued the command and when (from its envelope).
@@ -57,6 +58,8 @@ pub enum AggregateCommand {
     Track(TrackCommand),
     LibraryEntry(LibraryCommand),
     AppCredentials(AppCredentialCommand),
+    Favourite(FavouriteCommand),
+    Play(PlayCommand),
 }
 
 /// What a step did, as the runner reports it.
@@ -85,6 +88,8 @@ pub enum State {
     Track(Track),
     LibraryEntry(LibraryEntry),
     AppCredentials(AppCredentials),
+    Favourite(Favourite),
+    Play(Play),
 }
 
 macro_rules! state_from {
@@ -104,7 +109,9 @@ state_from!(
     Import,
     Track,
     LibraryEntry,
-    AppCredentials
+    AppCredentials,
+    Favourite,
+    Play
 );
 
 /// The step after `done` (the reports of the steps taken so far, in order).
@@ -390,6 +397,37 @@ pub fn next(command: &Command, issued: Issued, done: &[Report]) -> Next {
                 correction: correction.clone(),
             },
         ),
+        Command::StarItem { user_id, item } => only(
+            done,
+            item.aggregate_id(*user_id),
+            FavouriteCommand::Star {
+                user_id: *user_id,
+                item: item.clone(),
+                at: issued.at,
+            },
+        ),
+        Command::UnstarItem { user_id, item } => only(
+            done,
+            item.aggregate_id(*user_id),
+            FavouriteCommand::Unstar {
+                user_id: *user_id,
+                item: item.clone(),
+            },
+        ),
+        Command::RecordPlay {
+            user_id,
+            track_id,
+            played_at,
+        } => only(
+            done,
+            crate::play::id(*user_id, track_id, *played_at),
+            PlayCommand::Record {
+                user_id: *user_id,
+                track_id: track_id.clone(),
+                played_at: *played_at,
+                now: issued.at,
+            },
+        ),
     }
 }
 
@@ -455,7 +493,9 @@ aggregate_command_from!(
     Import(ImportCommand),
     Track(TrackCommand),
     LibraryEntry(LibraryCommand),
-    AppCredentials(AppCredentialCommand)
+    AppCredentials(AppCredentialCommand),
+    Favourite(FavouriteCommand),
+    Play(PlayCommand)
 );
 
 #[cfg(test)]

@@ -28,6 +28,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::imports::routes())
         .merge(routes::library::routes())
         .merge(routes::app_credentials::routes())
+        .merge(routes::favourites::routes())
+        .merge(routes::plays::routes())
         .merge(routes::stream::routes())
         .route("/openapi.json", get(openapi_json))
         .merge(routes::ops::routes())
@@ -61,6 +63,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
         routes::imports::Doc::openapi(),
         routes::library::Doc::openapi(),
         routes::app_credentials::Doc::openapi(),
+        routes::favourites::Doc::openapi(),
+        routes::plays::Doc::openapi(),
         routes::stream::Doc::openapi(),
         routes::admin::Doc::openapi(),
         routes::audit::Doc::openapi(),

@@ -94,7 +94,9 @@ impl From<CommandError> for ApiError {
             | ErrorCode::UnknownJob
             | ErrorCode::JobFinished
             | ErrorCode::TrackStored
-            | ErrorCode::InvalidCredentialName => StatusCode::UNPROCESSABLE_ENTITY,
+            | ErrorCode::InvalidCredentialName
+            | ErrorCode::InvalidItem
+            | ErrorCode::InvalidPlayTime => StatusCode::UNPROCESSABLE_ENTITY,
         };
         Self::new(status, error.code.as_str(), error.message)
     }

@@ -163,7 +163,8 @@ pub async fn wait_for(
 /// The read models, as routes name what they read.
 pub mod models {
     use jukebox_projections::{
-        Accounts, AdminUsers, AuthSessions, Jobs, Music, ReadModel, Tracks, UserLibrary,
+        Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, Plays, ReadModel, Tracks,
+        UserLibrary,
     };
 
     pub const ACCOUNTS: ReadModel = ReadModel::of::<Accounts>();
@@ -173,4 +174,6 @@ pub mod models {
     pub const TRACKS: ReadModel = ReadModel::of::<Tracks>();
     pub const LIBRARY: ReadModel = ReadModel::of::<UserLibrary>();
     pub const MUSIC: ReadModel = ReadModel::of::<Music>();
+    pub const FAVOURITES: ReadModel = ReadModel::of::<Favourites>();
+    pub const PLAYS: ReadModel = ReadModel::of::<Plays>();
 }

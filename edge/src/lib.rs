@@ -12,6 +12,7 @@ pub mod fresh;
 pub mod headers;
 pub mod health;
 pub mod idempotency;
+pub mod marks;
 pub mod metrics;
 pub mod openapi;
 pub mod password;

@@ -82,6 +82,8 @@ impl AccessState for Track {}
 impl AccessState for Library {}
 impl AccessState for LibraryEntry {}
 impl AccessState for AppCredentials {}
+impl AccessState for jukebox_domain::Favourite {}
+impl AccessState for jukebox_domain::Play {}
 
 /// The CTEs `Run::commit` adds to its statement: `$12` is the `access_users` row and
 /// `$13` the `access_sessions` row, each a JSON object or NULL. Each reads `appended`

@@ -6,16 +6,19 @@
 
 use cqrs_es::Aggregate;
 use jukebox_domain::{
-    AppCredentialEvent, EmailClaimEvent, ExternalIdentityEvent, ImportEvent, ImportStage,
-    LibraryEvent, PasswordHash, RevokeReason, Role, SessionEvent, SignInMethod, SourceRef,
-    StoredCover, StoredTrack, TokenHash, TrackEvent, TrackId, UserEvent,
+    AppCredentialEvent, EmailClaimEvent, ExternalIdentityEvent, FavouriteEvent, FavouriteItem,
+    FavouriteKind, ImportEvent, ImportStage, LibraryEvent, PasswordHash, PlayEvent, RevokeReason,
+    Role, SessionEvent, SignInMethod, SourceRef, StoredCover, StoredTrack, TokenHash, TrackEvent,
+    TrackId, UserEvent,
 };
 use jukebox_nats::EventRecord;
 use uuid::Uuid;
 
 use crate::given::Log;
 use crate::runtime::Projection;
-use crate::{Accounts, AdminUsers, AuthSessions, Jobs, Music, Tracks, UserLibrary};
+use crate::{
+    Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, Plays, Tracks, UserLibrary,
+};
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
 
@@ -76,6 +79,16 @@ fn every_app_credential_event_has_a_sample(event: &AppCredentialEvent) {
     match event {
         AppCredentialEvent::AppCredentialCreated { .. }
         | AppCredentialEvent::AppCredentialRevoked { .. } => {}
+    }
+}
+
+/// The same for `Favourite` and `Play`.
+fn every_favourite_and_play_event_has_a_sample(favourite: &FavouriteEvent, play: &PlayEvent) {
+    match favourite {
+        FavouriteEvent::ItemStarred { .. } | FavouriteEvent::ItemUnstarred { .. } => {}
+    }
+    match play {
+        PlayEvent::PlayRecorded { .. } => {}
     }
 }
 
@@ -234,6 +247,33 @@ fn samples() -> Vec<EventRecord> {
     ] {
         log = log.event(jukebox_domain::AppCredentials::TYPE, user, event);
     }
+    let item = FavouriteItem::parse(FavouriteKind::Track, track_id.as_str()).unwrap();
+    for event in [
+        FavouriteEvent::ItemStarred {
+            user_id: user,
+            item: item.clone(),
+            starred_at: Log::time(1),
+        },
+        FavouriteEvent::ItemUnstarred {
+            user_id: user,
+            item: item.clone(),
+        },
+    ] {
+        log = log.event(
+            jukebox_domain::Favourite::TYPE,
+            item.aggregate_id(user),
+            event,
+        );
+    }
+    log = log.event(
+        jukebox_domain::Play::TYPE,
+        jukebox_domain::play::id(user, &track_id, Log::time(1)),
+        PlayEvent::PlayRecorded {
+            user_id: user,
+            track_id: track_id.clone(),
+            played_at: Log::time(1),
+        },
+    );
     log.records().to_vec()
 }
 
@@ -281,6 +321,7 @@ fn every_aggregate_type_has_samples() {
     // Referenced so the exhaustive matches are compiled with the samples.
     let _ = every_event_has_a_sample;
     let _ = every_app_credential_event_has_a_sample;
+    let _ = every_favourite_and_play_event_has_a_sample;
 }
 
 #[test]
@@ -294,6 +335,8 @@ fn each_read_model_lists_exactly_the_aggregates_its_fold_reads() {
         mismatches::<Tracks>(&samples),
         mismatches::<UserLibrary>(&samples),
         mismatches::<Music>(&samples),
+        mismatches::<Favourites>(&samples),
+        mismatches::<Plays>(&samples),
     ]
     .concat();
     assert!(problems.is_empty(), "{}", problems.join("\n"));

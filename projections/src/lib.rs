@@ -15,6 +15,7 @@ pub mod app_credentials;
 pub mod auth_sessions;
 #[cfg(test)]
 mod coverage;
+pub mod favourites;
 pub mod freshness;
 #[cfg(test)]
 mod given;
@@ -22,6 +23,8 @@ pub mod idempotency;
 pub mod imports;
 pub mod library;
 pub mod music;
+pub mod now_playing;
+pub mod plays;
 pub mod position;
 pub mod rebuild;
 pub mod runtime;
@@ -31,10 +34,12 @@ pub mod subsonic;
 pub use accounts::Accounts;
 pub use admin_users::AdminUsers;
 pub use auth_sessions::AuthSessions;
+pub use favourites::Favourites;
 pub use freshness::{Freshness, ReadModel, WaitError};
 pub use imports::{jobs, tracks, Jobs, Tracks};
 pub use library::UserLibrary;
 pub use music::{albums, artists, Music};
+pub use plays::Plays;
 pub use position::Position;
 pub use runtime::{Projection, ProjectionRunner};
 
@@ -47,6 +52,8 @@ pub const ALL: &[&str] = &[
     Tracks::NAME,
     UserLibrary::NAME,
     Music::NAME,
+    Favourites::NAME,
+    Plays::NAME,
 ];
 
 /// Every read model as a read waits on it (`Freshness::wait_for`).
@@ -58,4 +65,6 @@ pub const MODELS: &[ReadModel] = &[
     ReadModel::of::<Tracks>(),
     ReadModel::of::<UserLibrary>(),
     ReadModel::of::<Music>(),
+    ReadModel::of::<Favourites>(),
+    ReadModel::of::<Plays>(),
 ];

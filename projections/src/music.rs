@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::runtime::{text_array, Projection};
 
-mod queries;
+pub(crate) mod queries;
 pub use queries::{albums, artists, tracks, Album, AlbumSort, Artist, Track};
 
 pub struct Music;

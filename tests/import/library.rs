@@ -464,6 +464,43 @@ async fn every_projection_rebuilds_to_its_live_contents_while_reads_answer() {
         .unwrap();
     assert_eq!(corrected.status(), StatusCode::OK);
     app.app.position_of(&corrected);
+    // Stars (one taken back) and plays (one sent twice): issue 19's read models.
+    for (star, track) in [(true, 0), (true, 3), (false, 3)] {
+        let url = app
+            .app
+            .api(&format!("/me/favourites/track/{}", video_track(track)));
+        let request = if star {
+            app.app.http.put(url)
+        } else {
+            app.app.http.delete(url)
+        };
+        let response = request
+            .bearer_auth(&alice)
+            .header("jukebox-position", app.app.latest())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        app.app.position_of(&response);
+    }
+    for at in [
+        "2026-01-01T10:00:00Z",
+        "2026-01-01T11:00:00Z",
+        "2026-01-01T11:00:00Z",
+    ] {
+        let response = app
+            .app
+            .http
+            .post(app.app.api("/me/plays"))
+            .bearer_auth(&alice)
+            .header("jukebox-position", app.app.latest())
+            .json(&serde_json::json!({"track_id": video_track(0), "played_at": at}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        app.app.saw(&response);
+    }
     let job_id = Uuid::now_v7();
     seeder
         .send(
@@ -503,6 +540,13 @@ async fn every_projection_rebuilds_to_its_live_contents_while_reads_answer() {
     assert!(live["music"]
         .iter()
         .any(|r| r.contains(r#""kind":"album","#) && r.contains(r#""name":"LP","#)));
+    assert_eq!(live["favourites"].len(), 1, "{:?}", live["favourites"]);
+    assert_eq!(live["plays"].len(), 1, "{:?}", live["plays"]);
+    assert!(
+        live["plays"][0].contains(r#""play_count":2"#),
+        "{:?}",
+        live["plays"]
+    );
 
     // Alice keeps reading her library (and Bob his) through every rebuild and swap.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -3,11 +3,13 @@ one JSON object, which the Rust test (tests/subsonic/clients.rs) checks.
 
 usage: clients.py <client> <port> <username> <secret> <page size>
   client: opensonic-apikey | opensonic-token | opensonic-get | pysonic
+          | annotate-opensonic | annotate-pysonic (stars and plays, issue 19)
 """
 
 import hashlib
 import json
 import sys
+import time
 
 
 def opensonic(mode, port, username, secret):
@@ -111,10 +113,74 @@ def run_pysonic(port, username, secret, page):
     return seen
 
 
+def run_annotate_opensonic(port, username, secret):
+    conn = opensonic("token", port, username, secret)
+    try:
+        songs = sorted(conn.search3("", artist_count=0, album_count=0, song_count=50).song or [],
+                       key=lambda s: s.title)
+        first, second = songs[0], songs[1]
+        seen = {"songs": [s.id for s in songs]}
+        conn.star(sids=[first.id], album_ids=[second.album_id])
+        starred = conn.get_starred2()
+        seen["starred_songs"] = [s.id for s in (starred.song or [])]
+        seen["starred_albums"] = [a.name for a in (starred.album or [])]
+        seen["starred_song_flag"] = bool(conn.get_song(first.id).starred)
+        when = int(time.time()) - 3600
+        # A retried scrobble (same song, same time) counts once.
+        conn.scrobble(first.id, listen_time=when)
+        conn.scrobble(first.id, listen_time=when)
+        conn.scrobble(first.id, listen_time=when + 5)
+        conn.scrobble(second.id, listen_time=when + 10)
+        seen["play_counts"] = [conn.get_song(s.id).play_count for s in (first, second)]
+        seen["recent"] = [a.name for a in conn.get_album_list2("recent", size=10)]
+        seen["frequent"] = [a.name for a in conn.get_album_list2("frequent", size=10)]
+        conn.unstar(sids=[first.id])
+        after = conn.get_starred2()
+        seen["starred_songs_after"] = [s.id for s in (after.song or [])]
+        conn.scrobble(second.id, submission=False)
+        seen["now_playing"] = [e.id for e in conn.get_now_playing()]
+        return seen
+    finally:
+        conn.cleanup()
+
+
+def run_annotate_pysonic(port, username, secret):
+    import libsonic
+
+    conn = libsonic.Connection("http://127.0.0.1", username, secret, port=port,
+                               serverPath="rest", appName="py-sonic")
+    songs = sorted(conn.search3("", artistCount=0, albumCount=0, songCount=50)["searchResult3"]["song"],
+                   key=lambda s: s["title"])
+    first, second = songs[0], songs[1]
+    seen = {"songs": [s["id"] for s in songs]}
+    conn.star(sids=[first["id"]], albumIds=[second["albumId"]])
+    starred = conn.getStarred2()["starred2"]
+    seen["starred_songs"] = [s["id"] for s in starred.get("song", [])]
+    seen["starred_albums"] = [a["name"] for a in starred.get("album", [])]
+    seen["starred_song_flag"] = "starred" in conn.getSong(first["id"])["song"]
+    when = int(time.time()) - 3600
+    conn.scrobble(first["id"], listenTime=when)
+    conn.scrobble(first["id"], listenTime=when)
+    conn.scrobble(first["id"], listenTime=when + 5)
+    conn.scrobble(second["id"], listenTime=when + 10)
+    seen["play_counts"] = [conn.getSong(s["id"])["song"].get("playCount") for s in (first, second)]
+    seen["recent"] = [a["name"] for a in conn.getAlbumList2("recent", size=10)["albumList2"]["album"]]
+    seen["frequent"] = [a["name"] for a in conn.getAlbumList2("frequent", size=10)["albumList2"]["album"]]
+    conn.unstar(sids=[first["id"]])
+    seen["starred_songs_after"] = [s["id"] for s in conn.getStarred2()["starred2"].get("song", [])]
+    conn.scrobble(second["id"], submission=False)
+    seen["now_playing"] = [e["id"] for e in conn.getNowPlaying()["nowPlaying"].get("entry", [])]
+    return seen
+
+
 def main():
     client, port, username, secret, page = sys.argv[1:6]
     port, page = int(port), int(page)
-    if client == "pysonic":
+    if client == "annotate-opensonic":
+        seen = run_annotate_opensonic(port, username, secret)
+    elif client == "annotate-pysonic":
+        seen = run_annotate_pysonic(port, username, secret)
+    elif client == "pysonic":
         seen = run_pysonic(port, username, secret, page)
     else:
         seen = run_opensonic(client.split("-", 1)[1], port, username, secret, page)

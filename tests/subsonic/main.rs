@@ -2,6 +2,7 @@
 //! the OpenSubsonic API under `/rest`, against the real system (Postgres, NATS, ffmpeg,
 //! the object store) and real third-party clients from PyPI (`clients.py`).
 
+mod annotation;
 mod api;
 mod credentials;
 mod rest;

@@ -23,7 +23,7 @@ async fn import_tone(app: &ImportApp, token: &str, name: &str, title: &str, cove
     import_by(app, token, name, title, "The Test Tones", cover).await
 }
 
-async fn import_by(
+pub(crate) async fn import_by(
     app: &ImportApp,
     token: &str,
     name: &str,
@@ -53,7 +53,13 @@ async fn stored_bytes(app: &ImportApp, user: uuid::Uuid, track_id: &str) -> Vec<
 }
 
 /// Runs one real client (tests/subsonic/clients.py) and returns what it saw.
-fn run_client(client: &str, port: u16, username: &str, secret: &str, page: usize) -> Value {
+pub(crate) fn run_client(
+    client: &str,
+    port: u16,
+    username: &str,
+    secret: &str,
+    page: usize,
+) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/subsonic/clients.py");
     let output = Command::new(tool("subsonic-clients-python"))
         .arg(script)
@@ -74,7 +80,7 @@ fn run_client(client: &str, port: u16, username: &str, secret: &str, page: usize
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-fn port_of(url: &str) -> u16 {
+pub(crate) fn port_of(url: &str) -> u16 {
     url::Url::parse(url).unwrap().port().unwrap()
 }
 

@@ -440,5 +440,60 @@ fn all_commands() -> Vec<Command> {
             user_id: id(1),
             credential_id: id(8),
         },
+        Command::StarItem {
+            user_id: id(1),
+            item: star_item(),
+        },
+        Command::UnstarItem {
+            user_id: id(1),
+            item: star_item(),
+        },
+        Command::RecordPlay {
+            user_id: id(1),
+            track_id: track(),
+            played_at: at(),
+        },
     ]
+}
+
+fn star_item() -> crate::FavouriteItem {
+    crate::FavouriteItem::parse(crate::FavouriteKind::Track, "yt:dQw4w9WgXcQ").unwrap()
+}
+
+#[test]
+fn a_star_and_a_play_each_land_on_their_own_small_aggregate() {
+    let star = Command::StarItem {
+        user_id: id(1),
+        item: star_item(),
+    };
+    assert_eq!(
+        next(&star, by(Some(id(1))), &[]),
+        step(
+            &format!("{}/track:yt:dQw4w9WgXcQ", id(1)),
+            crate::FavouriteCommand::Star {
+                user_id: id(1),
+                item: star_item(),
+                at: at(),
+            },
+            true
+        )
+    );
+    let play = Command::RecordPlay {
+        user_id: id(1),
+        track_id: track(),
+        played_at: at(),
+    };
+    assert_eq!(
+        next(&play, by(Some(id(1))), &[]),
+        step(
+            &format!("{}/yt:dQw4w9WgXcQ@1800000000000", id(1)),
+            crate::PlayCommand::Record {
+                user_id: id(1),
+                track_id: track(),
+                played_at: at(),
+                now: at(),
+            },
+            true
+        )
+    );
 }

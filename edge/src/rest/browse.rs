@@ -3,8 +3,10 @@
 //! getMusicDirectory: the library folder holds artists, an artist its albums, an album
 //! its songs). Another user's ids are not found (70), like unknown ones.
 
+use jukebox_projections::favourites;
 use jukebox_projections::music::{self, AlbumSort};
 use jukebox_projections::music::{Album, Artist};
+use jukebox_projections::plays::{self, PlayOrder};
 use serde_json::{json, Map, Value};
 
 use super::song::{child, folder, rfc3339, MAX_PAGE};
@@ -43,7 +45,7 @@ pub fn album_id3(album: &Album) -> Value {
 }
 
 /// An album as a folder (`Child` with `isDir`), under its artist.
-fn album_dir(album: &Album) -> Value {
+pub fn album_dir(album: &Album) -> Value {
     let mut value = Map::new();
     value.insert("id".into(), Value::from(album.id.clone()));
     value.insert("parent".into(), Value::from(album.artist_id.clone()));
@@ -174,8 +176,14 @@ pub async fn album_list2(
             // No album has a genre yet.
             None
         }
-        // Nothing is played, starred or rated through Jukebox yet: these lists are empty.
-        "frequent" | "recent" | "starred" | "highest" => None,
+        "starred" | "recent" | "frequent" => {
+            let albums = listed(state, caller, kind, size, offset).await?;
+            return Ok(
+                json!({"albumList2": {"album": albums.iter().map(album_id3).collect::<Vec<_>>()}}),
+            );
+        }
+        // Nothing is rated through Jukebox yet: this list is empty.
+        "highest" => None,
         other => {
             return Err(SubsonicError::invalid(format!(
                 "unknown list type `{other}`: newest, alphabeticalByName, \
@@ -189,6 +197,26 @@ pub async fn album_list2(
         None => Vec::new(),
     };
     Ok(json!({"albumList2": {"album": albums.iter().map(album_id3).collect::<Vec<_>>()}}))
+}
+
+/// The albums of the lists that come from the caller's stars and plays.
+async fn listed(
+    state: &AppState,
+    caller: &Caller,
+    kind: &str,
+    size: i64,
+    offset: i64,
+) -> Result<Vec<Album>, SubsonicError> {
+    let (pool, user) = (&state.pool, caller.user_id);
+    Ok(match kind {
+        "starred" => favourites::albums(pool, user, size, offset)
+            .await?
+            .into_iter()
+            .map(|a| a.album)
+            .collect(),
+        "recent" => plays::albums(pool, user, PlayOrder::Recent, size, offset).await?,
+        _ => plays::albums(pool, user, PlayOrder::Frequent, size, offset).await?,
+    })
 }
 
 /// The library folder (its artists), an artist (its albums) or an album (its songs).

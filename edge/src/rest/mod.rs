@@ -4,6 +4,7 @@
 //! 200 with the spec's code), but for `stream`, `download` and `getCoverArt`, which answer
 //! the bytes. A user sees only their own library: another user's id is "not found" (70).
 
+mod annotation;
 mod auth;
 mod browse;
 mod envelope;
@@ -39,6 +40,15 @@ impl Params {
             .iter()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
+    }
+
+    /// Every value of `name`, in order (`id` may be given many times).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+            .collect()
     }
 
     pub fn required(&self, name: &str) -> Result<&str, SubsonicError> {
@@ -173,7 +183,7 @@ async fn dispatch(
         return Err(SubsonicError::unknown_method(method));
     }
     let caller = auth::authenticate(state, params).await?;
-    let body = match method {
+    let mut body = match method {
         "ping" => Value::Object(Default::default()),
         "getLicense" => system::license(&caller),
         "tokenInfo" => system::token_info(&caller)?,
@@ -189,6 +199,12 @@ async fn dispatch(
         "getArtist" => browse::artist(state, &caller, params).await?,
         "getAlbum" => browse::album(state, &caller, params).await?,
         "getAlbumList2" => browse::album_list2(state, &caller, params).await?,
+        "star" => annotation::star(state, &caller, params, true).await?,
+        "unstar" => annotation::star(state, &caller, params, false).await?,
+        "getStarred" => annotation::starred(state, &caller, false).await?,
+        "getStarred2" => annotation::starred(state, &caller, true).await?,
+        "scrobble" => annotation::scrobble(state, &caller, params).await?,
+        "getNowPlaying" => annotation::now_playing(state, &caller).await?,
         "stream" | "download" => {
             return media::audio(state, &caller, params, headers, http_method)
                 .await
@@ -201,6 +217,8 @@ async fn dispatch(
         }
         other => return Err(SubsonicError::unknown_method(other)),
     };
+    // Every song, album and artist carries the caller's stars and plays (issue 19).
+    annotation::mark(state, &caller, &mut body).await?;
     Ok(Answer::Body(body))
 }
 
@@ -221,6 +239,12 @@ const KNOWN: &[&str] = &[
     "getArtist",
     "getAlbum",
     "getAlbumList2",
+    "star",
+    "unstar",
+    "getStarred",
+    "getStarred2",
+    "scrobble",
+    "getNowPlaying",
     "stream",
     "download",
     "getCoverArt",

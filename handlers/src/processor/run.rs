@@ -9,8 +9,8 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::DomainEvent;
 use jukebox_domain::plan::{self, AggregateCommand, Issued, Next, Report, State, Step};
 use jukebox_domain::{
-    AppCredentials, CommandError, EmailClaim, ExternalIdentity, Import, LibraryEntry, Session,
-    Track, User,
+    AppCredentials, CommandError, EmailClaim, ExternalIdentity, Favourite, Import, LibraryEntry,
+    Play, Session, Track, User,
 };
 use jukebox_nats::{log, CommandEnvelope, CommandOutcome, EventRef, OutcomeStatus};
 use tracing::{debug_span, info, Instrument};
@@ -122,6 +122,10 @@ impl<'a> Run<'a> {
                 self.apply::<AppCredentials>(aggregate_id, c, last, with)
                     .await
             }
+            AggregateCommand::Favourite(c) => {
+                self.apply::<Favourite>(aggregate_id, c, last, with).await
+            }
+            AggregateCommand::Play(c) => self.apply::<Play>(aggregate_id, c, last, with).await,
             AggregateCommand::LibraryEntry(c) => {
                 // An entry with no events of its own starts from its track's last event
                 // in the per-user `Library` of logs written before issue 16 (indexed;

@@ -82,24 +82,27 @@ pub enum AlbumSort {
     },
 }
 
-const TRACK_COLUMNS: &str = "id AS track_id, name AS title, artists, artist_ids,
+pub(crate) const TRACK_COLUMNS: &str = "id AS track_id, name AS title, artists, artist_ids,
      COALESCE(album, name) AS album, album_id AS album_id, year, duration_ms, cover_stored,
      size, bitrate, codec, added_at";
 
-const ALBUM_COLUMNS: &str = "a.id, a.name, a.artists[1] AS artist, a.artist_ids[1] AS artist_id,
+pub(crate) const ALBUM_COLUMNS: &str =
+    "a.id, a.name, a.artists[1] AS artist, a.artist_ids[1] AS artist_id,
      a.year, a.track_count, a.duration_ms, a.added_at,
      f.id AS first_track_id, COALESCE(f.cover_stored, false) AS cover_stored";
 
 /// The album's first track (its cover is the album's).
-const FIRST_TRACK: &str = "LEFT JOIN LATERAL (
+pub(crate) const FIRST_TRACK: &str = "LEFT JOIN LATERAL (
          SELECT e.id, e.cover_stored FROM music e
          WHERE e.kind = 'entry' AND e.user_id = a.user_id AND e.album_id = a.id
          ORDER BY e.added_at, e.id LIMIT 1) f ON true";
 
+pub(crate) const ARTIST_COLUMNS: &str = "id, name, album_count, track_count, duration_ms";
+
 pub mod artists {
     use super::*;
 
-    const COLUMNS: &str = "id, name, album_count, track_count, duration_ms";
+    const COLUMNS: &str = ARTIST_COLUMNS;
 
     /// `user_id`'s artists by name, `limit` from `offset`.
     pub async fn page(

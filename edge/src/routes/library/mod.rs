@@ -23,11 +23,12 @@ use crate::commands::{envelope, rejection, send};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{denied, AccessToken, AuthUser};
 use crate::fresh::{models, wait_for, After};
+use crate::marks::MarkSet;
 use crate::state::AppState;
 use crate::stream::StreamIssuer;
 
 mod correct;
-mod music;
+pub(crate) mod music;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -321,7 +322,8 @@ pub async fn page(
     covers: Option<&StreamIssuer>,
 ) -> Result<LibraryPage, ApiError> {
     let page = library::page(pool, &query.model(user_id)).await?;
-    Ok(answer(page, user_id, query, covers))
+    let marks = MarkSet::for_page(pool, user_id, &page).await?;
+    Ok(answer(page, user_id, query, covers, &marks))
 }
 
 impl ListQuery {
@@ -347,6 +349,7 @@ fn answer(
     user_id: Uuid,
     query: &ListQuery,
     covers: Option<&StreamIssuer>,
+    marks: &MarkSet,
 ) -> LibraryPage {
     let next_cursor = page.entries.last().filter(|_| page.more).map(|last| {
         Cursor {
@@ -362,6 +365,7 @@ fn answer(
         .entries
         .into_iter()
         .map(|entry| LibraryItem {
+            marks: marks.of(&entry.track_id),
             cover_url: covers
                 .filter(|_| entry.cover_stored)
                 .map(|issuer| issuer.cover_url(&entry.track_id, user_id, now)),
@@ -395,6 +399,8 @@ struct LibraryItem {
     #[serde(skip_serializing_if = "Option::is_none")]
     cover_url: Option<String>,
     added_at: Option<String>,
+    #[serde(flatten)]
+    marks: crate::marks::Marks,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -420,14 +426,18 @@ async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<LibraryPage>, ApiError> {
     let query = ListQuery::parse(raw.as_deref())?;
-    after.wait(&state, &[models::LIBRARY]).await?;
+    let [favourites, plays] = crate::marks::MODELS;
+    after
+        .wait(&state, &[models::LIBRARY, favourites, plays])
+        .await?;
     // The access check rides in the page's statement: one round trip per request.
     let page =
         library::page_for_session(&state.pool, &query.model(token.user_id), token.session_id)
             .await?
             .map_err(denied)?;
+    let marks = MarkSet::for_page(&state.pool, token.user_id, &page).await?;
     let covers = state.stream.as_ref();
-    Ok(Json(answer(page, token.user_id, &query, covers)))
+    Ok(Json(answer(page, token.user_id, &query, covers, &marks)))
 }
 
 #[cfg(test)]

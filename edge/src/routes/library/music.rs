@@ -16,10 +16,17 @@ use super::{invalid, limit_offset, params};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::AuthUser;
 use crate::fresh::{models, After};
+use crate::marks::{MarkSet, Marks};
 use crate::state::AppState;
 use crate::stream::StreamIssuer;
 
 const MAX_PAGE: i64 = 500;
+/// What these routes read: `music`, and the marks beside it.
+const WAITS: [jukebox_projections::ReadModel; 3] = [
+    models::MUSIC,
+    crate::marks::MODELS[0],
+    crate::marks::MODELS[1],
+];
 const DEFAULT_PAGE: i64 = 50;
 
 #[derive(Serialize, ToSchema)]
@@ -31,17 +38,18 @@ pub struct ArtistItem {
     /// Tracks it is one of the artists of.
     track_count: i32,
     duration_ms: i64,
+    #[serde(flatten)]
+    marks: Marks,
 }
 
-impl From<music::Artist> for ArtistItem {
-    fn from(a: music::Artist) -> Self {
-        Self {
-            id: a.id,
-            name: a.name,
-            album_count: a.album_count,
-            track_count: a.track_count,
-            duration_ms: a.duration_ms,
-        }
+pub(crate) fn artist_item(a: music::Artist, marks: &MarkSet) -> ArtistItem {
+    ArtistItem {
+        marks: marks.of(&a.id),
+        id: a.id,
+        name: a.name,
+        album_count: a.album_count,
+        track_count: a.track_count,
+        duration_ms: a.duration_ms,
     }
 }
 
@@ -67,15 +75,23 @@ pub struct AlbumItem {
     /// A signed, short-lived link to the cover: the album's first track's.
     #[serde(skip_serializing_if = "Option::is_none")]
     cover_url: Option<String>,
+    #[serde(flatten)]
+    marks: Marks,
 }
 
 fn time(t: Option<OffsetDateTime>) -> Option<String> {
     t.and_then(|t| t.format(&Rfc3339).ok())
 }
 
-fn album_item(a: music::Album, user_id: Uuid, covers: Option<&StreamIssuer>) -> AlbumItem {
+pub(crate) fn album_item(
+    a: music::Album,
+    user_id: Uuid,
+    covers: Option<&StreamIssuer>,
+    marks: &MarkSet,
+) -> AlbumItem {
     let now = OffsetDateTime::now_utc();
     AlbumItem {
+        marks: marks.of(&a.id),
         cover_url: a
             .cover_track_id()
             .zip(covers)
@@ -120,6 +136,32 @@ pub struct AlbumTrack {
     #[serde(skip_serializing_if = "Option::is_none")]
     cover_url: Option<String>,
     added_at: Option<String>,
+    #[serde(flatten)]
+    marks: Marks,
+}
+
+pub(crate) fn album_track(
+    t: music::Track,
+    user_id: Uuid,
+    covers: Option<&StreamIssuer>,
+    marks: &MarkSet,
+) -> AlbumTrack {
+    let now = OffsetDateTime::now_utc();
+    AlbumTrack {
+        cover_url: covers
+            .filter(|_| t.cover_stored)
+            .map(|issuer| issuer.cover_url(&t.track_id, user_id, now)),
+        added_at: time(t.added_at),
+        marks: marks.of(&t.track_id),
+        track_id: t.track_id,
+        title: t.title,
+        artists: t.artists,
+        artist_ids: t.artist_ids,
+        album: t.album,
+        album_id: t.album_id,
+        year: t.year,
+        duration_ms: t.duration_ms,
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -164,11 +206,13 @@ pub(super) async fn artists(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ArtistPage>, ApiError> {
     let (limit, offset) = limit_offset(&params(raw.as_deref())?, DEFAULT_PAGE, MAX_PAGE)?;
-    after.wait(&state, &[models::MUSIC]).await?;
+    after.wait(&state, &WAITS).await?;
     let items = music::artists::page(&state.pool, user.user_id, limit, offset).await?;
     let total = music::artists::count(&state.pool, user.user_id).await?;
+    let ids: Vec<String> = items.iter().map(|a| a.id.clone()).collect();
+    let marks = MarkSet::artists(&state.pool, user.user_id, &ids).await?;
     Ok(Json(ArtistPage {
-        items: items.into_iter().map(Into::into).collect(),
+        items: items.into_iter().map(|a| artist_item(a, &marks)).collect(),
         total,
     }))
 }
@@ -186,17 +230,23 @@ pub(super) async fn artist(
     Path(raw): Path<String>,
 ) -> Result<Json<ArtistDetail>, ApiError> {
     let artist_id = id(&raw, "artist")?;
-    after.wait(&state, &[models::MUSIC]).await?;
+    after.wait(&state, &WAITS).await?;
     let Some((artist, albums)) = music::artists::get(&state.pool, user.user_id, &artist_id).await?
     else {
         return Err(ApiError::not_found("no such artist in your library"));
     };
     let covers = state.stream.as_ref();
+    let ids: Vec<String> = albums.iter().map(|a| a.id.clone()).collect();
+    let marks = MarkSet::albums(&state.pool, user.user_id, &ids)
+        .await?
+        .merge(
+            MarkSet::artists(&state.pool, user.user_id, std::slice::from_ref(&artist.id)).await?,
+        );
     Ok(Json(ArtistDetail {
-        artist: artist.into(),
+        artist: artist_item(artist, &marks),
         albums: albums
             .into_iter()
-            .map(|a| album_item(a, user.user_id, covers))
+            .map(|a| album_item(a, user.user_id, covers, &marks))
             .collect(),
     }))
 }
@@ -261,14 +311,16 @@ pub(super) async fn albums(
     let params = params(raw.as_deref())?;
     let (limit, offset) = limit_offset(&params, DEFAULT_PAGE, MAX_PAGE)?;
     let sort = album_sort(&params)?;
-    after.wait(&state, &[models::MUSIC]).await?;
+    after.wait(&state, &WAITS).await?;
     let items = music::albums::page(&state.pool, user.user_id, sort, limit, offset).await?;
     let total = music::albums::count(&state.pool, user.user_id).await?;
     let covers = state.stream.as_ref();
+    let ids: Vec<String> = items.iter().map(|a| a.id.clone()).collect();
+    let marks = MarkSet::albums(&state.pool, user.user_id, &ids).await?;
     Ok(Json(AlbumPage {
         items: items
             .into_iter()
-            .map(|a| album_item(a, user.user_id, covers))
+            .map(|a| album_item(a, user.user_id, covers, &marks))
             .collect(),
         total,
     }))
@@ -287,31 +339,21 @@ pub(super) async fn album(
     Path(raw): Path<String>,
 ) -> Result<Json<AlbumDetail>, ApiError> {
     let album_id = id(&raw, "album")?;
-    after.wait(&state, &[models::MUSIC]).await?;
+    after.wait(&state, &WAITS).await?;
     let Some((album, tracks)) = music::albums::get(&state.pool, user.user_id, &album_id).await?
     else {
         return Err(ApiError::not_found("no such album in your library"));
     };
     let covers = state.stream.as_ref();
-    let now = OffsetDateTime::now_utc();
+    let ids: Vec<String> = tracks.iter().map(|t| t.track_id.clone()).collect();
+    let marks = MarkSet::tracks(&state.pool, user.user_id, &ids)
+        .await?
+        .merge(MarkSet::albums(&state.pool, user.user_id, std::slice::from_ref(&album.id)).await?);
     Ok(Json(AlbumDetail {
-        album: album_item(album, user.user_id, covers),
+        album: album_item(album, user.user_id, covers, &marks),
         tracks: tracks
             .into_iter()
-            .map(|t| AlbumTrack {
-                cover_url: covers
-                    .filter(|_| t.cover_stored)
-                    .map(|issuer| issuer.cover_url(&t.track_id, user.user_id, now)),
-                added_at: time(t.added_at),
-                track_id: t.track_id,
-                title: t.title,
-                artists: t.artists,
-                artist_ids: t.artist_ids,
-                album: t.album,
-                album_id: t.album_id,
-                year: t.year,
-                duration_ms: t.duration_ms,
-            })
+            .map(|t| album_track(t, user.user_id, covers, &marks))
             .collect(),
     }))
 }
