@@ -47,6 +47,16 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../web/music.js"),
     ),
     (
+        "/favourites.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/favourites.js"),
+    ),
+    (
+        "/plays.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/plays.js"),
+    ),
+    (
         "/apps.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/apps.js"),

@@ -10,6 +10,7 @@ import * as player from './player.js';
 import * as admin from './admin.js';
 import * as apps from './apps.js';
 import * as music from './music.js';
+import * as favourites from './favourites.js';
 import { explain, loadSettings } from './messages.js';
 import {
   $, $$, h, say, toast, formatTime, trackId, trackTitle, trackArtist, trackDuration,
@@ -19,7 +20,7 @@ let me = null;
 
 // ---------------------------------------------------------------- navigation
 
-const views = ['library', 'artists', 'artist', 'albums', 'album', 'search', 'jobs', 'queue', 'apps', 'admin'];
+const views = ['library', 'artists', 'artist', 'albums', 'album', 'favourites', 'search', 'jobs', 'queue', 'apps', 'admin'];
 
 function route() {
   if (!me) return;
@@ -38,6 +39,7 @@ function route() {
   if (view === 'artist') music.showArtist(id);
   if (view === 'albums') music.showAlbums();
   if (view === 'album') music.showAlbum(id);
+  if (view === 'favourites') favourites.show();
   if (view === 'library') loadLibrary();
   if (view === 'jobs') jobsView.loadJobs();
   if (view === 'queue') renderQueue();
@@ -248,6 +250,7 @@ function renderLibrary() {
         h('div', { class: 'title' }, title),
         h('div', { class: 'artist' }, trackArtist(track))),
       h('span', { class: 'time track-duration' }, duration != null ? formatTime(duration) : ''),
+      favourites.starButton('track', trackId(track), track.starred, title),
       h('button', {
         type: 'button', class: 'icon small', title: 'Add to queue', 'aria-label': `Add ${title} to the queue`,
         onclick: () => { player.enqueue(track); toast(`Added to queue: ${title}`); },

@@ -6,6 +6,7 @@ import { api } from './api.js';
 import * as player from './player.js';
 import { explain } from './messages.js';
 import { $, h, say, formatTime } from './ui.js';
+import { starButton } from './favourites.js';
 
 const PAGE = 60;
 const albums = { items: [], sort: 'newest', more: false };
@@ -54,11 +55,13 @@ export async function showArtists() {
 export async function showArtist(id) {
   const message = $('#artist-message');
   $('#artist-title').textContent = 'Artist';
+  $('#artist-star').replaceChildren();
   $('#artist-albums').replaceChildren();
   say(message, 'Loading…');
   try {
     const artist = await api(`/library/artists/${encodeURIComponent(id)}`);
     $('#artist-title').textContent = artist.name;
+    $('#artist-star').replaceChildren(starButton('artist', artist.id, artist.starred, artist.name));
     say(message, `${plural(artist.album_count, 'album', 'albums')} · ${plural(artist.track_count, 'track', 'tracks')}`);
     $('#artist-albums').replaceChildren(...artist.albums.map(albumCard));
   } catch (error) {
@@ -89,11 +92,13 @@ export async function showAlbums({ more = false } = {}) {
 /** An album's track as the player and the library rows know tracks. */
 const asTrack = (t) => ({
   track_id: t.track_id, title: t.title, artist: t.artists.join(', '), duration_ms: t.duration_ms, cover_url: t.cover_url,
+  starred: t.starred,
 });
 
 export async function showAlbum(id) {
   const message = $('#album-message');
   $('#album-title').textContent = 'Album';
+  $('#album-star').replaceChildren();
   $('#album-sub').textContent = '';
   $('#album-tracks').replaceChildren();
   $('#album-play').hidden = true;
@@ -102,6 +107,7 @@ export async function showAlbum(id) {
     const album = await api(`/library/albums/${encodeURIComponent(id)}`);
     const tracks = album.tracks.map(asTrack);
     $('#album-title').textContent = album.name;
+    $('#album-star').replaceChildren(starButton('album', album.id, album.starred, album.name));
     $('#album-cover').src = album.cover_url || '/icon.svg';
     const minutes = formatTime(album.duration_ms / 1000);
     $('#album-sub').replaceChildren(
@@ -120,6 +126,7 @@ export async function showAlbum(id) {
       h('span', { class: 'title' }, track.title),
       h('span', { class: 'artist' }, track.artist)),
       h('span', { class: 'time' }, formatTime(track.duration_ms / 1000)),
+      starButton('track', track.track_id, track.starred, track.title),
       h('button', {
         type: 'button', class: 'icon small', title: 'Edit details', 'aria-label': `Edit details of ${track.title}`,
         onclick: () => editDetails(track, (changed) => afterEdit(id, tracks.length, changed)),

@@ -4,6 +4,7 @@
 // has expired (paused for long, or after sleep), the player fetches a fresh one and keeps
 // its place; a link that expires while it plays is replaced when the stream refuses it.
 
+import { trackPlayProgress } from './plays.js';
 import { api } from './api.js';
 import { explain } from './messages.js';
 import { $, formatTime, toast, trackId, trackTitle, trackArtist } from './ui.js';
@@ -311,6 +312,7 @@ export function setup() {
     audio.addEventListener(name, () => { if (!state.refreshing && (name !== 'canplay' || audio.paused)) busy(false); });
   }
   audio.addEventListener('timeupdate', updatePosition);
+  audio.addEventListener('timeupdate', () => trackPlayProgress(current(), audio.currentTime, audio.duration));
   audio.addEventListener('durationchange', updatePosition);
   audio.addEventListener('loadedmetadata', updatePosition);
   audio.addEventListener('volumechange', () => {

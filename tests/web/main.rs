@@ -9,6 +9,7 @@
 
 mod admin;
 mod checks;
+mod favourites;
 mod jobs;
 mod listener;
 mod music;
@@ -156,6 +157,7 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
     let job_id = listener::sign_up_search_import(&story).await;
     let track_id = playback::library_and_playback(&story).await;
     music::artists_albums_and_edit_details(&story).await;
+    favourites::star_a_track_and_find_it_in_favourites(&story).await;
     jobs::views_removal_uploads_retries(&story, &job_id).await;
     admin::sessions_and_admin(&story, &job_id, &track_id).await;
     offline::offline_search_and_refused_origin(&story).await;
