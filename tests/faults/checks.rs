@@ -113,9 +113,68 @@ async fn count(pool: &PgPool, sql: &str, binds: &[&str]) -> i64 {
     query.fetch_one(pool).await.expect(sql)
 }
 
+/// Every accepted star has its state, every accepted play its one event (issue 19).
+async fn stars_and_plays(pool: &PgPool, ledger: &Ledger, findings: &mut Findings) {
+    let (stars, plays) = ledger.with(|l| (l.stars.clone(), l.plays.clone()));
+    for ((email, track), on) in &stars {
+        let rows = count(
+            pool,
+            "SELECT count(*) FROM favourites WHERE kind = 'track' AND item_id = $2
+             AND user_id = (SELECT user_id FROM accounts WHERE email = $1)",
+            &[email, track],
+        )
+        .await;
+        if rows != i64::from(*on) {
+            findings.lost.push(format!(
+                "star of {track} by {email}: starred {on} answered, {rows} favourites rows"
+            ));
+        }
+    }
+    // The same play sent twice (same second) is one play.
+    let plays: HashSet<(String, String, String)> = plays.into_iter().collect();
+    let mut per_track: HashMap<(String, String), i64> = HashMap::new();
+    for (email, track, at) in &plays {
+        let events = count(
+            pool,
+            "SELECT count(*) FROM events WHERE aggregate_type = 'play' AND event_type = 'PlayRecorded'
+             AND payload::jsonb->'PlayRecorded'->>'track_id' = $2
+             AND (payload::jsonb->'PlayRecorded'->>'played_at')::timestamptz = $3::timestamptz
+             AND payload::jsonb->'PlayRecorded'->>'user_id'
+                 = (SELECT user_id::text FROM accounts WHERE email = $1)",
+            &[email, track, at],
+        )
+        .await;
+        match events {
+            1 => *per_track.entry((email.clone(), track.clone())).or_default() += 1,
+            0 => findings.lost.push(format!(
+                "play of {track} by {email} at {at}: no PlayRecorded"
+            )),
+            n => findings.duplicated.push(format!(
+                "play of {track} by {email} at {at}: {n} PlayRecorded"
+            )),
+        }
+    }
+    for ((email, track), plays) in per_track {
+        let counted = count(
+            pool,
+            "SELECT COALESCE(max(play_count), 0) FROM plays WHERE track_id = $2
+             AND user_id = (SELECT user_id FROM accounts WHERE email = $1)",
+            &[&email, &track],
+        )
+        .await;
+        // Unanswered retries may add plays; an answered one is never missing or doubled.
+        if counted < plays {
+            findings.lost.push(format!(
+                "plays of {track} by {email}: {plays} answered, {counted} counted"
+            ));
+        }
+    }
+}
+
 /// Every accepted command has its effect exactly once.
 pub async fn accepted_effects(system: &mut System, ledger: &Ledger, findings: &mut Findings) {
     let pool = system.pool().await;
+    stars_and_plays(&pool, ledger, findings).await;
     let (signups, imports) = ledger.with(|l| (l.signups.clone(), l.imports.clone()));
     for email in &signups {
         let events = count(

@@ -34,6 +34,10 @@ pub struct LedgerInner {
     pub server_errors: Vec<String>,
     /// Stream reads that returned the requested bytes.
     pub streamed: u64,
+    /// Stars answered 200, by (email, track id): the last one says whether it is starred.
+    pub stars: BTreeMap<(String, String), bool>,
+    /// Plays answered 200: (email, track id, played_at as sent).
+    pub plays: Vec<(String, String, String)>,
 }
 
 #[derive(Default, Clone)]
@@ -187,6 +191,50 @@ impl Client {
         }
     }
 
+    /// Stars or unstars a track (one command, retried under one key).
+    pub async fn star(&self, token: &str, email: &str, track_id: &str, on: bool) {
+        let key = Uuid::new_v4().to_string();
+        let url = format!("{}/me/favourites/track/{track_id}", self.api);
+        let answer = self
+            .call("star", || {
+                let request = if on {
+                    self.http.put(&url)
+                } else {
+                    self.http.delete(&url)
+                };
+                request.bearer_auth(token).header("Idempotency-Key", &key)
+            })
+            .await;
+        if matches!(answer, Some((StatusCode::OK, _))) {
+            self.ledger.with(|l| {
+                l.stars.insert((email.to_owned(), track_id.to_owned()), on);
+            });
+        }
+    }
+
+    /// Records a play now (retried with the same time: one play).
+    pub async fn play(&self, token: &str, email: &str, track_id: &str) {
+        let played_at = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let answer = self
+            .call("play", || {
+                self.http
+                    .post(format!("{}/me/plays", self.api))
+                    .bearer_auth(token)
+                    .json(&json!({ "track_id": track_id, "played_at": played_at }))
+            })
+            .await;
+        if matches!(answer, Some((StatusCode::OK, _))) {
+            self.ledger.with(|l| {
+                l.plays
+                    .push((email.to_owned(), track_id.to_owned(), played_at.clone()))
+            });
+        }
+    }
+
     /// Asks for a signed URL and reads the first KiB through the stream role.
     pub async fn stream(&self, token: &str, track_id: &str) {
         let Some((StatusCode::OK, body)) = self
@@ -272,7 +320,15 @@ pub fn start(
                             let source = &sources[rng.below(sources.len())];
                             client.import(&token, &email, source).await;
                         }
-                        0..=5 => tracks = client.library(&token).await,
+                        0..=4 => tracks = client.library(&token).await,
+                        5 if !tracks.is_empty() => {
+                            let track = tracks[rng.below(tracks.len())].clone();
+                            if rng.below(2) == 0 {
+                                client.play(&token, &email, &track).await;
+                            } else {
+                                client.star(&token, &email, &track, rng.below(3) > 0).await;
+                            }
+                        }
                         _ => {
                             if !tracks.is_empty() {
                                 let track = tracks[rng.below(tracks.len())].clone();
