@@ -73,6 +73,11 @@ pub struct Config {
     /// Absolute lifetime of a session (refresh-token family).
     pub session_ttl: Duration,
     pub verification_token_ttl: Duration,
+    /// How long a mailed password reset link works.
+    pub password_reset_token_ttl: Duration,
+    /// How long after a refresh the token it replaced still gets the same new one (two
+    /// tabs refreshing at once; ADR 29). 0: every reuse revokes the session.
+    pub refresh_grace: Duration,
     /// `smtp://user:pass@host:port`, `smtp://host:port?tls=required` or `smtps://...`.
     pub smtp_url: Option<SecretString>,
     pub mail_from: String,
@@ -225,6 +230,10 @@ impl Config {
             access_token_ttl: secs("ACCESS_TOKEN_TTL_SECS", 900)?,
             session_ttl: secs("SESSION_TTL_SECS", 30 * 24 * 3600)?,
             verification_token_ttl: secs("VERIFICATION_TOKEN_TTL_SECS", 24 * 3600)?,
+            password_reset_token_ttl: secs("PASSWORD_RESET_TOKEN_TTL_SECS", 3600)?,
+            refresh_grace: Duration::from_millis(
+                env.parse("REFRESH_GRACE_MS", 10_000u64)?.min(60_000),
+            ),
             smtp_url: env.secret("SMTP_URL")?,
             google_client_id: env.optional("GOOGLE_CLIENT_ID"),
             google_client_secret: env.secret("GOOGLE_CLIENT_SECRET")?,

@@ -44,6 +44,7 @@ pub fn mail_settings(config: &Config) -> anyhow::Result<MailSettings> {
         verification_ttl: config.verification_token_ttl,
         email_verify_required: config.email_verify_required,
         token_key: verification_key(config)?,
+        password_reset_ttl: config.password_reset_token_ttl,
     })
 }
 
@@ -92,6 +93,8 @@ pub fn auth_settings(config: &Config) -> anyhow::Result<jukebox_edge::settings::
         verification_key: verification_key(config)?,
         request_key: derive_key(secret, b"jukebox idempotency scope and request digest"),
         app_credential_key: derive_key(secret, b"jukebox app credential secrets"),
+        refresh_rotation_key: derive_key(secret, b"jukebox refresh token rotation"),
+        refresh_grace: config.refresh_grace,
         admin_bootstrap_email,
         cookie_secure: config.cookie_secure,
         allowed_origins: config.allowed_origins.clone(),

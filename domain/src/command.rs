@@ -54,6 +54,70 @@ pub enum Command {
         session_id: Uuid,
         presented: TokenHash,
         replacement: TokenHash,
+        /// How long after a rotation the token it replaced still gets the same
+        /// replacement (two tabs refreshing at once; ADR 29). 0: strict.
+        #[serde(default)]
+        grace_ms: u32,
+    },
+    /// The owner ends one of their sessions.
+    EndSession {
+        user_id: Uuid,
+        session_id: Uuid,
+    },
+    /// "Forgot password": the mail reactor answers `PasswordResetRequested` with a link.
+    RequestPasswordReset {
+        user_id: Uuid,
+    },
+    /// The reset token's hash, from the mail reactor; replaces older ones.
+    IssuePasswordReset {
+        user_id: Uuid,
+        token_hash: TokenHash,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: time::OffsetDateTime,
+    },
+    /// The mailed link and a new password (checked against the envelope's `issued_at`);
+    /// every session of the account ends.
+    ResetPassword {
+        user_id: Uuid,
+        token_hash: TokenHash,
+        password_hash: PasswordHash,
+    },
+    /// The edge checked the current password: the new one, every session ends, and the
+    /// caller's new session opens.
+    ChangePassword {
+        user_id: Uuid,
+        password_hash: PasswordHash,
+        session_id: Uuid,
+        refresh_token_hash: TokenHash,
+        #[serde(with = "time::serde::rfc3339")]
+        session_expires_at: time::OffsetDateTime,
+    },
+    /// Every session ends and the caller's new session opens.
+    SignOutOtherSessions {
+        user_id: Uuid,
+        session_id: Uuid,
+        refresh_token_hash: TokenHash,
+        #[serde(with = "time::serde::rfc3339")]
+        session_expires_at: time::OffsetDateTime,
+    },
+    /// A new address; the mail reactor mails it a confirmation link.
+    RequestEmailChange {
+        user_id: Uuid,
+        email: Email,
+    },
+    /// The confirmation token's hash, from the mail reactor; replaces older ones.
+    IssueEmailChange {
+        user_id: Uuid,
+        email: Email,
+        token_hash: TokenHash,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: time::OffsetDateTime,
+    },
+    /// The link was followed: claims the new address, moves the account to it, releases
+    /// the old one.
+    ConfirmEmailChange {
+        user_id: Uuid,
+        token_hash: TokenHash,
     },
     RevokeSession {
         session_id: Uuid,
@@ -162,6 +226,15 @@ impl Command {
             Self::SignIn { .. } => "user.sign_in",
             Self::RefreshSession { .. } => "session.refresh",
             Self::RevokeSession { .. } => "session.revoke",
+            Self::EndSession { .. } => "session.end",
+            Self::RequestPasswordReset { .. } => "user.request_password_reset",
+            Self::IssuePasswordReset { .. } => "user.issue_password_reset",
+            Self::ResetPassword { .. } => "user.reset_password",
+            Self::ChangePassword { .. } => "user.change_password",
+            Self::SignOutOtherSessions { .. } => "user.sign_out_other_sessions",
+            Self::RequestEmailChange { .. } => "user.request_email_change",
+            Self::IssueEmailChange { .. } => "user.issue_email_change",
+            Self::ConfirmEmailChange { .. } => "user.confirm_email_change",
             Self::SignUpWithIdentity { .. } => "user.signup_with_identity",
             Self::GrantRole { .. } => "user.grant_role",
             Self::RevokeRole { .. } => "user.revoke_role",
@@ -214,6 +287,8 @@ pub enum ErrorCode {
     InvalidCredentialName,
     InvalidItem,
     InvalidPlayTime,
+    /// An address change to the address the account already has.
+    SameEmail,
 }
 
 impl ErrorCode {
@@ -245,6 +320,7 @@ impl ErrorCode {
             Self::InvalidCredentialName => "invalid_credential_name",
             Self::InvalidItem => "invalid_item",
             Self::InvalidPlayTime => "invalid_play_time",
+            Self::SameEmail => "same_email",
         }
     }
 }
@@ -292,6 +368,13 @@ impl From<crate::UserError> for CommandError {
             crate::UserError::AlreadyVerified => ErrorCode::AlreadyVerified,
             crate::UserError::Disabled => ErrorCode::AccountDisabled,
             crate::UserError::NotVerified => ErrorCode::EmailNotVerified,
+            crate::UserError::InvalidResetToken | crate::UserError::InvalidEmailChangeToken => {
+                ErrorCode::InvalidToken
+            }
+            crate::UserError::ResetTokenExpired | crate::UserError::EmailChangeTokenExpired => {
+                ErrorCode::TokenExpired
+            }
+            crate::UserError::SameEmail => ErrorCode::SameEmail,
         };
         Self::new(code, error.to_string())
     }

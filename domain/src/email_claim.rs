@@ -1,5 +1,7 @@
 //! `EmailClaim`: keeps email addresses unique. Its id is the normalized address, so two
 //! sign-ups with one address race on the events primary key and only one can win.
+//! An address change claims the new address before the account takes it and releases
+//! the old one after (ADR 29), so an address is never held by two accounts.
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
@@ -21,6 +23,11 @@ pub enum EmailClaimCommand {
     RecordSignUpAttempt {
         user_id: Uuid,
     },
+    /// The account left this address (or a change that claimed it did not happen):
+    /// anyone may claim it again. Only its holder releases it; otherwise nothing happens.
+    Release {
+        user_id: Uuid,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +38,9 @@ pub enum EmailClaimEvent {
     /// Someone tried to sign up with the claimed address (`user_id`: the id that sign-up
     /// would have had, never an account).
     SignUpAttempted {
+        user_id: Uuid,
+    },
+    EmailReleased {
         user_id: Uuid,
     },
 }
@@ -46,6 +56,7 @@ impl DomainEvent for EmailClaimEvent {
         match self {
             Self::EmailClaimed { .. } => "EmailClaimed".into(),
             Self::SignUpAttempted { .. } => "SignUpAttempted".into(),
+            Self::EmailReleased { .. } => "EmailReleased".into(),
         }
     }
     fn event_version(&self) -> String {
@@ -80,6 +91,13 @@ impl Aggregate for EmailClaim {
                     .await;
                 Ok(())
             }
+            EmailClaimCommand::Release { user_id } => {
+                if self.claimed_by == Some(user_id) {
+                    sink.write(EmailClaimEvent::EmailReleased { user_id }, self)
+                        .await;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -87,6 +105,7 @@ impl Aggregate for EmailClaim {
         match event {
             EmailClaimEvent::EmailClaimed { user_id } => self.claimed_by = Some(user_id),
             EmailClaimEvent::SignUpAttempted { .. } => {}
+            EmailClaimEvent::EmailReleased { .. } => self.claimed_by = None,
         }
     }
 }
@@ -134,5 +153,27 @@ mod tests {
             .given(vec![EmailClaimEvent::EmailClaimed { user_id: owner }])
             .when(EmailClaimCommand::RecordSignUpAttempt { user_id: other })
             .then_expect_events(vec![EmailClaimEvent::SignUpAttempted { user_id: other }]);
+    }
+
+    #[test]
+    fn only_the_holder_releases_an_address_which_can_then_be_claimed_again() {
+        let owner = Uuid::now_v7();
+        let other = Uuid::now_v7();
+        let claimed = EmailClaimEvent::EmailClaimed { user_id: owner };
+        Framework::with(())
+            .given(vec![claimed.clone()])
+            .when(EmailClaimCommand::Release { user_id: other })
+            .then_expect_events(vec![]);
+        Framework::with(())
+            .given(vec![claimed.clone()])
+            .when(EmailClaimCommand::Release { user_id: owner })
+            .then_expect_events(vec![EmailClaimEvent::EmailReleased { user_id: owner }]);
+        Framework::with(())
+            .given(vec![
+                claimed,
+                EmailClaimEvent::EmailReleased { user_id: owner },
+            ])
+            .when(EmailClaimCommand::Claim { user_id: other })
+            .then_expect_events(vec![EmailClaimEvent::EmailClaimed { user_id: other }]);
     }
 }

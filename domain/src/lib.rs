@@ -44,7 +44,7 @@ pub use session::{Session, SessionCommand, SessionError, SessionEvent};
 pub use track::{StoredCover, StoredTrack, Track, TrackCommand, TrackError, TrackEvent};
 pub use user::{User, UserCommand, UserError, UserEvent};
 pub use value::{Email, PasswordHash, RevokeReason, Role, SignInMethod, TokenHash, ValueError};
-pub use verification::{issue_command_id, VerificationToken};
+pub use verification::{issue_command_id, TokenPurpose, VerificationToken};
 
 /// Event version written with every event; bump with an upcaster when a shape changes.
 pub const EVENT_VERSION: &str = "1.0";

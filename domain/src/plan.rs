@@ -117,6 +117,9 @@ state_from!(
 /// The step after `done` (the reports of the steps taken so far, in order).
 pub fn next(command: &Command, issued: Issued, done: &[Report]) -> Next {
     use Report::{Applied, Rejected};
+    if let Some(next) = account::next(command, issued, done) {
+        return next;
+    }
     match command {
         Command::SignUp {
             user_id,
@@ -254,6 +257,7 @@ pub fn next(command: &Command, issued: Issued, done: &[Report]) -> Next {
             session_id,
             presented,
             replacement,
+            grace_ms,
         } => only(
             done,
             session_id.to_string(),
@@ -261,6 +265,7 @@ pub fn next(command: &Command, issued: Issued, done: &[Report]) -> Next {
                 presented: presented.clone(),
                 replacement: replacement.clone(),
                 now: issued.at,
+                grace: time::Duration::milliseconds(i64::from(*grace_ms)),
             },
         ),
         Command::RevokeSession {
@@ -428,6 +433,16 @@ pub fn next(command: &Command, issued: Issued, done: &[Report]) -> Next {
                 now: issued.at,
             },
         ),
+        // Planned in `account` above.
+        Command::EndSession { .. }
+        | Command::RequestPasswordReset { .. }
+        | Command::IssuePasswordReset { .. }
+        | Command::ResetPassword { .. }
+        | Command::ChangePassword { .. }
+        | Command::SignOutOtherSessions { .. }
+        | Command::RequestEmailChange { .. }
+        | Command::IssueEmailChange { .. }
+        | Command::ConfirmEmailChange { .. } => finished(done),
     }
 }
 
@@ -498,5 +513,6 @@ aggregate_command_from!(
     Play(PlayCommand)
 );
 
+mod account;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,11 @@
 //! `SessionStarted` is the sign-in's record (it names the user and the method) and
 //! carries the user's session epoch at that moment: a later `UserDisabled` bumps the
 //! user's epoch, which ends every older session without touching them (ADR 14).
+//!
+//! Two tabs refreshing with one token at once (ADR 29): the edge derives the new token
+//! from the presented one with a server key, so both ask for the same replacement. The
+//! second finds the token just rotated *to that replacement*, within the grace window,
+//! and is answered with it (no event). Any other reuse still revokes the family.
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
@@ -24,6 +29,9 @@ pub struct Session {
     revoked: Option<RevokeReason>,
     /// `None` for sessions started before epochs existed (they were revoked one by one).
     epoch: Option<u32>,
+    /// When `current` replaced the last of `rotated` (`None` before ADR 29).
+    #[serde(default)]
+    rotated_at: Option<OffsetDateTime>,
 }
 
 impl Session {
@@ -38,6 +46,23 @@ impl Session {
     }
     pub fn epoch(&self) -> Option<u32> {
         self.epoch
+    }
+
+    /// `presented` is the token the last rotation replaced, it asks for the replacement
+    /// that rotation made, and the rotation is younger than `grace`.
+    fn same_rotation(
+        &self,
+        presented: &TokenHash,
+        replacement: &TokenHash,
+        now: OffsetDateTime,
+        grace: time::Duration,
+    ) -> bool {
+        self.rotated.last().is_some_and(|r| r.matches(presented))
+            && self
+                .current
+                .as_ref()
+                .is_some_and(|c| c.matches(replacement))
+            && self.rotated_at.is_some_and(|at| now < at + grace)
     }
 
     fn is_family_token(&self, token_hash: &TokenHash) -> bool {
@@ -60,7 +85,12 @@ pub enum SessionCommand {
         presented: TokenHash,
         replacement: TokenHash,
         now: OffsetDateTime,
+        /// How long after a rotation the token it replaced may ask for the same
+        /// replacement again (two tabs at once).
+        grace: time::Duration,
     },
+    /// The owner ends one of their sessions (devices page).
+    End { user_id: Uuid },
     /// Ends the family. `presented` (logout) must be one of its tokens; `None` is an
     /// operator's or the system's decision (a disabled user).
     Revoke {
@@ -83,6 +113,13 @@ pub enum SessionEvent {
     },
     SessionRefreshed {
         token_hash: TokenHash,
+        /// Absent in events written before ADR 29.
+        #[serde(
+            default,
+            with = "time::serde::rfc3339::option",
+            skip_serializing_if = "Option::is_none"
+        )]
+        at: Option<OffsetDateTime>,
     },
     /// A rotated token came back: someone holds a copy. Always followed by a revocation.
     RefreshTokenReused {
@@ -157,6 +194,7 @@ impl Aggregate for Session {
                 presented,
                 replacement,
                 now,
+                grace,
             } => {
                 if self.user_id.is_none() {
                     return Err(SessionError::InvalidToken);
@@ -164,7 +202,9 @@ impl Aggregate for Session {
                 if self.revoked.is_some() {
                     return Err(SessionError::Revoked);
                 }
-                if self.rotated.iter().any(|r| r.matches(&presented)) {
+                if self.same_rotation(&presented, &replacement, now, grace) {
+                    // The other tab's refresh already rotated to this very replacement.
+                } else if self.rotated.iter().any(|r| r.matches(&presented)) {
                     events.push(SessionEvent::RefreshTokenReused {
                         token_hash: presented,
                     });
@@ -178,6 +218,17 @@ impl Aggregate for Session {
                 } else {
                     events.push(SessionEvent::SessionRefreshed {
                         token_hash: replacement,
+                        at: Some(now),
+                    });
+                }
+            }
+            SessionCommand::End { user_id } => {
+                if self.user_id != Some(user_id) {
+                    return Err(SessionError::InvalidToken);
+                }
+                if self.revoked.is_none() {
+                    events.push(SessionEvent::SessionRevoked {
+                        reason: RevokeReason::EndedByOwner,
                     });
                 }
             }
@@ -213,10 +264,11 @@ impl Aggregate for Session {
                 self.expires_at = Some(expires_at);
                 self.epoch = epoch;
             }
-            SessionEvent::SessionRefreshed { token_hash } => {
+            SessionEvent::SessionRefreshed { token_hash, at } => {
                 if let Some(previous) = self.current.replace(token_hash) {
                     self.rotated.push(previous);
                 }
+                self.rotated_at = at;
             }
             SessionEvent::RefreshTokenReused { .. } => {}
             SessionEvent::SessionRevoked { reason } => self.revoked = Some(reason),
@@ -278,13 +330,87 @@ mod tests {
             presented: TokenHash::of(presented),
             replacement: TokenHash::of(replacement),
             now: at,
+            grace: Duration::seconds(10),
         }
     }
 
     fn refreshed(token: &str) -> SessionEvent {
         SessionEvent::SessionRefreshed {
             token_hash: TokenHash::of(token),
+            at: Some(now()),
         }
+    }
+
+    #[test]
+    fn a_second_refresh_within_the_grace_window_gets_the_same_replacement() {
+        // Both tabs presented r1 and derived r2 from it: the second is answered with r2.
+        Framework::with(())
+            .given(vec![started(), refreshed("r2")])
+            .when(refresh("r1", "r2", now() + Duration::seconds(9)))
+            .then_expect_events(vec![]);
+        let reused = vec![
+            SessionEvent::RefreshTokenReused {
+                token_hash: TokenHash::of("r1"),
+            },
+            SessionEvent::SessionRevoked {
+                reason: RevokeReason::RefreshTokenReused,
+            },
+        ];
+        // After the window, the same request is a reuse.
+        Framework::with(())
+            .given(vec![started(), refreshed("r2")])
+            .when(refresh("r1", "r2", now() + Duration::seconds(10)))
+            .then_expect_events(reused.clone());
+        // Asking for another replacement is a reuse (a copy of r1 without the key).
+        Framework::with(())
+            .given(vec![started(), refreshed("r2")])
+            .when(refresh("r1", "other", now()))
+            .then_expect_events(reused.clone());
+        // Only the last rotation's token: r1 after r2 rotated to r3 is a reuse.
+        Framework::with(())
+            .given(vec![started(), refreshed("r2"), refreshed("r3")])
+            .when(refresh("r1", "r2", now()))
+            .then_expect_events(reused);
+        // A rotation written before ADR 29 (no time) has no grace.
+        let old: SessionEvent = serde_json::from_value(serde_json::json!({"SessionRefreshed":
+            {"token_hash": TokenHash::of("r2")}}))
+        .unwrap();
+        Framework::with(())
+            .given(vec![started(), old])
+            .when(refresh("r1", "r2", now()))
+            .then_expect_events(vec![
+                SessionEvent::RefreshTokenReused {
+                    token_hash: TokenHash::of("r1"),
+                },
+                SessionEvent::SessionRevoked {
+                    reason: RevokeReason::RefreshTokenReused,
+                },
+            ]);
+    }
+
+    #[test]
+    fn only_the_owner_ends_a_session() {
+        let ended = SessionEvent::SessionRevoked {
+            reason: RevokeReason::EndedByOwner,
+        };
+        Framework::with(())
+            .given(vec![started()])
+            .when(SessionCommand::End {
+                user_id: Uuid::nil(),
+            })
+            .then_expect_events(vec![ended.clone()]);
+        Framework::with(())
+            .given(vec![started()])
+            .when(SessionCommand::End {
+                user_id: Uuid::max(),
+            })
+            .then_expect_error_message("your session is not valid; sign in again");
+        Framework::with(())
+            .given(vec![started(), ended])
+            .when(SessionCommand::End {
+                user_id: Uuid::nil(),
+            })
+            .then_expect_events(vec![]);
     }
 
     #[test]

@@ -2,7 +2,11 @@
 //!
 //! Everything that changes an account is an event here, so the audit trail shows
 //! sign-up, verification, role changes, Google links and disabling. A sign-in's event
-//! lives on its `Session`, so using an account does not grow it (issue 16, ADR 14).
+//! lives on its `Session`, so using an account does not grow it (issue 16, ADR 14). The
+//! owner's changes (password reset and change, new address) are in `changes.rs` (ADR 29).
+
+mod changes;
+pub use changes::EmailChange;
 
 use std::collections::BTreeSet;
 
@@ -30,6 +34,12 @@ pub struct User {
     session_epoch: u32,
     /// Linked external identities, as (issuer, subject).
     identities: Vec<(String, String)>,
+    /// The one password-reset token that is valid now (hash, expiry).
+    #[serde(default)]
+    password_reset: Option<(TokenHash, OffsetDateTime)>,
+    /// The address change waiting for its link to be followed.
+    #[serde(default)]
+    email_change: Option<EmailChange>,
 }
 
 impl User {
@@ -56,6 +66,9 @@ impl User {
     }
     pub fn session_epoch(&self) -> u32 {
         self.session_epoch
+    }
+    pub fn email_change(&self) -> Option<&EmailChange> {
+        self.email_change.as_ref()
     }
     pub fn is_admin(&self) -> bool {
         self.user_id.is_some() && !self.disabled && self.roles.contains(&Role::Admin)
@@ -120,6 +133,38 @@ pub enum UserCommand {
     },
     Disable,
     Enable,
+    /// The mail reactor answers with a reset link.
+    RequestPasswordReset,
+    IssuePasswordReset {
+        token_hash: TokenHash,
+        expires_at: OffsetDateTime,
+    },
+    ResetPassword {
+        token_hash: TokenHash,
+        password_hash: PasswordHash,
+        now: OffsetDateTime,
+    },
+    /// Checked by the edge; every session ends (epoch).
+    ChangePassword {
+        password_hash: PasswordHash,
+    },
+    EndSessions,
+    RequestEmailChange {
+        email: Email,
+    },
+    IssueEmailChange {
+        email: Email,
+        token_hash: TokenHash,
+        expires_at: OffsetDateTime,
+    },
+    CheckEmailChange {
+        token_hash: TokenHash,
+        now: OffsetDateTime,
+    },
+    ChangeEmail {
+        token_hash: TokenHash,
+        now: OffsetDateTime,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,6 +209,39 @@ pub enum UserEvent {
     },
     UserDisabled,
     UserEnabled,
+    /// The mail reactor mails a link to `email`.
+    PasswordResetRequested {
+        email: Email,
+    },
+    PasswordResetIssued {
+        token_hash: TokenHash,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+    },
+    /// A reset link was followed: the new password, and every session ends.
+    PasswordReset {
+        password_hash: PasswordHash,
+    },
+    /// Every session ends (the caller gets a new one).
+    PasswordChanged {
+        password_hash: PasswordHash,
+    },
+    /// "Sign out everywhere else": every session ends (the caller's new one follows).
+    SessionsEnded,
+    EmailChangeRequested {
+        email: Email,
+    },
+    EmailChangeIssued {
+        email: Email,
+        token_hash: TokenHash,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+    },
+    /// The new address was confirmed; the mail reactor tells the old one.
+    EmailChanged {
+        from: Email,
+        to: Email,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -182,6 +260,16 @@ pub enum UserError {
     Disabled,
     #[error("verify your email address before signing in: follow the link we sent you, or ask for a new one")]
     NotVerified,
+    #[error("this password reset link is invalid or was already used; ask for a new one")]
+    InvalidResetToken,
+    #[error("this password reset link has expired; ask for a new one")]
+    ResetTokenExpired,
+    #[error("this confirmation link is invalid or was already used; change the address again")]
+    InvalidEmailChangeToken,
+    #[error("this confirmation link has expired; change the address again")]
+    EmailChangeTokenExpired,
+    #[error("this is already the account's address")]
+    SameEmail,
 }
 
 impl DomainEvent for UserEvent {
@@ -199,6 +287,14 @@ impl DomainEvent for UserEvent {
             Self::RoleRevoked { .. } => "RoleRevoked",
             Self::UserDisabled => "UserDisabled",
             Self::UserEnabled => "UserEnabled",
+            Self::PasswordResetRequested { .. } => "PasswordResetRequested",
+            Self::PasswordResetIssued { .. } => "PasswordResetIssued",
+            Self::PasswordReset { .. } => "PasswordReset",
+            Self::PasswordChanged { .. } => "PasswordChanged",
+            Self::SessionsEnded => "SessionsEnded",
+            Self::EmailChangeRequested { .. } => "EmailChangeRequested",
+            Self::EmailChangeIssued { .. } => "EmailChangeIssued",
+            Self::EmailChanged { .. } => "EmailChanged",
         }
         .into()
     }
@@ -343,6 +439,7 @@ impl Aggregate for User {
                     events.push(UserEvent::UserEnabled);
                 }
             }
+            change => events.extend(self.change(change)?),
         }
         for event in events {
             sink.write(event, self).await;
@@ -396,6 +493,7 @@ impl Aggregate for User {
                 self.session_epoch += 1;
             }
             UserEvent::UserEnabled => self.disabled = false,
+            change => self.apply_change(change),
         }
     }
 }

@@ -181,6 +181,9 @@ impl Role {
 pub enum SignInMethod {
     Password,
     Google,
+    /// Opened for the caller in place of their own session when every session ended
+    /// (a password change, "sign out everywhere else"; ADR 29).
+    Renewed,
 }
 
 /// Why a session (refresh-token family) ended.
@@ -190,6 +193,8 @@ pub enum RevokeReason {
     Logout,
     RefreshTokenReused,
     UserDisabled,
+    /// The owner ended it from the devices page.
+    EndedByOwner,
 }
 
 #[cfg(test)]

@@ -20,11 +20,35 @@ pub struct VerificationToken {
     raw: String,
 }
 
+/// What a token mailed for an event is for. Each has its own label in the HMAC, so a
+/// token made for one purpose is never another's (ADR 29).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    Verification,
+    PasswordReset,
+    EmailChange,
+}
+
+impl TokenPurpose {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Self::Verification => b"jukebox verification token\0",
+            Self::PasswordReset => b"jukebox password reset token\0",
+            Self::EmailChange => b"jukebox email change token\0",
+        }
+    }
+}
+
 impl VerificationToken {
     /// The token for the event `event_id` (`<aggregate_type>:<aggregate_id>:<sequence>`).
     pub fn derive(key: &[u8], user_id: Uuid, event_id: &str) -> Self {
+        Self::derive_for(TokenPurpose::Verification, key, user_id, event_id)
+    }
+
+    /// The token of `purpose` for the event `event_id`.
+    pub fn derive_for(purpose: TokenPurpose, key: &[u8], user_id: Uuid, event_id: &str) -> Self {
         let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-        mac.update(b"jukebox verification token\0");
+        mac.update(purpose.label());
         mac.update(event_id.as_bytes());
         let secret = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
         Self {
@@ -85,6 +109,13 @@ mod tests {
         let parsed = VerificationToken::parse(a.as_str()).expect("a derived token parses");
         assert_eq!((parsed.user_id, parsed.hash()), (user, a.hash()));
         assert!(VerificationToken::parse("nope").is_none());
+        let reset =
+            VerificationToken::derive_for(TokenPurpose::PasswordReset, b"key", user, "user:x:1");
+        assert_ne!(
+            a.as_str(),
+            reset.as_str(),
+            "one event, two purposes, two tokens"
+        );
         assert!(VerificationToken::parse(&format!("{user}.short")).is_none());
     }
 }

@@ -30,6 +30,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::app_credentials::routes())
         .merge(routes::favourites::routes())
         .merge(routes::plays::routes())
+        .merge(routes::account::routes())
+        .merge(routes::devices::routes())
         .merge(routes::stream::routes())
         .route("/openapi.json", get(openapi_json))
         .merge(routes::ops::routes())
@@ -65,6 +67,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
         routes::app_credentials::Doc::openapi(),
         routes::favourites::Doc::openapi(),
         routes::plays::Doc::openapi(),
+        routes::account::Doc::openapi(),
+        routes::devices::Doc::openapi(),
         routes::stream::Doc::openapi(),
         routes::admin::Doc::openapi(),
         routes::audit::Doc::openapi(),

@@ -96,7 +96,8 @@ impl From<CommandError> for ApiError {
             | ErrorCode::TrackStored
             | ErrorCode::InvalidCredentialName
             | ErrorCode::InvalidItem
-            | ErrorCode::InvalidPlayTime => StatusCode::UNPROCESSABLE_ENTITY,
+            | ErrorCode::InvalidPlayTime
+            | ErrorCode::SameEmail => StatusCode::UNPROCESSABLE_ENTITY,
         };
         Self::new(status, error.code.as_str(), error.message)
     }

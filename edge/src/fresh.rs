@@ -42,6 +42,12 @@ pub fn record(position: Option<&str>) {
     });
 }
 
+/// Drops the positions recorded so far: for an answer that must look the same whether or
+/// not its command wrote anything ("forgot password" does not tell who has an account).
+pub fn forget() {
+    let _ = WRITTEN.try_with(|written| *written.lock().expect("position lock") = None);
+}
+
 /// Middleware: writes the recorded position into a successful answer.
 pub async fn stamp(request: Request, next: Next) -> Response {
     let (response, written) = WRITTEN

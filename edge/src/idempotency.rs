@@ -109,7 +109,10 @@ pub async fn scope(State(state): State<AppState>, mut request: Request, next: Ne
 }
 
 /// Routes without a bearer token: their caller is the client's nonce.
-const ANONYMOUS_ROUTES: [&str; 6] = [
+const ANONYMOUS_ROUTES: [&str; 9] = [
+    "/auth/forgot-password",
+    "/auth/reset-password",
+    "/auth/confirm-email",
     "/auth/signup",
     "/auth/verify-email",
     "/auth/resend-verification",

@@ -20,6 +20,9 @@ pub enum Bucket {
     RefreshAccount,
     /// Failed Subsonic API authentications, per account (ADR 24).
     SubsonicAccount,
+    /// "Forgot password": every request counts (ADR 29).
+    ResetAddress,
+    ResetAccount,
 }
 
 impl Bucket {
@@ -30,6 +33,7 @@ impl Bucket {
             Self::VerifyAddress | Self::VerifyAccount => "verify",
             Self::RefreshAddress | Self::RefreshAccount => "refresh",
             Self::SubsonicAccount => "subsonic",
+            Self::ResetAddress | Self::ResetAccount => "password_reset",
         }
     }
 
@@ -41,6 +45,7 @@ impl Bucket {
                 | Self::VerifyAccount
                 | Self::RefreshAccount
                 | Self::SubsonicAccount
+                | Self::ResetAccount
         )
     }
 }

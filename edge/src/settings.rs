@@ -23,6 +23,11 @@ pub struct AuthSettings {
     pub request_key: Vec<u8>,
     /// HMAC key app credentials' secrets are derived with (`crate::app_credentials`).
     pub app_credential_key: Vec<u8>,
+    /// HMAC key a refresh derives its new refresh token with (`RefreshToken::rotated`).
+    pub refresh_rotation_key: Vec<u8>,
+    /// How long after a rotation the token it replaced still gets the same new one (two
+    /// tabs refreshing at once, ADR 29).
+    pub refresh_grace: Duration,
     pub admin_bootstrap_email: Option<Email>,
     pub cookie_secure: bool,
     /// Origins allowed on the cookie-authenticated endpoints.

@@ -129,6 +129,23 @@ impl RefreshToken {
         })
     }
 
+    /// The token a refresh of this one rotates to: HMAC-SHA256 of this token under a
+    /// server key, so two refreshes of one token at once (two tabs) ask for the same
+    /// replacement and both can be answered with it (ADR 29). Without the key a copy of
+    /// this token tells nothing about the next one.
+    pub fn rotated(&self, key: &[u8]) -> Self {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key");
+        mac.update(b"jukebox refresh rotation\0");
+        mac.update(self.raw.as_bytes());
+        let secret = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        Self {
+            session_id: self.session_id,
+            user_id: self.user_id,
+            raw: format!("{}.{}.{secret}", self.session_id, self.user_id),
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.raw
     }
@@ -184,5 +201,19 @@ mod tests {
         assert_eq!(parsed.hash(), refresh.hash());
         assert!(RefreshToken::parse("a.b.c").is_none());
         assert_ne!(random_secret(), random_secret());
+    }
+
+    #[test]
+    fn a_rotation_is_the_same_for_one_token_and_key_and_parses() {
+        let refresh = RefreshToken::generate(Uuid::new_v4(), Uuid::now_v7());
+        let next = refresh.rotated(b"key");
+        assert_eq!(next.as_str(), refresh.rotated(b"key").as_str());
+        assert_ne!(next.as_str(), refresh.rotated(b"other").as_str());
+        assert_ne!(next.as_str(), next.rotated(b"key").as_str());
+        let parsed = RefreshToken::parse(next.as_str()).expect("a rotated token parses");
+        assert_eq!(
+            (parsed.session_id, parsed.user_id),
+            (refresh.session_id, refresh.user_id)
+        );
     }
 }

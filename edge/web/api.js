@@ -218,6 +218,26 @@ export async function resendVerification(email) {
   return api('/auth/resend-verification', { method: 'POST', json: { email }, auth: false });
 }
 
+export async function forgotPassword(email) {
+  return api('/auth/forgot-password', { method: 'POST', json: { email }, auth: false });
+}
+
+export async function resetPassword(token, password) {
+  return api('/auth/reset-password', { method: 'POST', json: { token, password }, auth: false });
+}
+
+export async function confirmEmail(token) {
+  return api('/auth/confirm-email', { method: 'POST', json: { token }, auth: false });
+}
+
+/**
+ * A request that ends every session and answers this device's new one (a password
+ * change, "sign out everywhere else"): the new session replaces the current one here.
+ */
+export async function renewSession(path, json) {
+  setSession(await api(path, { method: 'POST', json }));
+}
+
 /**
  * Ends the session on the server, then here. A refusal (say, a page address the server
  * does not accept) throws and leaves you signed in: the server session would live on.

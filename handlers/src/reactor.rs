@@ -5,7 +5,9 @@
 //!   (`IssueVerification`, its command id derived from the event id) and a mail with the
 //!   link, once the token's hash is committed;
 //! - `SignUpAttempted` (a sign-up found the address taken) with an "already registered"
-//!   mail to the owner, when verification is required (otherwise sign-up answers 409).
+//!   mail to the owner, when verification is required (otherwise sign-up answers 409);
+//! - the owner's account changes (`reactor/account.rs`, ADR 29): reset and confirmation
+//!   links made like verification links, and notices of a changed password or address.
 //!
 //! What it did is recorded in `reactor_effects`, keyed by (reactor, event id), so a
 //! redelivered or re-fed event sends nothing twice. The record is written after the SMTP
@@ -35,11 +37,18 @@ use crate::mail::{Mail, Mailer};
 /// The durable consumer's name, and the reactor's key in `reactor_effects`.
 pub const CONSUMER: &str = "reactor-mail";
 
+mod account;
+
 /// The events this reactor answers (subjects below `evt.`).
-pub const SUBJECTS: [&str; 3] = [
+pub const SUBJECTS: [&str; 8] = [
     "evt.user.*.UserSignedUp",
     "evt.user.*.VerificationRequested",
     "evt.email_claim.*.SignUpAttempted",
+    "evt.user.*.PasswordResetRequested",
+    "evt.user.*.PasswordReset",
+    "evt.user.*.PasswordChanged",
+    "evt.user.*.EmailChangeRequested",
+    "evt.user.*.EmailChanged",
 ];
 
 /// What the mails say and how links are made.
@@ -53,6 +62,8 @@ pub struct MailSettings {
     pub email_verify_required: bool,
     /// HMAC key of verification tokens (`VerificationToken::derive`).
     pub token_key: Vec<u8>,
+    /// How long a password reset link works.
+    pub password_reset_ttl: Duration,
 }
 
 /// `jukebox_mail_total{kind="sent"|"failed"}`.
@@ -225,6 +236,12 @@ impl MailReactor {
             ("email_claim", "SignUpAttempted") if self.settings.email_verify_required => {
                 Some(self.already_registered(record, event_id)?)
             }
+            ("user", "PasswordResetRequested" | "EmailChangeRequested") => {
+                self.link(bus, record, event_id).await?
+            }
+            ("user", "PasswordReset" | "PasswordChanged" | "EmailChanged") => {
+                self.notice(record, event_id).await?
+            }
             _ => None,
         };
         let effect = match mail {
@@ -278,24 +295,12 @@ impl MailReactor {
         let token = VerificationToken::derive(&self.settings.token_key, user_id, event_id);
         let ttl = time::Duration::try_from(self.settings.verification_ttl)
             .unwrap_or(time::Duration::days(1));
-        let envelope = CommandEnvelope {
-            command_id: issue_command_id(event_id),
-            correlation_id: record
-                .metadata_str("correlation_id")
-                .and_then(|c| c.parse().ok())
-                .unwrap_or_else(Uuid::now_v7),
-            issued_by: None,
-            issued_at: time::OffsetDateTime::now_utc(),
-            command: Command::IssueVerification {
-                user_id,
-                token_hash: token.hash(),
-                expires_at: time::OffsetDateTime::now_utc() + ttl,
-            },
+        let command = Command::IssueVerification {
+            user_id,
+            token_hash: token.hash(),
+            expires_at: time::OffsetDateTime::now_utc() + ttl,
         };
-        let outcome = self.send(bus, &envelope).await?;
-        if outcome.status == OutcomeStatus::Rejected {
-            let code = outcome.error.map_or("none", |e| e.code.as_str());
-            info!(%code, "no verification mail: the token was refused");
+        if !self.issue(bus, record, event_id, command).await? {
             return Ok(None);
         }
         let link = format!(
@@ -340,6 +345,34 @@ impl MailReactor {
                 ),
             },
         })
+    }
+
+    /// Commits a token's hash with `command`, whose id is derived from the event, so a
+    /// redelivery is answered from the stored outcome. `false`: refused (no mail).
+    async fn issue(
+        &self,
+        bus: &CommandBus,
+        record: &EventRecord,
+        event_id: &str,
+        command: Command,
+    ) -> Result<bool, ReactError> {
+        let envelope = CommandEnvelope {
+            command_id: issue_command_id(event_id),
+            correlation_id: record
+                .metadata_str("correlation_id")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or_else(Uuid::now_v7),
+            issued_by: None,
+            issued_at: time::OffsetDateTime::now_utc(),
+            command,
+        };
+        let outcome = self.send(bus, &envelope).await?;
+        if outcome.status == OutcomeStatus::Rejected {
+            let code = outcome.error.map_or("none", |e| e.code.as_str());
+            info!(%code, "no mail: the token was refused");
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// The command's stored outcome, else sends it and waits (a redelivery's copy is a

@@ -105,6 +105,11 @@ pub fn apply_user_event(
                 UserEvent::RoleRevoked { role } => row.roles.retain(|r| r != role.as_str()),
                 UserEvent::UserDisabled => row.disabled = true,
                 UserEvent::UserEnabled => row.disabled = false,
+                UserEvent::PasswordReset { password_hash }
+                | UserEvent::PasswordChanged { password_hash } => {
+                    row.password_hash = Some(password_hash.as_str().to_owned())
+                }
+                UserEvent::EmailChanged { to, .. } => row.email = to.to_string(),
                 _ => {}
             }
             None
@@ -261,6 +266,49 @@ mod tests {
         let row = &rows[&user().to_string()];
         assert!(row.roles.is_empty());
         assert!(!row.disabled);
+    }
+
+    #[test]
+    fn a_reset_or_change_replaces_the_hash_and_a_confirmed_address_replaces_the_email() {
+        let rows = signed_up()
+            .event(
+                "user",
+                user(),
+                UserEvent::PasswordReset {
+                    password_hash: PasswordHash::parse(REHASH).unwrap(),
+                },
+            )
+            .event(
+                "user",
+                user(),
+                UserEvent::EmailChangeRequested {
+                    email: Email::parse("dan@example.com").unwrap(),
+                },
+            )
+            .rows::<Accounts>();
+        let row = &rows[&user().to_string()];
+        assert_eq!(row.password_hash.as_deref(), Some(REHASH));
+        assert_eq!(row.email, "carol@example.com", "a request changes nothing");
+        let rows = signed_up()
+            .event(
+                "user",
+                user(),
+                UserEvent::PasswordChanged {
+                    password_hash: PasswordHash::parse(REHASH).unwrap(),
+                },
+            )
+            .event(
+                "user",
+                user(),
+                UserEvent::EmailChanged {
+                    from: Email::parse("carol@example.com").unwrap(),
+                    to: Email::parse("dan@example.com").unwrap(),
+                },
+            )
+            .rows::<Accounts>();
+        let row = &rows[&user().to_string()];
+        assert_eq!(row.password_hash.as_deref(), Some(REHASH));
+        assert_eq!(row.email, "dan@example.com");
     }
 
     #[test]

@@ -124,6 +124,7 @@ impl Projection for AdminUsers {
                     UserEvent::RoleRevoked { role } => row.roles.retain(|r| r != role.as_str()),
                     UserEvent::UserDisabled => row.disabled = true,
                     UserEvent::UserEnabled => row.disabled = false,
+                    UserEvent::EmailChanged { to, .. } => row.email = to.to_string(),
                     _ => {}
                 }
             }
@@ -148,6 +149,7 @@ impl Projection for AdminUsers {
 
 /// The user a sign-in is recorded for: `SessionStarted` since issue 16. One written
 /// before it (no epoch) came with the user's own `SignedIn`, which counts it instead.
+/// A renewed session (password change, "sign out everywhere else") is no sign-in.
 fn sign_in(event: &EventRecord) -> Option<uuid::Uuid> {
     if event.aggregate_type != "session" {
         return None;
@@ -156,8 +158,9 @@ fn sign_in(event: &EventRecord) -> Option<uuid::Uuid> {
         Ok(SessionEvent::SessionStarted {
             user_id,
             epoch: Some(_),
+            method,
             ..
-        }) => Some(user_id),
+        }) if method != jukebox_domain::SignInMethod::Renewed => Some(user_id),
         _ => None,
     }
 }
@@ -226,6 +229,36 @@ mod tests {
             }]
         );
         assert!(rows.contains_key(&user().to_string()));
+    }
+
+    #[test]
+    fn a_confirmed_address_change_shows_and_a_renewed_session_is_no_sign_in() {
+        let rows = signed_up()
+            .event(
+                "user",
+                user(),
+                UserEvent::EmailChanged {
+                    from: Email::parse("alice@example.com").unwrap(),
+                    to: Email::parse("ada@example.com").unwrap(),
+                },
+            )
+            .event(
+                "session",
+                Uuid::from_u128(9),
+                SessionEvent::SessionStarted {
+                    user_id: user(),
+                    token_hash: jukebox_domain::TokenHash::of("r"),
+                    expires_at: Log::time(100),
+                    method: SignInMethod::Renewed,
+                    epoch: Some(1),
+                },
+            )
+            .rows::<AdminUsers>();
+        let row = &rows[&user().to_string()];
+        assert_eq!(
+            (row.email.as_str(), row.sign_in_count),
+            ("ada@example.com", 0)
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@ fn method_name(method: SignInMethod) -> &'static str {
     match method {
         SignInMethod::Password => "password",
         SignInMethod::Google => "google",
+        SignInMethod::Renewed => "renewed",
     }
 }
 
@@ -38,6 +39,7 @@ fn reason_name(reason: RevokeReason) -> &'static str {
         RevokeReason::Logout => "logout",
         RevokeReason::RefreshTokenReused => "refresh_token_reused",
         RevokeReason::UserDisabled => "user_disabled",
+        RevokeReason::EndedByOwner => "ended_by_owner",
     }
 }
 
@@ -190,6 +192,7 @@ mod tests {
                 session(),
                 SessionEvent::SessionRefreshed {
                     token_hash: TokenHash::of("second"),
+                    at: None,
                 },
             )
             .event(
@@ -197,6 +200,7 @@ mod tests {
                 session(),
                 SessionEvent::SessionRefreshed {
                     token_hash: TokenHash::of("third"),
+                    at: None,
                 },
             )
             .event(

@@ -44,7 +44,15 @@ fn every_event_has_a_sample(
         | UserEvent::RoleGranted { .. }
         | UserEvent::RoleRevoked { .. }
         | UserEvent::UserDisabled
-        | UserEvent::UserEnabled => {}
+        | UserEvent::UserEnabled
+        | UserEvent::PasswordResetRequested { .. }
+        | UserEvent::PasswordResetIssued { .. }
+        | UserEvent::PasswordReset { .. }
+        | UserEvent::PasswordChanged { .. }
+        | UserEvent::SessionsEnded
+        | UserEvent::EmailChangeRequested { .. }
+        | UserEvent::EmailChangeIssued { .. }
+        | UserEvent::EmailChanged { .. } => {}
     }
     match session {
         SessionEvent::SessionStarted { .. }
@@ -67,7 +75,9 @@ fn every_event_has_a_sample(
         TrackEvent::TrackStored(_) => {}
     }
     match claim {
-        EmailClaimEvent::EmailClaimed { .. } | EmailClaimEvent::SignUpAttempted { .. } => {}
+        EmailClaimEvent::EmailClaimed { .. }
+        | EmailClaimEvent::SignUpAttempted { .. }
+        | EmailClaimEvent::EmailReleased { .. } => {}
     }
     match identity {
         ExternalIdentityEvent::IdentityLinked { .. } => {}
@@ -132,6 +142,32 @@ fn samples() -> Vec<EventRecord> {
         UserEvent::RoleRevoked { role: Role::Admin },
         UserEvent::UserDisabled,
         UserEvent::UserEnabled,
+        UserEvent::PasswordResetRequested {
+            email: email.clone(),
+        },
+        UserEvent::PasswordResetIssued {
+            token_hash: TokenHash::of("p"),
+            expires_at: Log::time(60),
+        },
+        UserEvent::PasswordReset {
+            password_hash: PasswordHash::parse(HASH).unwrap(),
+        },
+        UserEvent::PasswordChanged {
+            password_hash: PasswordHash::parse(HASH).unwrap(),
+        },
+        UserEvent::SessionsEnded,
+        UserEvent::EmailChangeRequested {
+            email: email.clone(),
+        },
+        UserEvent::EmailChangeIssued {
+            email: email.clone(),
+            token_hash: TokenHash::of("c"),
+            expires_at: Log::time(60),
+        },
+        UserEvent::EmailChanged {
+            from: email.clone(),
+            to: email.clone(),
+        },
     ] {
         log = log.event(jukebox_domain::User::TYPE, user, event);
     }
@@ -145,6 +181,7 @@ fn samples() -> Vec<EventRecord> {
         },
         SessionEvent::SessionRefreshed {
             token_hash: TokenHash::of("r"),
+            at: None,
         },
         SessionEvent::RefreshTokenReused {
             token_hash: TokenHash::of("s"),
@@ -227,6 +264,7 @@ fn samples() -> Vec<EventRecord> {
     for event in [
         EmailClaimEvent::EmailClaimed { user_id: user },
         EmailClaimEvent::SignUpAttempted { user_id: user },
+        EmailClaimEvent::EmailReleased { user_id: user },
     ] {
         log = log.event(jukebox_domain::EmailClaim::TYPE, &email, event);
     }

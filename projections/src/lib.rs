@@ -15,6 +15,7 @@ pub mod app_credentials;
 pub mod auth_sessions;
 #[cfg(test)]
 mod coverage;
+pub mod devices;
 pub mod favourites;
 pub mod freshness;
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 pub mod media;
 pub mod s3;
+pub mod smtp;
 
 #[cfg(feature = "app")]
 mod app;

@@ -10,6 +10,7 @@ mod idempotency;
 mod input;
 mod limits;
 mod mail;
+mod manage;
 mod tokens;
 
 use jukebox_test_support as support;

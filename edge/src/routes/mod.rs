@@ -1,10 +1,12 @@
 //! The API gateway's routes, one module per resource. Each has its `routes()` and its
 //! `Doc` (its operations in the OpenAPI document); `crate::api` assembles them.
 
+pub mod account;
 pub mod admin;
 pub mod app_credentials;
 pub mod audit;
 pub mod auth;
+pub mod devices;
 pub mod favourites;
 pub mod google;
 pub mod imports;

@@ -2,11 +2,13 @@
 //! `/auth/me`. No route here mails: the mail reactor (handlers) answers the events these
 //! commands commit. The `AuthUser` extractor is in `crate::extract`.
 
+mod reset;
 mod session;
 mod signup;
 mod verification;
 
-pub use session::{cookie, open_session, refresh_cookie, session_response};
+pub(crate) use reset::new_password_hash;
+pub use session::{cookie, open_session, refresh_cookie, session_response, SessionResponse};
 pub use verification::exposed_token;
 
 use axum::routing::{get, post};
@@ -33,6 +35,9 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/signin", post(session::sign_in))
         .route("/auth/refresh", post(session::refresh))
         .route("/auth/logout", post(session::logout))
+        .route("/auth/forgot-password", post(reset::forgot_password))
+        .route("/auth/reset-password", post(reset::reset_password))
+        .route("/auth/confirm-email", post(reset::confirm_email))
         .route("/auth/me", get(me))
 }
 
@@ -45,6 +50,9 @@ pub fn routes() -> Router<AppState> {
     session::sign_in,
     session::refresh,
     session::logout,
+    reset::forgot_password,
+    reset::reset_password,
+    reset::confirm_email,
     me
 ))]
 pub(crate) struct Doc;

@@ -31,7 +31,7 @@ pub(super) struct SignInRequest {
 
 /// A fresh or refreshed session; the refresh token is in an HttpOnly cookie.
 #[derive(Serialize, ToSchema)]
-struct SessionResponse {
+pub struct SessionResponse {
     access_token: String,
     #[schema(example = "Bearer")]
     token_type: &'static str,
@@ -92,6 +92,7 @@ pub(super) async fn sign_in(
         rehash,
     )
     .await?;
+    crate::routes::devices::record_use(&state, &headers, &addr, session_id, account.user_id).await;
     Ok(session_response(
         &state,
         StatusCode::OK,
@@ -303,11 +304,15 @@ pub(super) async fn refresh(
             "your session has ended; sign in again",
         ));
     }
-    let replacement = RefreshToken::generate(token.session_id, token.user_id);
+    // Derived, not random: a second tab refreshing with the same token at the same moment
+    // asks for the same replacement and is answered with it (ADR 29).
+    let replacement = token.rotated(&state.auth.refresh_rotation_key);
+    let grace_ms = u32::try_from(state.auth.refresh_grace.as_millis()).unwrap_or(u32::MAX);
     let command = Command::RefreshSession {
         session_id: token.session_id,
         presented: token.hash(),
         replacement: replacement.hash(),
+        grace_ms,
     };
     let envelope = credential_envelope(&headers, Some(token.user_id), command)?;
     match send(&state, &envelope).await? {
@@ -325,6 +330,14 @@ pub(super) async fn refresh(
                 ));
             }
             state.limiter.clear(Bucket::RefreshAccount, &session_key);
+            crate::routes::devices::record_use(
+                &state,
+                &headers,
+                &addr,
+                token.session_id,
+                token.user_id,
+            )
+            .await;
             Ok(session_response(
                 &state,
                 StatusCode::OK,

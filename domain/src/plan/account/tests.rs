@@ -1,0 +1,186 @@
+//! Given an account command and the reports so far, the next step.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::command::{Command, CommandError};
+use crate::plan::{next, AggregateCommand, Issued, Next, Report, State, Step};
+use crate::value::{Email, PasswordHash, SignInMethod, TokenHash};
+use crate::{
+    EmailClaim, EmailClaimCommand, EmailClaimError, SessionCommand, User, UserCommand, UserEvent,
+};
+use cqrs_es::Aggregate;
+
+const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+
+fn id(n: u128) -> Uuid {
+    Uuid::from_u128(n)
+}
+
+fn at() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+}
+
+fn by(issuer: Option<Uuid>) -> Issued {
+    Issued {
+        by: issuer,
+        at: at(),
+    }
+}
+
+fn user(events: Vec<UserEvent>) -> User {
+    let mut user = User::default();
+    for event in events {
+        user.apply(event);
+    }
+    user
+}
+
+fn signed_up(user_id: Uuid) -> UserEvent {
+    UserEvent::UserSignedUp {
+        user_id,
+        email: Email::parse("alice@example.com").unwrap(),
+        password_hash: PasswordHash::parse(HASH).unwrap(),
+    }
+}
+
+pub(in crate::plan) fn bob() -> Email {
+    Email::parse("bob@example.com").unwrap()
+}
+
+/// Alice, with a change to bob@ waiting for its link.
+pub(in crate::plan) fn changing() -> User {
+    user(vec![
+        signed_up(id(1)),
+        UserEvent::EmailChangeIssued {
+            email: bob(),
+            token_hash: TokenHash::of("t"),
+            expires_at: at() + time::Duration::hours(1),
+        },
+    ])
+}
+
+fn applied(events: &[&str], state: impl Into<State>) -> Report {
+    Report::Applied {
+        events: events.iter().map(|e| e.to_string()).collect(),
+        state: state.into(),
+    }
+}
+
+fn rejected(error: impl Into<CommandError>) -> Report {
+    Report::Rejected(error.into())
+}
+
+fn step(aggregate_id: &str, command: impl Into<AggregateCommand>, last: bool) -> Next {
+    Next::Step(Step::Apply {
+        aggregate_id: aggregate_id.to_owned(),
+        command: command.into(),
+        last,
+    })
+}
+
+fn confirm() -> Command {
+    Command::ConfirmEmailChange {
+        user_id: id(1),
+        token_hash: TokenHash::of("t"),
+    }
+}
+
+#[test]
+fn an_address_change_claims_the_new_address_moves_the_account_then_frees_the_old_one() {
+    let user_id = id(1).to_string();
+    let check = UserCommand::CheckEmailChange {
+        token_hash: TokenHash::of("t"),
+        now: at(),
+    };
+    let change = UserCommand::ChangeEmail {
+        token_hash: TokenHash::of("t"),
+        now: at(),
+    };
+    assert_eq!(
+        next(&confirm(), by(Some(id(1))), &[]),
+        step(&user_id, check, false)
+    );
+    let mut done = vec![applied(&[], changing())];
+    let claim = EmailClaimCommand::Claim { user_id: id(1) };
+    assert_eq!(
+        next(&confirm(), by(Some(id(1))), &done),
+        step("bob@example.com", claim, false)
+    );
+    done.push(applied(&["EmailClaimed"], EmailClaim::default()));
+    assert_eq!(
+        next(&confirm(), by(Some(id(1))), &done),
+        step(&user_id, change, false)
+    );
+    done.push(applied(&["EmailChanged"], user(vec![])));
+    let release = EmailClaimCommand::Release { user_id: id(1) };
+    assert_eq!(
+        next(&confirm(), by(Some(id(1))), &done),
+        step("alice@example.com", release, true)
+    );
+    done.push(applied(&["EmailReleased"], EmailClaim::default()));
+    assert_eq!(
+        next(&confirm(), by(Some(id(1))), &done),
+        Next::Finish(Ok(()))
+    );
+}
+
+#[test]
+fn an_address_change_to_a_taken_address_or_with_a_stale_link_changes_nothing() {
+    // The new address is someone's: refused, nothing written.
+    let taken: CommandError = EmailClaimError::AlreadyClaimed.into();
+    let done = [
+        applied(&[], changing()),
+        rejected(EmailClaimError::AlreadyClaimed),
+    ];
+    assert_eq!(
+        next(&confirm(), by(Some(id(1))), &done),
+        Next::Finish(Err(taken))
+    );
+    // The link died between the check and the change: the claim is given back.
+    let stale: CommandError = crate::UserError::InvalidEmailChangeToken.into();
+    let mut done = vec![
+        applied(&[], changing()),
+        applied(&["EmailClaimed"], EmailClaim::default()),
+        rejected(crate::UserError::InvalidEmailChangeToken),
+    ];
+    let release = EmailClaimCommand::Release { user_id: id(1) };
+    assert_eq!(
+        next(&confirm(), by(Some(id(1))), &done),
+        step("bob@example.com", release, false)
+    );
+    done.push(applied(&["EmailReleased"], EmailClaim::default()));
+    assert_eq!(
+        next(&confirm(), by(Some(id(1))), &done),
+        Next::Finish(Err(stale))
+    );
+}
+
+#[test]
+fn a_password_change_ends_every_session_then_opens_the_caller_s_under_the_new_epoch() {
+    let command = Command::ChangePassword {
+        user_id: id(1),
+        password_hash: PasswordHash::parse(HASH).unwrap(),
+        session_id: id(2),
+        refresh_token_hash: TokenHash::of("r"),
+        session_expires_at: at(),
+    };
+    let changed = user(vec![
+        signed_up(id(1)),
+        UserEvent::PasswordChanged {
+            password_hash: PasswordHash::parse(HASH).unwrap(),
+        },
+    ]);
+    let done = [applied(&["PasswordChanged"], changed)];
+    let start = SessionCommand::Start {
+        user_id: id(1),
+        token_hash: TokenHash::of("r"),
+        expires_at: at(),
+        method: SignInMethod::Renewed,
+        epoch: 1,
+    };
+    assert_eq!(
+        next(&command, by(Some(id(1))), &done),
+        step(&id(2).to_string(), start, true)
+    );
+}

@@ -1,0 +1,101 @@
+// The account part of "Apps & devices": the devices signed in (from /api/me/sessions;
+// end one, or every other one), the password and the email address. App credentials
+// are listed above it by apps.js.
+
+import { api, renewSession } from './api.js';
+import { explain } from './messages.js';
+import { $, h, say, formatDate } from './ui.js';
+
+export function setup() {
+  $('#devices-others').addEventListener('click', signOutOthers);
+  $('#password-form').addEventListener('submit', changePassword);
+  $('#email-form').addEventListener('submit', changeEmail);
+}
+
+export function show(user) {
+  if (user) $('#email-current').textContent = user.email;
+  loadDevices();
+}
+
+function deviceRow(session) {
+  const used = session.last_used_at ? `last used ${formatDate(session.last_used_at)}` : '';
+  return h('li', { class: 'credential-row', dataset: { session: session.id } },
+    h('div', {},
+      h('strong', {}, session.device || 'Unknown client'),
+      session.current ? h('span', { class: 'badge current' }, 'this device') : null,
+      h('div', { class: 'hint' },
+        [`Signed in ${formatDate(session.started_at)}`, used, session.client ? `from ${session.client}` : '']
+          .filter(Boolean).join(' · '))),
+    session.current ? null : h('button', {
+      type: 'button',
+      class: 'ghost',
+      onclick: () => endSession(session),
+    }, 'Sign out'));
+}
+
+async function loadDevices() {
+  const list = $('#devices-list');
+  try {
+    const answer = await api('/me/sessions');
+    const sessions = answer?.sessions;
+    if (!Array.isArray(sessions)) throw new Error('unexpected answer');
+    list.replaceChildren(...sessions.map(deviceRow));
+    $('#devices-others').hidden = !sessions.some((s) => !s.current);
+  } catch (error) {
+    say($('#devices-message'), explain(error), 'error');
+  }
+}
+
+async function endSession(session) {
+  try {
+    await api(`/me/sessions/${session.id}`, { method: 'DELETE' });
+    say($('#devices-message'), `${session.device || 'That device'} is signed out.`, 'ok');
+    await loadDevices();
+  } catch (error) {
+    say($('#devices-message'), explain(error), 'error');
+  }
+}
+
+async function signOutOthers() {
+  if (!window.confirm('Sign out every other device? This one stays signed in.')) return;
+  try {
+    await renewSession('/me/sessions/sign-out-others');
+    say($('#devices-message'), 'Every other device is signed out.', 'ok');
+    await loadDevices();
+  } catch (error) {
+    say($('#devices-message'), explain(error), 'error');
+  }
+}
+
+async function changePassword(event) {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  say($('#password-message'), 'Changing your password…');
+  try {
+    await renewSession('/me/password', {
+      current_password: form.get('current'),
+      new_password: form.get('new'),
+    });
+    event.target.reset();
+    say($('#password-message'), 'Password changed. Every other device is signed out.', 'ok');
+    await loadDevices();
+  } catch (error) {
+    say($('#password-message'), explain(error), 'error');
+  }
+}
+
+async function changeEmail(event) {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const password = form.get('password');
+  try {
+    const answer = await api('/me/email', {
+      method: 'POST',
+      json: password ? { email: form.get('email'), password } : { email: form.get('email') },
+    });
+    event.target.reset();
+    say($('#email-message'), `We sent a link to ${answer.pending_email}. Your address changes when you open it.`, 'ok');
+  } catch (error) {
+    say($('#email-message'), explain(error), 'error');
+  }
+}
