@@ -361,6 +361,11 @@ async fn devices_are_listed_ended_one_by_one_or_all_but_this_one_and_the_passwor
     assert!(mine["last_used_at"].is_string() && mine["started_at"].is_string());
     let theirs = listed.iter().find(|s| s["current"] == false).unwrap();
     assert_eq!(theirs["device"], "Chrome on Android");
+    // This device's own session ends by signing out, not from the list.
+    let own = app.api(&format!("/me/sessions/{}", mine["id"].as_str().unwrap()));
+    let refused = authed(&laptop, reqwest::Method::DELETE, own, &laptop_access, None).await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(refused).await, "current_session");
 
     // Someone else cannot end it; the owner can, and the phone is out at once.
     let stranger = signed_in(&app, &browser(), "lou@example.com").await;

@@ -182,7 +182,14 @@ async fn the_api_answers_hostile_input_with_4xx_as_its_document_says() {
     // routes' 403, their own library and jobs); then as the admin, every operation. In
     // that order because the admin's run may disable the user: it learns user ids from
     // `GET /admin/users`. It cannot disable or demote the admin itself (409).
-    let user_filter = ["--include-path-regex", "^/(admin|library|jobs|stream|me)"];
+    // "Sign out everywhere else" ends the very session the fuzzer signs its requests with
+    // (that is what it is for): it gets its own run at the end.
+    let user_filter = [
+        "--include-path-regex",
+        "^/(admin|library|jobs|stream|me)",
+        "--exclude-path",
+        SIGN_OUT_OTHERS,
+    ];
     let (user_ok, user_report) = schemathesis("user", &base, &user, &user_filter, &budget).await;
     println!("--- as a plain user ---\n{user_report}");
     assert!(user_ok, "schemathesis failed as a user:\n{user_report}");
@@ -192,7 +199,12 @@ async fn the_api_answers_hostile_input_with_4xx_as_its_document_says() {
     // The jobs SSE stream of a real job (the admin's run makes some, and learns their ids)
     // stays open until the job ends, and without a downloader none does: the user's run
     // covers that route (their job ids are all unknown, so each answer ends).
-    let admin_filter = ["--exclude-path", "/jobs/{job_id}/events"];
+    let admin_filter = [
+        "--exclude-path",
+        "/jobs/{job_id}/events",
+        "--exclude-path",
+        SIGN_OUT_OTHERS,
+    ];
     let (admin_ok, admin_report) =
         schemathesis("admin", &base, &admin, &admin_filter, &budget).await;
     println!("--- as the admin ---\n{admin_report}");
@@ -201,8 +213,16 @@ async fn the_api_answers_hostile_input_with_4xx_as_its_document_says() {
         "schemathesis failed as the admin:\n{admin_report}"
     );
     assert_signed_in(&app, &admin).await;
+    // Last, the operation that ends the fuzzer's session: its first valid call answers a
+    // new session and ends this one, so every later call is a documented 401.
+    let only = ["--include-path", SIGN_OUT_OTHERS];
+    let (ok, report) = schemathesis("user-sign-out", &base, &user, &only, &budget).await;
+    println!("--- signing out everywhere else ---\n{report}");
+    assert!(ok, "schemathesis failed on {SIGN_OUT_OTHERS}:\n{report}");
     app.cleanup().await;
 }
+
+const SIGN_OUT_OTHERS: &str = "/me/sessions/sign-out-others";
 
 /// What schemathesis found, pinned down: each of these was a 500, a wrong answer or a
 /// lock-out before it was fixed.

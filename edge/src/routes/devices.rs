@@ -92,6 +92,7 @@ async fn list(
     security(("bearer" = [])), params(("session_id" = Uuid, Path), CommandHeaders),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "no session of mine"),
+        (status = 409, body = ErrorBody, description = "the session of this request: sign out instead"),
         (status = 422, body = ErrorBody, description = "not a UUID"),
         (status = 503, body = ErrorBody)))]
 async fn end(
@@ -102,6 +103,13 @@ async fn end(
 ) -> Result<StatusCode, ApiError> {
     let session_id = Uuid::try_parse(&raw)
         .map_err(|_| ApiError::unprocessable("invalid_session_id", "a session id is a UUID"))?;
+    if session_id == user.session_id {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "current_session",
+            "this is the session of this device; sign out to end it",
+        ));
+    }
     let command = Command::EndSession {
         user_id: user.user_id,
         session_id,
