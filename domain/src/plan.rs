@@ -3,6 +3,8 @@
 //! commands need an enabled admin"), kept pure. The processor runs the steps against the
 //! event store and reports each result back; `next` decides the following step from the
 //! command and the reports so far. Given the same reports it always answers the same.
+//! The file is long because its one match names every command (a new one does not
+//! compile without its plan); the account commands' plans are in `plan/account.rs`.
 
 use uuid::Uuid;
 

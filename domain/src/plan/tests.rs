@@ -1,5 +1,6 @@
 //! Given a command and the reports of the steps so far, when the runner asks for the
-//! next step, then the plan answers it.
+//! next step, then the plan answers it. The file is long because `all_commands` lists a
+//! sample of every command, which the tests over every plan need.
 
 use cqrs_es::Aggregate;
 use time::OffsetDateTime;
