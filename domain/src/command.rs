@@ -212,6 +212,38 @@ pub enum Command {
         #[serde(with = "time::serde::rfc3339")]
         played_at: time::OffsetDateTime,
     },
+    /// A new playlist of the user's, with its first tracks (one add).
+    CreatePlaylist {
+        playlist_id: Uuid,
+        user_id: Uuid,
+        name: String,
+        description: String,
+        public: bool,
+        tracks: Vec<TrackId>,
+    },
+    /// Details, removals and adds in one change, by the owner.
+    EditPlaylist {
+        playlist_id: Uuid,
+        user_id: Uuid,
+        edit: crate::playlist::Edit,
+    },
+    /// Moves one entry so that it ends at index `to`.
+    MovePlaylistEntry {
+        playlist_id: Uuid,
+        user_id: Uuid,
+        entry: u64,
+        to: usize,
+    },
+    /// Replaces the whole list (how Subsonic apps reorder).
+    ReplacePlaylistTracks {
+        playlist_id: Uuid,
+        user_id: Uuid,
+        tracks: Vec<TrackId>,
+    },
+    DeletePlaylist {
+        playlist_id: Uuid,
+        user_id: Uuid,
+    },
 }
 
 impl Command {
@@ -252,6 +284,11 @@ impl Command {
             Self::StarItem { .. } => "favourite.star",
             Self::UnstarItem { .. } => "favourite.unstar",
             Self::RecordPlay { .. } => "play.record",
+            Self::CreatePlaylist { .. } => "playlist.create",
+            Self::EditPlaylist { .. } => "playlist.edit",
+            Self::MovePlaylistEntry { .. } => "playlist.move",
+            Self::ReplacePlaylistTracks { .. } => "playlist.replace",
+            Self::DeletePlaylist { .. } => "playlist.delete",
         }
     }
 }
@@ -289,6 +326,14 @@ pub enum ErrorCode {
     InvalidPlayTime,
     /// An address change to the address the account already has.
     SameEmail,
+    UnknownPlaylist,
+    PlaylistExists,
+    NotPlaylistOwner,
+    InvalidPlaylistName,
+    InvalidPlaylistDescription,
+    PositionOutOfRange,
+    UnknownPlaylistEntry,
+    PlaylistFull,
 }
 
 impl ErrorCode {
@@ -321,6 +366,14 @@ impl ErrorCode {
             Self::InvalidItem => "invalid_item",
             Self::InvalidPlayTime => "invalid_play_time",
             Self::SameEmail => "same_email",
+            Self::UnknownPlaylist => "unknown_playlist",
+            Self::PlaylistExists => "playlist_exists",
+            Self::NotPlaylistOwner => "not_playlist_owner",
+            Self::InvalidPlaylistName => "invalid_playlist_name",
+            Self::InvalidPlaylistDescription => "invalid_playlist_description",
+            Self::PositionOutOfRange => "position_out_of_range",
+            Self::UnknownPlaylistEntry => "unknown_playlist_entry",
+            Self::PlaylistFull => "playlist_full",
         }
     }
 }
@@ -462,6 +515,22 @@ impl From<crate::PlayError> for CommandError {
                 Self::new(ErrorCode::InvalidPlayTime, error.to_string())
             }
         }
+    }
+}
+
+impl From<crate::PlaylistError> for CommandError {
+    fn from(error: crate::PlaylistError) -> Self {
+        let code = match error {
+            crate::PlaylistError::UnknownPlaylist => ErrorCode::UnknownPlaylist,
+            crate::PlaylistError::AlreadyCreated => ErrorCode::PlaylistExists,
+            crate::PlaylistError::NotOwner => ErrorCode::NotPlaylistOwner,
+            crate::PlaylistError::InvalidName => ErrorCode::InvalidPlaylistName,
+            crate::PlaylistError::InvalidDescription => ErrorCode::InvalidPlaylistDescription,
+            crate::PlaylistError::PositionOutOfRange { .. } => ErrorCode::PositionOutOfRange,
+            crate::PlaylistError::UnknownEntry(_) => ErrorCode::UnknownPlaylistEntry,
+            crate::PlaylistError::TooManyEntries => ErrorCode::PlaylistFull,
+        };
+        Self::new(code, error.to_string())
     }
 }
 

@@ -12,8 +12,8 @@ use crate::command::{Command, CommandError, ErrorCode};
 use crate::{
     AppCredentialCommand, AppCredentials, EmailClaim, EmailClaimCommand, ExternalIdentity,
     ExternalIdentityCommand, Favourite, FavouriteCommand, Import, ImportCommand, LibraryCommand,
-    LibraryEntry, Play, PlayCommand, Session, SessionCommand, Track, TrackCommand, User,
-    UserCommand,
+    LibraryEntry, Play, PlayCommand, Playlist, PlaylistCommand, Session, SessionCommand, Track,
+    TrackCommand, User, UserCommand,
 };
 
 /// Who issued the command and when (from its envelope).
@@ -62,6 +62,7 @@ pub enum AggregateCommand {
     AppCredentials(AppCredentialCommand),
     Favourite(FavouriteCommand),
     Play(PlayCommand),
+    Playlist(PlaylistCommand),
 }
 
 /// What a step did, as the runner reports it.
@@ -92,6 +93,7 @@ pub enum State {
     AppCredentials(AppCredentials),
     Favourite(Favourite),
     Play(Play),
+    Playlist(Playlist),
 }
 
 macro_rules! state_from {
@@ -113,7 +115,8 @@ state_from!(
     LibraryEntry,
     AppCredentials,
     Favourite,
-    Play
+    Play,
+    Playlist
 );
 
 /// The step after `done` (the reports of the steps taken so far, in order).
@@ -445,6 +448,11 @@ pub fn next(command: &Command, issued: Issued, done: &[Report]) -> Next {
         | Command::RequestEmailChange { .. }
         | Command::IssueEmailChange { .. }
         | Command::ConfirmEmailChange { .. } => finished(done),
+        Command::CreatePlaylist { .. }
+        | Command::EditPlaylist { .. }
+        | Command::MovePlaylistEntry { .. }
+        | Command::ReplacePlaylistTracks { .. }
+        | Command::DeletePlaylist { .. } => playlists::next(command, done),
     }
 }
 
@@ -512,9 +520,11 @@ aggregate_command_from!(
     LibraryEntry(LibraryCommand),
     AppCredentials(AppCredentialCommand),
     Favourite(FavouriteCommand),
-    Play(PlayCommand)
+    Play(PlayCommand),
+    Playlist(PlaylistCommand)
 );
 
 mod account;
+mod playlists;
 #[cfg(test)]
 mod tests;

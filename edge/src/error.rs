@@ -80,6 +80,12 @@ impl From<CommandError> for ApiError {
                 StatusCode::NOT_FOUND
             }
             ErrorCode::CredentialExists | ErrorCode::TooManyCredentials => StatusCode::CONFLICT,
+            ErrorCode::UnknownPlaylist | ErrorCode::UnknownPlaylistEntry => StatusCode::NOT_FOUND,
+            ErrorCode::NotPlaylistOwner => StatusCode::FORBIDDEN,
+            ErrorCode::PlaylistExists | ErrorCode::PlaylistFull => StatusCode::CONFLICT,
+            ErrorCode::InvalidPlaylistName
+            | ErrorCode::InvalidPlaylistDescription
+            | ErrorCode::PositionOutOfRange => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::AccountDisabled | ErrorCode::EmailNotVerified | ErrorCode::NotAdmin => {
                 StatusCode::FORBIDDEN
             }

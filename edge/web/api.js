@@ -172,6 +172,7 @@ export async function api(path, options = {}) {
   }
   if (response.status === 204) return null;
   const text = await response.text();
+  if (options.text) return text; // a file (an M3U8 export), not JSON
   return text ? JSON.parse(text) : null;
 }
 

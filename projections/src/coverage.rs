@@ -7,9 +7,9 @@
 use cqrs_es::Aggregate;
 use jukebox_domain::{
     AppCredentialEvent, EmailClaimEvent, ExternalIdentityEvent, FavouriteEvent, FavouriteItem,
-    FavouriteKind, ImportEvent, ImportStage, LibraryEvent, PasswordHash, PlayEvent, RevokeReason,
-    Role, SessionEvent, SignInMethod, SourceRef, StoredCover, StoredTrack, TokenHash, TrackEvent,
-    TrackId, UserEvent,
+    FavouriteKind, ImportEvent, ImportStage, LibraryEvent, PasswordHash, PlayEvent, PlaylistEvent,
+    RevokeReason, Role, SessionEvent, SignInMethod, SourceRef, StoredCover, StoredTrack, TokenHash,
+    TrackEvent, TrackId, UserEvent,
 };
 use jukebox_nats::EventRecord;
 use uuid::Uuid;
@@ -17,7 +17,8 @@ use uuid::Uuid;
 use crate::given::Log;
 use crate::runtime::Projection;
 use crate::{
-    Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, Plays, Tracks, UserLibrary,
+    Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, PlaylistEntries, Playlists, Plays,
+    Tracks, UserLibrary,
 };
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
@@ -99,6 +100,20 @@ fn every_favourite_and_play_event_has_a_sample(favourite: &FavouriteEvent, play:
     }
     match play {
         PlayEvent::PlayRecorded { .. } => {}
+    }
+}
+
+/// The same for `Playlist`.
+fn every_playlist_event_has_a_sample(event: &PlaylistEvent) {
+    match event {
+        PlaylistEvent::PlaylistCreated { .. }
+        | PlaylistEvent::PlaylistRenamed { .. }
+        | PlaylistEvent::PlaylistDescribed { .. }
+        | PlaylistEvent::PlaylistVisibilityChanged { .. }
+        | PlaylistEvent::PlaylistTracksAdded { .. }
+        | PlaylistEvent::PlaylistEntriesRemoved { .. }
+        | PlaylistEvent::PlaylistEntriesMoved { .. }
+        | PlaylistEvent::PlaylistDeleted { .. } => {}
     }
 }
 
@@ -312,6 +327,40 @@ fn samples() -> Vec<EventRecord> {
             played_at: Log::time(1),
         },
     );
+    let playlist = Uuid::from_u128(5);
+    let entry = jukebox_domain::playlist::Entry {
+        entry: 1,
+        track_id: track_id.clone(),
+        rank: 1,
+    };
+    for event in [
+        PlaylistEvent::PlaylistCreated {
+            playlist_id: playlist,
+            owner: user,
+            name: "Mix".into(),
+            description: String::new(),
+            public: false,
+        },
+        PlaylistEvent::PlaylistRenamed {
+            name: "Mix 2".into(),
+        },
+        PlaylistEvent::PlaylistDescribed {
+            description: "d".into(),
+        },
+        PlaylistEvent::PlaylistVisibilityChanged { public: true },
+        PlaylistEvent::PlaylistTracksAdded {
+            entries: vec![entry],
+        },
+        PlaylistEvent::PlaylistEntriesMoved {
+            ranks: vec![jukebox_domain::playlist::Ranked { entry: 1, rank: 2 }],
+        },
+        PlaylistEvent::PlaylistEntriesRemoved { entries: vec![1] },
+        PlaylistEvent::PlaylistDeleted {
+            entries: Vec::new(),
+        },
+    ] {
+        log = log.event(jukebox_domain::Playlist::TYPE, playlist, event);
+    }
     log.records().to_vec()
 }
 
@@ -360,6 +409,7 @@ fn every_aggregate_type_has_samples() {
     let _ = every_event_has_a_sample;
     let _ = every_app_credential_event_has_a_sample;
     let _ = every_favourite_and_play_event_has_a_sample;
+    let _ = every_playlist_event_has_a_sample;
 }
 
 #[test]
@@ -375,6 +425,8 @@ fn each_read_model_lists_exactly_the_aggregates_its_fold_reads() {
         mismatches::<Music>(&samples),
         mismatches::<Favourites>(&samples),
         mismatches::<Plays>(&samples),
+        mismatches::<Playlists>(&samples),
+        mismatches::<PlaylistEntries>(&samples),
     ]
     .concat();
     assert!(problems.is_empty(), "{}", problems.join("\n"));

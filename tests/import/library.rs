@@ -522,6 +522,47 @@ async fn every_projection_rebuilds_to_its_live_contents_while_reads_answer() {
             },
         )
         .await;
+    // Playlists (issue 19): a bulk create, a move, a removal, a deleted one.
+    let track = |n: usize| jukebox_domain::TrackId::parse(&video_track(n)).unwrap();
+    let (kept, gone) = (Uuid::now_v7(), Uuid::now_v7());
+    for (playlist_id, name) in [(kept, "Kept"), (gone, "Gone")] {
+        let tracks = vec![track(0), track(2), track(3), track(0)];
+        seeder
+            .send(
+                Some(alice_id),
+                Command::CreatePlaylist {
+                    playlist_id,
+                    user_id: alice_id,
+                    name: name.into(),
+                    description: String::new(),
+                    public: true,
+                    tracks,
+                },
+            )
+            .await;
+    }
+    for command in [
+        Command::MovePlaylistEntry {
+            playlist_id: kept,
+            user_id: alice_id,
+            entry: 4,
+            to: 0,
+        },
+        Command::EditPlaylist {
+            playlist_id: kept,
+            user_id: alice_id,
+            edit: jukebox_domain::playlist::Edit {
+                remove_positions: vec![2],
+                ..Default::default()
+            },
+        },
+        Command::DeletePlaylist {
+            playlist_id: gone,
+            user_id: alice_id,
+        },
+    ] {
+        seeder.send(Some(alice_id), command).await;
+    }
     // `contents` reads every table directly: every model has applied the last write.
     app.app.applied_latest(jukebox_projections::MODELS).await;
 

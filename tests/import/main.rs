@@ -9,6 +9,7 @@ mod failures;
 mod flow;
 mod library;
 mod music;
+mod playlists;
 mod read_your_writes;
 mod search;
 mod shared;

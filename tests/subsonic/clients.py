@@ -4,6 +4,8 @@ one JSON object, which the Rust test (tests/subsonic/clients.rs) checks.
 usage: clients.py <client> <port> <username> <secret> <page size>
   client: opensonic-apikey | opensonic-token | opensonic-get | pysonic
           | annotate-opensonic | annotate-pysonic (stars and plays, issue 19)
+usage: clients.py <client>-playlists <port> <username> <secret> <song id,song id,song id>
+  playlists (issue 19): create, update (add and remove), replace to reorder, delete
 """
 
 import hashlib
@@ -173,8 +175,58 @@ def run_annotate_pysonic(port, username, secret):
     return seen
 
 
+def playlists_opensonic(port, username, secret, songs):
+    conn = opensonic("token", port, username, secret)
+    a, b, c = songs
+    try:
+        seen = {"created": conn.create_playlist(name="Road trip", song_ids=[a, b, c])}
+        pid = next(p.id for p in conn.get_playlists() if p.name == "Road trip")
+        order = lambda: [s.id for s in (conn.get_playlist(pid).entry or [])]
+        seen["after_create"] = order()
+        conn.update_playlist(pid, comment="for the drive", song_ids_to_add=[a], song_indices_to_remove=[0])
+        seen["after_update"] = order()
+        seen["comment"] = conn.get_playlist(pid).comment
+        conn.create_playlist(playlist_id=pid, song_ids=list(reversed(order())))
+        seen["after_replace"] = order()
+        seen["deleted"] = conn.delete_playlist(pid)
+        seen["left"] = [p.name for p in conn.get_playlists()]
+        return seen
+    finally:
+        conn.cleanup()
+
+
+def playlists_pysonic(port, username, secret, songs):
+    import libsonic
+
+    conn = libsonic.Connection("http://127.0.0.1", username, secret, port=port,
+                               serverPath="rest", appName="py-sonic")
+    a, b, c = songs
+    created = conn.createPlaylist(name="Road trip", songIds=[a, b, c])["playlist"]
+    pid = created["id"]
+    order = lambda: [s["id"] for s in conn.getPlaylist(pid)["playlist"].get("entry", [])]
+    seen = {"created": [s["id"] for s in created.get("entry", [])]}
+    seen["listed"] = [p["name"] for p in conn.getPlaylists()["playlists"].get("playlist", [])]
+    seen["after_create"] = order()
+    conn.updatePlaylist(pid, comment="for the drive", songIdsToAdd=[a], songIndexesToRemove=[0])
+    seen["after_update"] = order()
+    seen["comment"] = conn.getPlaylist(pid)["playlist"].get("comment")
+    conn.createPlaylist(playlistId=pid, songIds=list(reversed(order())))
+    seen["after_replace"] = order()
+    seen["deleted"] = conn.deletePlaylist(pid)["status"]
+    seen["left"] = [p["name"] for p in conn.getPlaylists()["playlists"].get("playlist", [])]
+    return seen
+
+
 def main():
     client, port, username, secret, page = sys.argv[1:6]
+    if client.endswith("-playlists"):
+        songs = page.split(",")
+        if client.startswith("pysonic"):
+            seen = playlists_pysonic(int(port), username, secret, songs)
+        else:
+            seen = playlists_opensonic(int(port), username, secret, songs)
+        print(json.dumps(seen))
+        return
     port, page = int(port), int(page)
     if client == "annotate-opensonic":
         seen = run_annotate_opensonic(port, username, secret)

@@ -5,6 +5,7 @@
 mod annotation;
 mod api;
 mod credentials;
+mod playlists;
 mod rest;
 mod spec;
 

@@ -58,7 +58,7 @@ pub(crate) fn run_client(
     port: u16,
     username: &str,
     secret: &str,
-    page: usize,
+    page: impl std::fmt::Display,
 ) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/subsonic/clients.py");
     let output = Command::new(tool("subsonic-clients-python"))

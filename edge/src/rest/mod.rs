@@ -9,6 +9,7 @@ mod auth;
 mod browse;
 mod envelope;
 mod media;
+mod playlists;
 mod song;
 mod system;
 
@@ -210,6 +211,11 @@ async fn dispatch(
                 .await
                 .map(Answer::Raw)
         }
+        "getPlaylists" => playlists::list(state, &caller, params).await?,
+        "getPlaylist" => playlists::get(state, &caller, params).await?,
+        "createPlaylist" => playlists::create(state, &caller, params).await?,
+        "updatePlaylist" => playlists::update(state, &caller, params).await?,
+        "deletePlaylist" => playlists::delete(state, &caller, params).await?,
         "getCoverArt" => {
             return media::cover(state, &caller, params, headers)
                 .await
@@ -248,4 +254,9 @@ const KNOWN: &[&str] = &[
     "stream",
     "download",
     "getCoverArt",
+    "getPlaylists",
+    "getPlaylist",
+    "createPlaylist",
+    "updatePlaylist",
+    "deletePlaylist",
 ];

@@ -12,5 +12,6 @@ pub mod google;
 pub mod imports;
 pub mod library;
 pub mod ops;
+pub mod playlists;
 pub mod plays;
 pub mod stream;

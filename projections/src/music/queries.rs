@@ -261,6 +261,25 @@ pub mod tracks {
         .await
     }
 
+    /// The tracks with these ids in `user_id`'s library, in no particular order (a
+    /// playlist's page looks its songs up by id).
+    pub async fn many(
+        pool: &sqlx::PgPool,
+        user_id: Uuid,
+        track_ids: &[String],
+    ) -> Result<Vec<Track>, sqlx::Error> {
+        let keys: Vec<String> = track_ids
+            .iter()
+            .map(|id| crate::music::Music::entry_key(user_id, id))
+            .collect();
+        sqlx::query_as(&format!(
+            "SELECT {TRACK_COLUMNS} FROM music WHERE key = ANY($1) AND kind = 'entry'"
+        ))
+        .bind(keys)
+        .fetch_all(pool)
+        .await
+    }
+
     /// An album's tracks in order: as they were added, then by id.
     pub async fn of_album(
         pool: &sqlx::PgPool,
