@@ -1,4 +1,6 @@
 //! The commands that travel on the command bus, and how a rejected one is described.
+//! It is long because it is the one list of commands and of error codes, each with its
+//! wire name; an aggregate's own errors map to codes here.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
