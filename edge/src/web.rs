@@ -62,6 +62,11 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../web/apps.js"),
     ),
     (
+        "/account.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/account.js"),
+    ),
+    (
         "/auth.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/auth.js"),

@@ -9,6 +9,7 @@ import * as jobsView from './jobs.js';
 import * as player from './player.js';
 import * as admin from './admin.js';
 import * as apps from './apps.js';
+import * as account from './account.js';
 import * as music from './music.js';
 import * as favourites from './favourites.js';
 import { explain, loadSettings } from './messages.js';
@@ -43,7 +44,7 @@ function route() {
   if (view === 'library') loadLibrary();
   if (view === 'jobs') jobsView.loadJobs();
   if (view === 'queue') renderQueue();
-  if (view === 'apps') apps.show();
+  if (view === 'apps') { apps.show(); account.show(me); }
   if (view === 'admin') admin.show();
 }
 
@@ -381,9 +382,11 @@ async function start() {
   player.setup();
   admin.setup();
   apps.setup();
+  account.setup();
   music.setup();
-  await auth.verifyFromLink();
-  const restored = await API.restore().catch(() => false);
+  // A mailed link (reset, new address) keeps the signed-out screen, where it answers.
+  const stay = await auth.verifyFromLink();
+  const restored = !stay && await API.restore().catch(() => false);
   if (!restored) {
     const refused = API.refusal;
     // A session that simply ended needs no words; a refused one does.
