@@ -9,8 +9,8 @@ use anyhow::Context;
 use jukebox_handlers::{Downloader, MailReactor, Processor, Relay};
 use jukebox_nats::{CommandBus, Namespace, Topology};
 use jukebox_projections::{
-    Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, Plays, ProjectionRunner, Tracks,
-    UserLibrary,
+    Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, PlayQueues, Plays,
+    ProjectionRunner, Tracks, UserLibrary,
 };
 use secrecy::ExposeSecret;
 use sqlx::postgres::PgPoolOptions;
@@ -350,6 +350,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         let (jobs, tracks, library) = (runner.clone(), runner.clone(), runner.clone());
         let music = runner.clone();
         let (favourites, plays) = (runner.clone(), runner.clone());
+        let play_queues = runner.clone();
         let sessions = runner;
         let stop = shutdown.clone();
         tasks.spawn(async move { ("projector", admin_users.run::<AdminUsers>(stop).await) });
@@ -369,6 +370,8 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         tasks.spawn(async move { ("projector", favourites.run::<Favourites>(stop).await) });
         let stop = shutdown.clone();
         tasks.spawn(async move { ("projector", plays.run::<Plays>(stop).await) });
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("projector", play_queues.run::<PlayQueues>(stop).await) });
     }
     if roles.contains(&Role::Downloader) {
         let config = &options.config;

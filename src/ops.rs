@@ -7,8 +7,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use jukebox_nats::log;
 use jukebox_projections::rebuild::{rebuild, RebuildReport};
 use jukebox_projections::{
-    Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, Plays, Projection, Tracks,
-    UserLibrary,
+    Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, PlayQueues, Plays, Projection,
+    Tracks, UserLibrary,
 };
 use secrecy::ExposeSecret;
 use sqlx::migrate::MigrateDatabase;
@@ -134,6 +134,7 @@ pub async fn rebuild_projection(
         Music::NAME => rebuild::<Music>(pool, &progress).await,
         Favourites::NAME => rebuild::<Favourites>(pool, &progress).await,
         Plays::NAME => rebuild::<Plays>(pool, &progress).await,
+        PlayQueues::NAME => rebuild::<PlayQueues>(pool, &progress).await,
         other => anyhow::bail!(
             "no projection named {other:?}; known: {}",
             jukebox_projections::ALL.join(", ")

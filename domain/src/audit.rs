@@ -29,6 +29,7 @@ pub const AGGREGATE_TYPES: &[&str] = &[
     crate::AppCredentials::TYPE,
     crate::Favourite::TYPE,
     crate::Play::TYPE,
+    crate::PlayQueueSave::TYPE,
 ];
 
 fn fold<A: Aggregate>(payloads: &[Value]) -> Result<Value, serde_json::Error> {
@@ -58,6 +59,7 @@ pub fn state_after(
         t if t == crate::AppCredentials::TYPE => fold::<crate::AppCredentials>(payloads),
         t if t == crate::Favourite::TYPE => fold::<crate::Favourite>(payloads),
         t if t == crate::Play::TYPE => fold::<crate::Play>(payloads),
+        t if t == crate::PlayQueueSave::TYPE => fold::<crate::PlayQueueSave>(payloads),
         _ => return None,
     })
 }

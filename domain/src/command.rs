@@ -212,6 +212,12 @@ pub enum Command {
         #[serde(with = "time::serde::rfc3339")]
         played_at: time::OffsetDateTime,
     },
+    /// Saves the user's play queue (a new save replaces the last; ADR 28). `save_id` is
+    /// the save's own aggregate id.
+    SavePlayQueue {
+        save_id: Uuid,
+        queue: crate::play_queue::SavedQueue,
+    },
 }
 
 impl Command {
@@ -252,6 +258,7 @@ impl Command {
             Self::StarItem { .. } => "favourite.star",
             Self::UnstarItem { .. } => "favourite.unstar",
             Self::RecordPlay { .. } => "play.record",
+            Self::SavePlayQueue { .. } => "play_queue.save",
         }
     }
 }
@@ -289,6 +296,8 @@ pub enum ErrorCode {
     InvalidPlayTime,
     /// An address change to the address the account already has.
     SameEmail,
+    /// A play queue that cannot be saved (too long, no current track, ...).
+    InvalidPlayQueue,
 }
 
 impl ErrorCode {
@@ -321,6 +330,7 @@ impl ErrorCode {
             Self::InvalidItem => "invalid_item",
             Self::InvalidPlayTime => "invalid_play_time",
             Self::SameEmail => "same_email",
+            Self::InvalidPlayQueue => "invalid_play_queue",
         }
     }
 }
@@ -462,6 +472,12 @@ impl From<crate::PlayError> for CommandError {
                 Self::new(ErrorCode::InvalidPlayTime, error.to_string())
             }
         }
+    }
+}
+
+impl From<crate::PlayQueueError> for CommandError {
+    fn from(error: crate::PlayQueueError) -> Self {
+        Self::new(ErrorCode::InvalidPlayQueue, error.to_string())
     }
 }
 

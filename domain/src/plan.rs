@@ -12,8 +12,8 @@ use crate::command::{Command, CommandError, ErrorCode};
 use crate::{
     AppCredentialCommand, AppCredentials, EmailClaim, EmailClaimCommand, ExternalIdentity,
     ExternalIdentityCommand, Favourite, FavouriteCommand, Import, ImportCommand, LibraryCommand,
-    LibraryEntry, Play, PlayCommand, Session, SessionCommand, Track, TrackCommand, User,
-    UserCommand,
+    LibraryEntry, Play, PlayCommand, PlayQueueCommand, PlayQueueSave, Session, SessionCommand,
+    Track, TrackCommand, User, UserCommand,
 };
 
 /// Who issued the command and when (from its envelope).
@@ -62,6 +62,7 @@ pub enum AggregateCommand {
     AppCredentials(AppCredentialCommand),
     Favourite(FavouriteCommand),
     Play(PlayCommand),
+    PlayQueueSave(PlayQueueCommand),
 }
 
 /// What a step did, as the runner reports it.
@@ -92,6 +93,7 @@ pub enum State {
     AppCredentials(AppCredentials),
     Favourite(Favourite),
     Play(Play),
+    PlayQueueSave(PlayQueueSave),
 }
 
 macro_rules! state_from {
@@ -113,7 +115,8 @@ state_from!(
     LibraryEntry,
     AppCredentials,
     Favourite,
-    Play
+    Play,
+    PlayQueueSave
 );
 
 /// The step after `done` (the reports of the steps taken so far, in order).
@@ -445,6 +448,16 @@ pub fn next(command: &Command, issued: Issued, done: &[Report]) -> Next {
         | Command::RequestEmailChange { .. }
         | Command::IssueEmailChange { .. }
         | Command::ConfirmEmailChange { .. } => finished(done),
+        // One aggregate per save: nothing to load, nothing that grows (ADR 28). It is
+        // dated by the envelope, the order the read model keeps.
+        Command::SavePlayQueue { save_id, queue } => only(
+            done,
+            save_id.to_string(),
+            PlayQueueCommand::Save(crate::SavedQueue {
+                saved_at: issued.at,
+                ..queue.clone()
+            }),
+        ),
     }
 }
 
@@ -512,7 +525,8 @@ aggregate_command_from!(
     LibraryEntry(LibraryCommand),
     AppCredentials(AppCredentialCommand),
     Favourite(FavouriteCommand),
-    Play(PlayCommand)
+    Play(PlayCommand),
+    PlayQueueSave(PlayQueueCommand)
 );
 
 mod account;

@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::plays::routes())
         .merge(routes::account::routes())
         .merge(routes::devices::routes())
+        .merge(routes::play_queue::routes())
         .merge(routes::stream::routes())
         .route("/openapi.json", get(openapi_json))
         .merge(routes::ops::routes())
@@ -69,6 +70,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         routes::plays::Doc::openapi(),
         routes::account::Doc::openapi(),
         routes::devices::Doc::openapi(),
+        routes::play_queue::Doc::openapi(),
         routes::stream::Doc::openapi(),
         routes::admin::Doc::openapi(),
         routes::audit::Doc::openapi(),

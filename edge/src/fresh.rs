@@ -169,8 +169,8 @@ pub async fn wait_for(
 /// The read models, as routes name what they read.
 pub mod models {
     use jukebox_projections::{
-        Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, Plays, ReadModel, Tracks,
-        UserLibrary,
+        Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, PlayQueues, Plays, ReadModel,
+        Tracks, UserLibrary,
     };
 
     pub const ACCOUNTS: ReadModel = ReadModel::of::<Accounts>();
@@ -182,4 +182,5 @@ pub mod models {
     pub const MUSIC: ReadModel = ReadModel::of::<Music>();
     pub const FAVOURITES: ReadModel = ReadModel::of::<Favourites>();
     pub const PLAYS: ReadModel = ReadModel::of::<Plays>();
+    pub const PLAY_QUEUES: ReadModel = ReadModel::of::<PlayQueues>();
 }

@@ -25,6 +25,7 @@ pub mod imports;
 pub mod library;
 pub mod music;
 pub mod now_playing;
+pub mod play_queue;
 pub mod plays;
 pub mod position;
 pub mod rebuild;
@@ -40,6 +41,7 @@ pub use freshness::{Freshness, ReadModel, WaitError};
 pub use imports::{jobs, tracks, Jobs, Tracks};
 pub use library::UserLibrary;
 pub use music::{albums, artists, Music};
+pub use play_queue::PlayQueues;
 pub use plays::Plays;
 pub use position::Position;
 pub use runtime::{Projection, ProjectionRunner};
@@ -55,6 +57,7 @@ pub const ALL: &[&str] = &[
     Music::NAME,
     Favourites::NAME,
     Plays::NAME,
+    PlayQueues::NAME,
 ];
 
 /// Every read model as a read waits on it (`Freshness::wait_for`).
@@ -68,4 +71,5 @@ pub const MODELS: &[ReadModel] = &[
     ReadModel::of::<Music>(),
     ReadModel::of::<Favourites>(),
     ReadModel::of::<Plays>(),
+    ReadModel::of::<PlayQueues>(),
 ];

@@ -5,6 +5,7 @@
 mod annotation;
 mod api;
 mod credentials;
+mod queue;
 mod rest;
 mod spec;
 

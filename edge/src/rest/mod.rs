@@ -9,6 +9,7 @@ mod auth;
 mod browse;
 mod envelope;
 mod media;
+mod queue;
 mod song;
 mod system;
 
@@ -205,6 +206,8 @@ async fn dispatch(
         "getStarred2" => annotation::starred(state, &caller, true).await?,
         "scrobble" => annotation::scrobble(state, &caller, params).await?,
         "getNowPlaying" => annotation::now_playing(state, &caller).await?,
+        "savePlayQueue" => queue::save_play_queue(state, &caller, params).await?,
+        "getPlayQueue" => queue::get_play_queue(state, &caller).await?,
         "stream" | "download" => {
             return media::audio(state, &caller, params, headers, http_method)
                 .await
@@ -245,6 +248,8 @@ const KNOWN: &[&str] = &[
     "getStarred2",
     "scrobble",
     "getNowPlaying",
+    "savePlayQueue",
+    "getPlayQueue",
     "stream",
     "download",
     "getCoverArt",

@@ -12,5 +12,6 @@ pub mod google;
 pub mod imports;
 pub mod library;
 pub mod ops;
+pub mod play_queue;
 pub mod plays;
 pub mod stream;

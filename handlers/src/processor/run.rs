@@ -10,7 +10,7 @@ use cqrs_es::DomainEvent;
 use jukebox_domain::plan::{self, AggregateCommand, Issued, Next, Report, State, Step};
 use jukebox_domain::{
     AppCredentials, CommandError, EmailClaim, ExternalIdentity, Favourite, Import, LibraryEntry,
-    Play, Session, Track, User,
+    Play, PlayQueueSave, Session, Track, User,
 };
 use jukebox_nats::{log, CommandEnvelope, CommandOutcome, EventRef, OutcomeStatus};
 use tracing::{debug_span, info, Instrument};
@@ -126,6 +126,10 @@ impl<'a> Run<'a> {
                 self.apply::<Favourite>(aggregate_id, c, last, with).await
             }
             AggregateCommand::Play(c) => self.apply::<Play>(aggregate_id, c, last, with).await,
+            AggregateCommand::PlayQueueSave(c) => {
+                self.apply::<PlayQueueSave>(aggregate_id, c, last, with)
+                    .await
+            }
             AggregateCommand::LibraryEntry(c) => {
                 // An entry with no events of its own starts from its track's last event
                 // in the per-user `Library` of logs written before issue 16 (indexed;
