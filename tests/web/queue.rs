@@ -151,6 +151,10 @@ pub async fn shuffle_queue_and_resume(story: &Story) {
     browser.screenshot(&shot("queue-1-1280")).await;
 
     // "Play next" from a library row's menu: right after the current track.
+    // Paused, so no track change rebuilds the rows while the menu is open.
+    browser
+        .exec("document.getElementById('audio').pause();", vec![])
+        .await;
     browser
         .exec("window.location.hash = '#/library';", vec![])
         .await;
@@ -201,9 +205,11 @@ pub async fn shuffle_queue_and_resume(story: &Story) {
         .rev()
         .find(|&i| queue.iter().filter(|id| **id == queue[i]).count() == 1)
         .unwrap();
-    let link = browser
+    // Counts the loads from here: the chosen track's link may be the very same URL.
+    browser
         .exec(
-            "return document.getElementById('audio').currentSrc;",
+            "window.loadsSeen = 0; document.getElementById('audio') \
+               .addEventListener('loadstart', () => { window.loadsSeen += 1; });",
             vec![],
         )
         .await;
@@ -218,7 +224,7 @@ pub async fn shuffle_queue_and_resume(story: &Story) {
             "the chosen track playing",
             &format!(
                 "const a = document.getElementById('audio'); \
-                 return a.currentSrc !== {link} && !a.paused && a.currentTime > 0.2 && ({PLAYING_INDEX}) === '{last}';"
+                 return window.loadsSeen > 0 && !a.paused && a.currentTime > 0.2 && ({PLAYING_INDEX}) === '{last}';"
             ),
             10 * SECOND,
         )
