@@ -161,8 +161,12 @@ pub async fn shuffle_queue_and_resume(story: &Story) {
     browser
         .click("#library-list li.track:nth-child(1) details.menu summary")
         .await;
+    // (Pressed by script: a row rebuilt by a star or play update would close the menu.)
     browser
-        .click("#library-list li.track:nth-child(1) details.menu button")
+        .exec(
+            "document.querySelector('#library-list li.track:nth-child(1) details.menu button').click();",
+            vec![],
+        )
         .await;
     browser
         .exec("window.location.hash = '#/queue';", vec![])
