@@ -9,8 +9,8 @@ use anyhow::Context;
 use jukebox_handlers::{Downloader, MailReactor, Processor, Relay};
 use jukebox_nats::{CommandBus, Namespace, Topology};
 use jukebox_projections::{
-    Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, PlaylistEntries, Playlists, Plays,
-    ProjectionRunner, Tracks, UserLibrary,
+    Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, PlayQueues, PlaylistEntries,
+    Playlists, Plays, ProjectionRunner, Tracks, UserLibrary,
 };
 use secrecy::ExposeSecret;
 use sqlx::postgres::PgPoolOptions;
@@ -351,6 +351,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         let music = runner.clone();
         let (favourites, plays) = (runner.clone(), runner.clone());
         let (playlists, playlist_entries) = (runner.clone(), runner.clone());
+        let play_queues = runner.clone();
         let sessions = runner;
         let stop = shutdown.clone();
         tasks.spawn(async move { ("projector", admin_users.run::<AdminUsers>(stop).await) });
@@ -377,6 +378,8 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
             let entries = playlist_entries.run::<PlaylistEntries>(stop).await;
             ("projector", entries)
         });
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("projector", play_queues.run::<PlayQueues>(stop).await) });
     }
     if roles.contains(&Role::Downloader) {
         let config = &options.config;

@@ -7,8 +7,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use jukebox_nats::log;
 use jukebox_projections::rebuild::{rebuild, RebuildReport};
 use jukebox_projections::{
-    Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, PlaylistEntries, Playlists, Plays,
-    Projection, Tracks, UserLibrary,
+    Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, PlayQueues, PlaylistEntries,
+    Playlists, Plays, Projection, Tracks, UserLibrary,
 };
 use secrecy::ExposeSecret;
 use sqlx::migrate::MigrateDatabase;
@@ -136,6 +136,7 @@ pub async fn rebuild_projection(
         Plays::NAME => rebuild::<Plays>(pool, &progress).await,
         Playlists::NAME => rebuild::<Playlists>(pool, &progress).await,
         PlaylistEntries::NAME => rebuild::<PlaylistEntries>(pool, &progress).await,
+        PlayQueues::NAME => rebuild::<PlayQueues>(pool, &progress).await,
         other => anyhow::bail!(
             "no projection named {other:?}; known: {}",
             jukebox_projections::ALL.join(", ")

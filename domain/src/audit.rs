@@ -30,6 +30,7 @@ pub const AGGREGATE_TYPES: &[&str] = &[
     crate::Favourite::TYPE,
     crate::Play::TYPE,
     crate::Playlist::TYPE,
+    crate::PlayQueueSave::TYPE,
 ];
 
 fn fold<A: Aggregate>(payloads: &[Value]) -> Result<Value, serde_json::Error> {
@@ -60,6 +61,7 @@ pub fn state_after(
         t if t == crate::Favourite::TYPE => fold::<crate::Favourite>(payloads),
         t if t == crate::Play::TYPE => fold::<crate::Play>(payloads),
         t if t == crate::Playlist::TYPE => fold::<crate::Playlist>(payloads),
+        t if t == crate::PlayQueueSave::TYPE => fold::<crate::PlayQueueSave>(payloads),
         _ => return None,
     })
 }

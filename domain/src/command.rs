@@ -246,6 +246,12 @@ pub enum Command {
         playlist_id: Uuid,
         user_id: Uuid,
     },
+    /// Saves the user's play queue (a new save replaces the last; ADR 28). `save_id` is
+    /// the save's own aggregate id.
+    SavePlayQueue {
+        save_id: Uuid,
+        queue: crate::play_queue::SavedQueue,
+    },
 }
 
 impl Command {
@@ -291,6 +297,7 @@ impl Command {
             Self::MovePlaylistEntry { .. } => "playlist.move",
             Self::ReplacePlaylistTracks { .. } => "playlist.replace",
             Self::DeletePlaylist { .. } => "playlist.delete",
+            Self::SavePlayQueue { .. } => "play_queue.save",
         }
     }
 }
@@ -336,6 +343,8 @@ pub enum ErrorCode {
     PositionOutOfRange,
     UnknownPlaylistEntry,
     PlaylistFull,
+    /// A play queue that cannot be saved (too long, no current track, ...).
+    InvalidPlayQueue,
 }
 
 impl ErrorCode {
@@ -376,6 +385,7 @@ impl ErrorCode {
             Self::PositionOutOfRange => "position_out_of_range",
             Self::UnknownPlaylistEntry => "unknown_playlist_entry",
             Self::PlaylistFull => "playlist_full",
+            Self::InvalidPlayQueue => "invalid_play_queue",
         }
     }
 }
@@ -533,6 +543,12 @@ impl From<crate::PlaylistError> for CommandError {
             crate::PlaylistError::TooManyEntries => ErrorCode::PlaylistFull,
         };
         Self::new(code, error.to_string())
+    }
+}
+
+impl From<crate::PlayQueueError> for CommandError {
+    fn from(error: crate::PlayQueueError) -> Self {
+        Self::new(ErrorCode::InvalidPlayQueue, error.to_string())
     }
 }
 

@@ -12,8 +12,8 @@ use crate::command::{Command, CommandError, ErrorCode};
 use crate::{
     AppCredentialCommand, AppCredentials, EmailClaim, EmailClaimCommand, ExternalIdentity,
     ExternalIdentityCommand, Favourite, FavouriteCommand, Import, ImportCommand, LibraryCommand,
-    LibraryEntry, Play, PlayCommand, Playlist, PlaylistCommand, Session, SessionCommand, Track,
-    TrackCommand, User, UserCommand,
+    LibraryEntry, Play, PlayCommand, PlayQueueCommand, PlayQueueSave, Playlist, PlaylistCommand,
+    Session, SessionCommand, Track, TrackCommand, User, UserCommand,
 };
 
 /// Who issued the command and when (from its envelope).
@@ -63,6 +63,7 @@ pub enum AggregateCommand {
     Favourite(FavouriteCommand),
     Play(PlayCommand),
     Playlist(PlaylistCommand),
+    PlayQueueSave(PlayQueueCommand),
 }
 
 /// What a step did, as the runner reports it.
@@ -94,6 +95,7 @@ pub enum State {
     Favourite(Favourite),
     Play(Play),
     Playlist(Playlist),
+    PlayQueueSave(PlayQueueSave),
 }
 
 macro_rules! state_from {
@@ -116,7 +118,8 @@ state_from!(
     AppCredentials,
     Favourite,
     Play,
-    Playlist
+    Playlist,
+    PlayQueueSave
 );
 
 /// The step after `done` (the reports of the steps taken so far, in order).
@@ -453,6 +456,16 @@ pub fn next(command: &Command, issued: Issued, done: &[Report]) -> Next {
         | Command::MovePlaylistEntry { .. }
         | Command::ReplacePlaylistTracks { .. }
         | Command::DeletePlaylist { .. } => playlists::next(command, done),
+        // One aggregate per save: nothing to load, nothing that grows (ADR 28). It is
+        // dated by the envelope, the order the read model keeps.
+        Command::SavePlayQueue { save_id, queue } => only(
+            done,
+            save_id.to_string(),
+            PlayQueueCommand::Save(crate::SavedQueue {
+                saved_at: issued.at,
+                ..queue.clone()
+            }),
+        ),
     }
 }
 
@@ -521,7 +534,8 @@ aggregate_command_from!(
     AppCredentials(AppCredentialCommand),
     Favourite(FavouriteCommand),
     Play(PlayCommand),
-    Playlist(PlaylistCommand)
+    Playlist(PlaylistCommand),
+    PlayQueueSave(PlayQueueCommand)
 );
 
 mod account;

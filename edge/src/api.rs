@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::account::routes())
         .merge(routes::devices::routes())
         .merge(routes::playlists::routes())
+        .merge(routes::play_queue::routes())
         .merge(routes::stream::routes())
         .route("/openapi.json", get(openapi_json))
         .merge(routes::ops::routes())
@@ -71,6 +72,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         routes::account::Doc::openapi(),
         routes::devices::Doc::openapi(),
         routes::playlists::Doc::openapi(),
+        routes::play_queue::Doc::openapi(),
         routes::stream::Doc::openapi(),
         routes::admin::Doc::openapi(),
         routes::audit::Doc::openapi(),

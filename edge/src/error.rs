@@ -103,7 +103,8 @@ impl From<CommandError> for ApiError {
             | ErrorCode::InvalidCredentialName
             | ErrorCode::InvalidItem
             | ErrorCode::InvalidPlayTime
-            | ErrorCode::SameEmail => StatusCode::UNPROCESSABLE_ENTITY,
+            | ErrorCode::SameEmail
+            | ErrorCode::InvalidPlayQueue => StatusCode::UNPROCESSABLE_ENTITY,
         };
         Self::new(status, error.code.as_str(), error.message)
     }

@@ -169,8 +169,8 @@ pub async fn wait_for(
 /// The read models, as routes name what they read.
 pub mod models {
     use jukebox_projections::{
-        Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, PlaylistEntries, Playlists,
-        Plays, ReadModel, Tracks, UserLibrary,
+        Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, PlayQueues, PlaylistEntries,
+        Playlists, Plays, ReadModel, Tracks, UserLibrary,
     };
 
     pub const ACCOUNTS: ReadModel = ReadModel::of::<Accounts>();
@@ -184,4 +184,5 @@ pub mod models {
     pub const PLAYS: ReadModel = ReadModel::of::<Plays>();
     pub const PLAYLISTS: ReadModel = ReadModel::of::<Playlists>();
     pub const PLAYLIST_ENTRIES: ReadModel = ReadModel::of::<PlaylistEntries>();
+    pub const PLAY_QUEUES: ReadModel = ReadModel::of::<PlayQueues>();
 }

@@ -16,6 +16,7 @@ pub mod marks;
 pub mod metrics;
 pub mod openapi;
 pub mod password;
+pub mod play_queue;
 pub mod ports;
 pub mod progress;
 pub mod rate_limit;

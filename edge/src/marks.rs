@@ -62,14 +62,22 @@ impl MarkSet {
         Ok(set)
     }
 
-    /// The marks of a page of `GET /library`.
-    pub async fn for_page(
-        pool: &sqlx::PgPool,
-        user_id: Uuid,
-        page: &jukebox_projections::library::Page,
-    ) -> Result<Self, sqlx::Error> {
-        let ids: Vec<String> = page.entries.iter().map(|e| e.track_id.clone()).collect();
-        Self::tracks(pool, user_id, &ids).await
+    /// The marks of a page of `GET /library`, read with it.
+    pub fn of_page(page: &jukebox_projections::library::Page) -> Self {
+        let mut set = Self::default();
+        for entry in &page.entries {
+            if let Some(at) = entry.starred_at {
+                set.starred.insert(entry.track_id.clone(), at);
+            }
+            if let (Some(play_count), Some(last_played)) = (entry.play_count, entry.last_played) {
+                let played = plays::Played {
+                    play_count,
+                    last_played,
+                };
+                set.played.insert(entry.track_id.clone(), played);
+            }
+        }
+        set
     }
 
     /// The marks of these albums (their plays are their tracks').

@@ -62,6 +62,21 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../web/apps.js"),
     ),
     (
+        "/account.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/account.js"),
+    ),
+    (
+        "/queue.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/queue.js"),
+    ),
+    (
+        "/resume.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/resume.js"),
+    ),
+    (
         "/auth.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/auth.js"),

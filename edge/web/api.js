@@ -20,8 +20,9 @@ let refreshing = null;
 const listeners = new Set();
 // The position of this page's latest write (`Jukebox-Position` of a command's answer).
 // Every read sends it back, so the server answers once its read models show that write:
-// no stale list after an import or a removal, no retrying to hide lag.
-let position = null;
+// no stale list after an import or a removal, no retrying to hide lag. Kept for the tab
+// (sessionStorage), so a reload still reads its own writes (the saved play queue).
+let position = sessionStorage.getItem('jukebox.position');
 
 function later(a, b) {
   if (!a) return b;
@@ -37,7 +38,10 @@ const inflight = new Set();
 
 /** Remembers a position the server gave (a write's answer, a finished job). */
 export function notePosition(value) {
-  if (typeof value === 'string' && /^[0-9]+\.[0-9]+$/.test(value)) position = later(position, value);
+  if (typeof value === 'string' && /^[0-9]+\.[0-9]+$/.test(value)) {
+    position = later(position, value);
+    sessionStorage.setItem('jukebox.position', position);
+  }
 }
 
 export class ApiError extends Error {
@@ -108,9 +112,9 @@ function clientNonce() {
 }
 
 async function raw(path, {
-  method = 'GET', body, json, headers = {}, auth = true, signal, idempotencyKey,
+  method = 'GET', body, json, headers = {}, auth = true, signal, idempotencyKey, keepalive = false,
 } = {}) {
-  const init = { method, headers: { ...headers }, credentials: 'same-origin', signal };
+  const init = { method, headers: { ...headers }, credentials: 'same-origin', signal, keepalive };
   if (method !== 'GET' && method !== 'HEAD') {
     // Every mutating request carries a key: a retry of it (same key) is the same command,
     // so a retried import is one job.

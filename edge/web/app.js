@@ -1,6 +1,7 @@
 // Jukebox web app: the shell (session, navigation), search and import, the library and
 // the queue. The sign-in screens live in auth.js, the jobs in jobs.js, the player bar in
-// player.js, Apps & devices in apps.js, the admin pages in admin.js, the wording of errors in messages.js.
+// player.js, the queue view in queue.js, the saved queue in resume.js, Apps & devices in
+// apps.js, the admin pages in admin.js, the wording of errors in messages.js.
 
 import * as API from './api.js';
 import { api, onSession } from './api.js';
@@ -9,8 +10,10 @@ import * as jobsView from './jobs.js';
 import * as player from './player.js';
 import * as admin from './admin.js';
 import * as apps from './apps.js';
+import * as account from './account.js';
 import * as music from './music.js';
 import * as favourites from './favourites.js';
+import * as queueView from './queue.js';
 import { explain, loadSettings } from './messages.js';
 import {
   $, $$, h, say, toast, formatTime, trackId, trackTitle, trackArtist, trackDuration,
@@ -42,8 +45,8 @@ function route() {
   if (view === 'favourites') favourites.show();
   if (view === 'library') loadLibrary();
   if (view === 'jobs') jobsView.loadJobs();
-  if (view === 'queue') renderQueue();
-  if (view === 'apps') apps.show();
+  if (view === 'queue') queueView.render();
+  if (view === 'apps') { apps.show(); account.show(me); }
   if (view === 'admin') admin.show();
 }
 
@@ -251,10 +254,7 @@ function renderLibrary() {
         h('div', { class: 'artist' }, trackArtist(track))),
       h('span', { class: 'time track-duration' }, duration != null ? formatTime(duration) : ''),
       favourites.starButton('track', trackId(track), track.starred, title),
-      h('button', {
-        type: 'button', class: 'icon small', title: 'Add to queue', 'aria-label': `Add ${title} to the queue`,
-        onclick: () => { player.enqueue(track); toast(`Added to queue: ${title}`); },
-      }, '+'),
+      queueView.trackMenu(title, () => [track]),
       h('button', {
         type: 'button', class: 'icon small', title: 'Edit details', 'aria-label': `Edit details of ${title}`,
         onclick: () => music.editDetails(track, () => loadLibrary()),
@@ -305,25 +305,6 @@ function playTrackId(id, label) {
   player.playAt(player.queue().length - 1);
 }
 
-// ---------------------------------------------------------------- queue
-
-function renderQueue() {
-  const items = player.queue();
-  say($('#queue-message'), items.length ? '' : 'The queue is empty. Play something from your library.');
-  $('#queue-list').replaceChildren(...items.map((track, index) => {
-    const title = trackTitle(track);
-    const now = index === player.currentIndex();
-    return h('li', { class: `track${now ? ' playing' : ''}`, 'aria-current': now ? 'true' : null },
-      h('button', { type: 'button', class: 'link meta', onclick: () => player.playAt(index), 'aria-label': `Play ${title}` },
-        h('span', { class: 'title' }, `${index + 1}. ${title}`),
-        h('span', { class: 'artist' }, trackArtist(track))),
-      h('button', {
-        type: 'button', class: 'icon small', 'aria-label': `Remove ${title} from the queue`,
-        onclick: () => player.removeFromQueue(index),
-      }, '✕'));
-  }));
-}
-
 // ---------------------------------------------------------------- start
 
 function debounce(fn, ms) {
@@ -343,9 +324,9 @@ function setupApp() {
   $('#library-play-all').addEventListener('click', () => {
     if (library.items.length) player.playList(library.items, 0);
   });
-  $('#queue-clear').addEventListener('click', () => player.clearQueue());
+  queueView.setup();
   player.onQueueChange(() => {
-    if (!$('#view-queue').hidden) renderQueue();
+    if (!$('#view-queue').hidden) queueView.render();
     if (!$('#view-library').hidden) renderLibrary();
   });
   jobsView.setup({
@@ -381,9 +362,11 @@ async function start() {
   player.setup();
   admin.setup();
   apps.setup();
+  account.setup();
   music.setup();
-  await auth.verifyFromLink();
-  const restored = await API.restore().catch(() => false);
+  // A mailed link (reset, new address) keeps the signed-out screen, where it answers.
+  const stay = await auth.verifyFromLink();
+  const restored = !stay && await API.restore().catch(() => false);
   if (!restored) {
     const refused = API.refusal;
     // A session that simply ended needs no words; a refused one does.

@@ -1,5 +1,6 @@
 // The signed-out screens: sign in, create an account, confirm the address from the
-// mailed link (/?verify=...), and send that link again.
+// mailed link (/?verify=...), and send that link again; "forgot password" and the reset
+// link (/?reset=...), and the link that confirms a new address (/?confirm-email=...).
 
 import * as API from './api.js';
 import { explain, settings } from './messages.js';
@@ -47,7 +48,47 @@ async function resend(event) {
   }
 }
 
+async function forgot(event) {
+  event.preventDefault();
+  const email = $('#forgot-email').value.trim();
+  const button = $('#forgot-submit');
+  button.disabled = true;
+  try {
+    await API.forgotPassword(email);
+    message(`If ${email} has an account, a link to choose a new password is on its way. It works for an hour.`, 'ok');
+  } catch (error) {
+    message(explain(error), 'error');
+  } finally {
+    setTimeout(() => { button.disabled = false; }, 30000);
+  }
+}
+
+let resetToken = null;
+
+async function reset(event) {
+  event.preventDefault();
+  try {
+    await API.resetPassword(resetToken, $('#reset-password').value);
+    resetToken = null;
+    event.target.reset();
+    event.target.hidden = true;
+    showTab('signin');
+    message('Your new password is set, and every device was signed out. Sign in with it.', 'ok');
+  } catch (error) {
+    message(error.code === 'invalid_token' || error.code === 'token_expired'
+      ? 'This link was already used, has expired, or is not valid. Ask for a new one with “Forgot password?”.'
+      : explain(error), 'error');
+  }
+}
+
 export function setup() {
+  $('#forgot-open').addEventListener('click', () => {
+    $('#forgot-form').hidden = false;
+    $('#forgot-email').value = $('#signin-email').value;
+    $('#forgot-email').focus();
+  });
+  $('#forgot-form').addEventListener('submit', forgot);
+  $('#reset-form').addEventListener('submit', reset);
   $('#tab-signin').addEventListener('click', () => showTab('signin'));
   $('#tab-signup').addEventListener('click', () => showTab('signup'));
   $('#google-signin').hidden = !settings.google_sign_in;
@@ -93,10 +134,35 @@ export function setup() {
   });
 }
 
-/** Confirms the address when the page was opened from the mailed link. */
+/**
+ * Follows a mailed link the page was opened from. Resolves to true when the page should
+ * stay on the signed-out screen (a reset link: its form waits there).
+ */
 export async function verifyFromLink() {
-  const token = new URLSearchParams(window.location.search).get('verify');
-  if (!token) return;
+  const query = new URLSearchParams(window.location.search);
+  if (query.get('reset')) {
+    resetToken = query.get('reset');
+    window.history.replaceState(null, '', '/');
+    showTab('signin');
+    $('#reset-form').hidden = false;
+    message('Choose a new password for your account.');
+    return true;
+  }
+  if (query.get('confirm-email')) {
+    window.history.replaceState(null, '', '/');
+    try {
+      const answer = await API.confirmEmail(query.get('confirm-email'));
+      message(`Your account's address is now ${answer.email}. Sign in with it.`, 'ok');
+      $('#signin-email').value = answer.email;
+    } catch (error) {
+      message(error.code === 'invalid_token' || error.code === 'token_expired'
+        ? 'This link was already used, has expired, or is not valid. Change the address again to get a new one.'
+        : explain(error), 'error');
+    }
+    return true;
+  }
+  const token = query.get('verify');
+  if (!token) return false;
   window.history.replaceState(null, '', '/');
   message('Confirming your email address…');
   try {
@@ -105,12 +171,14 @@ export async function verifyFromLink() {
     $('#resend-form').hidden = true;
     message('Address confirmed. Sign in to start.', 'ok');
     $('#signin-email').focus();
+    return false;
   } catch (error) {
     message(error.code === 'invalid_token' || error.code === 'token_expired'
       ? 'This link was already used, has expired, or is not valid. If your address is not confirmed yet, send a new link below; if it is, just sign in.'
       : explain(error), 'error');
     offerResend();
   }
+  return false;
 }
 
 /** The signed-out screen, with what ended the session when there is something to say. */

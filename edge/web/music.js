@@ -4,6 +4,7 @@
 
 import { api } from './api.js';
 import * as player from './player.js';
+import { trackMenu } from './queue.js';
 import { explain } from './messages.js';
 import { $, h, say, formatTime } from './ui.js';
 import { starButton } from './favourites.js';
@@ -102,6 +103,7 @@ export async function showAlbum(id) {
   $('#album-sub').textContent = '';
   $('#album-tracks').replaceChildren();
   $('#album-play').hidden = true;
+  $('#album-menu').replaceChildren();
   say(message, 'Loading…');
   try {
     const album = await api(`/library/albums/${encodeURIComponent(id)}`);
@@ -117,6 +119,7 @@ export async function showAlbum(id) {
     const play = $('#album-play');
     play.hidden = false;
     play.onclick = () => player.playList(tracks, 0);
+    $('#album-menu').replaceChildren(trackMenu(album.name, () => tracks));
     $('#album-tracks').replaceChildren(...tracks.map((track, index) => h('li', { class: 'track' },
       h('span', { class: 'track-no' }, String(index + 1)),
       h('button', {
@@ -127,6 +130,7 @@ export async function showAlbum(id) {
       h('span', { class: 'artist' }, track.artist)),
       h('span', { class: 'time' }, formatTime(track.duration_ms / 1000)),
       starButton('track', track.track_id, track.starred, track.title),
+      trackMenu(track.title, () => [track]),
       h('button', {
         type: 'button', class: 'icon small', title: 'Edit details', 'aria-label': `Edit details of ${track.title}`,
         onclick: () => editDetails(track, (changed) => afterEdit(id, tracks.length, changed)),

@@ -3,10 +3,13 @@
 // STREAM_URL_TTL_S (5 minutes by default): before playing on or seeking with a link that
 // has expired (paused for long, or after sleep), the player fetches a fresh one and keeps
 // its place; a link that expires while it plays is replaced when the stream refuses it.
+// Shuffle plays a shuffled order of the queue (each track once per cycle), repeat is
+// off, all or one; the queue is saved for the next visit and other devices (resume.js).
 
 import { trackPlayProgress } from './plays.js';
 import { api } from './api.js';
 import { explain } from './messages.js';
+import * as savedQueue from './resume.js';
 import { $, formatTime, toast, trackId, trackTitle, trackArtist } from './ui.js';
 
 const audio = $('#audio');
@@ -30,17 +33,76 @@ const state = {
   // should be playing.
   position: 0, wantPlay: false,
   refreshing: null, lastRefresh: 0,
+  // Shuffle: the play order, the queue's entries shuffled (null when off).
+  shuffle: false, order: null, repeat: 'off',
+  loads: 0,
 };
+const REPEATS = ['off', 'all', 'one'];
 // Renew a link this long before it expires.
 const MARGIN_MS = 2000;
 const changeListeners = new Set();
 
 export function onQueueChange(fn) { changeListeners.add(fn); }
-function changed() { changeListeners.forEach((fn) => fn(state)); }
+/** After the queue or the current track changed; `kind` says what to save how soon. */
+function changed(kind = 'queue') {
+  changeListeners.forEach((fn) => fn(state));
+  if (kind) savedQueue.changed(kind);
+}
 
 export function queue() { return state.queue; }
 export function current() { return state.queue[state.index] ?? null; }
 export function currentIndex() { return state.index; }
+export function shuffling() { return state.shuffle; }
+export function repeatMode() { return state.repeat; }
+
+// Each queue entry is its own object, so a track queued twice is two entries.
+const entry = (track) => ({ ...track });
+
+function shuffled(items) {
+  const out = items.slice();
+  for (let i = out.length - 1; i > 0; i -= 1) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+/** A new shuffled order of the queue that starts with `first` (when given). */
+function orderFrom(first) {
+  const rest = shuffled(state.queue.filter((e) => e !== first));
+  return first ? [first, ...rest] : rest;
+}
+
+/** Where the play order is now: the current entry's place in it. */
+const orderPos = () => (state.order ? state.order.indexOf(current()) : -1);
+
+/** The queue index to play after the current one, or -1 (repeat one is the caller's). */
+function followingIndex() {
+  const n = state.queue.length;
+  if (!n) return -1;
+  if (state.shuffle) {
+    if (!state.order) state.order = orderFrom(current());
+    const pos = orderPos();
+    if (pos + 1 < state.order.length) return state.queue.indexOf(state.order[pos + 1]);
+    if (state.repeat !== 'all') return -1;
+    // A new cycle, in a new order that does not start with the track just played.
+    const now = current();
+    state.order = shuffled(state.queue);
+    if (state.order.length > 1 && state.order[0] === now) state.order.push(state.order.shift());
+    return state.queue.indexOf(state.order[0]);
+  }
+  if (state.index + 1 < n) return state.index + 1;
+  return state.repeat === 'all' ? 0 : -1;
+}
+
+function precedingIndex() {
+  if (state.shuffle && state.order) {
+    const pos = orderPos();
+    return pos > 0 ? state.queue.indexOf(state.order[pos - 1]) : -1;
+  }
+  if (state.index > 0) return state.index - 1;
+  return state.repeat === 'all' && state.queue.length ? state.queue.length - 1 : -1;
+}
 
 // {url, expires_at, cover_url?}: signed links to the audio and, when there is one, the
 // cover picture (both on the stream role; an <audio> or <img> sends no bearer header).
@@ -71,20 +133,24 @@ async function useLink(track, signed, { at = 0, play = false } = {}) {
   if (play) await audio.play();
 }
 
-async function load(index, { autoplay = true, at = 0 } = {}) {
+async function load(index, { autoplay = true, at = 0, quiet = false } = {}) {
   const track = state.queue[index];
   if (!track) return;
   const before = state.index;
   state.index = index;
+  // A later load (next, next, next) supersedes this one: its link and its failure too.
+  const mine = ++state.loads;
   showNow(track);
-  changed();
+  changed(quiet ? null : 'track');
   busy(true);
   try {
     const signed = await signedUrls(track);
-    if (state.queue[state.index] === track) showCover(track, signed.cover_url);
+    if (mine !== state.loads) return;
+    showCover(track, signed.cover_url);
     await useLink(track, signed, { at, play: autoplay });
     settled();
   } catch (error) {
+    if (mine !== state.loads) return;
     busy(false);
     if (error.name === 'NotAllowedError') {
       toast('Press play to start the music.');
@@ -156,19 +222,83 @@ function showCover(track, coverUrl) {
 
 /** Replaces the queue with `tracks` and plays from `start`. */
 export function playList(tracks, start = 0) {
-  state.queue = tracks.slice();
+  savedQueue.touched();
+  state.queue = tracks.map(entry);
+  state.order = state.shuffle ? orderFrom(state.queue[start]) : null;
   return load(start);
 }
 
-/** Adds a track to the end of the queue (and plays it when nothing is playing). */
-export function enqueue(track) {
-  state.queue.push(track);
+/** Adds tracks to the end of the queue (and plays the first when nothing is playing).
+ * Shuffling, each lands at a random place among the tracks still to come. */
+export function addToQueue(tracks) {
+  savedQueue.touched();
+  const added = tracks.map(entry);
+  state.queue.push(...added);
+  if (state.order) {
+    for (const e of added) {
+      const from = orderPos() + 1;
+      state.order.splice(from + Math.floor(Math.random() * (state.order.length - from + 1)), 0, e);
+    }
+  }
   changed();
-  if (state.index < 0) load(state.queue.length - 1);
+  if (state.index < 0 && added.length) load(state.queue.indexOf(added[0]));
+}
+
+/** Puts tracks right after the current one, in the queue and in the shuffled order. */
+export function playNext(tracks) {
+  savedQueue.touched();
+  const added = tracks.map(entry);
+  const at = state.index < 0 ? state.queue.length : state.index + 1;
+  state.queue.splice(at, 0, ...added);
+  if (state.order) state.order.splice(orderPos() + 1, 0, ...added);
+  changed();
+  if (state.index < 0 && added.length) load(at);
+}
+
+/** Adds a track to the end of the queue (and plays it when nothing is playing). */
+export function enqueue(track) { addToQueue([track]); }
+
+/** Moves the entry at `from` to `to` in the queue; the current track plays on. */
+export function moveInQueue(from, to) {
+  const n = state.queue.length;
+  if (from === to || from < 0 || to < 0 || from >= n || to >= n) return;
+  const playing = current();
+  const [moved] = state.queue.splice(from, 1);
+  state.queue.splice(to, 0, moved);
+  state.index = playing ? state.queue.indexOf(playing) : -1;
+  changed();
+}
+
+export function toggleShuffle() {
+  state.shuffle = !state.shuffle;
+  state.order = state.shuffle ? orderFrom(current()) : null;
+  localStorage.setItem('jukebox.shuffle', state.shuffle ? '1' : '0'); // a preference
+  showModes();
+  changed(null);
+}
+
+export function cycleRepeat() {
+  state.repeat = REPEATS[(REPEATS.indexOf(state.repeat) + 1) % REPEATS.length];
+  localStorage.setItem('jukebox.repeat', state.repeat); // a preference
+  showModes();
+  changed(null);
+}
+
+function showModes() {
+  const shuffle = $('#shuffle');
+  shuffle.setAttribute('aria-pressed', String(state.shuffle));
+  shuffle.classList.toggle('on', state.shuffle);
+  const repeat = $('#repeat');
+  repeat.dataset.mode = state.repeat;
+  repeat.classList.toggle('on', state.repeat !== 'off');
+  repeat.setAttribute('aria-label', `Repeat: ${state.repeat}`);
+  repeat.title = `Repeat: ${state.repeat} (R)`;
 }
 
 export function removeFromQueue(index) {
-  state.queue.splice(index, 1);
+  savedQueue.touched();
+  const [gone] = state.queue.splice(index, 1);
+  if (state.order) state.order = state.order.filter((e) => e !== gone);
   if (index < state.index) state.index -= 1;
   else if (index === state.index) {
     stopAudio();
@@ -201,19 +331,46 @@ export function forget(id) {
   }
 }
 
-export function clearQueue() {
+export function clearQueue({ quiet = false } = {}) {
+  if (!quiet) savedQueue.touched();
   stopAudio();
   state.queue = [];
+  state.order = null;
   state.index = -1;
   showNothing();
-  changed();
+  changed(quiet ? null : 'queue');
 }
 
-export function playAt(index) { return load(index); }
+/** Plays the entry at `index`. Shuffling, it comes next in the order, so the tracks
+ * not played yet in this cycle still come after it. */
+export function playAt(index) {
+  savedQueue.touched();
+  const chosen = state.queue[index];
+  if (state.order && chosen) {
+    state.order = state.order.filter((e) => e !== chosen);
+    state.order.splice(orderPos() + 1, 0, chosen);
+  }
+  return load(index);
+}
+
+/** Puts a saved queue back, paused at its place (browsers refuse to autoplay). */
+export function restoreQueue({ tracks, index, position }) {
+  state.queue = tracks.map(entry);
+  state.index = -1;
+  const at = Math.min(Math.max(0, index), state.queue.length - 1);
+  state.order = state.shuffle ? orderFrom(state.queue[at]) : null;
+  changed(null);
+  return load(at, { autoplay: false, at: position, quiet: true });
+}
+
+/** What the saved queue holds: the entries, the current one and where in it. */
+export function snapshot() {
+  return { tracks: state.queue, index: state.index, position: state.position };
+}
 
 export function togglePlay() {
   if (state.index < 0) {
-    if (state.queue.length) load(0);
+    if (state.queue.length) load(state.order ? state.queue.indexOf(state.order[0]) : 0);
     return;
   }
   if (audio.paused) resume();
@@ -226,13 +383,15 @@ function pause() {
 }
 
 export function next() {
-  if (state.index + 1 < state.queue.length) load(state.index + 1);
+  const following = followingIndex();
+  if (following >= 0) load(following);
 }
 
 export function previous() {
   // Like most players: back to the start unless we are at the very beginning.
-  if (audio.currentTime > 3 || state.index <= 0) seekTo(0);
-  else load(state.index - 1);
+  const preceding = precedingIndex();
+  if (audio.currentTime > 3 || preceding < 0) seekTo(0);
+  else load(preceding);
 }
 
 export function seekTo(seconds) {
@@ -292,6 +451,11 @@ export function setup() {
   playButton.addEventListener('click', togglePlay);
   $('#next').addEventListener('click', next);
   $('#prev').addEventListener('click', previous);
+  state.shuffle = localStorage.getItem('jukebox.shuffle') === '1';
+  state.repeat = REPEATS.includes(localStorage.getItem('jukebox.repeat')) ? localStorage.getItem('jukebox.repeat') : 'off';
+  showModes();
+  $('#shuffle').addEventListener('click', toggleShuffle);
+  $('#repeat').addEventListener('click', cycleRepeat);
   muteButton.addEventListener('click', () => { audio.muted = !audio.muted; });
   volume.addEventListener('input', () => setVolume(Number(volume.value)));
   seek.addEventListener('input', () => {
@@ -305,6 +469,8 @@ export function setup() {
 
   audio.addEventListener('play', updatePlayButton);
   audio.addEventListener('pause', updatePlayButton);
+  // A pause is a place worth keeping (the end of a track is followed by a load).
+  audio.addEventListener('pause', () => { if (!audio.ended && current()) savedQueue.changed('pause'); });
   // The buffering indicator: on while the element waits for data it was asked for.
   audio.addEventListener('waiting', () => busy(true));
   audio.addEventListener('seeking', () => { if (!audio.paused) busy(true); });
@@ -313,6 +479,7 @@ export function setup() {
   }
   audio.addEventListener('timeupdate', updatePosition);
   audio.addEventListener('timeupdate', () => trackPlayProgress(current(), audio.currentTime, audio.duration));
+  audio.addEventListener('timeupdate', () => { if (!audio.paused) savedQueue.changed('tick'); });
   audio.addEventListener('durationchange', updatePosition);
   audio.addEventListener('loadedmetadata', updatePosition);
   audio.addEventListener('volumechange', () => {
@@ -321,7 +488,14 @@ export function setup() {
     muteButton.setAttribute('aria-label', audio.muted ? 'Unmute' : 'Mute');
   });
   audio.addEventListener('ended', () => {
-    if (state.index + 1 < state.queue.length) load(state.index + 1);
+    if (state.repeat === 'one') {
+      audio.currentTime = 0;
+      resume();
+      return;
+    }
+    const following = followingIndex();
+    if (following >= 0) load(following);
+    else savedQueue.changed('pause');
   });
   audio.addEventListener('error', () => {
     const track = current();
@@ -360,6 +534,8 @@ export function setup() {
       case 'n': case 'N': next(); break;
       case 'p': case 'P': previous(); break;
       case 'm': case 'M': audio.muted = !audio.muted; break;
+      case 's': case 'S': toggleShuffle(); break;
+      case 'r': case 'R': cycleRepeat(); break;
       default:
     }
   });
@@ -379,7 +555,8 @@ export function setup() {
       try { navigator.mediaSession.setActionHandler(action, handler); } catch { /* unsupported */ }
     }
   }
+  savedQueue.setup({ snapshot, restore: restoreQueue, isEmpty: () => !state.queue.length });
 }
 
-/** Stops playback when the session ends. */
-export function reset() { clearQueue(); }
+/** Stops playback when the session ends (the saved queue stays for the next visit). */
+export function reset() { clearQueue({ quiet: true }); }

@@ -7,8 +7,8 @@
 
 use cqrs_es::Aggregate;
 use jukebox_domain::{
-    AppCredentials, EmailClaim, ExternalIdentity, Import, Library, LibraryEntry, Playlist, Session,
-    Track, User,
+    AppCredentials, EmailClaim, ExternalIdentity, Import, Library, LibraryEntry, PlayQueueSave,
+    Playlist, Session, Track, User,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -85,6 +85,7 @@ impl AccessState for AppCredentials {}
 impl AccessState for jukebox_domain::Favourite {}
 impl AccessState for jukebox_domain::Play {}
 impl AccessState for Playlist {}
+impl AccessState for PlayQueueSave {}
 
 /// The CTEs `Run::commit` adds to its statement: `$12` is the `access_users` row and
 /// `$13` the `access_sessions` row, each a JSON object or NULL. Each reads `appended`

@@ -7,9 +7,9 @@
 use cqrs_es::Aggregate;
 use jukebox_domain::{
     AppCredentialEvent, EmailClaimEvent, ExternalIdentityEvent, FavouriteEvent, FavouriteItem,
-    FavouriteKind, ImportEvent, ImportStage, LibraryEvent, PasswordHash, PlayEvent, PlaylistEvent,
-    RevokeReason, Role, SessionEvent, SignInMethod, SourceRef, StoredCover, StoredTrack, TokenHash,
-    TrackEvent, TrackId, UserEvent,
+    FavouriteKind, ImportEvent, ImportStage, LibraryEvent, PasswordHash, PlayEvent, PlayQueueEvent,
+    PlaylistEvent, RevokeReason, Role, SessionEvent, SignInMethod, SourceRef, StoredCover,
+    StoredTrack, TokenHash, TrackEvent, TrackId, UserEvent,
 };
 use jukebox_nats::EventRecord;
 use uuid::Uuid;
@@ -17,8 +17,8 @@ use uuid::Uuid;
 use crate::given::Log;
 use crate::runtime::Projection;
 use crate::{
-    Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, PlaylistEntries, Playlists, Plays,
-    Tracks, UserLibrary,
+    Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, PlayQueues, PlaylistEntries,
+    Playlists, Plays, Tracks, UserLibrary,
 };
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
@@ -114,6 +114,13 @@ fn every_playlist_event_has_a_sample(event: &PlaylistEvent) {
         | PlaylistEvent::PlaylistEntriesRemoved { .. }
         | PlaylistEvent::PlaylistEntriesMoved { .. }
         | PlaylistEvent::PlaylistDeleted { .. } => {}
+    }
+}
+
+/// The same for `PlayQueueSave`.
+fn every_play_queue_event_has_a_sample(event: &PlayQueueEvent) {
+    match event {
+        PlayQueueEvent::PlayQueueSaved(_) => {}
     }
 }
 
@@ -361,6 +368,18 @@ fn samples() -> Vec<EventRecord> {
     ] {
         log = log.event(jukebox_domain::Playlist::TYPE, playlist, event);
     }
+    log = log.event(
+        jukebox_domain::PlayQueueSave::TYPE,
+        Uuid::from_u128(5),
+        PlayQueueEvent::PlayQueueSaved(jukebox_domain::SavedQueue {
+            user_id: user,
+            track_ids: vec![TrackId::parse("yt:dQw4w9WgXcQ").unwrap()],
+            current_track: Some(TrackId::parse("yt:dQw4w9WgXcQ").unwrap()),
+            position_ms: 1000,
+            client: "web".into(),
+            saved_at: Log::time(1),
+        }),
+    );
     log.records().to_vec()
 }
 
@@ -410,6 +429,7 @@ fn every_aggregate_type_has_samples() {
     let _ = every_app_credential_event_has_a_sample;
     let _ = every_favourite_and_play_event_has_a_sample;
     let _ = every_playlist_event_has_a_sample;
+    let _ = every_play_queue_event_has_a_sample;
 }
 
 #[test]
@@ -427,6 +447,7 @@ fn each_read_model_lists_exactly_the_aggregates_its_fold_reads() {
         mismatches::<Plays>(&samples),
         mismatches::<Playlists>(&samples),
         mismatches::<PlaylistEntries>(&samples),
+        mismatches::<PlayQueues>(&samples),
     ]
     .concat();
     assert!(problems.is_empty(), "{}", problems.join("\n"));

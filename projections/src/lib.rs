@@ -25,6 +25,7 @@ pub mod imports;
 pub mod library;
 pub mod music;
 pub mod now_playing;
+pub mod play_queue;
 pub mod playlists;
 pub mod plays;
 pub mod position;
@@ -41,6 +42,7 @@ pub use freshness::{Freshness, ReadModel, WaitError};
 pub use imports::{jobs, tracks, Jobs, Tracks};
 pub use library::UserLibrary;
 pub use music::{albums, artists, Music};
+pub use play_queue::PlayQueues;
 pub use playlists::{PlaylistEntries, Playlists};
 pub use plays::Plays;
 pub use position::Position;
@@ -59,6 +61,7 @@ pub const ALL: &[&str] = &[
     Plays::NAME,
     Playlists::NAME,
     PlaylistEntries::NAME,
+    PlayQueues::NAME,
 ];
 
 /// Every read model as a read waits on it (`Freshness::wait_for`).
@@ -74,4 +77,5 @@ pub const MODELS: &[ReadModel] = &[
     ReadModel::of::<Plays>(),
     ReadModel::of::<Playlists>(),
     ReadModel::of::<PlaylistEntries>(),
+    ReadModel::of::<PlayQueues>(),
 ];

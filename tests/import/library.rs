@@ -501,6 +501,26 @@ async fn every_projection_rebuilds_to_its_live_contents_while_reads_answer() {
         assert_eq!(response.status(), StatusCode::OK);
         app.app.saw(&response);
     }
+    // Saved play queues (ADR 28): Alice saves twice (the later one is kept), Bob once.
+    for (token, ids, at) in [
+        (&alice, vec![video_track(2), video_track(3)], 5_000),
+        (&alice, vec![video_track(4), video_track(2)], 9_000),
+        (&bob, vec![video_track(0)], 0),
+    ] {
+        let saved = app
+            .app
+            .http
+            .put(app.app.api("/me/play-queue"))
+            .bearer_auth(token)
+            .json(
+                &serde_json::json!({"track_ids": ids, "current_track": ids[0], "position_ms": at}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(saved.status(), StatusCode::OK);
+        app.app.position_of(&saved);
+    }
     let job_id = Uuid::now_v7();
     seeder
         .send(
@@ -588,6 +608,10 @@ async fn every_projection_rebuilds_to_its_live_contents_while_reads_answer() {
         "{:?}",
         live["plays"]
     );
+    assert_eq!(live["play_queues"].len(), 2, "{:?}", live["play_queues"]);
+    assert!(live["play_queues"]
+        .iter()
+        .any(|r| r.contains(r#""position_ms":9000"#)));
 
     // Alice keeps reading her library (and Bob his) through every rebuild and swap.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -6,6 +6,9 @@ usage: clients.py <client> <port> <username> <secret> <page size>
           | annotate-opensonic | annotate-pysonic (stars and plays, issue 19)
 usage: clients.py <client>-playlists <port> <username> <secret> <song id,song id,song id>
   playlists (issue 19): create, update (add and remove), replace to reorder, delete
+usage: clients.py queue-<opensonic|pysonic> <port> <username> <secret> <song ids, comma-separated>
+  saves the songs as the play queue (the second one current, at 61,500 ms), reads it
+  back, then tries to save an id that is no song of the user's.
 """
 
 import hashlib
@@ -195,6 +198,7 @@ def playlists_opensonic(port, username, secret, songs):
         conn.cleanup()
 
 
+
 def playlists_pysonic(port, username, secret, songs):
     import libsonic
 
@@ -217,6 +221,45 @@ def playlists_pysonic(port, username, secret, songs):
     return seen
 
 
+
+def queue_opensonic(port, username, secret, ids):
+    conn = opensonic("token", port, username, secret)
+    try:
+        conn.save_play_queue(ids, current=ids[1], position=61500)
+        queue = conn.get_play_queue()
+        seen = {"ids": [e.id for e in (queue.entry or [])], "current": queue.current,
+                "position": queue.position, "changed_by": queue.changed_by,
+                "username": queue.username}
+        try:
+            conn.save_play_queue(ids + ["yt:not-a-song-of-mine"], current=ids[0])
+            seen["bad_id"] = "accepted"
+        except Exception as error:  # the client raises its class for the code
+            seen["bad_id"] = type(error).__name__
+        seen["after_bad"] = [e.id for e in (conn.get_play_queue().entry or [])]
+        return seen
+    finally:
+        conn.cleanup()
+
+
+def queue_pysonic(port, username, secret, ids):
+    import libsonic
+
+    conn = libsonic.Connection("http://127.0.0.1", username, secret, port=port,
+                               serverPath="rest", appName="py-sonic")
+    conn.savePlayQueue(ids, current=ids[1], position=61500)
+    queue = conn.getPlayQueue()["playQueue"]
+    seen = {"ids": [e["id"] for e in queue.get("entry", [])], "current": queue.get("current"),
+            "position": queue.get("position"), "changed_by": queue.get("changedBy"),
+            "username": queue.get("username")}
+    try:
+        conn.savePlayQueue(ids + ["yt:not-a-song-of-mine"], current=ids[0])
+        seen["bad_id"] = "accepted"
+    except Exception as error:
+        seen["bad_id"] = type(error).__name__
+    seen["after_bad"] = [e["id"] for e in conn.getPlayQueue()["playQueue"].get("entry", [])]
+    return seen
+
+
 def main():
     client, port, username, secret, page = sys.argv[1:6]
     if client.endswith("-playlists"):
@@ -226,6 +269,11 @@ def main():
         else:
             seen = playlists_opensonic(int(port), username, secret, songs)
         print(json.dumps(seen))
+        return
+    if client.startswith("queue-"):
+        ids = page.split(",")
+        run = queue_pysonic if client == "queue-pysonic" else queue_opensonic
+        print(json.dumps(run(int(port), username, secret, ids)))
         return
     port, page = int(port), int(page)
     if client == "annotate-opensonic":

@@ -6,6 +6,7 @@ mod annotation;
 mod api;
 mod credentials;
 mod playlists;
+mod queue;
 mod rest;
 mod spec;
 

@@ -19,7 +19,13 @@ use crate::credentials::{create, revoke};
 use crate::helpers::{import_app, ImportApp, Options};
 
 /// Imports a tone for `token` and returns its track id once the library has it.
-async fn import_tone(app: &ImportApp, token: &str, name: &str, title: &str, cover: bool) -> String {
+pub(crate) async fn import_tone(
+    app: &ImportApp,
+    token: &str,
+    name: &str,
+    title: &str,
+    cover: bool,
+) -> String {
     import_by(app, token, name, title, "The Test Tones", cover).await
 }
 

@@ -7,6 +7,7 @@
 //! Screenshots go to `target/screenshots/`. One story, told in order by the modules
 //! below; `Story` is what they share.
 
+mod account;
 mod admin;
 mod checks;
 mod favourites;
@@ -15,6 +16,7 @@ mod listener;
 mod music;
 mod offline;
 mod playback;
+mod queue;
 mod webdriver;
 
 use std::net::SocketAddr;
@@ -71,6 +73,8 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
     std::env::set_var("https_proxy", format!("http://{nowhere}"));
 
     let (web, stream) = (free_addr(), free_addr());
+    // Mail goes to an SMTP server on loopback, where the reset chapter reads it.
+    let (smtp_url, inbox) = jukebox_test_support::smtp::smtp_server();
     let mut system = import_app(Options {
         roles: &[],
         youtube: true,
@@ -85,6 +89,8 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
             ("EXPOSE_VERIFICATION_TOKEN", "1".into()),
             ("EMAIL_VERIFY_REQUIRED", "1".into()),
             ("ADMIN_BOOTSTRAP_EMAIL", ADMIN.into()),
+            ("SMTP_URL", smtp_url),
+            ("MAIL_FROM", "Jukebox <jukebox@mail.test>".into()),
         ],
         ..Default::default()
     })
@@ -159,8 +165,10 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
     music::artists_albums_and_edit_details(&story).await;
     favourites::star_a_track_and_find_it_in_favourites(&story).await;
     jobs::views_removal_uploads_retries(&story, &job_id).await;
+    queue::shuffle_queue_and_resume(&story).await;
     admin::sessions_and_admin(&story, &job_id, &track_id).await;
     offline::offline_search_and_refused_origin(&story).await;
+    account::reset_and_devices(&story, &inbox).await;
 
     let Story {
         browser, system, ..

@@ -183,6 +183,7 @@ pub async fn library_and_playback(story: &Story) -> String {
             5 * SECOND,
         )
         .await;
+    let paused_place = browser.exec(audio_time(), vec![]).await.as_f64().unwrap();
 
     // A cover link that fails (here: a damaged signature, refused by the stream role)
     // gives way to the app icon.
@@ -203,16 +204,28 @@ pub async fn library_and_playback(story: &Story) -> String {
         .await;
 
     // Keyboard alone: from a fresh page, Tab reaches the row's play button (the skip
-    // link first), and Enter plays the track.
+    // link first), and Enter plays the track. The reload resumed the queue where it was,
+    // paused (issue 19).
     browser.reload().await;
-    browser
+    let resumed_at = browser
         .wait_for(
-            "the library after a reload",
-            "return document.body.dataset.ready === 'signed-in' \
-             && !!document.querySelector('#library-list li.track');",
+            "the library after a reload, the track paused where it was",
+            &format!(
+                "const a = document.getElementById('audio'); \
+                 return document.body.dataset.ready === 'signed-in' \
+                   && !!document.querySelector('#library-list li.track') && a.readyState > 0 && a.paused \
+                   && document.getElementById('now-title').innerText === {} ? [a.currentTime] : null;",
+                json!(TITLE)
+            ),
             10 * SECOND,
         )
-        .await;
+        .await[0]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (resumed_at - paused_place).abs() < 0.5,
+        "paused at {paused_place}, resumed at {resumed_at}"
+    );
     let mut stops = Vec::new();
     for _ in 0..30 {
         browser.press("\u{E004}").await;
@@ -245,8 +258,6 @@ pub async fn library_and_playback(story: &Story) -> String {
         .await;
     assert_eq!(focused, json!([format!("Play {TITLE}"), true]));
     browser.screenshot(&shot("08-keyboard-focus")).await;
-    let paused_at = browser.exec(audio_time(), vec![]).await.as_f64().unwrap();
-    assert_eq!(paused_at, 0.0, "a reload starts with nothing playing");
     browser.press("\u{E007}").await;
     let started = browser
         .wait_for(

@@ -498,6 +498,17 @@ fn all_commands() -> Vec<Command> {
             user_id: id(1),
             token_hash: TokenHash::of("t"),
         },
+        Command::SavePlayQueue {
+            save_id: id(9),
+            queue: crate::SavedQueue {
+                user_id: id(1),
+                track_ids: vec![track()],
+                current_track: Some(track()),
+                position_ms: 0,
+                client: "web".into(),
+                saved_at: OffsetDateTime::UNIX_EPOCH,
+            },
+        },
     ]
 }
 
@@ -541,4 +552,21 @@ fn a_star_and_a_play_each_land_on_their_own_small_aggregate() {
             true
         )
     );
+}
+
+#[test]
+fn a_play_queue_save_is_its_own_aggregate_dated_by_the_envelope() {
+    let save = all_commands().pop().unwrap();
+    match next(&save, by(Some(id(1))), &[]) {
+        Next::Step(Step::Apply {
+            aggregate_id,
+            command: AggregateCommand::PlayQueueSave(PlayQueueCommand::Save(queue)),
+            last: true,
+        }) => {
+            assert_eq!(aggregate_id, id(9).to_string());
+            assert_eq!(queue.saved_at, by(None).at);
+            assert_eq!(queue.track_ids, vec![track()]);
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -10,6 +10,7 @@ mod browse;
 mod envelope;
 mod media;
 mod playlists;
+mod queue;
 mod song;
 mod system;
 
@@ -206,6 +207,8 @@ async fn dispatch(
         "getStarred2" => annotation::starred(state, &caller, true).await?,
         "scrobble" => annotation::scrobble(state, &caller, params).await?,
         "getNowPlaying" => annotation::now_playing(state, &caller).await?,
+        "savePlayQueue" => queue::save_play_queue(state, &caller, params).await?,
+        "getPlayQueue" => queue::get_play_queue(state, &caller).await?,
         "stream" | "download" => {
             return media::audio(state, &caller, params, headers, http_method)
                 .await
@@ -251,6 +254,8 @@ const KNOWN: &[&str] = &[
     "getStarred2",
     "scrobble",
     "getNowPlaying",
+    "savePlayQueue",
+    "getPlayQueue",
     "stream",
     "download",
     "getCoverArt",

@@ -12,6 +12,7 @@ pub mod google;
 pub mod imports;
 pub mod library;
 pub mod ops;
+pub mod play_queue;
 pub mod playlists;
 pub mod plays;
 pub mod stream;

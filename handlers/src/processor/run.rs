@@ -10,7 +10,7 @@ use cqrs_es::DomainEvent;
 use jukebox_domain::plan::{self, AggregateCommand, Issued, Next, Report, State, Step};
 use jukebox_domain::{
     AppCredentials, CommandError, EmailClaim, ExternalIdentity, Favourite, Import, LibraryEntry,
-    Play, Playlist, Session, Track, User,
+    Play, PlayQueueSave, Playlist, Session, Track, User,
 };
 use jukebox_nats::{log, CommandEnvelope, CommandOutcome, EventRef, OutcomeStatus};
 use tracing::{debug_span, info, Instrument};
@@ -128,6 +128,10 @@ impl<'a> Run<'a> {
             AggregateCommand::Play(c) => self.apply::<Play>(aggregate_id, c, last, with).await,
             AggregateCommand::Playlist(c) => {
                 self.apply::<Playlist>(aggregate_id, c, last, with).await
+            }
+            AggregateCommand::PlayQueueSave(c) => {
+                self.apply::<PlayQueueSave>(aggregate_id, c, last, with)
+                    .await
             }
             AggregateCommand::LibraryEntry(c) => {
                 // An entry with no events of its own starts from its track's last event

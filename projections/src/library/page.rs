@@ -105,6 +105,11 @@ pub struct Entry {
     pub added_at: Option<OffsetDateTime>,
     /// This row's value in the page's sort, to resume after it ([`Resume::value`]).
     pub sort_value: String,
+    /// When the user starred the track (`favourites`), if they did.
+    pub starred_at: Option<OffsetDateTime>,
+    /// How often and when last they played it (`plays`), if they did.
+    pub play_count: Option<i64>,
+    pub last_played: Option<OffsetDateTime>,
 }
 
 /// Up to `limit` entries, and whether more follow the last one.
@@ -116,7 +121,12 @@ pub struct Page {
 
 /// One page of `query.user_id`'s library.
 pub async fn page(pool: &sqlx::PgPool, query: &PageQuery<'_>) -> Result<Page, sqlx::Error> {
-    let (sql, _) = page_sql(query, "");
+    let (inner, _) = page_sql(query, "");
+    let (dir, _) = direction(query.descending);
+    let sql = format!(
+        "SELECT p.*, {MARKS} FROM ({inner}) p {MARKS_JOINS}
+         ORDER BY p.sort_key {dir}, p.track_id {dir}"
+    );
     let rows = bind(sqlx::query(&sql), query).fetch_all(pool).await?;
     let entries = rows.iter().map(Entry::from_row).collect::<Result<_, _>>()?;
     Ok(Page::of(entries, query.limit))
@@ -133,8 +143,8 @@ pub async fn page_for_session(
     let (inner, session) = page_sql(query, " AND a.live AND NOT a.disabled");
     let (dir, _) = direction(query.descending);
     let sql = format!(
-        "SELECT a.disabled, a.live, p.*
-         FROM ({verdict}) a LEFT JOIN LATERAL ({inner}) p ON true
+        "SELECT a.disabled, a.live, p.*, {MARKS}
+         FROM ({verdict}) a LEFT JOIN LATERAL ({inner}) p ON true {MARKS_JOINS}
          ORDER BY p.sort_key {dir}, p.track_id {dir}",
         verdict = verdict_sql("$1", &format!("${session}")),
     );
@@ -161,6 +171,14 @@ pub async fn page_for_session(
     }
     Ok(Ok(Page::of(entries, query.limit)))
 }
+
+/// The user's marks on each track of a page (issue 19), joined to the page's rows `p` by
+/// the keys of `favourites` and `plays` (`$1` is the user): read with the page, no
+/// second round trip.
+const MARKS: &str = "f.starred_at, pl.play_count, pl.last_played";
+const MARKS_JOINS: &str = "
+    LEFT JOIN favourites f ON f.key = $1::uuid::text || '/track:' || p.track_id
+    LEFT JOIN plays pl ON pl.key = $1::uuid::text || '/' || p.track_id";
 
 impl Page {
     /// A page from `limit + 1` rows read: the extra one only says more follow.

@@ -261,25 +261,6 @@ pub mod tracks {
         .await
     }
 
-    /// The tracks with these ids in `user_id`'s library, in no particular order (a
-    /// playlist's page looks its songs up by id).
-    pub async fn many(
-        pool: &sqlx::PgPool,
-        user_id: Uuid,
-        track_ids: &[String],
-    ) -> Result<Vec<Track>, sqlx::Error> {
-        let keys: Vec<String> = track_ids
-            .iter()
-            .map(|id| crate::music::Music::entry_key(user_id, id))
-            .collect();
-        sqlx::query_as(&format!(
-            "SELECT {TRACK_COLUMNS} FROM music WHERE key = ANY($1) AND kind = 'entry'"
-        ))
-        .bind(keys)
-        .fetch_all(pool)
-        .await
-    }
-
     /// An album's tracks in order: as they were added, then by id.
     pub async fn of_album(
         pool: &sqlx::PgPool,
@@ -350,5 +331,30 @@ pub mod tracks {
         .bind(limit)
         .fetch_all(pool)
         .await
+    }
+
+    /// The tracks of `track_ids` in `user_id`'s library, in the order asked (a track
+    /// asked twice is answered twice); ids not in the library are left out.
+    pub async fn many(
+        pool: &sqlx::PgPool,
+        user_id: Uuid,
+        track_ids: &[String],
+    ) -> Result<Vec<Track>, sqlx::Error> {
+        let keys: Vec<String> = track_ids
+            .iter()
+            .map(|t| crate::music::Music::entry_key(user_id, t))
+            .collect();
+        let found: Vec<Track> = sqlx::query_as(&format!(
+            "SELECT {TRACK_COLUMNS} FROM music WHERE key = ANY($1) AND kind = 'entry'"
+        ))
+        .bind(&keys)
+        .fetch_all(pool)
+        .await?;
+        let by_id: std::collections::HashMap<&str, &Track> =
+            found.iter().map(|t| (t.track_id.as_str(), t)).collect();
+        Ok(track_ids
+            .iter()
+            .filter_map(|id| by_id.get(id.as_str()).map(|t| (*t).clone()))
+            .collect())
     }
 }

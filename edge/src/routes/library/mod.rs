@@ -322,7 +322,7 @@ pub async fn page(
     covers: Option<&StreamIssuer>,
 ) -> Result<LibraryPage, ApiError> {
     let page = library::page(pool, &query.model(user_id)).await?;
-    let marks = MarkSet::for_page(pool, user_id, &page).await?;
+    let marks = MarkSet::of_page(&page);
     Ok(answer(page, user_id, query, covers, &marks))
 }
 
@@ -435,7 +435,7 @@ async fn list(
         library::page_for_session(&state.pool, &query.model(token.user_id), token.session_id)
             .await?
             .map_err(denied)?;
-    let marks = MarkSet::for_page(&state.pool, token.user_id, &page).await?;
+    let marks = MarkSet::of_page(&page);
     let covers = state.stream.as_ref();
     Ok(Json(answer(page, token.user_id, &query, covers, &marks)))
 }
