@@ -131,8 +131,10 @@ async fn artists_and_albums_are_each_users_own() {
     assert_eq!(
         artists["items"],
         json!([
-            {"id": band, "name": "Band", "album_count": 1, "track_count": 2, "duration_ms": 200_000},
-            {"id": guest, "name": "Guest", "album_count": 1, "track_count": 2, "duration_ms": 200_000},
+            {"id": band, "name": "Band", "album_count": 1, "track_count": 2, "duration_ms": 200_000,
+             "starred": null, "play_count": 0, "last_played": null},
+            {"id": guest, "name": "Guest", "album_count": 1, "track_count": 2, "duration_ms": 200_000,
+             "starred": null, "play_count": 0, "last_played": null},
         ])
     );
     let bobs = ok(&app, &bob, "/library/artists").await;
@@ -225,7 +227,8 @@ async fn a_correction_shows_at_once_for_its_owner_only() {
     assert_eq!(
         artists["items"][1],
         json!({"id": artist_id("Guest").to_string(), "name": "Guest", "album_count": 0,
-               "track_count": 1, "duration_ms": 100_000})
+               "track_count": 1, "duration_ms": 100_000,
+               "starred": null, "play_count": 0, "last_played": null})
     );
 
     // Bob holds the same track and keeps the source's details.
