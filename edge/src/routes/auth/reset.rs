@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::verification::link_token;
 use super::{hit, limited};
 use crate::commands::{envelope, send, CommandHeaders};
 use crate::error::{ApiError, ErrorBody};
@@ -20,7 +21,6 @@ use crate::extract::{ApiJson, ClientAddr};
 use crate::password;
 use crate::rate_limit::Bucket;
 use crate::state::AppState;
-use crate::tokens::VerificationToken;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -95,24 +95,18 @@ pub(super) async fn reset_password(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ResetRequest>,
 ) -> Result<Response, ApiError> {
-    limited(&state, &[(Bucket::VerifyAddress, &addr)])?;
     let invalid = || {
         ApiError::bad_request(
             "invalid_token",
             "this password reset link is invalid or was already used; ask for a new one",
         )
     };
-    let Some(token) = VerificationToken::parse(&body.token) else {
-        hit(&state, &[(Bucket::VerifyAddress, &addr)]);
-        state.metrics.auth_failure("reset");
-        return Err(invalid());
-    };
+    let token = link_token(&state, &addr, &body.token, "reset", invalid)?;
     let user_key = token.user_id.to_string();
     let keys = [
         (Bucket::VerifyAddress, addr.as_str()),
         (Bucket::VerifyAccount, user_key.as_str()),
     ];
-    limited(&state, &keys)?;
     let password_hash = new_password_hash(body.password).await?;
     let command = Command::ResetPassword {
         user_id: token.user_id,
@@ -176,24 +170,18 @@ pub(super) async fn confirm_email(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ConfirmEmailRequest>,
 ) -> Result<Response, ApiError> {
-    limited(&state, &[(Bucket::VerifyAddress, &addr)])?;
     let invalid = || {
         ApiError::bad_request(
             "invalid_token",
             "this confirmation link is invalid or was already used; change the address again",
         )
     };
-    let Some(token) = VerificationToken::parse(&body.token) else {
-        hit(&state, &[(Bucket::VerifyAddress, &addr)]);
-        state.metrics.auth_failure("confirm_email");
-        return Err(invalid());
-    };
+    let token = link_token(&state, &addr, &body.token, "confirm_email", invalid)?;
     let user_key = token.user_id.to_string();
     let keys = [
         (Bucket::VerifyAddress, addr.as_str()),
         (Bucket::VerifyAccount, user_key.as_str()),
     ];
-    limited(&state, &keys)?;
     let command = Command::ConfirmEmailChange {
         user_id: token.user_id,
         token_hash: token.hash(),

@@ -32,6 +32,33 @@ struct Verified {
     user_id: Uuid,
 }
 
+/// The token of a mailed link (verification, password reset, new address), after the
+/// per-address limit and then the per-account one. A token that does not parse counts as
+/// a failure (`failure` names it in the metrics) and is answered `invalid()`.
+pub(super) fn link_token(
+    state: &AppState,
+    addr: &str,
+    raw: &str,
+    failure: &'static str,
+    invalid: impl Fn() -> ApiError,
+) -> Result<VerificationToken, ApiError> {
+    limited(state, &[(Bucket::VerifyAddress, addr)])?;
+    let Some(token) = VerificationToken::parse(raw) else {
+        hit(state, &[(Bucket::VerifyAddress, addr)]);
+        state.metrics.auth_failure(failure);
+        return Err(invalid());
+    };
+    let user_key = token.user_id.to_string();
+    limited(
+        state,
+        &[
+            (Bucket::VerifyAddress, addr),
+            (Bucket::VerifyAccount, &user_key),
+        ],
+    )?;
+    Ok(token)
+}
+
 /// `POST /auth/verify-email`: single use, expiring; only the token's hash is compared.
 #[utoipa::path(post, path = "/auth/verify-email", tag = "accounts", params(CommandHeaders),
     request_body = VerifyRequest,
@@ -45,24 +72,18 @@ pub(super) async fn verify_email(
     headers: HeaderMap,
     ApiJson(body): ApiJson<VerifyRequest>,
 ) -> Result<Response, ApiError> {
-    limited(&state, &[(Bucket::VerifyAddress, &addr)])?;
     let invalid = || {
         ApiError::bad_request(
             "invalid_token",
             "this verification link is invalid or was already used; ask for a new one",
         )
     };
-    let Some(token) = VerificationToken::parse(&body.token) else {
-        hit(&state, &[(Bucket::VerifyAddress, &addr)]);
-        state.metrics.auth_failure("verify");
-        return Err(invalid());
-    };
+    let token = link_token(&state, &addr, &body.token, "verify", invalid)?;
     let user_key = token.user_id.to_string();
     let keys = [
         (Bucket::VerifyAddress, addr.as_str()),
         (Bucket::VerifyAccount, user_key.as_str()),
     ];
-    limited(&state, &keys)?;
     let command = Command::VerifyEmail {
         user_id: token.user_id,
         token_hash: token.hash(),
