@@ -208,8 +208,12 @@ impl Topology {
             .get_stream(stream_name)
             .await
             .map_err(|e| consumer_error(Box::new(e)))?;
+        // Create or update: a consumer that exists takes this release's config (filters,
+        // ack wait, limits) and keeps its delivery position, so a release that changes
+        // what a role filters needs no manual `nats consumer rm`. Uses the same
+        // `CONSUMER.CREATE` API subject (and NATS permission) as a plain create.
         stream
-            .get_or_create_consumer(&consumer_name, config)
+            .create_consumer(config)
             .await
             .map_err(|e| consumer_error(Box::new(e)))
     }
