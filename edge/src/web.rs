@@ -52,6 +52,11 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../web/favourites.js"),
     ),
     (
+        "/playlists.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/playlists.js"),
+    ),
+    (
         "/plays.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/plays.js"),

@@ -1,7 +1,8 @@
 // Jukebox web app: the shell (session, navigation), search and import, the library and
 // the queue. The sign-in screens live in auth.js, the jobs in jobs.js, the player bar in
 // player.js, the queue view in queue.js, the saved queue in resume.js, Apps & devices in
-// apps.js, the admin pages in admin.js, the wording of errors in messages.js.
+// apps.js, the admin pages in admin.js, playlists in playlists.js, the wording of errors
+// in messages.js.
 
 import * as API from './api.js';
 import { api, onSession } from './api.js';
@@ -14,6 +15,7 @@ import * as account from './account.js';
 import * as music from './music.js';
 import * as favourites from './favourites.js';
 import * as queueView from './queue.js';
+import * as playlistsView from './playlists.js';
 import { explain, loadSettings } from './messages.js';
 import {
   $, $$, h, say, toast, formatTime, trackId, trackTitle, trackArtist, trackDuration,
@@ -23,17 +25,20 @@ let me = null;
 
 // ---------------------------------------------------------------- navigation
 
-const views = ['library', 'artists', 'artist', 'albums', 'album', 'favourites', 'search', 'jobs', 'queue', 'apps', 'admin'];
+const views = [
+  'library', 'artists', 'artist', 'albums', 'album', 'favourites', 'playlists', 'playlist', 'search', 'jobs', 'queue',
+  'apps', 'admin',
+];
 
 function route() {
   if (!me) return;
   const [, named, id] = window.location.hash.match(/^#\/(\w+)(?:\/([\w-]+))?/) || [];
   let view = named || 'library';
   if (!views.includes(view) || (view === 'admin' && !isAdmin())) view = 'library';
-  if ((view === 'artist' || view === 'album') && !id) view = `${view}s`;
+  if (['artist', 'album', 'playlist'].includes(view) && !id) view = `${view}s`;
   for (const name of views) $(`#view-${name}`).hidden = name !== view;
   // An artist's or album's page belongs to its list in the navigation.
-  const section = { artist: 'artists', album: 'albums' }[view] ?? view;
+  const section = { artist: 'artists', album: 'albums', playlist: 'playlists' }[view] ?? view;
   for (const link of $$('nav a')) {
     if (link.dataset.view === section) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
@@ -43,6 +48,8 @@ function route() {
   if (view === 'albums') music.showAlbums();
   if (view === 'album') music.showAlbum(id);
   if (view === 'favourites') favourites.show();
+  if (view === 'playlists') playlistsView.showList();
+  if (view === 'playlist') playlistsView.show(id);
   if (view === 'library') loadLibrary();
   if (view === 'jobs') jobsView.loadJobs();
   if (view === 'queue') queueView.render();
@@ -325,6 +332,8 @@ function setupApp() {
     if (library.items.length) player.playList(library.items, 0);
   });
   queueView.setup();
+  queueView.offerPlaylists(playlistsView.pick);
+  playlistsView.setup();
   player.onQueueChange(() => {
     if (!$('#view-queue').hidden) queueView.render();
     if (!$('#view-library').hidden) renderLibrary();

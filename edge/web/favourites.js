@@ -78,6 +78,11 @@ export async function show() {
     trackList($('#recent-tracks'), recent.items, when);
     trackList($('#frequent-tracks'), frequent.items, (t) => plural(t.play_count, 'play', 'plays'));
     $('#recent-empty').hidden = recent.items.length > 0;
+    // Each empty section says so, rather than leaving a heading over nothing.
+    $('#favourite-tracks-empty').hidden = starred.tracks.length > 0;
+    $('#favourite-albums-empty').hidden = starred.albums.length > 0;
+    $('#favourite-artists-empty').hidden = starred.artists.length > 0;
+    $('#frequent-empty').hidden = frequent.items.length > 0;
   } catch (error) {
     say(message, `Could not load your favourites. ${explain(error)}`, 'error');
   }

@@ -119,7 +119,7 @@ export async function showAlbum(id) {
     const play = $('#album-play');
     play.hidden = false;
     play.onclick = () => player.playList(tracks, 0);
-    $('#album-menu').replaceChildren(trackMenu(album.name, () => tracks));
+    $('#album-menu').replaceChildren(trackMenu(album.name, () => tracks, { albumId: album.id }));
     $('#album-tracks').replaceChildren(...tracks.map((track, index) => h('li', { class: 'track' },
       h('span', { class: 'track-no' }, String(index + 1)),
       h('button', {

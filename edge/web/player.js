@@ -106,8 +106,10 @@ function precedingIndex() {
 
 // {url, expires_at, cover_url?}: signed links to the audio and, when there is one, the
 // cover picture (both on the stream role; an <audio> or <img> sends no bearer header).
+// A song of someone's public playlist names it: it plays from the owner's library.
 async function signedUrls(track) {
-  return api(`/stream/${encodeURIComponent(trackId(track))}`, {
+  const via = track.playlist_id ? `?playlist=${encodeURIComponent(track.playlist_id)}` : '';
+  return api(`/stream/${encodeURIComponent(trackId(track))}${via}`, {
     headers: { Accept: 'application/json' },
   });
 }

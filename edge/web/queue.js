@@ -1,24 +1,31 @@
 // The play queue view (reorder by dragging or with the move buttons and Alt+↑/↓, remove,
-// clear) and the "Play next" / "Add to queue" menu that track rows, albums and
-// playlists share (`trackMenu`).
+// clear) and the "Play next" / "Add to queue" / "Add to playlist…" menu that track rows
+// and albums share (`trackMenu`).
 
 import * as player from './player.js';
 import { $, h, say, toast, trackTitle, trackArtist } from './ui.js';
 
 const plural = (n) => (n === 1 ? '1 track' : `${n} tracks`);
 
+// "Add to playlist…" (playlists.js registers it; it imports nothing from here).
+let addToPlaylist = null;
+export function offerPlaylists(pick) { addToPlaylist = pick; }
+
 /**
- * A small menu for `label` (a track's or an album's name): "Play next" and "Add to
- * queue". `tracks()` answers the tracks (an array; may be a promise).
+ * A small menu for `label` (a track's or an album's name): "Play next", "Add to queue"
+ * and "Add to playlist…". `tracks()` answers the tracks (an array; may be a promise);
+ * `albumId` names a whole album, which a playlist takes as one addition.
  */
-export function trackMenu(label, tracks) {
+export function trackMenu(label, tracks, { albumId } = {}) {
   const menu = h('details', { class: 'menu' });
   const act = (what) => async (event) => {
     event.preventDefault();
     menu.open = false;
     const list = await tracks();
     if (!list?.length) return;
-    if (what === 'next') {
+    if (what === 'playlist') {
+      addToPlaylist?.(list.length === 1 ? trackTitle(list[0]) : label, list, albumId);
+    } else if (what === 'next') {
       player.playNext(list);
       toast(`Playing next: ${list.length === 1 ? trackTitle(list[0]) : `${label} (${plural(list.length)})`}`);
     } else {
@@ -30,7 +37,8 @@ export function trackMenu(label, tracks) {
     h('summary', { class: 'icon small', title: 'More', 'aria-label': `More for ${label}` }, '⋯'),
     h('div', { class: 'menu-items', role: 'group', 'aria-label': `Queue ${label}` },
       h('button', { type: 'button', onclick: act('next') }, 'Play next'),
-      h('button', { type: 'button', onclick: act('add') }, 'Add to queue')),
+      h('button', { type: 'button', onclick: act('add') }, 'Add to queue'),
+      addToPlaylist ? h('button', { type: 'button', onclick: act('playlist') }, 'Add to playlist…') : null),
   );
   return menu;
 }

@@ -35,7 +35,10 @@ function readLocal() {
 }
 
 // Only what a row and the player need: cover links expire, and are fetched again.
-const slim = (t) => ({ track_id: t.track_id, title: t.title, artist: t.artist, duration_ms: t.duration_ms });
+// `playlist_id`: a song of someone's public playlist streams through it (ADR 32).
+const slim = (t) => ({
+  track_id: t.track_id, title: t.title, artist: t.artist, duration_ms: t.duration_ms, playlist_id: t.playlist_id,
+});
 
 function writeLocal(serverSavedAt, serverPositionMs) {
   if (!user || !hooks) return;

@@ -47,6 +47,15 @@ impl Client<'_> {
         self.send(self.request(reqwest::Method::GET, path)).await
     }
 
+    /// `GET /stream/{song}...` as the web app asks: the signed link as JSON.
+    async fn stream_link(&self, path: &str) -> (StatusCode, Value) {
+        self.send(
+            self.request(reqwest::Method::GET, path)
+                .header("accept", "application/json"),
+        )
+        .await
+    }
+
     /// The playlist's track ids in order.
     async fn order(&self, id: &str) -> Vec<String> {
         let (status, body) = self.get(&format!("/playlists/{id}?limit=500")).await;
@@ -64,6 +73,13 @@ impl Client<'_> {
 async fn playlists_are_edited_shared_copied_exported_and_imported() {
     let app = import_app(Options {
         roles: ROLES,
+        extra: vec![
+            (
+                "STREAM_SIGNING_SECRET",
+                "playlist-stream-secret-0123456789abcdef".into(),
+            ),
+            ("PUBLIC_STREAM_BASE_URL", "http://stream.test".into()),
+        ],
         ..Default::default()
     })
     .await;
@@ -196,6 +212,15 @@ async fn playlists_are_edited_shared_copied_exported_and_imported() {
     // Private: Bob cannot see it; he can never change it.
     let (status, _) = bob.get(&format!("/playlists/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // Nor play its songs through it (ADR 32).
+    let (status, refused) = bob
+        .stream_link(&format!("/stream/{}?playlist={id}", t[2]))
+        .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("not_in_library")),
+        "{refused}"
+    );
     let response = bob
         .request(reqwest::Method::PATCH, &format!("/playlists/{id}"))
         .json(&json!({"name": "Mine"}))
@@ -212,6 +237,39 @@ async fn playlists_are_edited_shared_copied_exported_and_imported() {
     assert_eq!(status, StatusCode::OK);
     let (_, listed) = bob.get("/playlists").await;
     assert_eq!(listed["playlists"][0]["owned"], false);
+    // Public: Bob plays its songs from Ann's library (a link naming her copy, ADR 32);
+    // not without naming the playlist, nor a song it does not list, nor a malformed id.
+    let (status, link) = bob
+        .stream_link(&format!("/stream/{}?playlist={id}", t[2]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{link}");
+    let url = reqwest::Url::parse(link["url"].as_str().unwrap()).unwrap();
+    assert_eq!(url.host_str(), Some("stream.test"));
+    let named: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    assert!(
+        named.contains(&("u".to_owned(), ann_id.to_string())),
+        "{url}"
+    );
+    for (path, status, code) in [
+        (format!("/stream/{}", t[2]), 403, "not_in_library"),
+        (
+            format!("/stream/{}?playlist={id}", t[1]),
+            403,
+            "not_in_library",
+        ),
+        (
+            format!("/stream/{}?playlist=nope", t[2]),
+            422,
+            "invalid_playlist_id",
+        ),
+    ] {
+        let (got, body) = bob.stream_link(&path).await;
+        assert_eq!(
+            (got.as_u16(), body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{path}: {body}"
+        );
+    }
     assert_eq!(listed["playlists"][0]["description"], "for the drive");
     let (status, copy) = bob
         .post(

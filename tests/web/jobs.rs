@@ -19,7 +19,15 @@ pub async fn views_removal_uploads_retries(story: &Story, job_id: &str) {
     } = story;
     // Every view fits a phone and a desktop, and names its controls.
     let views = [
-        "library", "artists", "albums", "search", "jobs", "queue", "apps",
+        "library",
+        "artists",
+        "albums",
+        "favourites",
+        "playlists",
+        "search",
+        "jobs",
+        "queue",
+        "apps",
     ];
     browser.resize(390, 844).await;
     browser

@@ -16,6 +16,7 @@ mod listener;
 mod music;
 mod offline;
 mod playback;
+mod playlists;
 mod queue;
 mod webdriver;
 
@@ -166,6 +167,7 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
     favourites::star_a_track_and_find_it_in_favourites(&story).await;
     jobs::views_removal_uploads_retries(&story, &job_id).await;
     queue::shuffle_queue_and_resume(&story).await;
+    playlists::create_reorder_share_import_and_play(&story).await;
     admin::sessions_and_admin(&story, &job_id, &track_id).await;
     offline::offline_search_and_refused_origin(&story).await;
     account::reset_and_devices(&story, &inbox).await;

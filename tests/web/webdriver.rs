@@ -295,6 +295,19 @@ impl Browser {
             .await;
     }
 
+    /// Holds `modifier` (`\u{E00A}` Alt) while pressing `key` (`\u{E013}` ArrowUp,
+    /// `\u{E015}` ArrowDown) where the focus is.
+    pub async fn chord(&self, modifier: &str, key: &str) {
+        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+            {"type": "keyDown", "value": modifier},
+            {"type": "keyDown", "value": key},
+            {"type": "keyUp", "value": key},
+            {"type": "keyUp", "value": modifier},
+        ]}]});
+        self.call(reqwest::Method::POST, "/actions", Some(actions))
+            .await;
+    }
+
     pub async fn text(&self, css: &str) -> String {
         self.exec(
             "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",

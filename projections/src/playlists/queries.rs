@@ -156,3 +156,19 @@ pub async fn sources_of(
     .fetch_all(pool)
     .await
 }
+
+/// Whether the playlist lists `track_id` (any entry): a public playlist's listener may
+/// stream the owner's copy of its tracks (ADR 32).
+pub async fn lists_track(
+    pool: &PgPool,
+    playlist_id: Uuid,
+    track_id: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM playlist_entries WHERE playlist_id = $1 AND track_id = $2)",
+    )
+    .bind(playlist_id)
+    .bind(track_id)
+    .fetch_one(pool)
+    .await
+}

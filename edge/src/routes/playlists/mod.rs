@@ -223,7 +223,8 @@ async fn open(
             available: track.is_some(),
             cover_url: track
                 .as_ref()
-                .filter(|t| t.cover_stored && owner == user.user_id)
+                // The owner's copy, as the songs of a public playlist play (ADR 32).
+                .filter(|t| t.cover_stored)
                 .zip(covers)
                 .map(|(t, issuer)| issuer.cover_url(&t.track_id, owner, now)),
             title: track.as_ref().map(|t| t.title.clone()),
