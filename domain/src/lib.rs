@@ -20,6 +20,7 @@ pub mod plan;
 pub mod play;
 pub mod play_queue;
 pub mod playlist;
+pub mod published;
 pub mod session;
 pub mod track;
 pub mod user;

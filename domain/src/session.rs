@@ -103,6 +103,7 @@ pub enum SessionCommand {
 pub enum SessionEvent {
     SessionStarted {
         user_id: Uuid,
+        #[serde(default = "TokenHash::withheld")]
         token_hash: TokenHash,
         #[serde(with = "time::serde::rfc3339")]
         expires_at: OffsetDateTime,
@@ -112,6 +113,7 @@ pub enum SessionEvent {
         epoch: Option<u32>,
     },
     SessionRefreshed {
+        #[serde(default = "TokenHash::withheld")]
         token_hash: TokenHash,
         /// Absent in events written before ADR 29.
         #[serde(
@@ -123,6 +125,7 @@ pub enum SessionEvent {
     },
     /// A rotated token came back: someone holds a copy. Always followed by a revocation.
     RefreshTokenReused {
+        #[serde(default = "TokenHash::withheld")]
         token_hash: TokenHash,
     },
     SessionRevoked {

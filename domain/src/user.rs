@@ -172,6 +172,7 @@ pub enum UserEvent {
     UserSignedUp {
         user_id: Uuid,
         email: Email,
+        #[serde(default = "PasswordHash::withheld")]
         password_hash: PasswordHash,
     },
     /// Written by `RecordSignIn` only (the backbone benchmark).
@@ -183,6 +184,7 @@ pub enum UserEvent {
         subject: String,
     },
     VerificationIssued {
+        #[serde(default = "TokenHash::withheld")]
         token_hash: TokenHash,
         #[serde(with = "time::serde::rfc3339")]
         expires_at: OffsetDateTime,
@@ -199,6 +201,7 @@ pub enum UserEvent {
         method: SignInMethod,
     },
     PasswordRehashed {
+        #[serde(default = "PasswordHash::withheld")]
         password_hash: PasswordHash,
     },
     RoleGranted {
@@ -214,16 +217,19 @@ pub enum UserEvent {
         email: Email,
     },
     PasswordResetIssued {
+        #[serde(default = "TokenHash::withheld")]
         token_hash: TokenHash,
         #[serde(with = "time::serde::rfc3339")]
         expires_at: OffsetDateTime,
     },
     /// A reset link was followed: the new password, and every session ends.
     PasswordReset {
+        #[serde(default = "PasswordHash::withheld")]
         password_hash: PasswordHash,
     },
     /// Every session ends (the caller gets a new one).
     PasswordChanged {
+        #[serde(default = "PasswordHash::withheld")]
         password_hash: PasswordHash,
     },
     /// "Sign out everywhere else": every session ends (the caller's new one follows).
@@ -233,6 +239,7 @@ pub enum UserEvent {
     },
     EmailChangeIssued {
         email: Email,
+        #[serde(default = "TokenHash::withheld")]
         token_hash: TokenHash,
         #[serde(with = "time::serde::rfc3339")]
         expires_at: OffsetDateTime,

@@ -82,6 +82,16 @@ impl PasswordHash {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// What a published copy of an event holds in place of the hash (ADR 33): empty,
+    /// which is no PHC string, so nothing verifies against it.
+    pub fn withheld() -> Self {
+        Self(String::new())
+    }
+
+    pub fn is_withheld(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl TryFrom<String> for PasswordHash {
@@ -130,13 +140,25 @@ impl TokenHash {
         &self.0
     }
 
-    /// Compares in constant time.
+    /// What a published copy of an event holds in place of the hash (ADR 33): empty,
+    /// which matches nothing, itself included.
+    pub fn withheld() -> Self {
+        Self(String::new())
+    }
+
+    pub fn is_withheld(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Compares in constant time. A withheld hash matches nothing.
     pub fn matches(&self, other: &TokenHash) -> bool {
-        self.0
-            .bytes()
-            .zip(other.0.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+        !self.is_withheld()
+            && self
+                .0
+                .bytes()
+                .zip(other.0.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
             && self.0.len() == other.0.len()
     }
 }
@@ -156,7 +178,10 @@ impl From<TokenHash> for String {
 
 impl fmt::Debug for TokenHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TokenHash({}…)", &self.0[..8])
+        match self.0.get(..8) {
+            Some(prefix) => write!(f, "TokenHash({prefix}…)"),
+            None => f.write_str("TokenHash(<withheld>)"),
+        }
     }
 }
 

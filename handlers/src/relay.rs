@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use async_nats::HeaderMap;
+use jukebox_domain::published;
 use jukebox_nats::log::{self, EventText};
 use jukebox_nats::names::{
     CORRELATION_ID_HEADER, EVENT_TYPE_HEADER, GLOBAL_POSITION_HEADER, TRANSACTION_ID_HEADER,
@@ -351,7 +352,8 @@ fn body(event: &EventText) -> anyhow::Result<Vec<u8>> {
     text(&mut out, ",\"event_type\":", &event.event_type)?;
     text(&mut out, ",\"event_version\":", &event.event_version)?;
     out.extend_from_slice(b",\"payload\":");
-    out.extend_from_slice(event.payload.as_bytes());
+    // Credential material stays on the write side (ADR 33).
+    out.extend_from_slice(published::payload_text(&event.payload).as_bytes());
     out.extend_from_slice(b",\"metadata\":");
     out.extend_from_slice(event.metadata.as_bytes());
     let recorded_at = event.recorded_at.format(&Rfc3339)?;
@@ -399,6 +401,32 @@ mod tests {
                 metadata: serde_json::from_str(&row.metadata).unwrap(),
                 recorded_at: row.recorded_at,
             }
+        );
+    }
+
+    /// A body carries the payload as published: credential material withheld (ADR 33).
+    #[test]
+    fn a_body_withholds_credential_material() {
+        let phc = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+        let row = EventText {
+            global_position: 1,
+            transaction_id: "7".into(),
+            aggregate_type: "user".into(),
+            aggregate_id: "u".into(),
+            sequence: 1,
+            event_type: "UserSignedUp".into(),
+            event_version: "1.0".into(),
+            payload: format!(
+                r#"{{"UserSignedUp": {{"user_id": "u", "email": "a@b.co", "password_hash": "{phc}"}}}}"#
+            ),
+            metadata: "{}".into(),
+            correlation_id: None,
+            recorded_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let record: EventRecord = serde_json::from_slice(&body(&row).unwrap()).unwrap();
+        assert_eq!(
+            record.payload,
+            serde_json::json!({"UserSignedUp": {"user_id": "u", "email": "a@b.co"}})
         );
     }
 }

@@ -1,5 +1,7 @@
-//! `accounts`: one row per account with what sign-in and the auth middleware need
-//! (email -> user id, password hash, verified, disabled, roles).
+//! `accounts`: one row per account (email -> user id, verified, disabled, roles). No
+//! password hash: the published events withhold it (ADR 33), and no access decision reads
+//! this model (ADR 14). `AccountRow` is also the shape of the write-side `access_users`
+//! row, which has the hash.
 
 use std::collections::HashMap;
 
@@ -17,6 +19,8 @@ pub struct Accounts;
 pub struct AccountRow {
     pub user_id: Uuid,
     pub email: String,
+    /// Only in `access_users`; always `None` in this read model.
+    #[sqlx(default)]
     pub password_hash: Option<String>,
     pub verified: bool,
     pub disabled: bool,
@@ -45,16 +49,11 @@ impl AccountRow {
         self.roles.iter().any(|r| r == "admin")
     }
 
-    fn new(
-        user_id: Uuid,
-        email: String,
-        password_hash: Option<String>,
-        at: OffsetDateTime,
-    ) -> Self {
+    fn new(user_id: Uuid, email: String, at: OffsetDateTime) -> Self {
         Self {
             user_id,
             email,
-            password_hash,
+            password_hash: None,
             verified: false,
             disabled: false,
             roles: Vec::new(),
@@ -70,32 +69,14 @@ pub fn apply_user_event(
     recorded_at: OffsetDateTime,
 ) -> Option<AccountRow> {
     match (event, row) {
-        (
-            UserEvent::UserSignedUp {
-                user_id,
-                email,
-                password_hash,
-            },
-            _,
-        ) => Some(AccountRow::new(
-            user_id,
-            email.to_string(),
-            Some(password_hash.as_str().to_owned()),
-            recorded_at,
-        )),
-        (UserEvent::UserSignedUpWithIdentity { user_id, email, .. }, _) => Some(AccountRow::new(
-            user_id,
-            email.to_string(),
-            None,
-            recorded_at,
-        )),
+        (UserEvent::UserSignedUp { user_id, email, .. }, _)
+        | (UserEvent::UserSignedUpWithIdentity { user_id, email, .. }, _) => {
+            Some(AccountRow::new(user_id, email.to_string(), recorded_at))
+        }
         (_, None) => None,
         (event, Some(row)) => {
             match event {
                 UserEvent::EmailVerified => row.verified = true,
-                UserEvent::PasswordRehashed { password_hash } => {
-                    row.password_hash = Some(password_hash.as_str().to_owned())
-                }
                 UserEvent::RoleGranted { role }
                     if !row.roles.iter().any(|r| r == role.as_str()) =>
                 {
@@ -105,10 +86,6 @@ pub fn apply_user_event(
                 UserEvent::RoleRevoked { role } => row.roles.retain(|r| r != role.as_str()),
                 UserEvent::UserDisabled => row.disabled = true,
                 UserEvent::UserEnabled => row.disabled = false,
-                UserEvent::PasswordReset { password_hash }
-                | UserEvent::PasswordChanged { password_hash } => {
-                    row.password_hash = Some(password_hash.as_str().to_owned())
-                }
                 UserEvent::EmailChanged { to, .. } => row.email = to.to_string(),
                 _ => {}
             }
@@ -126,7 +103,6 @@ impl Projection for Accounts {
     const COLUMNS: &'static [&'static str] = &[
         "user_id",
         "email",
-        "password_hash",
         "verified",
         "disabled",
         "roles",
@@ -160,7 +136,6 @@ impl Projection for Accounts {
         vec![
             Some(row.user_id.to_string()),
             Some(row.email.clone()),
-            row.password_hash.clone(),
             Some(row.verified.to_string()),
             Some(row.disabled.to_string()),
             Some(text_array(&row.roles)),
@@ -196,14 +171,14 @@ mod tests {
     }
 
     #[test]
-    fn a_sign_up_makes_an_account_with_its_password_hash() {
+    fn a_sign_up_makes_an_account_without_its_password_hash() {
         let rows = signed_up().rows::<Accounts>();
         assert_eq!(
             rows.values().collect::<Vec<_>>(),
             [&AccountRow {
                 user_id: user(),
                 email: "carol@example.com".into(),
-                password_hash: Some(HASH.into()),
+                password_hash: None,
                 verified: false,
                 disabled: false,
                 roles: Vec::new(),
@@ -230,7 +205,7 @@ mod tests {
     }
 
     #[test]
-    fn a_rehash_replaces_the_hash_and_state_changes_show() {
+    fn a_rehash_changes_nothing_and_state_changes_show() {
         let rows = signed_up()
             .event(
                 "user",
@@ -244,7 +219,7 @@ mod tests {
             .event("user", user(), UserEvent::UserDisabled)
             .rows::<Accounts>();
         let row = &rows[&user().to_string()];
-        assert_eq!(row.password_hash.as_deref(), Some(REHASH));
+        assert_eq!(row.password_hash, None);
         assert!(row.verified);
         assert_eq!(row.roles, ["admin"]);
         assert!(row.disabled);
@@ -269,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reset_or_change_replaces_the_hash_and_a_confirmed_address_replaces_the_email() {
+    fn a_confirmed_address_replaces_the_email_and_no_password_hash_is_kept() {
         let rows = signed_up()
             .event(
                 "user",
@@ -287,7 +262,7 @@ mod tests {
             )
             .rows::<Accounts>();
         let row = &rows[&user().to_string()];
-        assert_eq!(row.password_hash.as_deref(), Some(REHASH));
+        assert_eq!(row.password_hash, None);
         assert_eq!(row.email, "carol@example.com", "a request changes nothing");
         let rows = signed_up()
             .event(
@@ -307,7 +282,7 @@ mod tests {
             )
             .rows::<Accounts>();
         let row = &rows[&user().to_string()];
-        assert_eq!(row.password_hash.as_deref(), Some(REHASH));
+        assert_eq!(row.password_hash, None);
         assert_eq!(row.email, "dan@example.com");
     }
 
@@ -322,8 +297,10 @@ mod tests {
 
     #[test]
     fn the_debug_output_hides_the_password_hash() {
-        let rows = signed_up().rows::<Accounts>();
-        let shown = format!("{:?}", rows[&user().to_string()]);
+        // The write side's `access_users` row, which has one.
+        let mut row = signed_up().rows::<Accounts>()[&user().to_string()].clone();
+        row.password_hash = Some(HASH.into());
+        let shown = format!("{row:?}");
         assert!(!shown.contains(HASH), "{shown}");
         assert!(shown.contains("<redacted>"), "{shown}");
     }

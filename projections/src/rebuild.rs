@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use indicatif::ProgressBar;
+use jukebox_domain::published;
 use jukebox_nats::log;
 use sqlx::{PgConnection, PgPool};
 use tracing::info;
@@ -59,7 +60,9 @@ pub async fn rebuild<P: Projection>(
     let mut events = 0u64;
     {
         let mut stable = log::stable(&mut *conn);
-        while let Some(event) = stable.try_next().await? {
+        while let Some(mut event) = stable.try_next().await? {
+            // The live projector folds what the relay published (ADR 33).
+            published::withhold(&mut event.payload);
             if P::consumes(&event) {
                 P::apply(&mut rows, &event);
             }
@@ -87,7 +90,10 @@ pub async fn rebuild<P: Projection>(
     let mut tx = pool.begin().await?;
     let live_checkpoint = Position::checkpoint(&mut tx, P::NAME, true).await?;
     loop {
-        let batch = log::stable_after(&mut *tx, position, CATCH_UP_BATCH).await?;
+        let mut batch = log::stable_after(&mut *tx, position, CATCH_UP_BATCH).await?;
+        for event in &mut batch {
+            published::withhold(&mut event.payload);
+        }
         let Some(last) = batch.last() else { break };
         position = Position::of(last);
         events += batch.len() as u64;

@@ -3,6 +3,7 @@
 //! database and NATS namespace.
 
 mod admin;
+mod bus;
 mod flow;
 mod google;
 mod helpers;

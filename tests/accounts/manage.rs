@@ -12,10 +12,10 @@ use crate::helpers::*;
 use crate::support::smtp::{link_after, messages_to, smtp_server, Received};
 use crate::support::{eventually, spawn_app_with, TestApp};
 
-const NEW_PASSWORD: &str = "a brand new passphrase";
+pub(crate) const NEW_PASSWORD: &str = "a brand new passphrase";
 
 /// Every role, mail over SMTP to a loopback server, and `extra` settings.
-async fn mail_app(extra: &[(&str, &str)]) -> (TestApp, Arc<Mutex<Vec<Received>>>) {
+pub(crate) async fn mail_app(extra: &[(&str, &str)]) -> (TestApp, Arc<Mutex<Vec<Received>>>) {
     let (smtp_url, messages) = smtp_server();
     let mut vars: Vec<(&str, String)> = vec![
         ("EXPOSE_VERIFICATION_TOKEN", "1".into()),
@@ -29,7 +29,12 @@ async fn mail_app(extra: &[(&str, &str)]) -> (TestApp, Arc<Mutex<Vec<Received>>>
 
 /// The `n`th mail to `to` whose subject has `subject` (mail is the reactor's asynchronous
 /// work: no position marks it sent, so this waits for it).
-async fn mail(messages: &Arc<Mutex<Vec<Received>>>, to: &str, subject: &str, n: usize) -> Received {
+pub(crate) async fn mail(
+    messages: &Arc<Mutex<Vec<Received>>>,
+    to: &str,
+    subject: &str,
+    n: usize,
+) -> Received {
     let matching = || {
         messages_to(messages, to)
             .into_iter()
@@ -43,7 +48,7 @@ async fn mail(messages: &Arc<Mutex<Vec<Received>>>, to: &str, subject: &str, n: 
     matching().remove(n)
 }
 
-async fn authed(
+pub(crate) async fn authed(
     client: &reqwest::Client,
     method: reqwest::Method,
     url: String,

@@ -255,14 +255,9 @@ async fn audit_replays_a_user_as_of_before_and_after_verification() {
     );
 
     // No credential anywhere: not the password hash, not the token or its hash. (The
-    // audit reads the log; the accounts read model is read at Carol's verification.)
-    app.app
-        .applied_latest(&[jukebox_projections::ReadModel::of::<
-            jukebox_projections::Accounts,
-        >()])
-        .await;
+    // audit reads the log; the hash is the write side's, in `access_users`.)
     let (hash,): (String,) =
-        sqlx::query_as("SELECT password_hash FROM accounts WHERE user_id = $1")
+        sqlx::query_as("SELECT password_hash FROM access_users WHERE user_id = $1")
             .bind(carol)
             .fetch_one(app.app.pool())
             .await
