@@ -28,6 +28,11 @@ pub fn pipeline_config(config: &Config) -> anyhow::Result<PipelineConfig> {
     pipeline.limits.max_duration = config.import_max_duration;
     pipeline.limits.max_download_bytes = config.import_max_bytes;
     pipeline.work_dir = config.import_work_dir.clone();
+    // Every connection yt-dlp (and the ffmpeg it starts) makes goes through this proxy,
+    // which checks the address it connects to (ADR 38).
+    let policy = media::EgressPolicy::from_config(config.import_allow_private_networks);
+    pipeline.limits.egress =
+        Some(media::EgressProxy::start(policy).context("starting the egress proxy")?);
     Ok(pipeline)
 }
 

@@ -2,6 +2,8 @@
 //! job folder, ready for the object store.
 //!
 //! - [`source`]: is the URL safe to fetch (SECURITY.md item 16)?
+//! - [`egress`]: the loopback proxy every connection of the media tools goes through,
+//!   which checks the address it connects to (redirects, segments, DNS rebinding).
 //! - [`ytdlp`]: what is at the URL ([`ytdlp::resolve`]), then fetch its best audio
 //!   ([`ytdlp::download`]).
 //! - [`ffmpeg`]: is it audio ([`ffmpeg::probe`], SECURITY.md item 18), then
@@ -14,6 +16,7 @@
 //! a person can read ([`error`]); [`Tools`] finds the programs, [`JobDir`] is the folder
 //! ([`job_dir`]), [`pipeline`] holds the limits and the steps' order.
 
+pub mod egress;
 pub mod error;
 pub mod ffmpeg;
 pub mod job_dir;
@@ -23,6 +26,7 @@ pub mod source;
 mod tools;
 pub mod ytdlp;
 
+pub use egress::{EgressPolicy, EgressProxy};
 pub use error::MediaError;
 pub use ffmpeg::{MediaInfo, TrackTags};
 pub use job_dir::JobDir;

@@ -7,7 +7,8 @@ use std::time::Duration;
 use jukebox_domain::metadata::{self, CleanMetadata, SourceFields};
 
 use super::{
-    check_source_url, ffmpeg, ytdlp, JobDir, MediaError, MediaInfo, SourceInfo, Tools, TrackTags,
+    check_source_url, ffmpeg, ytdlp, EgressProxy, JobDir, MediaError, MediaInfo, SourceInfo, Tools,
+    TrackTags,
 };
 
 /// What an import may be.
@@ -19,6 +20,9 @@ pub struct Limits {
     pub max_download_bytes: u64,
     /// yt-dlp's `--socket-timeout`.
     pub socket_timeout: Duration,
+    /// Where the media tools' connections go (`--proxy`): the egress proxy that checks
+    /// every address (ADR 38). `None` only in tests of the tools themselves.
+    pub egress: Option<EgressProxy>,
 }
 
 impl Default for Limits {
@@ -27,6 +31,7 @@ impl Default for Limits {
             max_duration: Duration::from_secs(60 * 60),
             max_download_bytes: 300 << 20,
             socket_timeout: Duration::from_secs(30),
+            egress: None,
         }
     }
 }

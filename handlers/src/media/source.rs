@@ -5,8 +5,8 @@
 //! a public one: no loopback, private, link-local, CGNAT, unique-local, multicast,
 //! unspecified or reserved address, including IPv4 addresses wrapped in IPv6 forms.
 //!
-//! This check runs before yt-dlp starts. It cannot see redirects or addresses yt-dlp
-//! resolves later (DNS rebinding); the ADR (`docs/adr/`) says what closes that gap.
+//! This check runs before yt-dlp starts. It cannot see redirects or addresses resolved
+//! later (DNS rebinding): the egress proxy ([`super::egress`], ADR 38) checks those.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

@@ -86,8 +86,8 @@ struct InfoJson {
     filesize_approx: Option<f64>,
 }
 
-fn common_args(socket_timeout: Duration) -> Vec<OsString> {
-    [
+fn common_args(limits: &Limits) -> Vec<OsString> {
+    let mut args: Vec<OsString> = [
         "--ignore-config",
         "--no-playlist",
         "--no-cache-dir",
@@ -97,9 +97,13 @@ fn common_args(socket_timeout: Duration) -> Vec<OsString> {
     ]
     .into_iter()
     .map(OsString::from)
-    .chain([socket_timeout.as_secs().max(1).to_string().into()])
+    .chain([limits.socket_timeout.as_secs().max(1).to_string().into()])
     .chain(["-f".into(), FORMAT.into()])
-    .collect()
+    .collect();
+    if let Some(egress) = &limits.egress {
+        args.extend(["--proxy".into(), egress.url().into()]);
+    }
+    args
 }
 
 /// Asks yt-dlp what `url` is. Refuses playlists, live streams, and sources longer than
@@ -110,7 +114,7 @@ pub async fn resolve(
     limits: &Limits,
     timeout: Duration,
 ) -> Result<SourceInfo, MediaError> {
-    let mut args = common_args(limits.socket_timeout);
+    let mut args = common_args(limits);
     args.extend([
         "--dump-single-json".into(),
         "--".into(),
@@ -236,7 +240,7 @@ pub async fn download(
             tool: "yt-dlp",
             reason: format!("writing {}: {e}", info_path.display()),
         })?;
-    let mut args = common_args(limits.socket_timeout);
+    let mut args = common_args(limits);
     args.extend([
         "--load-info-json".into(),
         info_path.clone().into(),
@@ -394,6 +398,13 @@ pub(crate) fn classify_error(stderr: &str) -> MediaError {
     }
     let reason = reason.trim().to_owned();
     let has = |needle: &str| line.contains(needle);
+    // The egress proxy's one answer for a refused address, a closed port, a timeout or an
+    // unknown name: the job says the same for all of them.
+    if has(super::egress::UNREACHABLE) {
+        return MediaError::Network {
+            reason: "the source could not be reached".into(),
+        };
+    }
     if has("Unsupported URL") || has("is not a valid URL") {
         return MediaError::UnsupportedUrl {
             reason: "no audio could be found at this link".into(),

@@ -3,4 +3,5 @@
 //!
 //! Needs yt-dlp and ffmpeg: `scripts/install-deps.sh` installs them.
 
+mod egress;
 mod media;
