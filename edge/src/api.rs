@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::plays::routes())
         .merge(routes::account::routes())
         .merge(routes::devices::routes())
+        .merge(routes::export::routes())
         .merge(routes::playlists::routes())
         .merge(routes::play_queue::routes())
         .merge(routes::stream::routes())
@@ -71,6 +72,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         routes::plays::Doc::openapi(),
         routes::account::Doc::openapi(),
         routes::devices::Doc::openapi(),
+        routes::export::Doc::openapi(),
         routes::playlists::Doc::openapi(),
         routes::play_queue::Doc::openapi(),
         routes::stream::Doc::openapi(),

@@ -1,5 +1,6 @@
 // The account part of "Apps & devices": the devices signed in (from /api/me/sessions;
-// end one, or every other one), the password and the email address. App credentials
+// end one, or every other one), the password, the email address and the download of
+// my data (/api/me/export, a zip). App credentials
 // are listed above it by apps.js.
 
 import { api, renewSession } from './api.js';
@@ -10,6 +11,7 @@ export function setup() {
   $('#devices-others').addEventListener('click', signOutOthers);
   $('#password-form').addEventListener('submit', changePassword);
   $('#email-form').addEventListener('submit', changeEmail);
+  $('#export-download').addEventListener('click', downloadExport);
 }
 
 export function show(user) {
@@ -97,5 +99,28 @@ async function changeEmail(event) {
     say($('#email-message'), `We sent a link to ${answer.pending_email}. Your address changes when you open it.`, 'ok');
   } catch (error) {
     say($('#email-message'), explain(error), 'error');
+  }
+}
+
+async function downloadExport() {
+  const button = $('#export-download');
+  button.disabled = true;
+  say($('#export-message'), 'Preparing your data…');
+  try {
+    // A fetch (the API needs the access token), then a download of what it brought.
+    const archive = await api('/me/export', { blob: true });
+    const link = h('a', {
+      href: URL.createObjectURL(archive),
+      download: `jukebox-export-${new Date().toISOString().slice(0, 10)}.zip`,
+    });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+    say($('#export-message'), 'Your data is downloaded.', 'ok');
+  } catch (error) {
+    say($('#export-message'), explain(error), 'error');
+  } finally {
+    button.disabled = false;
   }
 }

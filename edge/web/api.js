@@ -175,6 +175,7 @@ export async function api(path, options = {}) {
     throw error;
   }
   if (response.status === 204) return null;
+  if (options.blob) return response.blob(); // a binary file (the data export)
   const text = await response.text();
   if (options.text) return text; // a file (an M3U8 export), not JSON
   return text ? JSON.parse(text) : null;

@@ -16,6 +16,7 @@ pub mod auth_sessions;
 #[cfg(test)]
 mod coverage;
 pub mod devices;
+pub mod export;
 pub mod favourites;
 pub mod freshness;
 #[cfg(test)]

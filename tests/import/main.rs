@@ -5,6 +5,7 @@
 
 mod admin;
 mod crash;
+mod export;
 mod failures;
 mod flow;
 mod library;

@@ -48,8 +48,32 @@ pub(super) async fn export(
     let playlist_id = playlist_id(&raw)?;
     after.wait(&state, READS).await?;
     let playlist = visible(&state, user.user_id, playlist_id).await?;
+    let text = m3u8_text(&state, &playlist).await?;
+    let file = format!(
+        "attachment; filename=\"playlist-{}.m3u8\"",
+        playlist.playlist_id
+    );
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "audio/x-mpegurl; charset=utf-8".to_owned(),
+            ),
+            (header::CONTENT_DISPOSITION, file),
+        ],
+        text,
+    )
+        .into_response())
+}
+
+/// The playlist as an extended M3U8 file (`GET /playlists/{id}/m3u8`, `GET /me/export`).
+pub(crate) async fn m3u8_text(
+    state: &AppState,
+    playlist: &playlists::Summary,
+) -> Result<String, ApiError> {
+    let playlist_id = playlist.playlist_id;
     let limit = i64::try_from(MAX_ENTRIES).unwrap_or(i64::MAX);
-    let items = entries(&state, playlist.owner_id, playlist_id, 0, limit).await?;
+    let items = entries(state, playlist.owner_id, playlist_id, 0, limit).await?;
     let mut ids: Vec<String> = items.iter().map(|(i, _)| i.track_id.clone()).collect();
     ids.sort();
     ids.dedup();
@@ -85,21 +109,7 @@ pub(super) async fn export(
                 title: track.as_ref().map_or("", |t| t.title.as_str()),
             }),
     );
-    let file = format!(
-        "attachment; filename=\"playlist-{}.m3u8\"",
-        playlist.playlist_id
-    );
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                "audio/x-mpegurl; charset=utf-8".to_owned(),
-            ),
-            (header::CONTENT_DISPOSITION, file),
-        ],
-        text,
-    )
-        .into_response())
+    Ok(text)
 }
 
 #[derive(Serialize, ToSchema)]

@@ -27,6 +27,7 @@ use crate::state::AppState;
 
 mod edit;
 mod m3u;
+pub(crate) use m3u::m3u8_text;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
