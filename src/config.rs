@@ -35,6 +35,10 @@ pub struct Config {
     pub import_max_bytes: u64,
     /// Largest file `POST /songs/upload` accepts.
     pub upload_max_bytes: u64,
+    /// `SEARCH_PER_MINUTE`: searches one user may send to YouTube a minute.
+    pub search_per_minute: u32,
+    /// `SEARCH_CACHE_SECONDS`: how long a search's results are reused (0: not at all).
+    pub search_cache_ttl: Duration,
     /// Imports one downloader runs at once (default: the CPU count).
     pub download_concurrency: usize,
     /// Deliveries of one import before a transient failure is final.
@@ -189,6 +193,8 @@ impl Config {
             import_max_duration: secs("IMPORT_MAX_DURATION_S", 3600)?,
             import_max_bytes: env.parse("IMPORT_MAX_BYTES", 300 << 20)?,
             upload_max_bytes: env.parse("UPLOAD_MAX_BYTES", 200 << 20)?,
+            search_per_minute: env.parse("SEARCH_PER_MINUTE", 20u32)?.max(1),
+            search_cache_ttl: Duration::from_secs(env.parse("SEARCH_CACHE_SECONDS", 300)?),
             download_concurrency: match env.parse("DOWNLOAD_CONCURRENCY", 0usize)? {
                 0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
                 n => n,

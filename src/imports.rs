@@ -14,6 +14,7 @@ use jukebox_edge::ports::{
     AcceptedUpload, ImportSettings, SearchError, SearchHit, SongSearch, UploadError, UploadSink,
 };
 use jukebox_edge::progress::ProgressCache;
+use jukebox_edge::search_guard::SearchGuard;
 use jukebox_handlers::media::{self, MediaError, PipelineConfig, Tools};
 use jukebox_handlers::storage::{ObjectKey, ObjectStore};
 use jukebox_nats::Namespace;
@@ -59,6 +60,7 @@ pub async fn import_settings(
     };
     Ok(ImportSettings {
         search,
+        search_guard: SearchGuard::new(config.search_per_minute, config.search_cache_ttl),
         uploads: Arc::new(StoreUploads { pipeline, store }),
         upload_max_bytes: config.upload_max_bytes,
         upload_dir: config.import_work_dir.clone(),

@@ -35,6 +35,14 @@ pub enum ApiError {
     /// 429 with `Retry-After`.
     #[error("too many attempts")]
     RateLimited(std::time::Duration),
+    /// 429 with `Retry-After` and a message of its own; `{seconds}` in it is replaced by
+    /// the wait.
+    #[error("{message}")]
+    Throttled {
+        wait: std::time::Duration,
+        code: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -166,18 +174,35 @@ fn server_going_away(code: &str) -> bool {
     code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
 }
 
+/// A wait in whole seconds, rounded up, at least 1.
+fn whole_seconds(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut retry_after = None;
         let (status, code, message) = match self {
             Self::RateLimited(wait) => {
-                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                let seconds = seconds.max(1);
+                let seconds = whole_seconds(wait);
                 retry_after = Some(seconds);
                 (
                     StatusCode::TOO_MANY_REQUESTS,
                     "rate_limited".to_owned(),
                     format!("too many attempts; try again in {seconds} seconds"),
+                )
+            }
+            Self::Throttled {
+                wait,
+                code,
+                message,
+            } => {
+                let seconds = whole_seconds(wait);
+                retry_after = Some(seconds);
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    code.to_owned(),
+                    message.replace("{seconds}", &seconds.to_string()),
                 )
             }
             Self::Client {

@@ -22,6 +22,7 @@ pub mod progress;
 pub mod rate_limit;
 pub mod rest;
 pub mod routes;
+pub mod search_guard;
 pub mod settings;
 pub mod state;
 pub mod stream;

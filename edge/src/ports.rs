@@ -61,6 +61,8 @@ pub trait UploadSink: Send + Sync {
 /// What the import routes need.
 pub struct ImportSettings {
     pub search: Arc<dyn SongSearch>,
+    /// The per-user search limit and the shared result cache.
+    pub search_guard: crate::search_guard::SearchGuard,
     pub uploads: Arc<dyn UploadSink>,
     pub upload_max_bytes: u64,
     /// Where uploads are spooled before they are probed (the system temp folder if None).

@@ -23,6 +23,8 @@ pub enum Bucket {
     /// "Forgot password": every request counts (ADR 29).
     ResetAddress,
     ResetAccount,
+    /// Searches sent to YouTube, per user (`crate::search_guard`).
+    Search,
 }
 
 impl Bucket {
@@ -34,6 +36,7 @@ impl Bucket {
             Self::RefreshAddress | Self::RefreshAccount => "refresh",
             Self::SubsonicAccount => "subsonic",
             Self::ResetAddress | Self::ResetAccount => "password_reset",
+            Self::Search => "search",
         }
     }
 
@@ -46,6 +49,7 @@ impl Bucket {
                 | Self::RefreshAccount
                 | Self::SubsonicAccount
                 | Self::ResetAccount
+                | Self::Search
         )
     }
 }

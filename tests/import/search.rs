@@ -272,3 +272,79 @@ async fn search_errors_are_clear() {
     assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn searches_are_cached_for_everyone_and_limited_per_user() {
+    let app = import_app(Options {
+        roles: ALL_BUT_DOWNLOADER,
+        youtube: true,
+        extra: vec![("SEARCH_PER_MINUTE", "2".into())],
+        ..Default::default()
+    })
+    .await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let search = |token: &str, q: &str| {
+        app.app
+            .http
+            .get(app.app.api("/songs/search"))
+            .query(&[("q", q)])
+            .bearer_auth(token.to_owned())
+            .send()
+    };
+    // Requests YouTube saw: a search and a details call per search sent.
+    let youtube_calls = || app.youtube.as_ref().unwrap().calls.lock().unwrap().len();
+
+    assert_eq!(
+        search(&alice, "first").await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(youtube_calls(), 2);
+    // The same query, however spaced or cased, from anyone: the cache answers.
+    for (token, q) in [(&alice, "First"), (&bob, "  first ")] {
+        let response = search(token, q).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["results"].as_array().unwrap().len(), 2);
+    }
+    assert_eq!(youtube_calls(), 2);
+
+    // Alice's second search that reaches YouTube is her last this minute.
+    assert_eq!(
+        search(&alice, "second").await.unwrap().status(),
+        StatusCode::OK
+    );
+    let refused = search(&alice, "third").await.unwrap();
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((50..=60).contains(&retry_after), "{retry_after}");
+    let (status, code, message) = error_of(refused).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "search_rate_limited")
+    );
+    assert_eq!(
+        message,
+        format!("you can search YouTube 2 times a minute; try again in {retry_after} seconds")
+    );
+    assert_eq!(
+        youtube_calls(),
+        4,
+        "the refused search never reached YouTube"
+    );
+    // What is cached still answers her; Bob has his own allowance.
+    assert_eq!(
+        search(&alice, "first").await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        search(&bob, "third").await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(youtube_calls(), 6);
+
+    app.cleanup().await;
+}

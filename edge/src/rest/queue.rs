@@ -97,7 +97,7 @@ pub async fn get_play_queue(state: &AppState, caller: &Caller) -> Result<Value, 
 fn from_api(error: ApiError) -> SubsonicError {
     match error {
         ApiError::Client { message, .. } => SubsonicError::invalid(message),
-        ApiError::Unavailable(_) | ApiError::RateLimited(_) => {
+        ApiError::Unavailable(_) | ApiError::RateLimited(_) | ApiError::Throttled { .. } => {
             SubsonicError::generic("Jukebox is busy; try again in a moment")
         }
         ApiError::Internal(error) => SubsonicError::internal(&format!("{error:#}")),

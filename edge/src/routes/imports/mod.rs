@@ -109,7 +109,8 @@ struct SearchResult {
     params(("q" = String, Query, min_length = 1, max_length = 200, description = "1 to 200 characters after trimming"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 25)),
     responses((status = 200, body = SearchResults), (status = 401, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 502, body = ErrorBody, description = "YouTube answered with an error"),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody, description = "more searches this minute than SEARCH_PER_MINUTE"),
+        (status = 502, body = ErrorBody, description = "YouTube answered with an error"),
         (status = 503, body = ErrorBody, description = "YouTube unreachable or over quota")))]
 async fn search(
     user: AuthUser,
@@ -125,22 +126,25 @@ async fn search(
         ));
     }
     let limit = limit(params.get("limit").map(String::as_str), 10, 25)? as usize;
-    let hits = settings(&state)?
-        .search
-        .search(q, limit)
-        .await
-        .map_err(|e| match e {
-            SearchError::BadGateway(m) => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "search_failed",
-                format!("YouTube search failed: {m}"),
-            ),
-            SearchError::Unavailable(m) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "search_unavailable",
-                format!("YouTube search is unavailable right now: {m}"),
-            ),
-        })?;
+    let settings = settings(&state)?;
+    let hits = match settings.search_guard.cached(q, limit) {
+        Some(hits) => hits,
+        None => {
+            let guard = &settings.search_guard;
+            guard
+                .admit(user.user_id)
+                .map_err(|wait| ApiError::Throttled {
+                    wait,
+                    code: "search_rate_limited",
+                    message: format!(
+                    "you can search YouTube {} times a minute; try again in {{seconds}} seconds",
+                    guard.per_minute()
+                ),
+                })?;
+            let hits = youtube_search(settings, q, limit).await?;
+            guard.store(q, limit, hits)
+        }
+    };
     let ids: Vec<String> = hits.iter().map(|h| format!("yt:{}", h.video_id)).collect();
     after.wait(&state, &[models::LIBRARY]).await?;
     let (stored, mine) =
@@ -165,6 +169,26 @@ async fn search(
         query: q.to_owned(),
         results,
     }))
+}
+
+/// YouTube's list for a query, its errors as answers.
+async fn youtube_search(
+    settings: &ImportSettings,
+    q: &str,
+    limit: usize,
+) -> Result<Vec<crate::ports::SearchHit>, ApiError> {
+    settings.search.search(q, limit).await.map_err(|e| match e {
+        SearchError::BadGateway(m) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "search_failed",
+            format!("YouTube search failed: {m}"),
+        ),
+        SearchError::Unavailable(m) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "search_unavailable",
+            format!("YouTube search is unavailable right now: {m}"),
+        ),
+    })
 }
 
 /// One of the two.
