@@ -111,6 +111,29 @@ async fn playlists_are_edited_shared_copied_exported_and_imported() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
+    // A retried creation (same Idempotency-Key) answers the first one's playlist.
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let (status, body) = ann
+            .send(
+                ann.request(reqwest::Method::POST, "/playlists")
+                    .header("Idempotency-Key", "one-playlist")
+                    .json(&json!({"name": "Once"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        answers.push(body["id"].clone());
+    }
+    assert_eq!(answers[0], answers[1]);
+    let (_, listed) = ann.get("/playlists").await;
+    let once: Vec<&Value> = listed["playlists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "Once")
+        .collect();
+    assert_eq!(once.len(), 1, "{listed}");
+    assert_eq!(once[0]["id"], answers[0]);
     // Many at once, duplicates allowed.
     let (status, _) = ann
         .post(

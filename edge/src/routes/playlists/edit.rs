@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{held, playlist_id, run, visible};
+use super::{held, playlist_id, run, run_create, visible};
 use crate::commands::CommandHeaders;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, AuthUser};
@@ -160,7 +160,7 @@ pub(super) async fn create(
         public: body.public,
         tracks,
     };
-    run(&state, &headers, user.user_id, command).await?;
+    let playlist_id = run_create(&state, &headers, user.user_id, playlist_id, command).await?;
     Ok((
         StatusCode::CREATED,
         Json(Created {

@@ -19,7 +19,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{entries, playlist_id, run, visible, READS};
+use super::{entries, playlist_id, run_create, visible, READS};
 use crate::commands::CommandHeaders;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::AuthUser;
@@ -261,7 +261,7 @@ pub(super) async fn import(
         public: false,
         tracks,
     };
-    run(&state, &headers, user.user_id, command).await?;
+    let playlist_id = run_create(&state, &headers, user.user_id, playlist_id, command).await?;
     Ok((
         StatusCode::CREATED,
         Json(Imported {

@@ -279,9 +279,39 @@ pub(crate) async fn run(
     user_id: Uuid,
     command: Command,
 ) -> Result<Uuid, ApiError> {
+    Ok(committed(state, headers, user_id, command)
+        .await?
+        .command_id)
+}
+
+/// Sends a command that makes a playlist with `playlist_id`; answers the playlist's id,
+/// which is the first request's when this one replays its `Idempotency-Key` (the id a
+/// retry picked afresh names nothing).
+pub(crate) async fn run_create(
+    state: &AppState,
+    headers: &HeaderMap,
+    user_id: Uuid,
+    playlist_id: Uuid,
+    command: Command,
+) -> Result<Uuid, ApiError> {
+    let outcome = committed(state, headers, user_id, command).await?;
+    Ok(outcome
+        .events
+        .iter()
+        .find(|e| e.aggregate_type == jukebox_domain::playlist::AGGREGATE_TYPE)
+        .and_then(|e| e.aggregate_id.parse().ok())
+        .unwrap_or(playlist_id))
+}
+
+async fn committed(
+    state: &AppState,
+    headers: &HeaderMap,
+    user_id: Uuid,
+    command: Command,
+) -> Result<jukebox_nats::CommandOutcome, ApiError> {
     let envelope = envelope(headers, Some(user_id), command)?;
     match send(state, &envelope).await? {
-        Some(outcome) if outcome.status == OutcomeStatus::Committed => Ok(envelope.command_id),
+        Some(outcome) if outcome.status == OutcomeStatus::Committed => Ok(outcome),
         Some(outcome) => Err(rejection(outcome)),
         None => Err(ApiError::Unavailable("not answered in time".into())),
     }
