@@ -171,10 +171,43 @@ async fn stars_and_plays(pool: &PgPool, ledger: &Ledger, findings: &mut Findings
     }
 }
 
+/// Each playlist holds exactly what its answered commands (create, add, move, remove)
+/// make of a plain list applied in answer order: entry numbers and tracks, in order.
+async fn playlists_hold_their_commands(pool: &PgPool, ledger: &Ledger, findings: &mut Findings) {
+    let playlists = ledger.with(|l| l.playlists.clone());
+    for (id, expected) in &playlists {
+        let held: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT entry_no, track_id FROM playlist_entries WHERE playlist_id = $1
+             ORDER BY rank, entry_no",
+        )
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let held: Vec<(u64, String)> = held.into_iter().map(|(n, t)| (n as u64, t)).collect();
+        if held == expected.entries || expected.unanswered.as_ref() == Some(&held) {
+            continue;
+        }
+        let line = format!(
+            "playlist {id} of {}: {} commands answered leave {:?}, it holds {:?}",
+            expected.email,
+            expected.commands,
+            expected.entries.iter().take(12).collect::<Vec<_>>(),
+            held.iter().take(12).collect::<Vec<_>>()
+        );
+        if held.len() > expected.entries.len() {
+            findings.duplicated.push(line);
+        } else {
+            findings.lost.push(line);
+        }
+    }
+}
+
 /// Every accepted command has its effect exactly once.
 pub async fn accepted_effects(system: &mut System, ledger: &Ledger, findings: &mut Findings) {
     let pool = system.pool().await;
     stars_and_plays(&pool, ledger, findings).await;
+    playlists_hold_their_commands(&pool, ledger, findings).await;
     let (signups, imports) = ledger.with(|l| (l.signups.clone(), l.imports.clone()));
     for email in &signups {
         let events = count(

@@ -1,8 +1,9 @@
 //! A bounded load generator on loopback: virtual users sign up, sign in, import from a
-//! few shared loopback sources, read their library and stream tracks, until told to
-//! stop. A request that fails with 5xx or a transport error is retried with the same
-//! `Idempotency-Key`, as a careful client would; every 2xx answer to a command goes into
-//! the ledger, which the checks compare with what the system holds afterwards.
+//! few shared loopback sources, read their library, play, star, edit a playlist and
+//! stream tracks, until told to stop. A request that fails with 5xx or a transport error
+//! is retried with the same `Idempotency-Key`, as a careful client would; every 2xx
+//! answer to a command goes into the ledger, which the checks compare with what the
+//! system holds afterwards.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +23,23 @@ pub struct AcceptedImport {
     pub source: String,
 }
 
+/// One virtual user's playlist: the entries its answered commands leave, in order.
+#[derive(Debug, Clone, Default)]
+pub struct PlaylistLedger {
+    pub email: String,
+    /// `(entry number, track id)`: every 2xx add, move and removal applied in answer
+    /// order to a plain list (the user edits one command at a time).
+    pub entries: Vec<(u64, String)>,
+    /// The next entry number the aggregate hands out.
+    pub next_entry: u64,
+    /// A command left unanswered (no 2xx and no 4xx within the retry bound): it may or may
+    /// not have applied, so the playlist may also equal `entries` with it applied; the
+    /// user stops editing this playlist then.
+    pub unanswered: Option<Vec<(u64, String)>>,
+    /// Commands answered 2xx.
+    pub commands: u64,
+}
+
 #[derive(Default)]
 pub struct LedgerInner {
     /// Sign-ups answered 201 or 202, by email.
@@ -38,6 +56,8 @@ pub struct LedgerInner {
     pub stars: BTreeMap<(String, String), bool>,
     /// Plays answered 200: (email, track id, played_at as sent).
     pub plays: Vec<(String, String, String)>,
+    /// Playlists answered 201, by id.
+    pub playlists: BTreeMap<Uuid, PlaylistLedger>,
 }
 
 #[derive(Default, Clone)]
@@ -235,6 +255,121 @@ impl Client {
         }
     }
 
+    /// Creates a playlist of `tracks` (retried under one key); its id when answered 201.
+    pub async fn create_playlist(
+        &self,
+        token: &str,
+        email: &str,
+        tracks: &[String],
+    ) -> Option<Uuid> {
+        let key = Uuid::new_v4().to_string();
+        let (status, body) = self
+            .call("pl-create", || {
+                self.http
+                    .post(format!("{}/playlists", self.api))
+                    .bearer_auth(token)
+                    .header("Idempotency-Key", &key)
+                    .json(&json!({ "name": format!("{email}'s"), "track_ids": tracks }))
+            })
+            .await?;
+        if status != StatusCode::CREATED {
+            return None;
+        }
+        let id: Uuid = body["id"].as_str()?.parse().ok()?;
+        let entries: Vec<(u64, String)> = (1..).zip(tracks.iter().cloned()).collect();
+        self.ledger.with(|l| {
+            l.playlists.insert(
+                id,
+                PlaylistLedger {
+                    email: email.to_owned(),
+                    next_entry: entries.len() as u64 + 1,
+                    entries,
+                    unanswered: None,
+                    commands: 1,
+                },
+            )
+        });
+        Some(id)
+    }
+
+    /// One random edit of my playlist: add one to three tracks, move an entry or remove
+    /// one; each one command, retried under one key, and noted in the ledger as answered.
+    pub async fn edit_playlist(
+        &self,
+        token: &str,
+        id: Uuid,
+        tracks: &[String],
+        pick: &mut impl FnMut(usize) -> usize,
+    ) {
+        let Some(mut list) = self.ledger.with(|l| {
+            let p = &l.playlists[&id];
+            p.unanswered.is_none().then(|| p.clone())
+        }) else {
+            return;
+        };
+        let key = Uuid::new_v4().to_string();
+        let base = format!("{}/playlists/{id}", self.api);
+        let len = list.entries.len();
+        let (kind, request, after): (
+            &'static str,
+            Box<dyn Fn() -> RequestBuilder + Send + Sync>,
+            _,
+        ) = match pick(5) {
+            0..=1 if len >= 2 => {
+                let (from, to) = (pick(len), pick(len));
+                let entry = list.entries[from].0;
+                let mut after = list.entries.clone();
+                let moved = after.remove(from);
+                after.insert(to, moved);
+                let (http, url) = (self.http.clone(), format!("{base}/entries/{entry}/move"));
+                (
+                    "pl-move",
+                    Box::new(move || http.post(&url).json(&json!({ "to": to }))),
+                    after,
+                )
+            }
+            2 if len >= 1 => {
+                let at = pick(len);
+                let entry = list.entries[at].0;
+                let mut after = list.entries.clone();
+                after.remove(at);
+                let (http, url) = (self.http.clone(), format!("{base}/entries/{entry}"));
+                ("pl-remove", Box::new(move || http.delete(&url)), after)
+            }
+            _ => {
+                let added: Vec<String> = (0..1 + pick(3))
+                    .map(|_| tracks[pick(tracks.len())].clone())
+                    .collect();
+                let mut after = list.entries.clone();
+                after.extend((list.next_entry..).zip(added.iter().cloned()));
+                let (http, url) = (self.http.clone(), format!("{base}/tracks"));
+                (
+                    "pl-add",
+                    Box::new(move || http.post(&url).json(&json!({ "track_ids": added }))),
+                    after,
+                )
+            }
+        };
+        let answer = self
+            .call(kind, || {
+                request().bearer_auth(token).header("Idempotency-Key", &key)
+            })
+            .await;
+        match answer {
+            Some((StatusCode::OK, _)) => {
+                if kind == "pl-add" {
+                    list.next_entry += (after.len() - list.entries.len()) as u64;
+                }
+                list.entries = after;
+                list.commands += 1;
+            }
+            // Refused as a whole (ADR 27: nothing half-applied).
+            Some(_) => {}
+            None => list.unanswered = Some(after),
+        }
+        self.ledger.with(|l| l.playlists.insert(id, list));
+    }
+
     /// Asks for a signed URL and reads the first KiB through the stream role.
     pub async fn stream(&self, token: &str, track_id: &str) {
         let Some((StatusCode::OK, body)) = self
@@ -287,8 +422,8 @@ impl Rng {
 }
 
 /// Runs `users` virtual users until `stop`; each signs up once, then loops over
-/// imports (at most `imports_each`), library reads and streams with a short pause
-/// between operations.
+/// imports (at most `imports_each`), library reads, plays, stars, edits of its one
+/// playlist and streams with a short pause between operations.
 pub fn start(
     client: Client,
     users: usize,
@@ -313,6 +448,7 @@ pub fn start(
                 };
                 let mut tracks: Vec<String> = Vec::new();
                 let mut imports = 0;
+                let mut playlist: Option<Uuid> = None;
                 while !stop.load(Ordering::Relaxed) {
                     match rng.below(10) {
                         0..=1 if imports < imports_each => {
@@ -321,12 +457,22 @@ pub fn start(
                             client.import(&token, &email, source).await;
                         }
                         0..=4 => tracks = client.library(&token).await,
-                        5 if !tracks.is_empty() => {
+                        5..=6 if !tracks.is_empty() => {
                             let track = tracks[rng.below(tracks.len())].clone();
-                            if rng.below(2) == 0 {
-                                client.play(&token, &email, &track).await;
-                            } else {
-                                client.star(&token, &email, &track, rng.below(3) > 0).await;
+                            match (rng.below(4), playlist) {
+                                (0, _) => client.play(&token, &email, &track).await,
+                                (1, _) => {
+                                    client.star(&token, &email, &track, rng.below(3) > 0).await
+                                }
+                                (_, None) => {
+                                    playlist =
+                                        client.create_playlist(&token, &email, &[track]).await
+                                }
+                                (_, Some(id)) => {
+                                    client
+                                        .edit_playlist(&token, id, &tracks, &mut |n| rng.below(n))
+                                        .await
+                                }
                             }
                         }
                         _ => {

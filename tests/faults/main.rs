@@ -450,6 +450,18 @@ async fn finish(mut run: Run, title: &str) {
         distinct_sources.len(),
         run.sources.len()
     );
+    let (stars, plays, playlists, playlist_commands) = run.ledger.with(|l| {
+        (
+            l.stars.len(),
+            l.plays.len(),
+            l.playlists.len(),
+            l.playlists.values().map(|p| p.commands).sum::<u64>(),
+        )
+    });
+    eprintln!(
+        "stars answered: {stars} (user, track) pairs; plays answered: {plays}; \
+         playlists: {playlists}, {playlist_commands} playlist commands answered"
+    );
     eprintln!("events in the log: {events}; read-model rows rebuilt and compared: {rows}");
     eprintln!("EVENTS deleted and re-fed from the log in {refed:.1?}");
     eprintln!("answers by request and status (0 = no answer):");
