@@ -106,6 +106,7 @@ impl Services {
         let namespace = Namespace::new(&config.nats_namespace).map_err(anyhow::Error::msg)?;
         let topology = Topology {
             replicas: config.nats_stream_replicas,
+            events_max_age: config.events_max_age,
             ..Topology::new(namespace)
         };
         topology

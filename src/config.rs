@@ -16,6 +16,9 @@ pub struct Config {
     pub nats_namespace: String,
     /// `num_replicas` of every stream the topology creates (`NATS_STREAM_REPLICAS`).
     pub nats_stream_replicas: usize,
+    /// How long `EVENTS` keeps a message (`EVENTS_MAX_AGE_SECS`, default 30 days; 0 keeps
+    /// every message). A projector behind by more re-feeds the gap from the log.
+    pub events_max_age: Duration,
     /// NATS user of this process (`NATS_USER` + `NATS_PASSWORD`); unset = no auth.
     pub nats_user: Option<String>,
     pub nats_password: Option<SecretString>,
@@ -178,6 +181,10 @@ impl Config {
                 n @ 1..=5 => n,
                 n => bail!("NATS_STREAM_REPLICAS={n}: JetStream allows 1 to 5 replicas"),
             },
+            events_max_age: Duration::from_secs(env.parse(
+                "EVENTS_MAX_AGE_SECS",
+                jukebox_nats::DEFAULT_EVENTS_MAX_AGE.as_secs(),
+            )?),
             nats_user,
             nats_password,
             jwt_secret: env.secret("JWT_SECRET")?,

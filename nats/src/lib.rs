@@ -26,4 +26,4 @@ pub use failpoint::{FailPointFired, FailPoints};
 pub use metrics::Redeliveries;
 pub use names::Namespace;
 pub use position::{MalformedPosition, Position};
-pub use topology::Topology;
+pub use topology::{Topology, DEFAULT_EVENTS_MAX_AGE};

@@ -36,18 +36,23 @@ pub enum TopologyError {
 pub struct Topology {
     pub namespace: Namespace,
     pub replicas: usize,
+    /// How long `EVENTS` keeps a message (`EVENTS_MAX_AGE_SECS`; zero keeps them all).
+    /// The log in Postgres is the source of truth: a projector behind by more re-feeds
+    /// the gap from it (ADR 37).
+    pub events_max_age: Duration,
 }
 
-/// Messages older than this are dropped from `EVENTS` only by an operator's choice:
-/// the log in Postgres is the source of truth and `EVENTS` can be re-fed from it.
 const COMMAND_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 const EVENT_DUPLICATE_WINDOW: Duration = Duration::from_secs(300);
+/// `EVENTS_MAX_AGE_SECS` unset: 30 days.
+pub const DEFAULT_EVENTS_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl Topology {
     pub fn new(namespace: Namespace) -> Self {
         Self {
             namespace,
             replicas: 1,
+            events_max_age: DEFAULT_EVENTS_MAX_AGE,
         }
     }
 
@@ -71,7 +76,13 @@ impl Topology {
                 name: ns.events_stream(),
                 subjects: vec![ns.subject("evt.>")],
                 retention: stream::RetentionPolicy::Limits,
-                duplicate_window: EVENT_DUPLICATE_WINDOW,
+                max_age: self.events_max_age,
+                // JetStream refuses a window longer than the age (a test's short one).
+                duplicate_window: if self.events_max_age.is_zero() {
+                    EVENT_DUPLICATE_WINDOW
+                } else {
+                    EVENT_DUPLICATE_WINDOW.min(self.events_max_age)
+                },
                 num_replicas: self.replicas,
                 storage: stream::StorageType::File,
                 ..Default::default()
@@ -79,20 +90,38 @@ impl Topology {
         ];
         for config in configs {
             let name = config.name.clone();
-            let stream =
-                js.get_or_create_stream(config)
+            let stream = js.get_or_create_stream(config.clone()).await.map_err(|e| {
+                TopologyError::Stream {
+                    stream: name.clone(),
+                    source: Box::new(e),
+                }
+            })?;
+            let current = stream.cached_info().config.clone();
+            if current.max_age != config.max_age
+                || current.duplicate_window != config.duplicate_window
+            {
+                // The retention follows the configuration too (EVENTS_MAX_AGE_SECS).
+                let updated = stream::Config {
+                    max_age: config.max_age,
+                    duplicate_window: config.duplicate_window,
+                    ..current.clone()
+                };
+                js.update_stream(updated)
                     .await
                     .map_err(|e| TopologyError::Stream {
                         stream: name.clone(),
                         source: Box::new(e),
                     })?;
-            let current = stream.cached_info().config.clone();
+                tracing::info!(stream = %name, max_age = ?config.max_age, "stream retention changed");
+            }
             if current.num_replicas != self.replicas {
-                // Only the replica count follows the configuration; anything an operator
-                // changed with `nats stream edit` stays as it is.
+                // The replica count and the retention follow the configuration; anything
+                // else an operator changed with `nats stream edit` stays as it is.
                 let replicas = self.replicas;
                 let updated = stream::Config {
                     num_replicas: replicas,
+                    max_age: config.max_age,
+                    duplicate_window: config.duplicate_window,
                     ..current.clone()
                 };
                 js.update_stream(updated)

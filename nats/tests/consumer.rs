@@ -313,3 +313,72 @@ async fn a_batch_consumer_that_dies_before_its_ack_leaves_the_batch_unacked() {
     assert!(!handler.applied.lock().unwrap().is_empty());
     stream.delete().await;
 }
+
+/// Issue 21 (ADR 37): messages that aged out of the stream (`max_age`) while the consumer
+/// was away are never redelivered. JetStream moves the consumer's ack floor past them,
+/// so the batch runtime (which waits for a hole after its ack floor to be redelivered)
+/// goes on with the next message instead of waiting forever.
+#[tokio::test]
+async fn a_hole_the_stream_aged_out_is_passed_not_waited_for() {
+    let url = std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let js = jetstream::new(async_nats::connect(url).await.unwrap());
+    let namespace = Namespace::new(&format!("rt{}", uuid::Uuid::new_v4().simple())).unwrap();
+    let (name, subject) = (namespace.stream("AGING"), namespace.subject("aging"));
+    let max_age = Duration::from_secs(2);
+    let aging = js
+        .create_stream(stream::Config {
+            name: name.clone(),
+            subjects: vec![subject.clone()],
+            storage: stream::StorageType::Memory,
+            max_age,
+            duplicate_window: max_age,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let stream = TestStream {
+        js: js.clone(),
+        name,
+        subject,
+    };
+    let config = consumer::pull::Config {
+        durable_name: Some("test".into()),
+        ack_policy: consumer::AckPolicy::All,
+        ack_wait: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let consumer = aging.create_consumer(config.clone()).await.unwrap();
+    stream.publish(&["1", "2", "3"]).await;
+    // A consumer that applied "1", then died holding "2" and "3" unacked.
+    let mut batch = consumer.fetch().max_messages(3).messages().await.unwrap();
+    let mut held = Vec::new();
+    while let Some(message) = futures::StreamExt::next(&mut batch).await {
+        held.push(message.unwrap());
+    }
+    assert_eq!(held.len(), 3);
+    held[0].ack().await.unwrap();
+    eventually("2 and 3 age out", async || {
+        aging.get_info().await.unwrap().state.messages == 0
+    })
+    .await;
+    stream.publish(&["4"]).await;
+
+    let handler = Arc::new(Batches::default());
+    let shutdown = CancellationToken::new();
+    let consumer = aging.create_consumer(config).await.unwrap();
+    let running = tokio::spawn({
+        let (consumer, shutdown, handler) = (consumer.clone(), shutdown.clone(), handler.clone());
+        async move {
+            ConsumerRuntime::new("projector", "test")
+                .batches(&consumer, 10, &shutdown, &*handler)
+                .await
+        }
+    });
+    eventually("4 is applied", async || {
+        handler.applied.lock().unwrap().concat() == ["4"]
+    })
+    .await;
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+    stream.delete().await;
+}

@@ -97,3 +97,59 @@ async fn a_consumer_that_exists_takes_new_filters_and_keeps_its_position() {
     assert_eq!(again.info().await.unwrap().ack_floor.stream_sequence, 4);
     topology.delete_streams(&js).await;
 }
+
+#[tokio::test]
+async fn events_gets_its_max_age_and_an_existing_stream_is_brought_to_it() {
+    let (js, topology) = setup().await;
+    let name = topology.namespace.events_stream();
+    let config = |js: &jetstream::Context| {
+        let (js, name) = (js.clone(), name.clone());
+        async move {
+            js.get_stream(&name)
+                .await
+                .unwrap()
+                .get_info()
+                .await
+                .unwrap()
+        }
+    };
+    let info = config(&js).await;
+    assert_eq!(info.config.max_age, jukebox_nats::DEFAULT_EVENTS_MAX_AGE);
+    assert_eq!(info.config.max_age, Duration::from_secs(30 * 24 * 3600));
+    assert_eq!(info.config.duplicate_window, Duration::from_secs(300));
+    js.publish(
+        topology.namespace.subject("evt.user.a.SignedUp"),
+        "{}".into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+
+    // A stream made before the retention (keeps everything) takes it at the next start,
+    // messages and all; so does a changed EVENTS_MAX_AGE_SECS.
+    let keep_all = Topology {
+        events_max_age: Duration::ZERO,
+        ..topology.clone()
+    };
+    keep_all.ensure_streams(&js).await.unwrap();
+    assert_eq!(config(&js).await.config.max_age, Duration::ZERO);
+    let week = Topology {
+        events_max_age: Duration::from_secs(7 * 24 * 3600),
+        ..topology.clone()
+    };
+    week.ensure_streams(&js).await.unwrap();
+    let info = config(&js).await;
+    assert_eq!(info.config.max_age, Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(info.state.messages, 1);
+    // COMMANDS keeps no age limit: a command waits for the processor however long.
+    let commands = js
+        .get_stream(topology.namespace.commands_stream())
+        .await
+        .unwrap()
+        .get_info()
+        .await
+        .unwrap();
+    assert_eq!(commands.config.max_age, Duration::ZERO);
+    topology.delete_streams(&js).await;
+}

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::marker::PhantomData;
+use std::ops::Bound;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
@@ -219,6 +220,50 @@ pub async fn apply_batch<P: Projection>(
     Ok(fresh.len())
 }
 
+/// Events re-fed from the log per transaction when the bus no longer holds them.
+const REFEED_BATCH: i64 = 5_000;
+
+/// Applies, from the Postgres log, the events after `P`'s checkpoint up to `until` (the
+/// first event the bus delivers, excluded; or the relay's checkpoint, included, when the
+/// bus holds nothing) when there are any: `EVENTS` dropped them (`max_age`) before this
+/// projector read them, or its consumer is new. In chunks, each with its checkpoint, as
+/// the live consumer would have. Returns how many events.
+pub async fn refeed_from_log<P: Projection>(
+    pool: &PgPool,
+    until: Bound<Position>,
+) -> anyhow::Result<u64> {
+    let wanted = |p: Position| match until {
+        Bound::Excluded(next) => p < next,
+        Bound::Included(last) => p <= last,
+        Bound::Unbounded => true,
+    };
+    let mut total = 0u64;
+    loop {
+        let mut tx = pool.begin().await?;
+        let checkpoint = Position::checkpoint(&mut tx, P::NAME, true).await?;
+        // The first look asks for one event: when nothing is missing it is `next` itself.
+        let limit = if total == 0 { 1 } else { REFEED_BATCH };
+        let mut missing = jukebox_nats::log::stable_after(&mut *tx, checkpoint, limit).await?;
+        missing.retain(|e| wanted(Position::of(e)));
+        let Some(last) = missing.last().map(Position::of) else {
+            return Ok(total);
+        };
+        if total == 0 {
+            warn!(
+                projection = P::NAME,
+                %checkpoint,
+                until = ?until,
+                "EVENTS no longer holds the events after this projection's checkpoint \
+                 (EVENTS_MAX_AGE_SECS, or a new consumer): re-feeding them from the log"
+            );
+        }
+        apply_events::<P>(&mut tx, P::TABLE, &missing).await?;
+        last.store(&mut tx, P::NAME).await?;
+        tx.commit().await?;
+        total += missing.len() as u64;
+    }
+}
+
 #[derive(Clone)]
 pub struct ProjectionRunner {
     pool: PgPool,
@@ -260,12 +305,29 @@ impl ProjectionRunner {
                 .run(self.pool.clone(), notifier_stop.clone()),
         );
         let _stop_notifier = notifier_stop.drop_guard();
+        // A bus that holds nothing (everything older than EVENTS' max_age) delivers no
+        // batch to find a gap with: what the relay published and this model has not
+        // applied is then only in the log.
+        let events = js
+            .get_stream(self.topology.namespace.events_stream())
+            .await?
+            .get_info()
+            .await?;
+        if events.state.messages == 0 {
+            let relayed = crate::status::relayed(&self.pool).await?;
+            let refed = refeed_from_log::<P>(&self.pool, Bound::Included(relayed)).await?;
+            if refed > 0 {
+                info!(projection = P::NAME, events = refed, "re-fed from the log");
+                applied.wake();
+            }
+        }
         info!(projection = P::NAME, "projector started");
         let batches = Batches::<P> {
             pool: &self.pool,
             fail_points: &self.fail_points,
             applied,
             checkpoint_stored: std::sync::Mutex::new(Instant::now()),
+            last_sequence: std::sync::Mutex::new(None),
             projection: PhantomData,
         };
         ConsumerRuntime::new("projector", &format!("proj-{}", P::NAME))
@@ -287,7 +349,45 @@ struct Batches<'a, P> {
     applied: AppliedNotifier,
     /// When the checkpoint was last written.
     checkpoint_stored: std::sync::Mutex<Instant>,
+    /// The stream sequence of the last message applied in this run: a batch that does
+    /// not follow it (the first one, or one after messages `EVENTS` dropped) is checked
+    /// against the log first.
+    last_sequence: std::sync::Mutex<Option<u64>>,
     projection: PhantomData<fn() -> P>,
+}
+
+impl<P: Projection> Batches<'_, P> {
+    /// Re-feeds from the log what the bus skipped before `messages`, if anything.
+    async fn fill_gap(
+        &self,
+        messages: &[jetstream::Message],
+        events: &[EventRecord],
+    ) -> anyhow::Result<()> {
+        let first = messages
+            .first()
+            .and_then(|m| m.info().ok())
+            .map(|i| i.stream_sequence);
+        let follows = {
+            let last = self.last_sequence.lock().expect("sequence lock");
+            matches!((*last, first), (Some(last), Some(first)) if first == last + 1)
+        };
+        if !follows {
+            if let Some(next) = events.iter().map(Position::of).min() {
+                let refed = refeed_from_log::<P>(self.pool, Bound::Excluded(next)).await?;
+                if refed > 0 {
+                    info!(projection = P::NAME, events = refed, "re-fed from the log");
+                    self.applied.wake();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn applied_through(&self, messages: &[jetstream::Message]) {
+        if let Some(info) = messages.last().and_then(|m| m.info().ok()) {
+            *self.last_sequence.lock().expect("sequence lock") = Some(info.stream_sequence);
+        }
+    }
 }
 
 impl<P: Projection> BatchHandler for Batches<'_, P> {
@@ -312,9 +412,17 @@ impl<P: Projection> BatchHandler for Batches<'_, P> {
             .and_then(|m| m.info().ok())
             .is_none_or(|info| info.pending == 0);
         let consumed = events.iter().any(P::consumes);
+        if let Err(error) = self.fill_gap(messages, &events).await {
+            return Err(BatchError::Retry(error.context(format!(
+                "re-feeding projection {} from the log",
+                P::NAME
+            ))));
+        }
         {
             let mut stored = self.checkpoint_stored.lock().expect("checkpoint lock");
             if !at_end && !consumed && stored.elapsed() < CHECKPOINT_EVERY {
+                drop(stored);
+                self.applied_through(messages);
                 return Ok(());
             }
             *stored = Instant::now();
@@ -324,6 +432,7 @@ impl<P: Projection> BatchHandler for Batches<'_, P> {
                 if applied_now > 0 {
                     self.applied.wake();
                 }
+                self.applied_through(messages);
                 Ok(())
             }
             Err(error) => match error.downcast::<FailPointFired>() {

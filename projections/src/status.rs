@@ -19,6 +19,21 @@ pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT 1").execute(pool).await.map(drop)
 }
 
+/// How far the relay has published the log to `EVENTS` (its checkpoint).
+pub async fn relayed(pool: &PgPool) -> Result<Position, sqlx::Error> {
+    let (transaction_id, global_position): (String, i64) = sqlx::query_as(
+        "SELECT transaction_id::text, global_position FROM relay_checkpoint WHERE id = 1",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(Position {
+        transaction_id: transaction_id
+            .parse()
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        global_position,
+    })
+}
+
 /// The relay first, then every projection.
 pub async fn lags(pool: &PgPool) -> Result<Vec<Lag>, sqlx::Error> {
     let mut conn = pool.acquire().await?;

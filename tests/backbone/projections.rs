@@ -1,15 +1,17 @@
 //! The projection runtime: duplicates change nothing, rebuilds equal the live model.
 
+use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use jukebox::app::Role;
 use jukebox_nats::FailPoints;
-use jukebox_projections::runtime::apply_batch;
-use jukebox_projections::{AdminUsers, ReadModel};
+use jukebox_projections::runtime::{apply_batch, refeed_from_log};
+use jukebox_projections::{AdminUsers, Position, ReadModel};
 use reqwest::StatusCode;
 
-use crate::support::{spawn_app, TestApp};
+use crate::support::{eventually, spawn_app, spawn_app_with, TestApp};
 
 async fn admin_users(app: &TestApp) -> Vec<String> {
     sqlx::query_scalar("SELECT row_to_json(u)::text FROM admin_users u ORDER BY user_id")
@@ -101,5 +103,113 @@ async fn a_rebuild_equals_the_live_model_and_reads_keep_answering() {
         .await
         .unwrap();
     assert_eq!(admin_users(&app).await, after);
+    app.cleanup().await;
+}
+
+/// Issue 21: `EVENTS` keeps `EVENTS_MAX_AGE_SECS`. A projector whose checkpoint is older
+/// than the stream's first message re-feeds the gap from the log: here the bus holds
+/// nothing at all when the projector starts.
+#[tokio::test]
+async fn a_projector_behind_the_streams_max_age_refeeds_from_the_log() {
+    let app = spawn_app_with(
+        &[Role::Api, Role::Processor, Role::Relay],
+        &[("EVENTS_MAX_AGE_SECS", "1".into())],
+    )
+    .await;
+    let js = app.js();
+    let name = app.services.topology.namespace.events_stream();
+    let config = js
+        .get_stream(&name)
+        .await
+        .unwrap()
+        .get_info()
+        .await
+        .unwrap()
+        .config;
+    assert_eq!(config.max_age, Duration::from_secs(1));
+    assert_eq!(config.duplicate_window, Duration::from_secs(1));
+
+    let mut position = String::new();
+    for i in 0..3 {
+        let response = app.sign_up(&format!("u{i}@example.com")).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        position = app.position_of(&response);
+    }
+    app.relayed(&position).await;
+    eventually("EVENTS drops the sign-ups (max_age)", || async {
+        let state = js
+            .get_stream(&name)
+            .await
+            .unwrap()
+            .get_info()
+            .await
+            .unwrap()
+            .state;
+        state.messages == 0 && state.last_sequence >= 6
+    })
+    .await;
+
+    let projector = app.start(&[Role::Projector], FailPoints::default()).await;
+    app.applied(&position, &[ReadModel::of::<AdminUsers>()])
+        .await;
+    let emails: Vec<String> = sqlx::query_scalar("SELECT email FROM admin_users ORDER BY email")
+        .fetch_all(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        emails,
+        ["u0@example.com", "u1@example.com", "u2@example.com"]
+    );
+    projector.stop().await.unwrap();
+    app.cleanup().await;
+}
+
+/// The gap the live consumer finds before a batch (its first message is not the one after
+/// the last it applied): the log's events before the batch, then the batch.
+#[tokio::test]
+async fn a_gap_before_a_batch_is_refed_from_the_log_then_the_batch_applies() {
+    let app = spawn_app(&[Role::Api, Role::Processor]).await;
+    for i in 0..3 {
+        assert_eq!(
+            app.sign_up(&format!("u{i}@example.com")).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    let events = app.log_events().await;
+    assert_eq!(events.len(), 6); // per account: EmailClaimed, UserSignedUp
+                                 // The relay publishes an event once no earlier transaction can still commit (below
+                                 // every snapshot's xmin; other tests' transactions count): the bus's events are that.
+    eventually("the sign-ups are stable", || async {
+        jukebox_nats::log::stable_after(app.pool(), Position::default(), 10)
+            .await
+            .unwrap()
+            .len()
+            == 6
+    })
+    .await;
+    // The bus still holds the last two events (the third account); the first four are gone.
+    let next = Position::of(&events[4]);
+    assert_eq!(
+        refeed_from_log::<AdminUsers>(app.pool(), Bound::Excluded(next))
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(admin_users(&app).await.len(), 2);
+    let none = FailPoints::default();
+    assert_eq!(
+        apply_batch::<AdminUsers>(app.pool(), &events[4..], &none)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(admin_users(&app).await.len(), 3);
+    // Nothing missing any more: a second look re-feeds nothing.
+    assert_eq!(
+        refeed_from_log::<AdminUsers>(app.pool(), Bound::Excluded(next))
+            .await
+            .unwrap(),
+        0
+    );
     app.cleanup().await;
 }
