@@ -2,7 +2,7 @@
 //! the sign-in screen, the mail read from a loopback SMTP server, the link opened in the
 //! browser, a new password; the old one fails, the new one works, the sessions opened
 //! before are gone. Then the devices on "Apps & devices": this one and another, which is
-//! signed out from here.
+//! signed out from here; and "Download my data".
 
 use std::sync::{Arc, Mutex};
 
@@ -208,10 +208,22 @@ pub async fn reset_and_devices(story: &Story, inbox: &Arc<Mutex<Vec<Received>>>)
         .await
         .unwrap();
     assert_eq!(stale.status(), StatusCode::UNAUTHORIZED);
+    // "Download my data": the archive is fetched with the access token and handed to the
+    // browser as a download (its contents: tests/import/export.rs).
+    browser.click("#export-download").await;
+    let said = browser
+        .wait_for(
+            "the export downloaded",
+            "const m = document.getElementById('export-message'); \
+             return m.dataset.kind === 'ok' ? m.innerText : null;",
+            15 * SECOND,
+        )
+        .await;
+    assert_eq!(said, "Your data is downloaded.");
     assert_no_console_errors(
         browser,
         &[PROVOKED, &["/api/auth/signin"]].concat(),
-        "the password reset and the devices",
+        "the password reset, the devices and the export",
     )
     .await;
     browser.click("#signout").await;
