@@ -57,9 +57,13 @@ pub async fn history(
     aggregate_id: &str,
     as_of: Option<OffsetDateTime>,
 ) -> anyhow::Result<Vec<AuditEvent>> {
-    let events = log::aggregate(pool, aggregate_type, aggregate_id, as_of, None)
+    let mut events = log::aggregate(pool, aggregate_type, aggregate_id, as_of, None)
         .await
         .context("reading the event log")?;
+    // Personal fields sealed per user (ADR 34) open with the keys that exist.
+    jukebox_nats::user_keys::open_records(pool, &mut events, jukebox_nats::sealed::ERASED)
+        .await
+        .context("reading the users' keys")?;
     Ok(events
         .into_iter()
         .map(|e| AuditEvent {

@@ -6,12 +6,13 @@
 //! owner's changes (password reset and change, new address) are in `changes.rs` (ADR 29).
 
 mod changes;
+mod event_type;
 pub use changes::EmailChange;
 
 use std::collections::BTreeSet;
 
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -277,37 +278,6 @@ pub enum UserError {
     EmailChangeTokenExpired,
     #[error("this is already the account's address")]
     SameEmail,
-}
-
-impl DomainEvent for UserEvent {
-    fn event_type(&self) -> String {
-        match self {
-            Self::UserSignedUp { .. } => "UserSignedUp",
-            Self::UserSignedIn => "UserSignedIn",
-            Self::UserSignedUpWithIdentity { .. } => "UserSignedUpWithIdentity",
-            Self::VerificationIssued { .. } => "VerificationIssued",
-            Self::VerificationRequested { .. } => "VerificationRequested",
-            Self::EmailVerified => "EmailVerified",
-            Self::SignedIn { .. } => "SignedIn",
-            Self::PasswordRehashed { .. } => "PasswordRehashed",
-            Self::RoleGranted { .. } => "RoleGranted",
-            Self::RoleRevoked { .. } => "RoleRevoked",
-            Self::UserDisabled => "UserDisabled",
-            Self::UserEnabled => "UserEnabled",
-            Self::PasswordResetRequested { .. } => "PasswordResetRequested",
-            Self::PasswordResetIssued { .. } => "PasswordResetIssued",
-            Self::PasswordReset { .. } => "PasswordReset",
-            Self::PasswordChanged { .. } => "PasswordChanged",
-            Self::SessionsEnded => "SessionsEnded",
-            Self::EmailChangeRequested { .. } => "EmailChangeRequested",
-            Self::EmailChangeIssued { .. } => "EmailChangeIssued",
-            Self::EmailChanged { .. } => "EmailChanged",
-        }
-        .into()
-    }
-    fn event_version(&self) -> String {
-        crate::EVENT_VERSION.into()
-    }
 }
 
 impl Aggregate for User {

@@ -176,13 +176,25 @@ struct Reactions<'a> {
 
 impl MessageHandler for Reactions<'_> {
     async fn handle(&self, message: &jetstream::Message) -> Result<Settle, FailPointFired> {
-        let record: EventRecord = match serde_json::from_slice(&message.payload) {
+        let mut record: EventRecord = match serde_json::from_slice(&message.payload) {
             Ok(record) => record,
             Err(error) => {
                 error!(%error, subject = %message.subject, "unreadable event, terminating it");
                 return Ok(Settle::Term);
             }
         };
+        // The addresses it mails to are sealed per user (ADR 34). An erased user's read
+        // as erased, which is no address: nothing is mailed.
+        let opened = jukebox_nats::user_keys::open_records(
+            &self.reactor.pool,
+            std::slice::from_mut(&mut record),
+            jukebox_nats::sealed::ERASED,
+        )
+        .await;
+        if let Err(error) = opened {
+            warn!(%error, "reading the user's key failed, retrying later");
+            return Ok(Settle::Retry(Duration::from_secs(5)));
+        }
         let event_id = event_id(&record);
         let span = info_span!("react", event_id = %event_id,
             correlation_id = record.metadata_str("correlation_id").unwrap_or("-"));

@@ -2,7 +2,8 @@
 //! topology, message envelopes and headers, the command bus client the edge uses, and the
 //! runtime every durable consumer runs in; with the `sqlx` feature, the event log's one
 //! reader (`log`), which every crate reading the Postgres log shares, and the reads of the
-//! commands' stored outcomes (`outcomes`).
+//! commands' stored outcomes (`outcomes`) and the users' sealing keys (`user_keys`).
+//! `sealed` seals and opens the personal fields of events (ADR 34).
 
 pub mod bus;
 pub mod consumer;
@@ -15,7 +16,10 @@ pub mod names;
 #[cfg(feature = "sqlx")]
 pub mod outcomes;
 pub mod position;
+pub mod sealed;
 pub mod topology;
+#[cfg(feature = "sqlx")]
+pub mod user_keys;
 
 pub use bus::{CommandBus, SendError};
 pub use consumer::{

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::TryStreamExt;
 use indicatif::ProgressBar;
 use jukebox_domain::published;
-use jukebox_nats::log;
+use jukebox_nats::{log, sealed, user_keys};
 use sqlx::{PgConnection, PgPool};
 use tracing::info;
 
@@ -59,10 +59,14 @@ pub async fn rebuild<P: Projection>(
     let mut position = Position::default();
     let mut events = 0u64;
     {
+        // Sealed personal fields open with the keys that exist now, as they do live
+        // (ADR 34); an erased user's read as erased.
+        let keys = user_keys::all(&mut *conn).await?;
         let mut stable = log::stable(&mut *conn);
         while let Some(mut event) = stable.try_next().await? {
             // The live projector folds what the relay published (ADR 33).
             published::withhold(&mut event.payload);
+            keys.open_payload(&mut event.payload, sealed::ERASED);
             if P::consumes(&event) {
                 P::apply(&mut rows, &event);
             }
@@ -90,10 +94,8 @@ pub async fn rebuild<P: Projection>(
     let mut tx = pool.begin().await?;
     let live_checkpoint = Position::checkpoint(&mut tx, P::NAME, true).await?;
     loop {
-        let mut batch = log::stable_after(&mut *tx, position, CATCH_UP_BATCH).await?;
-        for event in &mut batch {
-            published::withhold(&mut event.payload);
-        }
+        // `apply_events` folds the published shape, opened, as the live projector does.
+        let batch = log::stable_after(&mut *tx, position, CATCH_UP_BATCH).await?;
         let Some(last) = batch.last() else { break };
         position = Position::of(last);
         events += batch.len() as u64;

@@ -8,6 +8,8 @@ use std::ops::Bound;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
+use jukebox_domain::published;
+use jukebox_nats::{sealed, user_keys};
 use jukebox_nats::{
     BatchError, BatchHandler, ConsumerRuntime, EventRecord, FailPointFired, FailPoints, Topology,
 };
@@ -162,7 +164,15 @@ pub async fn apply_events<P: Projection>(
     table: &str,
     events: &[EventRecord],
 ) -> Result<(), sqlx::Error> {
-    let consumed: Vec<&EventRecord> = events.iter().filter(|e| P::consumes(e)).collect();
+    // What a fold sees, whichever way its events came (the stream, a re-feed from the
+    // log, a rebuild's catch-up): the published shape (ADR 33), with the personal fields
+    // sealed per user opened by the keys that exist (ADR 34). Only this model's events.
+    let mut consumed: Vec<EventRecord> =
+        events.iter().filter(|e| P::consumes(e)).cloned().collect();
+    for event in &mut consumed {
+        published::withhold(&mut event.payload);
+    }
+    user_keys::open_records(&mut *conn, &mut consumed, sealed::ERASED).await?;
     let mut touched: Vec<String> = consumed.iter().flat_map(|e| P::keys(e)).collect();
     touched.sort();
     touched.dedup();
@@ -171,7 +181,7 @@ pub async fn apply_events<P: Projection>(
     }
     let mut rows = load::<P>(conn, table, &touched).await?;
     let mut existed: Vec<String> = rows.keys().cloned().collect();
-    for event in consumed {
+    for event in &consumed {
         // A key asked before is never loaded again: an earlier event may have removed it.
         let more: Vec<String> = P::more_keys(&rows, event)
             .into_iter()

@@ -135,6 +135,12 @@ async fn no_published_event_holds_a_password_hash_or_a_token_hash() {
             );
         }
     }
+    // No payload names the person: addresses are sealed with their key (ADR 34).
+    for message in &published {
+        let record: Value = serde_json::from_str(message).unwrap();
+        let payload = record["payload"].to_string();
+        assert!(!payload.contains("kim@"), "an address on EVENTS: {payload}");
+    }
     // The credential events are published all the same, without their credentials.
     let types: Vec<String> = published
         .iter()

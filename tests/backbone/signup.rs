@@ -58,10 +58,18 @@ async fn sign_up_travels_from_http_to_the_read_model() {
     .await;
     let published = app.stream_events().await;
     assert_eq!(published[1].event_type, "UserSignedUp");
-    assert_eq!(
-        published[1].payload["UserSignedUp"]["email"],
-        "alice@example.com"
+    // The address is sealed with Alice's key (ADR 34): ciphertext on the stream.
+    let sealed = published[1].payload["UserSignedUp"]["email"]
+        .as_str()
+        .unwrap();
+    assert!(
+        sealed.starts_with(&format!("sealed:v1:{user_id}:")),
+        "{sealed}"
     );
+    assert!(!published[1]
+        .payload
+        .to_string()
+        .contains("alice@example.com"));
 
     // ... and the admin users read model, at the sign-up's position.
     app.applied(&signed_up, &[ReadModel::of::<AdminUsers>()])

@@ -212,8 +212,12 @@ pub async fn accepted_effects(system: &mut System, ledger: &Ledger, findings: &m
     for email in &signups {
         let events = count(
             &pool,
-            "SELECT count(*) FROM events WHERE aggregate_type = 'user' AND event_type = 'UserSignedUp'
-             AND payload::jsonb->'UserSignedUp'->>'email' = $1",
+            // The user's address is sealed (ADR 34); the claim names the user.
+            "SELECT count(*) FROM events u JOIN events c
+                 ON c.aggregate_type = 'email_claim' AND c.aggregate_id = $1
+                AND c.event_type = 'EmailClaimed'
+                AND u.aggregate_id = c.payload::jsonb->'EmailClaimed'->>'user_id'
+             WHERE u.aggregate_type = 'user' AND u.event_type = 'UserSignedUp'",
             &[email],
         )
         .await;

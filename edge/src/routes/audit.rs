@@ -6,7 +6,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use jukebox_domain::audit::{redact, state_after, AGGREGATE_TYPES};
-use jukebox_nats::{log, EventRecord};
+use jukebox_nats::{log, sealed, user_keys, EventRecord};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -137,7 +137,7 @@ async fn aggregate(
                 })?,
         ),
     };
-    let rows = log::aggregate(
+    let mut rows = log::aggregate(
         &state.pool,
         &aggregate_type,
         &aggregate_id,
@@ -150,7 +150,11 @@ async fn aggregate(
             "no {aggregate_type} {aggregate_id:?} in the event log"
         )));
     }
-    let payloads: Vec<Value> = rows.iter().map(|r| r.payload.clone()).collect();
+    // Sealed personal fields (ADR 34): the events show "erased" once the key is gone;
+    // the state folds with a placeholder address, which its own event types accept.
+    let mut payloads: Vec<Value> = rows.iter().map(|r| r.payload.clone()).collect();
+    user_keys::open_values(&state.pool, &mut payloads, sealed::ERASED_ADDRESS).await?;
+    user_keys::open_records(&state.pool, &mut rows, sealed::ERASED).await?;
     let state_now = match state_after(&aggregate_type, &payloads) {
         Some(Ok(value)) => value,
         Some(Err(error)) => {
@@ -188,7 +192,8 @@ async fn correlation(
             "the correlation id must be a UUID",
         )
     })?;
-    let rows = log::correlated(&state.pool, &correlation_id.to_string(), MAX_EVENTS).await?;
+    let mut rows = log::correlated(&state.pool, &correlation_id.to_string(), MAX_EVENTS).await?;
+    user_keys::open_records(&state.pool, &mut rows, sealed::ERASED).await?;
     if rows.is_empty() {
         return Err(ApiError::not_found("no event has this correlation id"));
     }

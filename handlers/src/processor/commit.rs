@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use cqrs_es::DomainEvent;
-use jukebox_nats::{log, CommandOutcome, EventRef, OutcomeStatus};
+use jukebox_nats::{log, sealed, user_keys, CommandOutcome, EventRef, OutcomeStatus};
 use tracing::{debug_span, Instrument};
 
 use super::run::Run;
@@ -45,6 +45,9 @@ impl Run<'_> {
                 sequence: (current_sequence + offset + 1) as i64,
                 event_type: event.event_type(),
             });
+        }
+        if A::TYPE == <jukebox_domain::User as cqrs_es::Aggregate>::TYPE {
+            self.seal_personal(aggregate_id, &mut payloads).await?;
         }
         let mut committed = self.committed.lock().expect("run lock").clone();
         committed.extend(refs.iter().cloned());
@@ -89,6 +92,28 @@ impl Run<'_> {
         }
         self.committed.lock().expect("run lock").extend(refs);
         Ok(true)
+    }
+
+    /// Seals the personal fields of a user's events with the user's key, made on first
+    /// use (ADR 34). An erased user has none: nothing personal is written for them again.
+    async fn seal_personal(
+        &self,
+        aggregate_id: &str,
+        payloads: &mut [serde_json::Value],
+    ) -> Result<(), sqlx::Error> {
+        if !payloads.iter().any(sealed::has_personal) {
+            return Ok(());
+        }
+        let user: uuid::Uuid = aggregate_id
+            .parse()
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        let key = user_keys::for_sealing(&self.processor.pool, user)
+            .await?
+            .ok_or_else(|| sqlx::Error::Protocol(format!("user {user} is erased")))?;
+        for payload in payloads {
+            sealed::seal_payload(payload, user, &key);
+        }
+        Ok(())
     }
 
     fn metadata(&self) -> HashMap<String, String> {

@@ -5,6 +5,7 @@
 
 use cqrs_es::Aggregate;
 use jukebox_nats::log::{self, CommandLoad};
+use jukebox_nats::{sealed, user_keys};
 use tracing::{debug_span, Instrument};
 
 use super::{ProcessError, Processor};
@@ -58,9 +59,26 @@ impl Processor {
                 aggregate.apply(decode::<A>(&seed)?);
             }
         }
-        for (at, payload) in events {
-            aggregate.apply(decode::<A>(&payload)?);
-            sequence = at as usize;
+        if events.iter().any(|(_, p)| p.contains(sealed::PREFIX)) {
+            // Personal fields sealed per user (ADR 34): opened with the keys that exist.
+            let mut payloads = events
+                .iter()
+                .map(|(_, p)| serde_json::from_str(p))
+                .collect::<Result<Vec<serde_json::Value>, _>>()
+                .map_err(|e| ProcessError::Store(format!("{} event: {e}", A::TYPE)))?;
+            user_keys::open_values(&self.pool, &mut payloads, sealed::ERASED_ADDRESS).await?;
+            for ((at, _), payload) in events.iter().zip(payloads) {
+                aggregate.apply(
+                    serde_json::from_value(payload)
+                        .map_err(|e| ProcessError::Store(format!("{} event: {e}", A::TYPE)))?,
+                );
+                sequence = *at as usize;
+            }
+        } else {
+            for (at, payload) in events {
+                aggregate.apply(decode::<A>(&payload)?);
+                sequence = at as usize;
+            }
         }
         Ok(Load::Loaded(Loaded {
             aggregate,
