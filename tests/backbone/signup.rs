@@ -272,3 +272,38 @@ async fn an_accepted_sign_up_points_at_its_outcome_through_the_web_role() {
     processor.stop().await.unwrap();
     app.cleanup().await;
 }
+
+/// Crypto-shredding (ADR 34): the log holds the address sealed, the audit history opens
+/// it with the user's key, and once the key is gone it reads "erased" there too.
+#[tokio::test]
+async fn a_sealed_address_reads_as_erased_once_its_key_is_gone() {
+    let app = spawn_app(&[Role::Api, Role::Processor]).await;
+    let response = app.sign_up("zoe@example.com").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    let user_id = body["user_id"].as_str().unwrap().to_owned();
+    let payloads: Vec<String> = sqlx::query_scalar(
+        "SELECT payload::text FROM events WHERE aggregate_type = 'user' AND aggregate_id = $1",
+    )
+    .bind(&user_id)
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(payloads.len(), 1);
+    assert!(!payloads[0].contains("zoe@"), "{}", payloads[0]);
+
+    let history = || jukebox::ops::history(app.pool(), "user", &user_id, None);
+    let before = history().await.unwrap();
+    assert_eq!(
+        before[0].payload["UserSignedUp"]["email"],
+        "zoe@example.com"
+    );
+    sqlx::query("UPDATE user_keys SET key = NULL, erased_at = now() WHERE user_id = $1::uuid")
+        .bind(&user_id)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let after = history().await.unwrap();
+    assert_eq!(after[0].payload["UserSignedUp"]["email"], "erased");
+    app.cleanup().await;
+}
