@@ -44,6 +44,9 @@ pub struct Config {
     pub search_cache_ttl: Duration,
     /// Imports one downloader runs at once (default: the CPU count).
     pub download_concurrency: usize,
+    /// `IMPORT_COLLECTION_MAX_ENTRIES`: entries one playlist/channel import takes (1 to
+    /// 5,000, default 2,000).
+    pub import_collection_max_entries: usize,
     /// Deliveries of one import before a transient failure is final.
     pub import_max_attempts: i64,
     /// First retry delay of a transient import failure (doubled each time).
@@ -205,6 +208,12 @@ impl Config {
             download_concurrency: match env.parse("DOWNLOAD_CONCURRENCY", 0usize)? {
                 0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
                 n => n,
+            },
+            import_collection_max_entries: match env
+                .parse("IMPORT_COLLECTION_MAX_ENTRIES", 2_000usize)?
+            {
+                n @ 1..=jukebox_domain::collection::MAX_ENTRIES => n,
+                n => bail!("IMPORT_COLLECTION_MAX_ENTRIES={n}: use 1 to 5000"),
             },
             import_max_attempts: env.parse("IMPORT_MAX_ATTEMPTS", 5i64)?.max(1),
             import_retry_base: Duration::from_millis(env.parse("IMPORT_RETRY_BASE_MS", 5_000)?),

@@ -11,7 +11,8 @@ use anyhow::Context;
 use async_trait::async_trait;
 use jukebox_edge::clients::youtube::YoutubeApi;
 use jukebox_edge::ports::{
-    AcceptedUpload, ImportSettings, SearchError, SearchHit, SongSearch, UploadError, UploadSink,
+    AcceptedUpload, CollectionLister, CollectionListing, ImportSettings, ListError, SearchError,
+    SearchHit, SongSearch, UploadError, UploadSink,
 };
 use jukebox_edge::progress::ProgressCache;
 use jukebox_edge::search_guard::SearchGuard;
@@ -61,12 +62,38 @@ pub async fn import_settings(
     Ok(ImportSettings {
         search,
         search_guard: SearchGuard::new(config.search_per_minute, config.search_cache_ttl),
+        collections: Arc::new(YtDlpLister {
+            pipeline: media::Pipeline::new(pipeline.clone()),
+        }),
+        collection_cap: config.import_collection_max_entries,
+        max_duration_s: config.import_max_duration.as_secs(),
         uploads: Arc::new(StoreUploads { pipeline, store }),
         upload_max_bytes: config.upload_max_bytes,
         upload_dir: config.import_work_dir.clone(),
         progress: ProgressCache::start(nats, namespace).await?,
         namespace: namespace.clone(),
     })
+}
+
+/// Playlists, channels and feeds: yt-dlp `--flat-playlist`, after the address check.
+pub struct YtDlpLister {
+    pub pipeline: media::Pipeline,
+}
+
+#[async_trait]
+impl CollectionLister for YtDlpLister {
+    async fn list(&self, url: &str, cap: usize) -> Result<CollectionListing, ListError> {
+        match self.pipeline.list(url, cap).await {
+            Ok(listing) => Ok(CollectionListing {
+                title: listing.title,
+                entries: listing.entries,
+                total: listing.total,
+                capped: listing.capped,
+            }),
+            Err(error) if error.is_permanent() => Err(ListError::Refused(error.to_string())),
+            Err(error) => Err(ListError::Unavailable(error.to_string())),
+        }
+    }
 }
 
 /// Search without an API key: yt-dlp `ytsearchN:`.

@@ -31,6 +31,7 @@ pub const AGGREGATE_TYPES: &[&str] = &[
     crate::Play::TYPE,
     crate::Playlist::TYPE,
     crate::PlayQueueSave::TYPE,
+    crate::CollectionImport::TYPE,
 ];
 
 fn fold<A: Aggregate>(payloads: &[Value]) -> Result<Value, serde_json::Error> {
@@ -62,6 +63,7 @@ pub fn state_after(
         t if t == crate::Play::TYPE => fold::<crate::Play>(payloads),
         t if t == crate::Playlist::TYPE => fold::<crate::Playlist>(payloads),
         t if t == crate::PlayQueueSave::TYPE => fold::<crate::PlayQueueSave>(payloads),
+        t if t == crate::CollectionImport::TYPE => fold::<crate::CollectionImport>(payloads),
         _ => return None,
     })
 }

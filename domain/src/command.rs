@@ -252,6 +252,22 @@ pub enum Command {
         save_id: Uuid,
         queue: crate::play_queue::SavedQueue,
     },
+    /// Imports a playlist, channel or feed (issue 20, ADR 35): records the entries not
+    /// taken before on the user's `CollectionImport`, writes them into its playlist (in
+    /// the listing's order), then requests one import job per entry. `batch_id` names
+    /// this import; each job's id is derived from it (`collection::job_id`).
+    ImportCollection {
+        collection_id: String,
+        batch_id: Uuid,
+        user_id: Uuid,
+        url: String,
+        title: String,
+        playlist_id: Uuid,
+        entries: Vec<crate::collection::CollectionEntry>,
+        skipped: Vec<crate::collection::SkippedEntry>,
+        listed: u64,
+        capped: bool,
+    },
 }
 
 impl Command {
@@ -298,6 +314,7 @@ impl Command {
             Self::ReplacePlaylistTracks { .. } => "playlist.replace",
             Self::DeletePlaylist { .. } => "playlist.delete",
             Self::SavePlayQueue { .. } => "play_queue.save",
+            Self::ImportCollection { .. } => "import.collection",
         }
     }
 }
@@ -345,6 +362,9 @@ pub enum ErrorCode {
     PlaylistFull,
     /// A play queue that cannot be saved (too long, no current track, ...).
     InvalidPlayQueue,
+    /// A collection import (its id is the user's and the URL's) of another user.
+    NotCollectionOwner,
+    TooManyEntries,
 }
 
 impl ErrorCode {
@@ -386,6 +406,8 @@ impl ErrorCode {
             Self::UnknownPlaylistEntry => "unknown_playlist_entry",
             Self::PlaylistFull => "playlist_full",
             Self::InvalidPlayQueue => "invalid_play_queue",
+            Self::NotCollectionOwner => "not_collection_owner",
+            Self::TooManyEntries => "too_many_entries",
         }
     }
 }
@@ -549,6 +571,16 @@ impl From<crate::PlaylistError> for CommandError {
 impl From<crate::PlayQueueError> for CommandError {
     fn from(error: crate::PlayQueueError) -> Self {
         Self::new(ErrorCode::InvalidPlayQueue, error.to_string())
+    }
+}
+
+impl From<crate::CollectionImportError> for CommandError {
+    fn from(error: crate::CollectionImportError) -> Self {
+        let code = match error {
+            crate::CollectionImportError::NotOwner => ErrorCode::NotCollectionOwner,
+            crate::CollectionImportError::TooMany => ErrorCode::TooManyEntries,
+        };
+        Self::new(code, error.to_string())
     }
 }
 

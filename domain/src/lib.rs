@@ -5,6 +5,7 @@
 
 pub mod app_credentials;
 pub mod audit;
+pub mod collection;
 pub mod command;
 pub mod email_claim;
 pub mod external_identity;
@@ -30,6 +31,10 @@ pub mod verification;
 pub use app_credentials::{
     AppCredential, AppCredentialCommand, AppCredentialError, AppCredentialEvent, AppCredentials,
 };
+pub use collection::{
+    CollectionEntry, CollectionImport, CollectionImportCommand, CollectionImportError,
+    CollectionImportEvent, SkipReason, SkippedEntry,
+};
 pub use command::{Command, CommandError, ErrorCode};
 pub use email_claim::{EmailClaim, EmailClaimCommand, EmailClaimError, EmailClaimEvent};
 pub use external_identity::{
@@ -41,7 +46,7 @@ pub use favourite::{
 pub use import::{Import, ImportCommand, ImportError, ImportEvent};
 pub use library::{Library, LibraryCommand, LibraryError, LibraryEvent};
 pub use library_entry::LibraryEntry;
-pub use media::{ImportStage, SourceError, SourceRef, TrackId};
+pub use media::{youtube_video_id, ImportStage, SourceError, SourceRef, TrackId};
 pub use music::{Correction, CorrectionError, TrackDetails};
 pub use play::{Play, PlayCommand, PlayError, PlayEvent};
 pub use play_queue::{PlayQueueCommand, PlayQueueError, PlayQueueEvent, PlayQueueSave, SavedQueue};

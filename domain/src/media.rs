@@ -82,6 +82,22 @@ impl SourceRef {
         }
     }
 
+    /// The track a URL names when it was stored before, found without asking yt-dlp:
+    /// `yt:<id>` for a YouTube video link, else the `url:<hash>` yt-dlp's generic
+    /// extractor gives a direct link. A source named by another extractor is not
+    /// recognised here (it goes through `yt-dlp -J`); a candidate that is not stored says
+    /// nothing. Videos and uploads answer their `known_track_id`.
+    pub fn stored_candidate(&self) -> Option<TrackId> {
+        match self {
+            Self::Url { url } => Some(
+                youtube_video_id(url)
+                    .map(|id| TrackId(format!("yt:{id}")))
+                    .unwrap_or_else(|| TrackId::of_direct_link(url)),
+            ),
+            _ => self.known_track_id(),
+        }
+    }
+
     /// The URL yt-dlp is given (`None` for uploads).
     pub fn fetch_url(&self) -> Option<String> {
         match self {
@@ -92,6 +108,36 @@ impl SourceRef {
     }
 }
 
+/// The video id of a YouTube video link (`youtube.com/watch?v=`, `/shorts/`, `/embed/`,
+/// `/live/`, `youtu.be/`, on `www.`, `m.` and `music.` too), when it is one.
+pub fn youtube_video_id(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = host.to_ascii_lowercase();
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let path = path.split('#').next().unwrap_or_default();
+    let candidate = match host.as_str() {
+        "youtu.be" => path.split('/').next().map(str::to_owned),
+        "youtube.com" | "www.youtube.com" | "m.youtube.com" | "music.youtube.com" => {
+            match path.split('/').collect::<Vec<_>>().as_slice() {
+                ["watch"] => query
+                    .split('#')
+                    .next()
+                    .unwrap_or_default()
+                    .split('&')
+                    .find_map(|pair| pair.strip_prefix("v="))
+                    .map(str::to_owned),
+                ["shorts" | "embed" | "live", id] => Some((*id).to_owned()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }?;
+    SourceRef::video(&candidate).ok().map(|_| candidate)
+}
+
 /// A stored track's id, derived from its source so one source is one track:
 /// `yt:<video id>`, `<extractor>:<id>`, `url:<hash>` or `upload:<hash>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -99,6 +145,14 @@ impl SourceRef {
 pub struct TrackId(String);
 
 impl TrackId {
+    /// A direct link's id, as the downloader names what yt-dlp's generic extractor
+    /// resolves: `url:` and the first 16 bytes of the link's SHA-256, hex.
+    pub fn of_direct_link(url: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(url.as_bytes());
+        Self(format!("url:{}", hex::encode(&digest[..16])))
+    }
+
     /// 3 to 200 visible ASCII characters with a `:` after a non-empty prefix.
     pub fn parse(id: &str) -> Result<Self, SourceError> {
         let ok = (3..=200).contains(&id.len())
@@ -166,6 +220,43 @@ mod tests {
                 .unwrap()
                 .as_str(),
             "yt:dQw4w9WgXcQ"
+        );
+    }
+
+    #[test]
+    fn stored_candidates_are_named_without_yt_dlp() {
+        let candidate = |url: &str| {
+            SourceRef::url(url)
+                .unwrap()
+                .stored_candidate()
+                .unwrap()
+                .to_string()
+        };
+        for url in [
+            "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+            "https://youtube.com/watch?feature=share&v=dQw4w9WgXcQ&list=PL1",
+            "https://music.youtube.com/watch?v=dQw4w9WgXcQ#t=3",
+            "https://m.youtube.com/shorts/dQw4w9WgXcQ",
+            "https://youtu.be/dQw4w9WgXcQ?si=abc",
+            "http://www.youtube.com/embed/dQw4w9WgXcQ",
+        ] {
+            assert_eq!(candidate(url), "yt:dQw4w9WgXcQ", "{url}");
+        }
+        // Not a video link: the generic extractor's id of a direct link.
+        for url in [
+            "https://www.youtube.com/playlist?list=PL1",
+            "https://www.youtube.com/watch?v=short",
+            "https://example.com/a.mp3",
+        ] {
+            assert_eq!(
+                candidate(url),
+                TrackId::of_direct_link(url).to_string(),
+                "{url}"
+            );
+        }
+        assert_eq!(
+            TrackId::of_direct_link("https://example.com/a.mp3").as_str(),
+            "url:f0494a592230c98995ac065a56487c56"
         );
     }
 

@@ -10,10 +10,11 @@ use uuid::Uuid;
 
 use crate::command::{Command, CommandError, ErrorCode};
 use crate::{
-    AppCredentialCommand, AppCredentials, EmailClaim, EmailClaimCommand, ExternalIdentity,
-    ExternalIdentityCommand, Favourite, FavouriteCommand, Import, ImportCommand, LibraryCommand,
-    LibraryEntry, Play, PlayCommand, PlayQueueCommand, PlayQueueSave, Playlist, PlaylistCommand,
-    Session, SessionCommand, Track, TrackCommand, User, UserCommand,
+    AppCredentialCommand, AppCredentials, CollectionImport, CollectionImportCommand, EmailClaim,
+    EmailClaimCommand, ExternalIdentity, ExternalIdentityCommand, Favourite, FavouriteCommand,
+    Import, ImportCommand, LibraryCommand, LibraryEntry, Play, PlayCommand, PlayQueueCommand,
+    PlayQueueSave, Playlist, PlaylistCommand, Session, SessionCommand, Track, TrackCommand, User,
+    UserCommand,
 };
 
 /// Who issued the command and when (from its envelope).
@@ -64,6 +65,7 @@ pub enum AggregateCommand {
     Play(PlayCommand),
     Playlist(PlaylistCommand),
     PlayQueueSave(PlayQueueCommand),
+    CollectionImport(CollectionImportCommand),
 }
 
 /// What a step did, as the runner reports it.
@@ -96,6 +98,7 @@ pub enum State {
     Play(Play),
     Playlist(Playlist),
     PlayQueueSave(PlayQueueSave),
+    CollectionImport(CollectionImport),
 }
 
 macro_rules! state_from {
@@ -119,7 +122,8 @@ state_from!(
     Favourite,
     Play,
     Playlist,
-    PlayQueueSave
+    PlayQueueSave,
+    CollectionImport
 );
 
 /// The step after `done` (the reports of the steps taken so far, in order).
@@ -456,6 +460,7 @@ pub fn next(command: &Command, issued: Issued, done: &[Report]) -> Next {
         | Command::MovePlaylistEntry { .. }
         | Command::ReplacePlaylistTracks { .. }
         | Command::DeletePlaylist { .. } => playlists::next(command, done),
+        Command::ImportCollection { .. } => collections::next(command, done),
         // One aggregate per save: nothing to load, nothing that grows (ADR 28). It is
         // dated by the envelope, the order the read model keeps.
         Command::SavePlayQueue { save_id, queue } => only(
@@ -535,10 +540,12 @@ aggregate_command_from!(
     Favourite(FavouriteCommand),
     Play(PlayCommand),
     Playlist(PlaylistCommand),
-    PlayQueueSave(PlayQueueCommand)
+    PlayQueueSave(PlayQueueCommand),
+    CollectionImport(CollectionImportCommand)
 );
 
 mod account;
+mod collections;
 mod playlists;
 #[cfg(test)]
 mod tests;

@@ -112,7 +112,10 @@ impl From<CommandError> for ApiError {
             | ErrorCode::InvalidItem
             | ErrorCode::InvalidPlayTime
             | ErrorCode::SameEmail
-            | ErrorCode::InvalidPlayQueue => StatusCode::UNPROCESSABLE_ENTITY,
+            | ErrorCode::InvalidPlayQueue
+            | ErrorCode::TooManyEntries => StatusCode::UNPROCESSABLE_ENTITY,
+            // The id is the user's own: another user's id cannot come from this edge.
+            ErrorCode::NotCollectionOwner => StatusCode::FORBIDDEN,
         };
         Self::new(status, error.code.as_str(), error.message)
     }

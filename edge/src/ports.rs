@@ -1,7 +1,7 @@
 //! The outside world the import routes reach through traits, so the composition root
 //! picks the implementation: [`SongSearch`] (the YouTube Data API in `crate::clients`,
 //! or yt-dlp's `ytsearch`) and [`UploadSink`] (probe the file with ffprobe, put it in the
-//! object store); and [`ImportSettings`], what the import routes need.
+//! object store), [`CollectionLister`] (yt-dlp `--flat-playlist`); and [`ImportSettings`], what the import routes need.
 
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
@@ -58,11 +58,43 @@ pub trait UploadSink: Send + Sync {
     async fn accept(&self, file: &FsPath, job_id: Uuid) -> Result<AcceptedUpload, UploadError>;
 }
 
+/// A playlist, channel or feed as listed (issue 20).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectionListing {
+    pub title: Option<String>,
+    /// At most the cap, in the source's order.
+    pub entries: Vec<jukebox_domain::collection::ListedEntry>,
+    /// How many entries the source has (more than `entries` when capped).
+    pub total: u64,
+    pub capped: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    /// The link is the problem (not a list, gone, private address): 422 with this.
+    #[error("{0}")]
+    Refused(String),
+    /// The site failed or refused for now (429, 5xx, timeouts): 503 with this.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait CollectionLister: Send + Sync {
+    /// Lists the entries at `url`, at most `cap` of them, fetching none.
+    async fn list(&self, url: &str, cap: usize) -> Result<CollectionListing, ListError>;
+}
+
 /// What the import routes need.
 pub struct ImportSettings {
     pub search: Arc<dyn SongSearch>,
     /// The per-user search limit and the shared result cache.
     pub search_guard: crate::search_guard::SearchGuard,
+    pub collections: Arc<dyn CollectionLister>,
+    /// `IMPORT_COLLECTION_MAX_ENTRIES`: entries one collection import takes.
+    pub collection_cap: usize,
+    /// `IMPORT_MAX_DURATION_S`: a listed entry longer than this is skipped as too long.
+    pub max_duration_s: u64,
     pub uploads: Arc<dyn UploadSink>,
     pub upload_max_bytes: u64,
     /// Where uploads are spooled before they are probed (the system temp folder if None).

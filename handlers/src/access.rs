@@ -86,6 +86,7 @@ impl AccessState for jukebox_domain::Favourite {}
 impl AccessState for jukebox_domain::Play {}
 impl AccessState for Playlist {}
 impl AccessState for PlayQueueSave {}
+impl AccessState for jukebox_domain::CollectionImport {}
 
 /// The CTEs `Run::commit` adds to its statement: `$12` is the `access_users` row and
 /// `$13` the `access_sessions` row, each a JSON object or NULL. Each reads `appended`

@@ -2,7 +2,8 @@
 //! of every aggregate type goes through every model's `keys`. A model whose `keys` takes
 //! an event must list its aggregate type (else the fold never sees it and a read waiting
 //! on the model would not wait for it), and every type a model lists must be one whose
-//! events it takes (else reads wait on it for nothing).
+//! events it takes (else reads wait on it for nothing). It is long because it holds one
+//! sample of every event of every aggregate type, which only grows.
 
 use cqrs_es::Aggregate;
 use jukebox_domain::{
@@ -121,6 +122,13 @@ fn every_playlist_event_has_a_sample(event: &PlaylistEvent) {
 fn every_play_queue_event_has_a_sample(event: &PlayQueueEvent) {
     match event {
         PlayQueueEvent::PlayQueueSaved(_) => {}
+    }
+}
+
+/// The same for `CollectionImport`.
+fn every_collection_event_has_a_sample(event: &jukebox_domain::CollectionImportEvent) {
+    match event {
+        jukebox_domain::CollectionImportEvent::CollectionImported { .. } => {}
     }
 }
 
@@ -380,6 +388,31 @@ fn samples() -> Vec<EventRecord> {
             saved_at: Log::time(1),
         }),
     );
+    let url = "http://127.0.0.1:9/t1.mp3";
+    log = log.event(
+        jukebox_domain::CollectionImport::TYPE,
+        format!("{user}/0123456789abcdef0123456789abcdef"),
+        jukebox_domain::CollectionImportEvent::CollectionImported {
+            batch_id: Uuid::from_u128(6),
+            user_id: user,
+            url: "http://127.0.0.1:9/feed.xml".into(),
+            title: "Tones".into(),
+            playlist_id: Uuid::from_u128(7),
+            added: vec![jukebox_domain::CollectionEntry {
+                source: jukebox_domain::SourceRef::url(url).unwrap(),
+                track_id: TrackId::of_direct_link(url),
+                title: Some("Tone".into()),
+            }],
+            skipped: vec![jukebox_domain::SkippedEntry {
+                position: 2,
+                title: None,
+                url: None,
+                reason: jukebox_domain::SkipReason::Deleted,
+            }],
+            listed: 2,
+            capped: false,
+        },
+    );
     log.records().to_vec()
 }
 
@@ -430,6 +463,7 @@ fn every_aggregate_type_has_samples() {
     let _ = every_favourite_and_play_event_has_a_sample;
     let _ = every_playlist_event_has_a_sample;
     let _ = every_play_queue_event_has_a_sample;
+    let _ = every_collection_event_has_a_sample;
 }
 
 #[test]

@@ -288,6 +288,16 @@ pub mod jobs {
         Ok(rows.remove(&id))
     }
 
+    /// The rows of these jobs (those the projector has reached), in no order.
+    pub async fn many(pool: &PgPool, job_ids: &[Uuid]) -> Result<Vec<JobRow>, sqlx::Error> {
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE job_id = ANY($1)"
+        ))
+        .bind(job_ids)
+        .fetch_all(pool)
+        .await
+    }
+
     /// A user's jobs, newest first.
     pub async fn of_user(
         pool: &PgPool,

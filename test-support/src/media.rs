@@ -52,6 +52,7 @@ impl MediaServer {
                 Some("opus" | "ogg") => "audio/ogg",
                 Some("m4a") => "audio/mp4",
                 Some("html") => "text/html; charset=utf-8",
+                Some("xml") => "application/rss+xml",
                 _ => "application/octet-stream",
             };
             match tokio::fs::read(state.dir.join(&name)).await {
@@ -76,6 +77,19 @@ impl MediaServer {
                 return (StatusCode::SERVICE_UNAVAILABLE, "try later").into_response();
             }
             file(State(state), UrlPath(name), headers).await
+        }
+        /// `/status/<code>/<name>`: always answers `code` (a feed that says 429).
+        async fn status(
+            State(state): State<MediaState>,
+            UrlPath((code, name)): UrlPath<(u16, String)>,
+        ) -> axum::response::Response {
+            state
+                .log
+                .lock()
+                .unwrap()
+                .push((format!("status/{code}/{name}"), String::new()));
+            let code = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
+            (code, [(header::RETRY_AFTER, "3600")], "not now").into_response()
         }
         /// One 4 KiB chunk, chunked (no Content-Length), then nothing for a minute with
         /// the connection open: a server that does not say how big the file is, and stalls.
@@ -115,6 +129,7 @@ impl MediaServer {
             .route("/media/{name}", axum::routing::get(file))
             .route("/flaky/{fails}/{name}", axum::routing::get(flaky))
             .route("/stall/{name}", axum::routing::get(stall))
+            .route("/status/{code}/{name}", axum::routing::get(status))
             .with_state(MediaState {
                 dir: dir.to_owned(),
                 log: log.clone(),
@@ -141,6 +156,38 @@ impl MediaServer {
     /// A URL whose first `fails` requests answer 503 (then it serves the file).
     pub fn flaky_url(&self, fails: usize, name: &str) -> String {
         format!("{}/flaky/{fails}/{name}", self.base)
+    }
+
+    /// A URL that always answers `code`.
+    pub fn status_url(&self, code: u16, name: &str) -> String {
+        format!("{}/status/{code}/{name}", self.base)
+    }
+
+    /// Writes an RSS feed named `name` whose items are `(title, url, seconds)` in order
+    /// (`seconds` as `itunes:duration` when given), and returns its URL: yt-dlp's generic
+    /// extractor lists it as a playlist.
+    pub fn feed(&self, name: &str, title: &str, items: &[(&str, &str, Option<u32>)]) -> String {
+        let items: String = items
+            .iter()
+            .enumerate()
+            .map(|(n, (title, url, seconds))| {
+                let duration = seconds
+                    .map(|s| format!("<itunes:duration>{s}</itunes:duration>"))
+                    .unwrap_or_default();
+                format!(
+                    "<item><title>{title}</title><guid>item-{n}</guid>{duration}\
+                     <enclosure url=\"{url}\" type=\"audio/mpeg\" length=\"1\"/></item>"
+                )
+            })
+            .collect();
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+             <rss version=\"2.0\" xmlns:itunes=\"http://www.itunes.com/dtds/podcast-1.0.dtd\">\
+             <channel><title>{title}</title><link>{}</link><description>tones</description>\
+             {items}</channel></rss>",
+            self.base
+        );
+        self.file(name, xml.as_bytes())
     }
 
     /// 4 KiB, then a minute of silence on an open connection.

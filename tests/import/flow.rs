@@ -184,8 +184,8 @@ async fn a_url_becomes_a_stored_aac_track_in_my_library() {
         types(&app.history("track", &track_id).await),
         ["TrackStored"]
     );
-    // Only yt-dlp's look at the URL (resolve), never a second download.
-    assert!(app.media.requests("sunrise.mp3").len() - requests_before <= 1);
+    // The stored source is recognised by its URL: yt-dlp never ran, not even to look.
+    assert_eq!(app.media.requests("sunrise.mp3").len(), requests_before);
 
     // GET /jobs: mine, newest first; someone else's job is not there to see.
     let jobs: Value = app

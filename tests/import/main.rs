@@ -4,6 +4,7 @@
 //! namespace, object store and work folder.
 
 mod admin;
+mod collections;
 mod crash;
 mod export;
 mod failures;

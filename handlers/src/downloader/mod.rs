@@ -1,6 +1,7 @@
 //! The downloader role: a durable pull consumer on `evt.import.*.ImportRequested`.
 //!
-//! Per job: a source already stored completes the job at once; otherwise the job takes
+//! Per job: a source already stored completes the job at once, without yt-dlp (a URL is
+//! recognised by `SourceRef::stored_candidate`); otherwise the job takes
 //! the source's lock (one download per source, across every downloader process), runs
 //! the media pipeline (yt-dlp + ffmpeg), puts the `.m4a` under the track's key, and then
 //! issues `StoreTrack` and `CompleteImport` (which adds the track to the requester's
@@ -235,16 +236,14 @@ impl Downloader {
         progress: mpsc::UnboundedSender<Progress>,
         stage: mpsc::UnboundedSender<ImportStage>,
     ) -> Result<(), JobError> {
-        let already = match job.source.known_track_id() {
-            Some(track_id) => {
-                let stored = self.stored(&track_id).await?;
-                Some((track_id, stored))
+        // A source stored before completes without running any media tool: a video or an
+        // upload by its id, a URL by the id it would resolve to (YouTube and direct links).
+        if let Some(candidate) = job.source.stored_candidate() {
+            if self.stored(&candidate).await?.is_some() {
+                return self.complete(bus, job, &candidate).await;
             }
-            None => None,
-        };
-        if let Some((track_id, Some(_))) = &already {
-            return self.complete(bus, job, track_id).await;
         }
+        let already = job.source.known_track_id();
         // Resolving (yt-dlp -J) happens while the job shows `requested`: `downloading`
         // is reserved for the one job that fetches the source.
         let resolved: Option<SourceInfo> = match job.source.fetch_url() {
@@ -252,7 +251,7 @@ impl Downloader {
             _ => None,
         };
         let track_id = match (&already, &resolved) {
-            (Some((track_id, _)), _) => track_id.clone(),
+            (Some(track_id), _) => track_id.clone(),
             (None, Some(info)) => {
                 TrackId::parse(&info.source_id()).map_err(|e| MediaError::UnsupportedUrl {
                     reason: e.to_string(),

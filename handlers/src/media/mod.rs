@@ -6,6 +6,7 @@
 //!   which checks the address it connects to (redirects, segments, DNS rebinding).
 //! - [`ytdlp`]: what is at the URL ([`ytdlp::resolve`]), then fetch its best audio
 //!   ([`ytdlp::download`]).
+//! - [`listing`]: what a playlist, channel or feed lists (`--flat-playlist`).
 //! - [`ffmpeg`]: is it audio ([`ffmpeg::probe`], SECURITY.md item 18), then
 //!   [`ffmpeg::transcode`].
 //! - [`Pipeline`] runs them in order inside a per-job temporary folder ([`JobDir`]) that
@@ -20,6 +21,7 @@ pub mod egress;
 pub mod error;
 pub mod ffmpeg;
 pub mod job_dir;
+pub mod listing;
 pub mod pipeline;
 mod process;
 pub mod source;
@@ -30,6 +32,7 @@ pub use egress::{EgressPolicy, EgressProxy};
 pub use error::MediaError;
 pub use ffmpeg::{MediaInfo, TrackTags};
 pub use job_dir::JobDir;
+pub use listing::Listing;
 pub use pipeline::{Limits, Pipeline, PipelineConfig, PreparedTrack, Progress, Stage};
 pub use source::{check_source_url, SourceUrl};
 pub use tools::{find_tool, Tools};

@@ -152,6 +152,20 @@ impl Pipeline {
         .await
     }
 
+    /// Checks `url` and lists the playlist, channel or feed there (at most `cap`
+    /// entries), without fetching any of them.
+    pub async fn list(&self, url: &str, cap: usize) -> Result<super::listing::Listing, MediaError> {
+        let url = check_source_url(url, self.config.allow_private_networks).await?;
+        super::listing::list(
+            &self.config.tools.yt_dlp,
+            &url,
+            cap,
+            self.config.limits.socket_timeout,
+            self.config.resolve_timeout,
+        )
+        .await
+    }
+
     /// URL -> AAC 256 kbps `.m4a`: check, resolve, download, probe, transcode, probe the
     /// result.
     pub async fn import_url(

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use jukebox_domain::metadata::SourceFields;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use super::process::{self, Stdout};
 use super::source::SourceUrl;
@@ -52,10 +51,7 @@ impl SourceInfo {
     pub fn source_id(&self) -> String {
         match self.extractor.to_ascii_lowercase().as_str() {
             "youtube" => format!("yt:{}", self.id),
-            "generic" => {
-                let digest = Sha256::digest(self.webpage_url.as_bytes());
-                format!("url:{}", hex::encode(&digest[..16]))
-            }
+            "generic" => jukebox_domain::TrackId::of_direct_link(&self.webpage_url).to_string(),
             other => format!("{other}:{}", self.id),
         }
     }
@@ -138,7 +134,7 @@ pub async fn resolve(
     })?;
     if matches!(info.kind.as_deref(), Some("playlist" | "multi_video")) {
         return Err(MediaError::UnsupportedUrl {
-            reason: "this link is a playlist; import its tracks one by one".into(),
+            reason: "this link is a playlist or channel; import it whole from the import box (POST /imports/collections/preview, then /confirm)".into(),
         });
     }
     if info.is_live == Some(true)

@@ -1,9 +1,11 @@
 //! Search and import (issue 4): `GET /songs/search`, `POST /songs/import`,
-//! `POST /songs/upload`, `GET /jobs`, `GET /jobs/{id}`, `GET /jobs/{id}/events`.
+//! `POST /songs/upload`, `GET /jobs`, `GET /jobs/{id}`, `GET /jobs/{id}/events`, and
+//! the playlist/channel imports under `/imports/collections` (`collections.rs`).
 //!
 //! The outside world comes in through `crate::ports`; live progress through
 //! `crate::progress`.
 
+mod collections;
 mod events;
 mod job_row;
 mod jobs;
@@ -35,6 +37,12 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/songs/search", get(search))
         .route("/songs/import", post(import))
+        .route("/imports/collections/preview", post(collections::preview))
+        .route("/imports/collections/confirm", post(collections::confirm))
+        .route(
+            "/imports/collections/{collection_id}",
+            get(collections::progress),
+        )
         // The upload's size is enforced while it streams (UPLOAD_MAX_BYTES).
         .route(
             "/songs/upload",
@@ -49,6 +57,9 @@ pub fn routes() -> Router<AppState> {
 #[openapi(paths(
     search,
     import,
+    collections::preview,
+    collections::confirm,
+    collections::progress,
     upload::upload,
     jobs::list_jobs,
     jobs::get_job,
@@ -227,6 +238,12 @@ async fn import(
     let invalid = |e: jukebox_domain::SourceError| ApiError::unprocessable("invalid_source", e.0);
     let source = match (body.video_id, body.url) {
         (Some(video_id), None) => SourceRef::video(video_id.trim()).map_err(invalid)?,
+        (None, Some(url)) if is_collection_link(&url) => {
+            return Err(ApiError::unprocessable(
+                "is_a_collection",
+                "this link is a playlist or channel: preview it with POST /imports/collections/preview, then import it whole with POST /imports/collections/confirm",
+            ))
+        }
         (None, Some(url)) => SourceRef::url(&url).map_err(invalid)?,
         _ => {
             return Err(ApiError::unprocessable(
@@ -236,6 +253,33 @@ async fn import(
         }
     };
     request_import(&state, &headers, user.user_id, Uuid::now_v7(), source).await
+}
+
+/// A YouTube playlist or channel link (`/playlist?list=`, `/@name`, `/channel/`, `/c/`,
+/// `/user/`): one video with `list=` beside it is still that video. Other sites' lists
+/// are recognised by yt-dlp, and the job fails naming the collection routes.
+fn is_collection_link(url: &str) -> bool {
+    let url = url.trim();
+    if jukebox_domain::youtube_video_id(url).is_some() {
+        return false;
+    }
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let youtube = matches!(
+        host.to_ascii_lowercase().as_str(),
+        "youtube.com" | "www.youtube.com" | "m.youtube.com" | "music.youtube.com"
+    );
+    youtube
+        && (path.starts_with("playlist")
+            || path.starts_with('@')
+            || path.starts_with("channel/")
+            || path.starts_with("c/")
+            || path.starts_with("user/"))
 }
 
 async fn request_import(
