@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::process::{self, Stdout};
 use super::source::SourceUrl;
 use super::ytdlp::classify_error;
-use super::MediaError;
+use super::{Limits, MediaError};
 
 /// A collection as listed.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,10 +54,11 @@ pub async fn list(
     yt_dlp: &Path,
     url: &SourceUrl,
     cap: usize,
-    socket_timeout: Duration,
+    limits: &Limits,
     timeout: Duration,
 ) -> Result<Listing, MediaError> {
-    let args: Vec<std::ffi::OsString> = vec![
+    let socket_timeout = limits.socket_timeout;
+    let mut args: Vec<std::ffi::OsString> = vec![
         "--ignore-config".into(),
         "--no-cache-dir".into(),
         "--color".into(),
@@ -70,9 +71,12 @@ pub async fn list(
         // One more than the cap tells a capped list from one of exactly `cap`.
         (cap + 1).to_string().into(),
         "--dump-single-json".into(),
-        "--".into(),
-        url.as_str().into(),
     ];
+    // Every connection through the egress proxy (ADR 38), as resolve and download do.
+    if let Some(egress) = &limits.egress {
+        args.extend(["--proxy".into(), egress.url().into()]);
+    }
+    args.extend(["--".into(), url.as_str().into()]);
     let done = process::run(
         "yt-dlp",
         "list",

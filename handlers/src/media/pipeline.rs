@@ -160,7 +160,7 @@ impl Pipeline {
             &self.config.tools.yt_dlp,
             &url,
             cap,
-            self.config.limits.socket_timeout,
+            &self.config.limits,
             self.config.resolve_timeout,
         )
         .await
