@@ -47,6 +47,8 @@ pub struct Config {
     /// `IMPORT_COLLECTION_MAX_ENTRIES`: entries one playlist/channel import takes (1 to
     /// 5,000, default 2,000).
     pub import_collection_max_entries: usize,
+    /// `IMPORT_MAX_JOBS_PER_USER`: unfinished import jobs one user may have (default 2,500).
+    pub import_max_jobs_per_user: usize,
     /// Deliveries of one import before a transient failure is final.
     pub import_max_attempts: i64,
     /// First retry delay of a transient import failure (doubled each time).
@@ -215,6 +217,7 @@ impl Config {
                 n @ 1..=jukebox_domain::collection::MAX_ENTRIES => n,
                 n => bail!("IMPORT_COLLECTION_MAX_ENTRIES={n}: use 1 to 5000"),
             },
+            import_max_jobs_per_user: env.parse("IMPORT_MAX_JOBS_PER_USER", 2_500usize)?.max(1),
             import_max_attempts: env.parse("IMPORT_MAX_ATTEMPTS", 5i64)?.max(1),
             import_retry_base: Duration::from_millis(env.parse("IMPORT_RETRY_BASE_MS", 5_000)?),
             import_work_dir: env.optional("IMPORT_WORK_DIR").map(PathBuf::from),

@@ -66,6 +66,7 @@ pub async fn import_settings(
             pipeline: media::Pipeline::new(pipeline.clone()),
         }),
         collection_cap: config.import_collection_max_entries,
+        max_jobs_per_user: config.import_max_jobs_per_user,
         max_duration_s: config.import_max_duration.as_secs(),
         uploads: Arc::new(StoreUploads { pipeline, store }),
         upload_max_bytes: config.upload_max_bytes,

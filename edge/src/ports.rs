@@ -93,6 +93,8 @@ pub struct ImportSettings {
     pub collections: Arc<dyn CollectionLister>,
     /// `IMPORT_COLLECTION_MAX_ENTRIES`: entries one collection import takes.
     pub collection_cap: usize,
+    /// `IMPORT_MAX_JOBS_PER_USER`: unfinished jobs one user may have.
+    pub max_jobs_per_user: usize,
     /// `IMPORT_MAX_DURATION_S`: a listed entry longer than this is skipped as too long.
     pub max_duration_s: u64,
     pub uploads: Arc<dyn UploadSink>,

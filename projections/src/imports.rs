@@ -288,6 +288,16 @@ pub mod jobs {
         Ok(rows.remove(&id))
     }
 
+    /// How many of the user's jobs have not ended (neither completed nor failed).
+    pub async fn unfinished(pool: &PgPool, user_id: Uuid) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM jobs WHERE user_id = $1 AND status NOT IN ('completed', 'failed')",
+        )
+        .bind(user_id)
+        .fetch_one(pool)
+        .await
+    }
+
     /// The rows of these jobs (those the projector has reached), in no order.
     pub async fn many(pool: &PgPool, job_ids: &[Uuid]) -> Result<Vec<JobRow>, sqlx::Error> {
         sqlx::query_as(&format!(

@@ -395,3 +395,58 @@ async fn bad_lists_get_a_clear_answer_and_nothing_is_half_imported() {
 
     app.cleanup().await;
 }
+
+/// `IMPORT_MAX_JOBS_PER_USER`: past it an import, or a list that would pass it, is a 429
+/// naming the limit; another user is not held back. (No downloader: the jobs stay open.)
+#[tokio::test]
+async fn a_user_past_the_jobs_in_flight_cap_gets_a_429_naming_it() {
+    let app = import_app(Options {
+        roles: crate::helpers::ALL_BUT_DOWNLOADER,
+        extra: vec![("IMPORT_MAX_JOBS_PER_USER", "2".into())],
+        ..Options::default()
+    })
+    .await;
+    let alice = app.user("alice@example.com").await;
+    let one = app.file("one.mp3", b"not fetched");
+    let two = app.file("two.mp3", b"not fetched");
+    app.start_import(&alice, &one).await;
+    let feed = app.media.feed(
+        "two.xml",
+        "Two",
+        &[("One", &one, None), ("Two", &two, None)],
+    );
+    let (status, code, message) = error_of(
+        post(
+            &app,
+            &alice,
+            "/imports/collections/confirm",
+            json!({"url": feed}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "too_many_imports")
+    );
+    assert_eq!(
+        message,
+        "you have 1 imports in progress and the limit is 2 per user \
+         (IMPORT_MAX_JOBS_PER_USER); 2 more would pass it: wait for some to finish"
+    );
+    app.start_import(&alice, &two).await;
+    let (status, code, message) =
+        error_of(post(&app, &alice, "/songs/import", json!({"url": one})).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "too_many_imports")
+    );
+    assert!(
+        message.starts_with("you have 2 imports in progress and the limit is 2"),
+        "{message}"
+    );
+    // Bob's imports do not count against Alice's, nor hers against his.
+    let bob = app.user("bob@example.com").await;
+    app.start_import(&bob, &one).await;
+    app.cleanup().await;
+}

@@ -238,9 +238,11 @@ struct Confirmed {
     params(CommandHeaders), request_body = CollectionRequest,
     responses((status = 202, body = Confirmed), (status = 401, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "not a list, gone, nothing importable"),
+        (status = 429, body = ErrorBody, description = "too many of my imports in progress"),
         (status = 503, body = ErrorBody)))]
 pub(super) async fn confirm(
     user: AuthUser,
+    after: After,
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CollectionRequest>,
@@ -257,6 +259,7 @@ pub(super) async fn confirm(
             ),
         ));
     }
+    super::within_job_cap(&state, &after, user.user_id, listed.entries.len()).await?;
     let collection_id = collection::id(user.user_id, &url);
     let playlist_id = collection::playlist_id(&collection_id);
     let listed_count = listed.entries.len();

@@ -228,9 +228,11 @@ struct ImportAccepted {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "not a usable source"),
+        (status = 429, body = ErrorBody, description = "too many of my imports in progress"),
         (status = 503, body = ErrorBody)))]
 async fn import(
     user: AuthUser,
+    after: After,
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<ImportRequest>,
@@ -252,7 +254,33 @@ async fn import(
             ))
         }
     };
+    within_job_cap(&state, &after, user.user_id, 1).await?;
     request_import(&state, &headers, user.user_id, Uuid::now_v7(), source).await
+}
+
+/// Refuses `adding` more jobs when the user's unfinished ones would pass
+/// `IMPORT_MAX_JOBS_PER_USER` (counted on `jobs`, after the caller's own writes).
+pub(super) async fn within_job_cap(
+    state: &AppState,
+    after: &After,
+    user_id: Uuid,
+    adding: usize,
+) -> Result<(), ApiError> {
+    let cap = settings(state)?.max_jobs_per_user;
+    after.wait(state, &[models::JOBS]).await?;
+    let unfinished = jukebox_projections::imports::jobs::unfinished(&state.pool, user_id).await?;
+    let unfinished = usize::try_from(unfinished).unwrap_or(usize::MAX);
+    if unfinished.saturating_add(adding) > cap {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_imports",
+            format!(
+                "you have {unfinished} imports in progress and the limit is {cap} per user \
+                 (IMPORT_MAX_JOBS_PER_USER); {adding} more would pass it: wait for some to finish"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A YouTube playlist or channel link (`/playlist?list=`, `/@name`, `/channel/`, `/c/`,
