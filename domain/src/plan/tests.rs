@@ -570,3 +570,92 @@ fn a_play_queue_save_is_its_own_aggregate_dated_by_the_envelope() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A collection import: the collection, the playlist once, then one job per new entry,
+/// the last committing with the outcome; nothing new finishes after the first step.
+#[test]
+fn a_collection_import_writes_the_collection_the_playlist_then_each_job() {
+    use crate::collection::{job_id, CollectionEntry, CollectionImportEvent};
+    let (user, batch, playlist) = (id(1), id(2), id(3));
+    let entry = |n: u32| {
+        let url = format!("http://127.0.0.1:9/t{n}.mp3");
+        CollectionEntry {
+            track_id: TrackId::of_direct_link(&url),
+            source: SourceRef::url(&url).unwrap(),
+            title: None,
+        }
+    };
+    let command = Command::ImportCollection {
+        collection_id: format!("{user}/0123"),
+        batch_id: batch,
+        user_id: user,
+        url: "http://127.0.0.1:9/feed.xml".into(),
+        title: "Tones".into(),
+        playlist_id: playlist,
+        entries: vec![entry(1), entry(2)],
+        skipped: Vec::new(),
+        listed: 2,
+        capped: false,
+    };
+    let mut collection = CollectionImport::default();
+    collection.apply(CollectionImportEvent::CollectionImported {
+        batch_id: batch,
+        user_id: user,
+        url: "http://127.0.0.1:9/feed.xml".into(),
+        title: "Tones".into(),
+        playlist_id: playlist,
+        added: vec![entry(1), entry(2)],
+        skipped: Vec::new(),
+        listed: 2,
+        capped: false,
+    });
+    let Next::Step(Step::Apply {
+        aggregate_id, last, ..
+    }) = next(&command, by(Some(user)), &[])
+    else {
+        panic!("the collection first");
+    };
+    assert_eq!((aggregate_id, last), (format!("{user}/0123"), false));
+    // Every entry taken before: done, nothing else written.
+    let nothing_new = [applied(&[], CollectionImport::default())];
+    assert_eq!(
+        next(&command, by(Some(user)), &nothing_new),
+        Next::Finish(Ok(()))
+    );
+    let mut done = vec![applied(&["CollectionImported"], collection)];
+    match next(&command, by(Some(user)), &done) {
+        Next::Step(Step::Apply {
+            aggregate_id,
+            command: AggregateCommand::Playlist(PlaylistCommand::Create { tracks, name, .. }),
+            last: false,
+        }) => {
+            assert_eq!(aggregate_id, playlist.to_string());
+            assert_eq!(tracks, vec![entry(1).track_id, entry(2).track_id]);
+            assert_eq!(name, "Tones");
+        }
+        other => panic!("the playlist next, not {other:?}"),
+    }
+    done.push(applied(&["PlaylistCreated"], Playlist::default()));
+    for index in 0..2 {
+        match next(&command, by(Some(user)), &done) {
+            Next::Step(Step::Apply {
+                aggregate_id,
+                command:
+                    AggregateCommand::Import(ImportCommand::Request {
+                        job_id: job,
+                        source,
+                        ..
+                    }),
+                last,
+            }) => {
+                assert_eq!(job, job_id(batch, index));
+                assert_eq!(aggregate_id, job.to_string());
+                assert_eq!(source, entry(index as u32 + 1).source);
+                assert_eq!(last, index == 1);
+            }
+            other => panic!("job {index} next, not {other:?}"),
+        }
+        done.push(applied(&["ImportRequested"], Import::default()));
+    }
+    assert_eq!(next(&command, by(Some(user)), &done), Next::Finish(Ok(())));
+}
