@@ -450,3 +450,48 @@ async fn a_user_past_the_jobs_in_flight_cap_gets_a_429_naming_it() {
     app.start_import(&bob, &one).await;
     app.cleanup().await;
 }
+
+/// Round-robin between users (ADR 36): Bob's one import does not wait behind Alice's
+/// 200-entry list; it completes before half of hers are done.
+#[tokio::test]
+async fn a_single_import_is_not_stuck_behind_another_users_long_list() {
+    let app = import_app(Options::default()).await;
+    let alice = app.user("alice@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    app.tone("model.mp3", &tone(1));
+    let bytes = std::fs::read(app.media.dir.join("model.mp3")).unwrap();
+    // 200 sources (each its own URL, so its own track), one file's bytes.
+    let urls: Vec<String> = (0..200)
+        .map(|n| app.file(&format!("many-{n}.mp3"), &bytes))
+        .collect();
+    let items: Vec<(&str, &str, Option<u32>)> =
+        urls.iter().map(|u| ("Many", u.as_str(), None)).collect();
+    let feed = app.media.feed("many.xml", "Many", &items);
+    let response = post(
+        &app,
+        &alice,
+        "/imports/collections/confirm",
+        json!({"url": feed}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let confirmed: Value = response.json().await.unwrap();
+    assert_eq!(confirmed["added"], 200, "{confirmed}");
+    let collection_id = confirmed["collection_id"].as_str().unwrap().to_owned();
+
+    let single = app.file("single.mp3", &bytes);
+    let job = app.start_import(&bob, &single).await;
+    assert_eq!(app.finished_job(&bob, &job).await["status"], "completed");
+    let (_, progress) = get(
+        &app,
+        &alice,
+        &format!("/imports/collections/{collection_id}"),
+    )
+    .await;
+    let done = progress["done"].as_u64().unwrap();
+    assert!(
+        done < 100,
+        "{done} of Alice's 200 were done before Bob's one"
+    );
+    app.cleanup().await;
+}

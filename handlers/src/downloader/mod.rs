@@ -18,6 +18,7 @@
 //! and a killed downloader's connection closes, which releases it.
 
 mod commands;
+mod fair;
 mod job;
 mod keys;
 mod progress;
@@ -60,8 +61,11 @@ pub struct Downloader {
     topology: Topology,
     pipeline: Pipeline,
     store: Arc<dyn ObjectStore>,
-    /// Jobs in hand at once (`DOWNLOAD_CONCURRENCY`).
+    /// Jobs running at once (`DOWNLOAD_CONCURRENCY`).
     pub slots: usize,
+    /// Jobs held at once, running or waiting their user's turn (ADR 36): fairness between
+    /// users reaches this far into the queue.
+    pub lookahead: usize,
     /// Deliveries of one job before a transient failure is final.
     pub max_deliver: i64,
     /// First retry delay; doubled on each further attempt, at most 5 minutes.
@@ -79,6 +83,8 @@ pub struct Downloader {
 struct Jobs<'a> {
     downloader: &'a Downloader,
     bus: CommandBus,
+    /// Which held job runs next: round-robin between users.
+    slots: fair::FairSlots,
 }
 
 impl MessageHandler for Jobs<'_> {
@@ -88,6 +94,10 @@ impl MessageHandler for Jobs<'_> {
             return Ok(Settle::Term);
         };
         let span = info_span!("import", job_id = %job.job_id, attempt = job.attempt);
+        let _slot = self
+            .downloader
+            .wait_turn(&self.slots, message, job.user_id)
+            .await;
         self.downloader
             .settle(&self.bus, message, &job)
             .instrument(span)
@@ -110,6 +120,7 @@ impl Downloader {
             pipeline,
             store,
             slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            lookahead: 256,
             max_deliver: 5,
             retry_base: Duration::from_secs(5),
             ack_wait: Duration::from_secs(30),
@@ -117,6 +128,32 @@ impl Downloader {
             fail_points: FailPoints::default(),
             metrics: DownloaderMetrics::default(),
             redeliveries: jukebox_nats::Redeliveries::default(),
+        }
+    }
+
+    /// Jobs held at once: at least the slots.
+    fn held(&self) -> usize {
+        self.lookahead.max(self.slots)
+    }
+
+    /// Waits for this user's turn at a slot, keeping the message (progress acks) meanwhile.
+    async fn wait_turn<'s>(
+        &self,
+        slots: &'s fair::FairSlots,
+        message: &jetstream::Message,
+        user_id: Uuid,
+    ) -> fair::Slot<'s> {
+        let take = slots.take(user_id);
+        tokio::pin!(take);
+        let mut ticker = tokio::time::interval((self.ack_wait / 3).max(Duration::from_millis(100)));
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                slot = &mut take => return slot,
+                _ = ticker.tick() => {
+                    let _ = message.ack_with(jetstream::AckKind::Progress).await;
+                }
+            }
         }
     }
 
@@ -132,17 +169,18 @@ impl Downloader {
             .topology
             // Two deliveries beyond the last attempt, so that attempt's ImportFailed can
             // still get through a passing bus or database outage.
-            .downloader_consumer(&js, self.slots, self.ack_wait, self.max_deliver + 2)
+            .downloader_consumer(&js, self.held(), self.ack_wait, self.max_deliver + 2)
             .await?;
         let bus = CommandBus::start(self.client.clone(), self.topology.namespace.clone()).await?;
         info!(slots = self.slots, "downloader started");
         let jobs = Jobs {
             downloader: &self,
             bus,
+            slots: fair::FairSlots::new(self.slots),
         };
         ConsumerRuntime::new("downloader", CONSUMER)
             .with(&self.fail_points, &self.redeliveries)
-            .each(&consumer, self.slots, InHand::Abandon, &shutdown, &jobs)
+            .each(&consumer, self.held(), InHand::Abandon, &shutdown, &jobs)
             .await?;
         info!("downloader stopped");
         Ok(())
