@@ -168,7 +168,9 @@ fn cap_note(listed: &Listed, cap: usize) -> Option<String> {
 /// `POST /imports/collections/preview {url}`: what importing the list would do.
 #[utoipa::path(post, path = "/imports/collections/preview", tag = "imports", security(("bearer" = [])),
     request_body = CollectionRequest,
-    responses((status = 200, body = Preview), (status = 401, body = ErrorBody),
+    responses((status = 200, body = Preview),
+        (status = 400, body = ErrorBody, description = "malformed JSON"), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "not a list, gone, or not allowed"),
         (status = 503, body = ErrorBody, description = "the site refused or failed for now (429, 5xx)")))]
 pub(super) async fn preview(
@@ -236,7 +238,9 @@ struct Confirmed {
 /// not imported before, into a playlist in the list's order.
 #[utoipa::path(post, path = "/imports/collections/confirm", tag = "imports", security(("bearer" = [])),
     params(CommandHeaders), request_body = CollectionRequest,
-    responses((status = 202, body = Confirmed), (status = 401, body = ErrorBody),
+    responses((status = 202, body = Confirmed),
+        (status = 400, body = ErrorBody, description = "malformed JSON or headers"), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "not a list, gone, nothing importable"),
         (status = 429, body = ErrorBody, description = "too many of my imports in progress"),
         (status = 503, body = ErrorBody)))]
