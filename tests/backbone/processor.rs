@@ -378,3 +378,66 @@ async fn commands_committed_in_groups_each_apply_once() {
     assert_eq!(mismatched, 0);
     app.cleanup().await;
 }
+
+/// A long plan delivered three times at once (redeliveries past `ack_wait` while the
+/// first delivery still runs, and copies published twice): whichever delivery stores the
+/// outcome, it lists every job the command requested, once, including the ones another
+/// delivery committed. (Before the fix an outcome listed 0 or 19 of 40: a delivery that
+/// found a step taken decided "already there" instead of adopting it.)
+#[tokio::test]
+async fn copies_of_a_long_plan_answer_every_step_they_share() {
+    let app = spawn_app(&[]).await;
+    let js = async_nats::jetstream::new(app.services.nats.clone());
+    let namespace = &app.services.topology.namespace;
+    let user_id = Uuid::now_v7();
+    let url = "https://example.com/feed.xml";
+    let collection_id = jukebox_domain::collection::id(user_id, url);
+    let entries: Vec<jukebox_domain::collection::CollectionEntry> = (0..40)
+        .map(|i| jukebox_domain::collection::CollectionEntry {
+            source: SourceRef::url(&format!("https://example.com/{i}.mp3")).unwrap(),
+            track_id: jukebox_domain::TrackId::parse(&format!("url:copies{i:04}")).unwrap(),
+            title: None,
+        })
+        .collect();
+    let command = envelope(Command::ImportCollection {
+        playlist_id: jukebox_domain::collection::playlist_id(&collection_id),
+        collection_id,
+        batch_id: Uuid::now_v7(),
+        user_id,
+        url: url.into(),
+        title: "Feed".into(),
+        entries,
+        skipped: Vec::new(),
+        listed: 40,
+        capped: false,
+    });
+    publish_copies(&app, &command, 3).await;
+    let processor = app.start(&[Role::Processor], FailPoints::default()).await;
+    eventually("every copy handled", || async {
+        let mut stream = js.get_stream(namespace.commands_stream()).await.unwrap();
+        stream.info().await.unwrap().state.messages == 0
+    })
+    .await;
+    processor.stop().await.unwrap();
+    let outcome: serde_json::Value =
+        sqlx::query_scalar("SELECT outcome FROM command_outcomes WHERE command_id = $1")
+            .bind(command.command_id)
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    let requested = outcome["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == "ImportRequested")
+        .count();
+    assert_eq!(requested, 40, "{outcome}");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM events WHERE event_type = 'ImportRequested'"
+        )
+        .await,
+        40
+    );
+}

@@ -229,11 +229,21 @@ impl<'a> Run<'a> {
             };
             let mut after = aggregate;
             let sink = EventSink::default();
-            if let Err(rejection) = after.handle(command.clone(), &(), &sink).await {
-                return Ok(Stepped::Done(Report::Rejected(rejection.into())));
-            }
+            let refused = after.handle(command.clone(), &(), &sink).await.err();
             // `handle` applied its events as it wrote them: `after` is the state after.
             let events: Vec<A::Event> = sink.collect().await;
+            if refused.is_some() || events.is_empty() {
+                // A step that decides nothing may be one another delivery of this very
+                // command took (a redelivery past `ack_wait` running beside this one,
+                // ahead of it): take its events, so the outcome lists every step's.
+                // Deciding alone would answer "already there" and leave them out.
+                if let Some(report) = self.adopt_committed::<A>(aggregate_id, last).await? {
+                    return Ok(Stepped::Done(report));
+                }
+            }
+            if let Some(rejection) = refused {
+                return Ok(Stepped::Done(Report::Rejected(rejection.into())));
+            }
             match self
                 .commit::<A>(aggregate_id, sequence, &events, &after, last)
                 .await
@@ -316,10 +326,16 @@ impl<'a> Run<'a> {
         A: AccessState<Services = ()>,
         State: From<A>,
     {
-        let committed = self
+        let mut committed = self
             .committed_events(A::TYPE, aggregate_id)
             .instrument(debug_span!("processor.adopt", aggregate = A::TYPE))
             .await?;
+        // Events this run already counts (an earlier step of its plan on the same
+        // aggregate) are not taken twice.
+        {
+            let counted = self.committed.lock().expect("run lock");
+            committed.retain(|event| !counted.contains(event));
+        }
         if committed.is_empty() {
             return Ok(None);
         }
