@@ -23,11 +23,10 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use jukebox_domain::{
-    Command as DomainCommand, LibraryEntry, LibraryEvent, SourceRef, StoredTrack, TrackEvent,
-    TrackId,
+use jukebox_domain::{Command as DomainCommand, SourceRef, StoredTrack, TrackId};
+use jukebox_test_support::bench::{
+    arg, load, percentile, send, trivial_server, write_library, Server,
 };
-use jukebox_test_support::bench::{arg, load, percentile, send, trivial_server, Server};
 use uuid::Uuid;
 
 const PAGE: usize = 50;
@@ -162,43 +161,16 @@ async fn fill_log(server: &Server, user_id: Uuid, tracks: usize) -> anyhow::Resu
     let started = Instant::now();
     for first in (0..tracks).step_by(BATCH) {
         let batch = first..(first + BATCH).min(tracks);
-        let mut stores = Vec::new();
-        let mut adds = Vec::new();
-        for i in batch {
-            let track_id = track_id(i)?;
-            let origin = format!("https://example.com/bench/{i}");
-            let store = TrackEvent::TrackStored(stored(i, &track_id, origin));
-            stores.push((track_id.as_str().to_owned(), serde_json::to_value(store)?));
-            let add = LibraryEvent::TrackAddedToLibrary {
-                user_id,
-                track_id: track_id.clone(),
-                job_id: Uuid::now_v7(),
-            };
-            adds.push((
-                LibraryEntry::id(user_id, &track_id),
-                serde_json::to_value(add)?,
-            ));
-        }
-        // Tracks first, in their own transaction: relay order puts them before the entries.
-        for (aggregate_type, event_type, events) in [
-            ("track", "TrackStored", stores),
-            ("library_entry", "TrackAddedToLibrary", adds),
-        ] {
-            let (ids, payloads): (Vec<String>, Vec<serde_json::Value>) = events.into_iter().unzip();
-            sqlx::query(
-                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
-                                     event_version, payload, metadata)
-                 SELECT $1, e.id, 1, $2, $3, e.payload, '{}'::json
-                 FROM UNNEST($4::text[], $5::json[]) AS e(id, payload)",
-            )
-            .bind(aggregate_type)
-            .bind(event_type)
-            .bind(jukebox_domain::EVENT_VERSION)
-            .bind(ids)
-            .bind(payloads)
-            .execute(&server.pool)
-            .await?;
-        }
+        let written = batch
+            .map(|i| {
+                Ok(stored(
+                    i,
+                    &track_id(i)?,
+                    format!("https://example.com/bench/{i}"),
+                ))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        write_library(&server.pool, user_id, written).await?;
     }
     println!(
         "fill: {tracks} TrackStored + {tracks} TrackAddedToLibrary written into the log in {:.1?}",

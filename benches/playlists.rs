@@ -20,8 +20,8 @@
 
 use std::time::{Duration, Instant};
 
-use jukebox_domain::{LibraryEntry, LibraryEvent, StoredTrack, TrackEvent, TrackId};
-use jukebox_test_support::bench::{arg, load, percentile, trivial_server, Server};
+use jukebox_domain::{StoredTrack, TrackId};
+use jukebox_test_support::bench::{arg, load, percentile, trivial_server, write_library, Server};
 use jukebox_test_support::POSITION;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -55,42 +55,10 @@ fn stored(i: usize, track_id: &TrackId) -> StoredTrack {
 /// `library` and `music` read models hold them.
 async fn fill(server: &Server, user_id: Uuid, tracks: usize) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut stores = Vec::new();
-    let mut adds = Vec::new();
-    for i in 0..tracks {
-        let track_id = track_id(i)?;
-        let store = TrackEvent::TrackStored(stored(i, &track_id));
-        stores.push((track_id.as_str().to_owned(), serde_json::to_value(store)?));
-        let add = LibraryEvent::TrackAddedToLibrary {
-            user_id,
-            track_id: track_id.clone(),
-            job_id: Uuid::now_v7(),
-        };
-        adds.push((
-            LibraryEntry::id(user_id, &track_id),
-            serde_json::to_value(add)?,
-        ));
-    }
-    // Tracks first, in their own transaction: relay order puts them before the entries.
-    for (aggregate_type, event_type, events) in [
-        ("track", "TrackStored", stores),
-        ("library_entry", "TrackAddedToLibrary", adds),
-    ] {
-        let (ids, payloads): (Vec<String>, Vec<Value>) = events.into_iter().unzip();
-        sqlx::query(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
-                                 event_version, payload, metadata)
-             SELECT $1, e.id, 1, $2, $3, e.payload, '{}'::json
-             FROM UNNEST($4::text[], $5::json[]) AS e(id, payload)",
-        )
-        .bind(aggregate_type)
-        .bind(event_type)
-        .bind(jukebox_domain::EVENT_VERSION)
-        .bind(ids)
-        .bind(payloads)
-        .execute(&server.pool)
-        .await?;
-    }
+    let library = (0..tracks)
+        .map(|i| Ok(stored(i, &track_id(i)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    write_library(&server.pool, user_id, library).await?;
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let (library, music): (i64, i64) = sqlx::query_as(
