@@ -65,22 +65,24 @@ fn track_id(i: usize) -> anyhow::Result<TrackId> {
     TrackId::parse(&format!("url:bench{i:06}")).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// Waits until every projection's checkpoint has reached the relay's (for at most five
-/// minutes); returns how many were behind when it started.
-async fn every_projection_caught_up(server: &Server) -> anyhow::Result<i64> {
-    const BEHIND: &str = "SELECT count(*) FROM projection_checkpoints p, relay_checkpoint r
-                          WHERE (p.transaction_id, p.global_position)
-                              < (r.transaction_id, r.global_position)";
-    let first: i64 = sqlx::query_scalar(BEHIND).fetch_one(&server.pool).await?;
+/// Waits until the relay and every projection have caught up with the log (for at most
+/// five minutes, as `jukebox projections status` reads them); returns how many were
+/// behind when it started.
+async fn every_projection_caught_up(server: &Server) -> anyhow::Result<usize> {
+    let behind = || async {
+        let lags = jukebox_projections::status::lags(&server.pool).await?;
+        anyhow::Ok(lags.iter().filter(|lag| lag.behind > 0).count())
+    };
+    let first = behind().await?;
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let behind: i64 = sqlx::query_scalar(BEHIND).fetch_one(&server.pool).await?;
+        let behind = behind().await?;
         if behind == 0 {
             return Ok(first);
         }
         anyhow::ensure!(
             Instant::now() < deadline,
-            "{behind} read models still behind the relay after 5 minutes"
+            "{behind} read models still behind the log after 5 minutes"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -301,7 +303,7 @@ async fn run(
     let settled = Instant::now();
     let behind = every_projection_caught_up(server).await?;
     println!(
-        "fill: every read model caught up in {:.1?} ({behind} were behind the relay)",
+        "fill: every read model caught up in {:.1?} ({behind} were behind the log)",
         settled.elapsed()
     );
 
