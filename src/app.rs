@@ -244,6 +244,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         tokio::task::spawn_blocking(jukebox_edge::password::warm_up).await?;
         let state = jukebox_edge::AppState::new(jukebox_edge::state::Shared {
             pool: pool.clone(),
+            claim_ids: jukebox_nats::claim_ids::ClaimIds::new(pool.clone()),
             nats: nats.clone(),
             bus: CommandBus::start(nats.clone(), topology.namespace.clone()).await?,
             command_wait: options.command_wait,

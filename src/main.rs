@@ -98,6 +98,10 @@ enum EventsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Seals the personal fields and typed text of events written before they were
+    /// sealed, and moves claim streams to keyed ids (ADR 43). Idempotent; run it with the
+    /// roles stopped, then re-feed EVENTS from the log (docs/operations.md).
+    EncryptLegacy,
 }
 
 fn parse_time(raw: &str) -> Result<time::OffsetDateTime, String> {
@@ -188,6 +192,17 @@ async fn main() -> anyhow::Result<()> {
                 anyhow::bail!("no events for {aggregate_type} {id}");
             }
             ops::print_history(&events, json, &mut std::io::stdout().lock())
+        }
+        Command::Events {
+            command: EventsCommand::EncryptLegacy,
+        } => {
+            let pool = ops::migrate(&config).await?;
+            let report = jukebox_handlers::legacy::encrypt_legacy(&pool).await?;
+            println!(
+                "{} claim streams moved to keyed ids, {} events sealed",
+                report.claims_rekeyed, report.events_sealed
+            );
+            Ok(())
         }
     }
 }

@@ -57,6 +57,11 @@ pub async fn history(
     aggregate_id: &str,
     as_of: Option<OffsetDateTime>,
 ) -> anyhow::Result<Vec<AuditEvent>> {
+    // A claim is asked for by its address or identity; it is stored keyed (ADR 43).
+    let aggregate_id = &jukebox_nats::claim_ids::ClaimIds::new(pool.clone())
+        .id(aggregate_type, aggregate_id)
+        .await
+        .context("reading the claim key")?;
     let mut events = log::aggregate(pool, aggregate_type, aggregate_id, as_of, None)
         .await
         .context("reading the event log")?;
@@ -156,7 +161,11 @@ pub async fn set_admin(config: &Config, email: &str, grant: bool) -> anyhow::Res
 
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{email:?}: {e}"))?;
     let services = crate::Services::connect(config).await?;
-    let claim = log::first(&services.pool, "email_claim", email.as_str())
+    let claim_id = jukebox_nats::claim_ids::ClaimIds::new(services.pool.clone())
+        .id("email_claim", email.as_str())
+        .await
+        .context("reading the claim key")?;
+    let claim = log::first(&services.pool, "email_claim", &claim_id)
         .await
         .context("reading the event log")?;
     let Some(EmailClaimEvent::EmailClaimed { user_id }) = claim

@@ -1,5 +1,6 @@
-//! `EmailClaim`: keeps email addresses unique. Its id is the normalized address, so two
-//! sign-ups with one address race on the events primary key and only one can win.
+//! `EmailClaim`: keeps email addresses unique. The plan names it by the normalized address
+//! (stored as a keyed hash of it, ADR 43), so two sign-ups with one address race on the
+//! events primary key and only one can win.
 //! An address change claims the new address before the account takes it and releases
 //! the old one after (ADR 29), so an address is never held by two accounts.
 
@@ -22,6 +23,9 @@ pub enum EmailClaimCommand {
     /// "already registered" mail to the owner (SECURITY.md 3).
     RecordSignUpAttempt {
         user_id: Uuid,
+        /// The address, for the mail to its owner: the claim's id is a keyed hash of it
+        /// (ADR 43), so the event carries it, sealed with the owner's key.
+        email: String,
     },
     /// The account left this address (or a change that claimed it did not happen):
     /// anyone may claim it again. Only its holder releases it; otherwise nothing happens.
@@ -39,6 +43,10 @@ pub enum EmailClaimEvent {
     /// would have had, never an account).
     SignUpAttempted {
         user_id: Uuid,
+        /// The address, sealed with the owner's key (ADR 43); absent in events written
+        /// before it, whose claim id was the address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
     },
     EmailReleased {
         user_id: Uuid,
@@ -49,6 +57,13 @@ pub enum EmailClaimEvent {
 pub enum EmailClaimError {
     #[error("this email address is already registered")]
     AlreadyClaimed,
+}
+
+impl EmailClaim {
+    /// The account holding the address (whose key seals a sign-up attempt's address).
+    pub fn claimed_by(&self) -> Option<Uuid> {
+        self.claimed_by
+    }
 }
 
 impl DomainEvent for EmailClaimEvent {
@@ -86,8 +101,9 @@ impl Aggregate for EmailClaim {
                     .await;
                 Ok(())
             }
-            EmailClaimCommand::RecordSignUpAttempt { user_id } => {
-                sink.write(EmailClaimEvent::SignUpAttempted { user_id }, self)
+            EmailClaimCommand::RecordSignUpAttempt { user_id, email } => {
+                let email = Some(email);
+                sink.write(EmailClaimEvent::SignUpAttempted { user_id, email }, self)
                     .await;
                 Ok(())
             }
@@ -145,14 +161,23 @@ mod tests {
         Framework::with(())
             .given(vec![
                 EmailClaimEvent::EmailClaimed { user_id: owner },
-                EmailClaimEvent::SignUpAttempted { user_id: other },
+                EmailClaimEvent::SignUpAttempted {
+                    user_id: other,
+                    email: None,
+                },
             ])
             .when(EmailClaimCommand::Claim { user_id: other })
             .then_expect_error_message("this email address is already registered");
         Framework::with(())
             .given(vec![EmailClaimEvent::EmailClaimed { user_id: owner }])
-            .when(EmailClaimCommand::RecordSignUpAttempt { user_id: other })
-            .then_expect_events(vec![EmailClaimEvent::SignUpAttempted { user_id: other }]);
+            .when(EmailClaimCommand::RecordSignUpAttempt {
+                user_id: other,
+                email: "ann@example.com".into(),
+            })
+            .then_expect_events(vec![EmailClaimEvent::SignUpAttempted {
+                user_id: other,
+                email: Some("ann@example.com".into()),
+            }]);
     }
 
     #[test]

@@ -147,7 +147,10 @@ pub fn next(command: &Command, issued: Issued, done: &[Report]) -> Next {
             // a mail to the owner); the sign-up stays refused.
             [Rejected(_)] => apply(
                 email.as_str(),
-                EmailClaimCommand::RecordSignUpAttempt { user_id: *user_id },
+                EmailClaimCommand::RecordSignUpAttempt {
+                    user_id: *user_id,
+                    email: email.as_str().to_owned(),
+                },
                 false,
             ),
             [Rejected(taken), Applied { .. }] => Next::Finish(Err(taken.clone())),

@@ -44,6 +44,8 @@ impl std::ops::Deref for AppState {
 #[derive(Clone)]
 pub struct Shared {
     pub pool: PgPool,
+    /// Claim ids as keyed hashes (ADR 43): which user holds an identity.
+    pub claim_ids: jukebox_nats::claim_ids::ClaimIds,
     pub nats: async_nats::Client,
     pub bus: CommandBus,
     /// How long a request waits for its command's outcome before answering 202.

@@ -10,6 +10,7 @@ use jukebox_domain::{
     AppCredentials, EmailClaim, ExternalIdentity, Import, Library, LibraryEntry, PlayQueueSave,
     Playlist, Session, Track, User,
 };
+use jukebox_nats::sealed;
 use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -47,9 +48,25 @@ pub trait AccessState: Aggregate {
     fn session_access(&self, _aggregate_id: &str) -> Option<SessionAccess> {
         None
     }
+    /// The payload keys of this aggregate's events that hold personal data or text the
+    /// user typed (ADR 34, 43), sealed before the append with the key of
+    /// [`AccessState::sealed_for`].
+    fn sealed_keys() -> &'static [&'static str] {
+        &[]
+    }
+    /// Whose key seals them, after the step (`None`: nobody's; they are written erased).
+    fn sealed_for(&self, _aggregate_id: &str) -> Option<Uuid> {
+        None
+    }
 }
 
 impl AccessState for User {
+    fn sealed_keys() -> &'static [&'static str] {
+        sealed::PERSONAL_KEYS
+    }
+    fn sealed_for(&self, aggregate_id: &str) -> Option<Uuid> {
+        aggregate_id.parse().ok()
+    }
     fn user_access(&self) -> Option<UserAccess> {
         Some(UserAccess {
             user_id: self.user_id()?,
@@ -75,16 +92,39 @@ impl AccessState for Session {
     }
 }
 
-impl AccessState for EmailClaim {}
+impl AccessState for EmailClaim {
+    // A sign-up attempt's address, for the mail to the account that holds it.
+    fn sealed_keys() -> &'static [&'static str] {
+        sealed::CLAIM_KEYS
+    }
+    fn sealed_for(&self, _aggregate_id: &str) -> Option<Uuid> {
+        self.claimed_by()
+    }
+}
 impl AccessState for ExternalIdentity {}
 impl AccessState for Import {}
 impl AccessState for Track {}
 impl AccessState for Library {}
 impl AccessState for LibraryEntry {}
-impl AccessState for AppCredentials {}
+impl AccessState for AppCredentials {
+    fn sealed_keys() -> &'static [&'static str] {
+        sealed::APP_CREDENTIAL_KEYS
+    }
+    // One aggregate per user, named by the user's id.
+    fn sealed_for(&self, aggregate_id: &str) -> Option<Uuid> {
+        aggregate_id.parse().ok()
+    }
+}
 impl AccessState for jukebox_domain::Favourite {}
 impl AccessState for jukebox_domain::Play {}
-impl AccessState for Playlist {}
+impl AccessState for Playlist {
+    fn sealed_keys() -> &'static [&'static str] {
+        sealed::PLAYLIST_KEYS
+    }
+    fn sealed_for(&self, _aggregate_id: &str) -> Option<Uuid> {
+        self.owner()
+    }
+}
 impl AccessState for PlayQueueSave {}
 impl AccessState for jukebox_domain::CollectionImport {}
 

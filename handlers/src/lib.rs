@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod downloader;
+pub mod legacy;
 pub mod mail;
 pub mod media;
 pub mod metrics;

@@ -59,11 +59,14 @@ pub struct Processor {
     pub commit_group_workers: usize,
     group: Option<group::CommitGroup>,
     waker: crate::RelayWaker,
+    /// Claim ids as keyed hashes (ADR 43).
+    pub(crate) claim_ids: jukebox_nats::claim_ids::ClaimIds,
 }
 
 impl Processor {
     pub fn new(pool: PgPool, client: async_nats::Client, topology: Topology) -> Self {
         Self {
+            claim_ids: jukebox_nats::claim_ids::ClaimIds::new(pool.clone()),
             pool,
             client,
             topology,
@@ -80,6 +83,12 @@ impl Processor {
     /// Runs until `shutdown`; messages in hand are finished first. Returns an error when
     /// the consumer cannot be reached or a fail point fired (the role "died").
     pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        // Claims still named by their plain id (a log from before ADR 43) move to their
+        // keyed id before any step looks for them there.
+        let rekeyed = crate::legacy::rekey_claims(&self.pool).await?;
+        if rekeyed > 0 {
+            tracing::info!(rekeyed, "claim streams moved to keyed ids (ADR 43)");
+        }
         let js = jetstream::new(self.client.clone());
         let consumer = self.topology.processor_consumer(&js, self.ack_wait).await?;
         let waker_stop = shutdown.child_token();

@@ -246,7 +246,7 @@ impl MailReactor {
                 self.verification(bus, record, event_id).await?
             }
             ("email_claim", "SignUpAttempted") if self.settings.email_verify_required => {
-                Some(self.already_registered(record, event_id)?)
+                self.already_registered(record, event_id)
             }
             ("user", "PasswordResetRequested" | "EmailChangeRequested") => {
                 self.link(bus, record, event_id).await?
@@ -335,15 +335,19 @@ impl MailReactor {
         }))
     }
 
-    fn already_registered(
-        &self,
-        record: &EventRecord,
-        event_id: &str,
-    ) -> Result<KindOfMail, ReactError> {
-        // The claim's id is the normalized address.
-        let to = Email::parse(&record.aggregate_id)
-            .map_err(|_| ReactError::Transient("a claim id that is not an address".into()))?;
-        Ok(KindOfMail {
+    fn already_registered(&self, record: &EventRecord, event_id: &str) -> Option<KindOfMail> {
+        // The event carries the address, opened with the owner's key (ADR 43); before it,
+        // the claim's id was the address. Neither (the owner was erased): no one to mail.
+        let sealed = record.payload["SignUpAttempted"]["email"].as_str();
+        let Some(to) = [sealed, Some(record.aggregate_id.as_str())]
+            .into_iter()
+            .flatten()
+            .find_map(|address| Email::parse(address).ok())
+        else {
+            info!("the address reads as erased; nothing to send");
+            return None;
+        };
+        Some(KindOfMail {
             kind: "already_registered",
             mail: Mail {
                 message_id: message_id(event_id),

@@ -3,9 +3,11 @@
 //! runtime every durable consumer runs in; with the `sqlx` feature, the event log's one
 //! reader (`log`), which every crate reading the Postgres log shares, and the reads of the
 //! commands' stored outcomes (`outcomes`) and the users' sealing keys (`user_keys`).
-//! `sealed` seals and opens the personal fields of events (ADR 34).
+//! `sealed` seals and opens the personal fields of events (ADR 34); `claim_ids` keys the
+//! ids of address and identity claims (ADR 43).
 
 pub mod bus;
+pub mod claim_ids;
 pub mod consumer;
 pub mod envelope;
 pub mod failpoint;

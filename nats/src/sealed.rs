@@ -36,6 +36,15 @@ pub const ERASED_ADDRESS: &str = "erased@erased.invalid";
 /// `from` and `to`) and a Google account's `subject`.
 pub const PERSONAL_KEYS: &[&str] = &["email", "from", "to", "subject"];
 
+/// Text the user typed (ADR 43): a playlist's name and description, and an app
+/// credential's name, sealed with the owner's key like the personal fields.
+pub const PLAYLIST_KEYS: &[&str] = &["name", "description"];
+pub const APP_CREDENTIAL_KEYS: &[&str] = &["name"];
+
+/// The address a sign-up attempt carries (for the mail to the owner), sealed with the
+/// owner's key: the claim's id is only a keyed hash of it (ADR 43).
+pub const CLAIM_KEYS: &[&str] = &["email"];
+
 /// One user's 256-bit key. `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct UserKey([u8; 32]);
@@ -113,35 +122,56 @@ pub fn open(key: &UserKey, value: &str) -> Option<String> {
 
 /// Whether a payload has a personal field that is not sealed yet (at any depth).
 pub fn has_personal(payload: &Value) -> bool {
-    match payload {
-        Value::Object(map) => map.iter().any(|(key, value)| {
-            (PERSONAL_KEYS.contains(&key.as_str())
-                && value.as_str().is_some_and(|s| owner(s).is_none()))
-                || has_personal(value)
-        }),
-        Value::Array(items) => items.iter().any(has_personal),
-        _ => false,
-    }
+    has_fields(payload, PERSONAL_KEYS)
 }
 
 /// Seals every personal field of `payload` (at any depth) for `user`.
 pub fn seal_payload(payload: &mut Value, user: Uuid, key: &UserKey) {
+    seal_fields(payload, user, key, PERSONAL_KEYS)
+}
+
+/// Whether a payload has a string under one of `names` that is not sealed yet (at any
+/// depth).
+pub fn has_fields(payload: &Value, names: &[&str]) -> bool {
+    match payload {
+        Value::Object(map) => map.iter().any(|(key, value)| {
+            (names.contains(&key.as_str()) && value.as_str().is_some_and(|s| owner(s).is_none()))
+                || has_fields(value, names)
+        }),
+        Value::Array(items) => items.iter().any(|item| has_fields(item, names)),
+        _ => false,
+    }
+}
+
+/// Seals every string under one of `names` in `payload` (at any depth) for `user`.
+pub fn seal_fields(payload: &mut Value, user: Uuid, key: &UserKey, names: &[&str]) {
+    replace_fields(payload, names, &mut |text| seal(key, user, text));
+}
+
+/// Seals every string under one of `names` with a key nobody keeps: what is written when
+/// the text's owner was erased (or cannot be named, `Uuid::nil()`). Each reader then
+/// reads it as it reads any erased value (ADR 43).
+pub fn seal_fields_for_nobody(payload: &mut Value, user: Option<Uuid>, names: &[&str]) {
+    seal_fields(payload, user.unwrap_or_default(), &UserKey::generate(), names);
+}
+
+fn replace_fields(payload: &mut Value, names: &[&str], with: &mut dyn FnMut(&str) -> String) {
     match payload {
         Value::Object(map) => {
             for (name, value) in map.iter_mut() {
                 match value {
                     Value::String(text)
-                        if PERSONAL_KEYS.contains(&name.as_str()) && owner(text).is_none() =>
+                        if names.contains(&name.as_str()) && owner(text).is_none() =>
                     {
-                        *text = seal(key, user, text);
+                        *text = with(text);
                     }
-                    other => seal_payload(other, user, key),
+                    other => replace_fields(other, names, with),
                 }
             }
         }
         Value::Array(items) => items
             .iter_mut()
-            .for_each(|item| seal_payload(item, user, key)),
+            .for_each(|item| replace_fields(item, names, with)),
         _ => {}
     }
 }

@@ -293,7 +293,10 @@ fn samples() -> Vec<EventRecord> {
     }
     for event in [
         EmailClaimEvent::EmailClaimed { user_id: user },
-        EmailClaimEvent::SignUpAttempted { user_id: user },
+        EmailClaimEvent::SignUpAttempted {
+            user_id: user,
+            email: Some(email.as_str().to_owned()),
+        },
         EmailClaimEvent::EmailReleased { user_id: user },
     ] {
         log = log.event(jukebox_domain::EmailClaim::TYPE, &email, event);

@@ -35,7 +35,7 @@ struct Grant {
 }
 
 #[derive(Clone, Default)]
-struct Provider {
+pub(crate) struct Provider {
     grants: Arc<Mutex<HashMap<String, Grant>>>,
     used: Arc<Mutex<HashSet<String>>>,
 }
@@ -86,7 +86,7 @@ async fn jwks() -> Json<Value> {
     )
 }
 
-async fn start_provider() -> (String, Provider) {
+pub(crate) async fn start_provider() -> (String, Provider) {
     let provider = Provider::default();
     let router = Router::new()
         .route("/token", post(token))
@@ -98,7 +98,7 @@ async fn start_provider() -> (String, Provider) {
     (base, provider)
 }
 
-async fn google_app(base: &str, extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn google_app(base: &str, extra: &[(&str, &str)]) -> TestApp {
     let mut vars = vec![
         ("GOOGLE_CLIENT_ID", CLIENT_ID.to_owned()),
         ("GOOGLE_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
@@ -115,21 +115,21 @@ async fn google_app(base: &str, extra: &[(&str, &str)]) -> TestApp {
 
 /// How the fake provider (or an attacker) bends one step of the flow.
 #[derive(Default)]
-struct Twist {
+pub(crate) struct Twist {
     wrong_state: bool,
     wrong_nonce: bool,
     audience: Option<&'static str>,
     reuse_code: Option<String>,
 }
 
-struct Identity {
-    sub: &'static str,
-    email: &'static str,
-    verified: bool,
+pub(crate) struct Identity {
+    pub sub: &'static str,
+    pub email: &'static str,
+    pub verified: bool,
 }
 
 /// Login -> (fake consent) -> callback. Returns the callback response and the code used.
-async fn google_flow(
+pub(crate) async fn google_flow(
     app: &TestApp,
     provider: &Provider,
     tab: &reqwest::Client,
@@ -180,7 +180,7 @@ async fn google_flow(
     (response, code)
 }
 
-async fn me_after_google(app: &TestApp, tab: &reqwest::Client) -> Value {
+pub(crate) async fn me_after_google(app: &TestApp, tab: &reqwest::Client) -> Value {
     let refreshed = refresh(app, tab).await;
     assert_eq!(refreshed.status(), StatusCode::OK);
     let access = access_token(refreshed).await;

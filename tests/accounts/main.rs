@@ -12,6 +12,7 @@ mod input;
 mod limits;
 mod mail;
 mod manage;
+mod sealed;
 mod tokens;
 
 use jukebox_test_support as support;

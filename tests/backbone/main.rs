@@ -2,6 +2,7 @@
 //! Each test gets its own database and NATS namespace, and removes them at the end.
 
 mod cli;
+mod encrypt_legacy;
 mod legacy;
 mod processor;
 mod projections;

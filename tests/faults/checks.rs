@@ -209,16 +209,19 @@ pub async fn accepted_effects(system: &mut System, ledger: &Ledger, findings: &m
     stars_and_plays(&pool, ledger, findings).await;
     playlists_hold_their_commands(&pool, ledger, findings).await;
     let (signups, imports) = ledger.with(|l| (l.signups.clone(), l.imports.clone()));
+    let claim_ids = jukebox_nats::claim_ids::ClaimIds::new(pool.clone());
     for email in &signups {
+        let claim = claim_ids.id("email_claim", email).await.unwrap();
         let events = count(
             &pool,
-            // The user's address is sealed (ADR 34); the claim names the user.
+            // The user's address is sealed (ADR 34); the claim, keyed (ADR 43), names
+            // the user.
             "SELECT count(*) FROM events u JOIN events c
                  ON c.aggregate_type = 'email_claim' AND c.aggregate_id = $1
                 AND c.event_type = 'EmailClaimed'
                 AND u.aggregate_id = c.payload::jsonb->'EmailClaimed'->>'user_id'
              WHERE u.aggregate_type = 'user' AND u.event_type = 'UserSignedUp'",
-            &[email],
+            &[claim.as_str()],
         )
         .await;
         let rows = count(

@@ -109,7 +109,10 @@ fn sign_up_claims_the_address_then_creates_the_user_with_the_outcome() {
 fn sign_up_with_a_taken_address_records_the_attempt_and_stays_refused() {
     let command = sign_up();
     let done = [rejected(EmailClaimError::AlreadyClaimed)];
-    let attempt = EmailClaimCommand::RecordSignUpAttempt { user_id: id(1) };
+    let attempt = EmailClaimCommand::RecordSignUpAttempt {
+        user_id: id(1),
+        email: "alice@example.com".into(),
+    };
     assert_eq!(
         next(&command, by(None), &done),
         step("alice@example.com", attempt, false)

@@ -137,10 +137,12 @@ async fn aggregate(
                 })?,
         ),
     };
+    // A claim is asked for by its address or identity; it is stored keyed (ADR 43).
+    let stored_id = state.claim_ids.id(&aggregate_type, &aggregate_id).await?;
     let mut rows = log::aggregate(
         &state.pool,
         &aggregate_type,
-        &aggregate_id,
+        &stored_id,
         as_of,
         Some(MAX_EVENTS),
     )

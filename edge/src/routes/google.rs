@@ -337,13 +337,16 @@ async fn verify_id_token(google: &GoogleSettings, id_token: &str) -> Result<IdCl
     Ok(data.claims)
 }
 
-/// The user linked to (issuer, subject), from the `external_identity` aggregate.
+/// The user linked to (issuer, subject), from the `external_identity` aggregate (its id a
+/// keyed hash, ADR 43).
 async fn linked_user(
     state: &AppState,
     issuer: &str,
     subject: &str,
 ) -> Result<Option<Uuid>, ApiError> {
-    let id = ExternalIdentity::id(issuer, subject);
+    let id = (state.claim_ids)
+        .id("external_identity", &ExternalIdentity::id(issuer, subject))
+        .await?;
     let first = log::first(&state.pool, "external_identity", &id).await?;
     Ok(first
         .and_then(|event| event.decode::<jukebox_domain::ExternalIdentityEvent>().ok())

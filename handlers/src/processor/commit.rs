@@ -46,9 +46,7 @@ impl Run<'_> {
                 event_type: event.event_type(),
             });
         }
-        if A::TYPE == <jukebox_domain::User as cqrs_es::Aggregate>::TYPE {
-            self.seal_personal(aggregate_id, &mut payloads).await?;
-        }
+        self.seal::<A>(aggregate_id, after, &mut payloads).await?;
         let mut committed = self.committed.lock().expect("run lock").clone();
         committed.extend(refs.iter().cloned());
         let append = Append {
@@ -94,24 +92,36 @@ impl Run<'_> {
         Ok(true)
     }
 
-    /// Seals the personal fields of a user's events with the user's key, made on first
-    /// use (ADR 34). An erased user has none: nothing personal is written for them again.
-    async fn seal_personal(
+    /// Seals the personal fields and typed text of the step's events with their owner's
+    /// key, made on first use (ADR 34, 43). An erased user has none: nothing personal is
+    /// written for them again (a `User` step fails; other text is sealed with a key nobody keeps).
+    async fn seal<A: AccessState>(
         &self,
         aggregate_id: &str,
+        after: &A,
         payloads: &mut [serde_json::Value],
     ) -> Result<(), sqlx::Error> {
-        if !payloads.iter().any(sealed::has_personal) {
+        let names = A::sealed_keys();
+        if names.is_empty() || !payloads.iter().any(|p| sealed::has_fields(p, names)) {
             return Ok(());
         }
-        let user: uuid::Uuid = aggregate_id
-            .parse()
-            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-        let key = user_keys::for_sealing(&self.processor.pool, user)
-            .await?
-            .ok_or_else(|| sqlx::Error::Protocol(format!("user {user} is erased")))?;
-        for payload in payloads {
-            sealed::seal_payload(payload, user, &key);
+        let owner = after.sealed_for(aggregate_id);
+        let key = match owner {
+            Some(user) => user_keys::for_sealing(&self.processor.pool, user)
+                .await?
+                .map(|key| (user, key)),
+            None => None,
+        };
+        match key {
+            Some((user, key)) => payloads
+                .iter_mut()
+                .for_each(|p| sealed::seal_fields(p, user, &key, names)),
+            None if A::TYPE == <jukebox_domain::User as cqrs_es::Aggregate>::TYPE => {
+                return Err(sqlx::Error::Protocol(format!("user {aggregate_id} is erased")));
+            }
+            None => payloads
+                .iter_mut()
+                .for_each(|p| sealed::seal_fields_for_nobody(p, owner, names)),
         }
         Ok(())
     }

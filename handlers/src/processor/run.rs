@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::DomainEvent;
+use cqrs_es::{Aggregate as _, DomainEvent};
 use jukebox_domain::plan::{self, AggregateCommand, Issued, Next, Report, State, Step};
 use jukebox_domain::{
     AppCredentials, CommandError, EmailClaim, ExternalIdentity, Favourite, Import, LibraryEntry,
@@ -109,12 +109,17 @@ impl<'a> Run<'a> {
             AggregateCommand::Session(c) => {
                 self.apply::<Session>(aggregate_id, c, last, with).await
             }
+            // The plan names a claim by its address or identity; it is stored under a
+            // keyed hash of it (ADR 43).
             AggregateCommand::EmailClaim(c) => {
-                self.apply::<EmailClaim>(aggregate_id, c, last, with).await
+                let id = self.processor.claim_ids.id(EmailClaim::TYPE, aggregate_id).await?;
+                self.apply::<EmailClaim>(&id, c, last, with).await
             }
             AggregateCommand::ExternalIdentity(c) => {
-                self.apply::<ExternalIdentity>(aggregate_id, c, last, with)
-                    .await
+                let id = (self.processor.claim_ids)
+                    .id(ExternalIdentity::TYPE, aggregate_id)
+                    .await?;
+                self.apply::<ExternalIdentity>(&id, c, last, with).await
             }
             AggregateCommand::Import(c) => self.apply::<Import>(aggregate_id, c, last, with).await,
             AggregateCommand::Track(c) => self.apply::<Track>(aggregate_id, c, last, with).await,
