@@ -55,8 +55,7 @@ pub async fn load(pool: &PgPool, user_id: Uuid) -> Result<AppCredentials, anyhow
     .await?;
     let mut records = records;
     // Names are sealed with the user's key (ADR 43).
-    jukebox_nats::user_keys::open_records(pool, &mut records, jukebox_nats::sealed::ERASED)
-        .await?;
+    jukebox_nats::user_keys::open_records(pool, &mut records, jukebox_nats::sealed::ERASED).await?;
     let events = records
         .iter()
         .map(|record| record.decode::<AppCredentialEvent>())

@@ -42,8 +42,9 @@ pub async fn rekey_claims(pool: &PgPool) -> Result<u64, sqlx::Error> {
         .await?;
         for old in plain {
             let new = ids.id(aggregate_type, &old).await?;
-            rekey(pool, aggregate_type, &old, &new).await?;
-            moved += 1;
+            if rekey(pool, aggregate_type, &old, &new).await? {
+                moved += 1;
+            }
         }
     }
     Ok(moved)
@@ -52,9 +53,20 @@ pub async fn rekey_claims(pool: &PgPool) -> Result<u64, sqlx::Error> {
 /// Moves one claim stream to its keyed id in one transaction, with the mail reactor's
 /// record of it (whose event ids name the stream, so a re-feed mails nothing again).
 /// Events a newer processor already wrote under the keyed id follow the old ones.
-async fn rekey(pool: &PgPool, aggregate_type: &str, old: &str, new: &str) -> Result<(), sqlx::Error> {
+/// `false`: another process moved it meanwhile.
+async fn rekey(
+    pool: &PgPool,
+    aggregate_type: &str,
+    old: &str,
+    new: &str,
+) -> Result<bool, sqlx::Error> {
     const AWAY: i64 = 1_000_000_000;
     let mut tx = pool.begin().await?;
+    // Two processors starting at once: the second waits here, then finds nothing to move
+    // (its count is read after the lock, in a fresh snapshot).
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('jukebox.rekey_claims'))")
+        .execute(&mut *tx)
+        .await?;
     let count: i64 = sqlx::query_scalar(
         "SELECT coalesce(max(sequence), 0) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
     )
@@ -62,6 +74,10 @@ async fn rekey(pool: &PgPool, aggregate_type: &str, old: &str, new: &str) -> Res
     .bind(old)
     .fetch_one(&mut *tx)
     .await?;
+    if count == 0 {
+        tx.commit().await?;
+        return Ok(false);
+    }
     let (old_prefix, new_prefix) = (
         format!("{aggregate_type}:{old}:"),
         format!("{aggregate_type}:{new}:"),
@@ -90,12 +106,14 @@ async fn rekey(pool: &PgPool, aggregate_type: &str, old: &str, new: &str) -> Res
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query("UPDATE events SET aggregate_id = $3 WHERE aggregate_type = $1 AND aggregate_id = $2")
-        .bind(aggregate_type)
-        .bind(old)
-        .bind(new)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE events SET aggregate_id = $3 WHERE aggregate_type = $1 AND aggregate_id = $2",
+    )
+    .bind(aggregate_type)
+    .bind(old)
+    .bind(new)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query(
         "UPDATE reactor_effects SET event_id = $2 || substring(event_id FROM length($1) + 1)
          WHERE left(event_id, length($1)) = $1",
@@ -104,7 +122,8 @@ async fn rekey(pool: &PgPool, aggregate_type: &str, old: &str, new: &str) -> Res
     .bind(&new_prefix)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// The aggregate types with sealed fields, and which (`sealed.rs`).
@@ -153,9 +172,7 @@ pub async fn seal_plain(pool: &PgPool) -> Result<u64, sqlx::Error> {
                     _ => aggregate_id.parse().ok(),
                 };
                 let key = match owner {
-                    Some(user) => user_keys::for_sealing(pool, user)
-                        .await?
-                        .map(|k| (user, k)),
+                    Some(user) => user_keys::for_sealing(pool, user).await?.map(|k| (user, k)),
                     None => None,
                 };
                 match key {

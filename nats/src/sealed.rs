@@ -152,7 +152,12 @@ pub fn seal_fields(payload: &mut Value, user: Uuid, key: &UserKey, names: &[&str
 /// the text's owner was erased (or cannot be named, `Uuid::nil()`). Each reader then
 /// reads it as it reads any erased value (ADR 43).
 pub fn seal_fields_for_nobody(payload: &mut Value, user: Option<Uuid>, names: &[&str]) {
-    seal_fields(payload, user.unwrap_or_default(), &UserKey::generate(), names);
+    seal_fields(
+        payload,
+        user.unwrap_or_default(),
+        &UserKey::generate(),
+        names,
+    );
 }
 
 fn replace_fields(payload: &mut Value, names: &[&str], with: &mut dyn FnMut(&str) -> String) {

@@ -44,7 +44,13 @@ async fn stream_messages(app: &TestApp) -> Vec<String> {
     all
 }
 
-async fn authed(app: &TestApp, access: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+async fn authed(
+    app: &TestApp,
+    access: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let mut request = app.http.request(method, app.api(path)).bearer_auth(access);
     if let Some(position) = app.try_latest() {
         request = request.header(POSITION, position);
@@ -131,13 +137,30 @@ async fn no_published_message_names_the_person_or_what_they_typed() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{credential}");
-    let (_, playlist) = authed(&app, &access, reqwest::Method::GET, &format!("/playlists/{id}"), None).await;
+    let (_, playlist) = authed(
+        &app,
+        &access,
+        reqwest::Method::GET,
+        &format!("/playlists/{id}"),
+        None,
+    )
+    .await;
     assert_eq!(playlist["name"], NAME, "{playlist}");
     assert_eq!(playlist["description"], DESCRIPTION, "{playlist}");
     let (_, listed) = authed(&app, &access, reqwest::Method::GET, "/playlists", None).await;
     assert_eq!(listed["playlists"][0]["name"], NAME, "{listed}");
-    let (_, credentials) = authed(&app, &access, reqwest::Method::GET, "/me/app-credentials", None).await;
-    assert_eq!(credentials["credentials"][0]["name"], DEVICE, "{credentials}");
+    let (_, credentials) = authed(
+        &app,
+        &access,
+        reqwest::Method::GET,
+        "/me/app-credentials",
+        None,
+    )
+    .await;
+    assert_eq!(
+        credentials["credentials"][0]["name"], DEVICE,
+        "{credentials}"
+    );
 
     // The whole log is on the stream, then read as any operator would.
     let logged: Vec<String> = sqlx::query_scalar(
@@ -164,7 +187,16 @@ async fn no_published_message_names_the_person_or_what_they_typed() {
             "{kind} on EVENTS"
         );
     }
-    for secret in [LEE, GWEN, SUBJECT, NAME, DESCRIPTION, DEVICE, "lee.sealed", "secret mixtape"] {
+    for secret in [
+        LEE,
+        GWEN,
+        SUBJECT,
+        NAME,
+        DESCRIPTION,
+        DEVICE,
+        "lee.sealed",
+        "secret mixtape",
+    ] {
         assert!(!log.contains(secret), "{secret:?} in the log:\n{log}");
         for message in &published {
             assert!(!message.contains(secret), "{secret:?} on EVENTS: {message}");

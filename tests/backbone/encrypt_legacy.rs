@@ -9,8 +9,8 @@
 
 use jukebox::app::Role;
 use jukebox_domain::{
-    AppCredentialEvent, Email, EmailClaimEvent, ExternalIdentityEvent, PasswordHash,
-    PlaylistEvent, UserEvent,
+    AppCredentialEvent, Email, EmailClaimEvent, ExternalIdentityEvent, PasswordHash, PlaylistEvent,
+    UserEvent,
 };
 use jukebox_handlers::legacy::{encrypt_legacy, LegacyReport};
 use reqwest::StatusCode;
@@ -65,8 +65,20 @@ async fn encrypt_legacy_seals_an_old_log_and_rekeys_its_claims() {
     let mut app = spawn_app(&[]).await;
     let (ann, gone, stranger) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let playlist = Uuid::now_v7();
-    append(&app, ("user", &ann.to_string()), 1, signed_up(ann, "old@example.com")).await;
-    append(&app, ("user", &gone.to_string()), 1, signed_up(gone, "gone@example.com")).await;
+    append(
+        &app,
+        ("user", &ann.to_string()),
+        1,
+        signed_up(ann, "old@example.com"),
+    )
+    .await;
+    append(
+        &app,
+        ("user", &gone.to_string()),
+        1,
+        signed_up(gone, "gone@example.com"),
+    )
+    .await;
     // The second user was erased: a key row with no key.
     sqlx::query("INSERT INTO user_keys (user_id, key, erased_at) VALUES ($1, NULL, now())")
         .bind(gone)
@@ -74,7 +86,13 @@ async fn encrypt_legacy_seals_an_old_log_and_rekeys_its_claims() {
         .await
         .unwrap();
     let claim = ("email_claim", "old@example.com");
-    append(&app, claim, 1, EmailClaimEvent::EmailClaimed { user_id: ann }).await;
+    append(
+        &app,
+        claim,
+        1,
+        EmailClaimEvent::EmailClaimed { user_id: ann },
+    )
+    .await;
     // Written before ADR 43: no address in the event, the claim id was the address.
     append(
         &app,
@@ -120,6 +138,28 @@ async fn encrypt_legacy_seals_an_old_log_and_rekeys_its_claims() {
     .execute(app.pool())
     .await
     .unwrap();
+    // A newer processor already wrote under the keyed id (before it re-keyed at start):
+    // its event and the reactor's record of it follow the old ones.
+    let ids = jukebox_nats::claim_ids::ClaimIds::new(app.pool().clone());
+    let keyed = ids.id("email_claim", "old@example.com").await.unwrap();
+    append(
+        &app,
+        ("email_claim", &keyed),
+        1,
+        EmailClaimEvent::SignUpAttempted {
+            user_id: Uuid::now_v7(),
+            email: None,
+        },
+    )
+    .await;
+    sqlx::query(
+        "INSERT INTO reactor_effects (reactor, event_id, effect, done_at)
+         VALUES ('reactor-mail', $1, 'none', now())",
+    )
+    .bind(format!("email_claim:{keyed}:1"))
+    .execute(app.pool())
+    .await
+    .unwrap();
     let secrets = [
         "old@example.com",
         "gone@example.com",
@@ -144,7 +184,10 @@ async fn encrypt_legacy_seals_an_old_log_and_rekeys_its_claims() {
     );
     let after = whole_log(&app).await;
     for secret in secrets {
-        assert!(!after.contains(secret), "{secret} left in the log:\n{after}");
+        assert!(
+            !after.contains(secret),
+            "{secret} left in the log:\n{after}"
+        );
     }
     // Idempotent: nothing is left to do, and nothing changes.
     assert_eq!(
@@ -153,9 +196,7 @@ async fn encrypt_legacy_seals_an_old_log_and_rekeys_its_claims() {
     );
     assert_eq!(whole_log(&app).await, after);
 
-    // The claim is found under its keyed id, with the reactor's record of its attempt.
-    let ids = jukebox_nats::claim_ids::ClaimIds::new(app.pool().clone());
-    let keyed = ids.id("email_claim", "old@example.com").await.unwrap();
+    // The claim is found under its keyed id, with the reactor's records of its attempts.
     let events: Vec<String> = sqlx::query_scalar(
         "SELECT event_type FROM events WHERE aggregate_type = 'email_claim' AND aggregate_id = $1
          ORDER BY sequence",
@@ -164,12 +205,19 @@ async fn encrypt_legacy_seals_an_old_log_and_rekeys_its_claims() {
     .fetch_all(app.pool())
     .await
     .unwrap();
-    assert_eq!(events, ["EmailClaimed", "SignUpAttempted"]);
-    let effects: Vec<String> = sqlx::query_scalar("SELECT event_id FROM reactor_effects")
-        .fetch_all(app.pool())
-        .await
-        .unwrap();
-    assert_eq!(effects, [format!("email_claim:{keyed}:2")]);
+    assert_eq!(events, ["EmailClaimed", "SignUpAttempted", "SignUpAttempted"]);
+    let effects: Vec<String> =
+        sqlx::query_scalar("SELECT event_id FROM reactor_effects ORDER BY event_id")
+            .fetch_all(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        effects,
+        [
+            format!("email_claim:{keyed}:2"),
+            format!("email_claim:{keyed}:3")
+        ]
+    );
 
     // The audit history opens what was sealed; the erased user's reads "erased".
     let history = |kind: &'static str, id: String| {
@@ -185,7 +233,7 @@ async fn encrypt_legacy_seals_an_old_log_and_rekeys_its_claims() {
     assert_eq!(gone_history[0].payload["UserSignedUp"]["email"], "erased");
     // Asked for by its address, the claim's history is found under the keyed id.
     let claim_history = history("email_claim", "old@example.com".into()).await;
-    assert_eq!(claim_history.len(), 2);
+    assert_eq!(claim_history.len(), 3);
     let identity = history("external_identity", IDENTITY.into()).await;
     assert_eq!(
         identity[0].payload["IdentityLinked"]["user_id"],
@@ -205,7 +253,10 @@ async fn encrypt_legacy_seals_an_old_log_and_rekeys_its_claims() {
             .unwrap();
     assert_eq!(
         row,
-        ("Older road trip".to_owned(), "from before sealing".to_owned())
+        (
+            "Older road trip".to_owned(),
+            "from before sealing".to_owned()
+        )
     );
     app.cleanup().await;
 }

@@ -117,7 +117,9 @@ impl Run<'_> {
                 .iter_mut()
                 .for_each(|p| sealed::seal_fields(p, user, &key, names)),
             None if A::TYPE == <jukebox_domain::User as cqrs_es::Aggregate>::TYPE => {
-                return Err(sqlx::Error::Protocol(format!("user {aggregate_id} is erased")));
+                return Err(sqlx::Error::Protocol(format!(
+                    "user {aggregate_id} is erased"
+                )));
             }
             None => payloads
                 .iter_mut()

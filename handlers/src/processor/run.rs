@@ -112,7 +112,11 @@ impl<'a> Run<'a> {
             // The plan names a claim by its address or identity; it is stored under a
             // keyed hash of it (ADR 43).
             AggregateCommand::EmailClaim(c) => {
-                let id = self.processor.claim_ids.id(EmailClaim::TYPE, aggregate_id).await?;
+                let id = self
+                    .processor
+                    .claim_ids
+                    .id(EmailClaim::TYPE, aggregate_id)
+                    .await?;
                 self.apply::<EmailClaim>(&id, c, last, with).await
             }
             AggregateCommand::ExternalIdentity(c) => {
