@@ -205,7 +205,10 @@ async fn encrypt_legacy_seals_an_old_log_and_rekeys_its_claims() {
     .fetch_all(app.pool())
     .await
     .unwrap();
-    assert_eq!(events, ["EmailClaimed", "SignUpAttempted", "SignUpAttempted"]);
+    assert_eq!(
+        events,
+        ["EmailClaimed", "SignUpAttempted", "SignUpAttempted"]
+    );
     let effects: Vec<String> =
         sqlx::query_scalar("SELECT event_id FROM reactor_effects ORDER BY event_id")
             .fetch_all(app.pool())
