@@ -14,6 +14,7 @@ fn every_subcommand_has_help() {
         &["projections", "status"],
         &["events"],
         &["events", "show"],
+        &["events", "encrypt-legacy"],
         &["admin"],
         &["admin", "grant"],
         &["admin", "revoke"],
