@@ -105,7 +105,16 @@ impl AccessState for ExternalIdentity {}
 impl AccessState for Import {}
 impl AccessState for Track {}
 impl AccessState for Library {}
-impl AccessState for LibraryEntry {}
+impl AccessState for LibraryEntry {
+    // A correction's text, typed by the owner (ADR 43).
+    fn sealed_keys() -> &'static [&'static str] {
+        sealed::CORRECTION_KEYS
+    }
+    // Named `<user id>/<track id>`.
+    fn sealed_for(&self, aggregate_id: &str) -> Option<Uuid> {
+        aggregate_id.split_once('/')?.0.parse().ok()
+    }
+}
 impl AccessState for AppCredentials {
     fn sealed_keys() -> &'static [&'static str] {
         sealed::APP_CREDENTIAL_KEYS

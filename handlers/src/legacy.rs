@@ -134,6 +134,7 @@ const SEALED: &[(&str, &[&str])] = &[
         jukebox_domain::app_credentials::AGGREGATE_TYPE,
         sealed::APP_CREDENTIAL_KEYS,
     ),
+    ("library_entry", sealed::CORRECTION_KEYS),
 ];
 
 /// Seals the plain personal fields and typed text of every event, batch by batch.
@@ -169,6 +170,10 @@ pub async fn seal_plain(pool: &PgPool) -> Result<u64, sqlx::Error> {
                 }
                 let owner = match *aggregate_type {
                     "playlist" => owners.get(&aggregate_id).copied(),
+                    // `<user id>/<track id>`
+                    "library_entry" => aggregate_id
+                        .split_once('/')
+                        .and_then(|(user, _)| user.parse().ok()),
                     _ => aggregate_id.parse().ok(),
                 };
                 let key = match owner {

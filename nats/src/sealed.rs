@@ -40,6 +40,8 @@ pub const PERSONAL_KEYS: &[&str] = &["email", "from", "to", "subject"];
 /// credential's name, sealed with the owner's key like the personal fields.
 pub const PLAYLIST_KEYS: &[&str] = &["name", "description"];
 pub const APP_CREDENTIAL_KEYS: &[&str] = &["name"];
+/// A correction of a track in one's library (ADR 23): what the owner typed.
+pub const CORRECTION_KEYS: &[&str] = &["title", "artists", "album"];
 
 /// The address a sign-up attempt carries (for the mail to the owner), sealed with the
 /// owner's key: the claim's id is only a keyed hash of it (ADR 43).
@@ -135,10 +137,18 @@ pub fn seal_payload(payload: &mut Value, user: Uuid, key: &UserKey) {
 pub fn has_fields(payload: &Value, names: &[&str]) -> bool {
     match payload {
         Value::Object(map) => map.iter().any(|(key, value)| {
-            (names.contains(&key.as_str()) && value.as_str().is_some_and(|s| owner(s).is_none()))
-                || has_fields(value, names)
+            (names.contains(&key.as_str()) && has_plain(value)) || has_fields(value, names)
         }),
         Value::Array(items) => items.iter().any(|item| has_fields(item, names)),
+        _ => false,
+    }
+}
+
+/// A plain string, or a list holding one.
+fn has_plain(value: &Value) -> bool {
+    match value {
+        Value::String(s) => owner(s).is_none(),
+        Value::Array(items) => items.iter().any(has_plain),
         _ => false,
     }
 }
@@ -169,6 +179,16 @@ fn replace_fields(payload: &mut Value, names: &[&str], with: &mut dyn FnMut(&str
                         if names.contains(&name.as_str()) && owner(text).is_none() =>
                     {
                         *text = with(text);
+                    }
+                    // A list of names (a correction's artists): each one.
+                    Value::Array(items) if names.contains(&name.as_str()) => {
+                        for item in items {
+                            if let Value::String(text) = item {
+                                if owner(text).is_none() {
+                                    *text = with(text);
+                                }
+                            }
+                        }
                     }
                     other => replace_fields(other, names, with),
                 }
@@ -272,6 +292,24 @@ mod tests {
         assert_eq!(
             erased,
             json!({"EmailChanged": {"from": "erased", "to": "erased"}})
+        );
+        // A list under a sealed name: each string in it.
+        let key = UserKey::generate();
+        let mut corrected = json!({"TrackDetailsCorrected": {"correction":
+            {"title": "Solo", "artists": ["Band", "Guest"], "year": 2002}}});
+        assert!(has_fields(&corrected, CORRECTION_KEYS));
+        seal_fields(&mut corrected, user, &key, CORRECTION_KEYS);
+        assert!(!has_fields(&corrected, CORRECTION_KEYS));
+        let correction = &corrected["TrackDetailsCorrected"]["correction"];
+        assert!(correction["artists"][1]
+            .as_str()
+            .unwrap()
+            .starts_with(PREFIX));
+        assert_eq!(correction["year"], 2002);
+        Keys(HashMap::from([(user, key.clone())])).open_payload(&mut corrected, ERASED);
+        assert_eq!(
+            corrected["TrackDetailsCorrected"]["correction"]["artists"],
+            json!(["Band", "Guest"])
         );
         // Fields that are not personal, and plain (legacy) values, are left alone.
         let mut other = json!({"RoleGranted": {"role": "admin"}, "email": 3});

@@ -131,6 +131,11 @@ async fn encrypt_legacy_seals_an_old_log_and_rekeys_its_claims() {
         created_at: OffsetDateTime::now_utc(),
     };
     append(&app, ("app_credentials", &ann.to_string()), 1, credential).await;
+    let entry = format!("{ann}/url:legacy0");
+    let corrected: Value = serde_json::json!({"TrackDetailsCorrected": {
+        "user_id": ann, "track_id": "url:legacy0",
+        "correction": {"title": "Old typed title", "artists": ["Old typed band"]}}});
+    append(&app, ("library_entry", &entry), 1, corrected).await;
     sqlx::query(
         "INSERT INTO reactor_effects (reactor, event_id, effect, done_at)
          VALUES ('reactor-mail', 'email_claim:old@example.com:2', 'already_registered', now())",
@@ -168,6 +173,8 @@ async fn encrypt_legacy_seals_an_old_log_and_rekeys_its_claims() {
         "Older road trip",
         "from before sealing",
         "Old phone",
+        "Old typed title",
+        "Old typed band",
     ];
     let before = whole_log(&app).await;
     for secret in secrets {
@@ -179,7 +186,8 @@ async fn encrypt_legacy_seals_an_old_log_and_rekeys_its_claims() {
         report,
         LegacyReport {
             claims_rekeyed: 2,
-            events_sealed: 5, // two sign-ups, two playlist events, one credential
+            // two sign-ups, two playlist events, one credential, one correction
+            events_sealed: 6,
         }
     );
     let after = whole_log(&app).await;
@@ -237,6 +245,11 @@ async fn encrypt_legacy_seals_an_old_log_and_rekeys_its_claims() {
     // Asked for by its address, the claim's history is found under the keyed id.
     let claim_history = history("email_claim", "old@example.com".into()).await;
     assert_eq!(claim_history.len(), 3);
+    let correction = history("library_entry", entry.clone()).await;
+    assert_eq!(
+        correction[0].payload["TrackDetailsCorrected"]["correction"]["artists"],
+        serde_json::json!(["Old typed band"])
+    );
     let identity = history("external_identity", IDENTITY.into()).await;
     assert_eq!(
         identity[0].payload["IdentityLinked"]["user_id"],

@@ -257,6 +257,32 @@ async fn a_correction_shows_at_once_for_its_owner_only() {
         ["TrackAddedToLibrary", "TrackDetailsCorrected"],
         "{audit}"
     );
+    assert_eq!(
+        audit["events"][1]["payload"]["TrackDetailsCorrected"]["correction"]["title"], "Solo",
+        "{audit}"
+    );
+    // In the log (and on EVENTS) what Alice typed is sealed with her key (ADR 43).
+    let logged: Value = sqlx::query_scalar(
+        "SELECT payload::jsonb FROM events
+         WHERE aggregate_type = 'library_entry' AND event_type = 'TrackDetailsCorrected'",
+    )
+    .fetch_one(app.app.pool())
+    .await
+    .unwrap();
+    let correction = &logged["TrackDetailsCorrected"]["correction"];
+    for text in [
+        &correction["title"],
+        &correction["album"],
+        &correction["artists"][0],
+    ] {
+        assert!(
+            text.as_str()
+                .unwrap()
+                .starts_with(&format!("sealed:v1:{alice_id}:")),
+            "{logged}"
+        );
+    }
+    assert_eq!(correction["year"], 2002);
 
     // Bad corrections are refused with a sentence; another's track is not mine to fix.
     for (body, message) in [
