@@ -334,6 +334,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         processor.ack_wait = options.ack_wait;
         processor.commit_group_workers = options.config.commit_group_workers;
         processor.redeliveries = redeliveries.clone();
+        processor.metrics.register(&mut registry);
         let stop = shutdown.clone();
         tasks.spawn(async move { ("processor", processor.run(stop).await) });
     }

@@ -49,6 +49,12 @@ pub struct Config {
     pub import_collection_max_entries: usize,
     /// `IMPORT_MAX_JOBS_PER_USER`: unfinished import jobs one user may have (default 2,500).
     pub import_max_jobs_per_user: usize,
+    /// `IMPORT_MAX_TRACKS_PER_USER`: tracks one user's library may hold, imports in
+    /// progress counted (0 or unset: no limit; ADR 41).
+    pub import_max_tracks_per_user: Option<u64>,
+    /// `IMPORT_MAX_BYTES_PER_USER`: stored bytes of the tracks in one user's library (0 or
+    /// unset: no limit; ADR 41).
+    pub import_max_bytes_per_user: Option<u64>,
     /// Deliveries of one import before a transient failure is final.
     pub import_max_attempts: i64,
     /// First retry delay of a transient import failure (doubled each time).
@@ -218,6 +224,10 @@ impl Config {
                 n => bail!("IMPORT_COLLECTION_MAX_ENTRIES={n}: use 1 to 5000"),
             },
             import_max_jobs_per_user: env.parse("IMPORT_MAX_JOBS_PER_USER", 2_500usize)?.max(1),
+            import_max_tracks_per_user: Some(env.parse("IMPORT_MAX_TRACKS_PER_USER", 0u64)?)
+                .filter(|n| *n > 0),
+            import_max_bytes_per_user: Some(env.parse("IMPORT_MAX_BYTES_PER_USER", 0u64)?)
+                .filter(|n| *n > 0),
             import_max_attempts: env.parse("IMPORT_MAX_ATTEMPTS", 5i64)?.max(1),
             import_retry_base: Duration::from_millis(env.parse("IMPORT_RETRY_BASE_MS", 5_000)?),
             import_work_dir: env.optional("IMPORT_WORK_DIR").map(PathBuf::from),

@@ -67,6 +67,10 @@ pub async fn import_settings(
         }),
         collection_cap: config.import_collection_max_entries,
         max_jobs_per_user: config.import_max_jobs_per_user,
+        quota: jukebox_edge::ports::Quota {
+            max_tracks: config.import_max_tracks_per_user,
+            max_bytes: config.import_max_bytes_per_user,
+        },
         max_duration_s: config.import_max_duration.as_secs(),
         uploads: Arc::new(StoreUploads { pipeline, store }),
         upload_max_bytes: config.upload_max_bytes,
@@ -91,6 +95,9 @@ impl CollectionLister for YtDlpLister {
                 total: listing.total,
                 capped: listing.capped,
             }),
+            Err(MediaError::UnsupportedUrl { reason }) if reason == media::listing::ONE_TRACK => {
+                Err(ListError::OneTrack(reason))
+            }
             Err(error) if error.is_permanent() => Err(ListError::Refused(error.to_string())),
             Err(error) => Err(ListError::Unavailable(error.to_string())),
         }

@@ -71,6 +71,9 @@ pub struct CollectionListing {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ListError {
+    /// The link is one track, not a list: 422 `not_a_collection` with this.
+    #[error("{0}")]
+    OneTrack(String),
     /// The link is the problem (not a list, gone, private address): 422 with this.
     #[error("{0}")]
     Refused(String),
@@ -85,6 +88,13 @@ pub trait CollectionLister: Send + Sync {
     async fn list(&self, url: &str, cap: usize) -> Result<CollectionListing, ListError>;
 }
 
+/// Per-user limits on what a library holds (ADR 41); `None` is no limit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quota {
+    pub max_tracks: Option<u64>,
+    pub max_bytes: Option<u64>,
+}
+
 /// What the import routes need.
 pub struct ImportSettings {
     pub search: Arc<dyn SongSearch>,
@@ -95,6 +105,8 @@ pub struct ImportSettings {
     pub collection_cap: usize,
     /// `IMPORT_MAX_JOBS_PER_USER`: unfinished jobs one user may have.
     pub max_jobs_per_user: usize,
+    /// `IMPORT_MAX_TRACKS_PER_USER` / `IMPORT_MAX_BYTES_PER_USER` (ADR 41).
+    pub quota: Quota,
     /// `IMPORT_MAX_DURATION_S`: a listed entry longer than this is skipped as too long.
     pub max_duration_s: u64,
     pub uploads: Arc<dyn UploadSink>,

@@ -87,6 +87,11 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../web/auth.js"),
     ),
     (
+        "/collections.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/collections.js"),
+    ),
+    (
         "/jobs.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/jobs.js"),

@@ -16,6 +16,7 @@ import * as music from './music.js';
 import * as favourites from './favourites.js';
 import * as queueView from './queue.js';
 import * as playlistsView from './playlists.js';
+import * as collections from './collections.js';
 import { explain, loadSettings } from './messages.js';
 import {
   $, $$, h, say, toast, formatTime, trackId, trackTitle, trackArtist, trackDuration,
@@ -79,6 +80,7 @@ function signedOut() {
   library.query = null;
   shownCovers.clear();
   jobsView.setUser(null);
+  collections.close();
   player.reset();
   $('#toast').hidden = true;
   auth.show(was ? 'You are signed out.' : '');
@@ -154,12 +156,19 @@ function fallbackCover(event) {
 async function importUrl(event) {
   event.preventDefault();
   const url = $('#import-url').value.trim();
+  const button = event.target.querySelector('button[type=submit]');
+  button.disabled = true;
   try {
-    await jobsView.startImport({ url }, url);
+    // A list (playlist, channel, feed) is previewed first; one track is imported at once.
+    if (collections.isOneTrack(url) || !(await collections.preview(url))) {
+      await jobsView.startImport({ url }, url);
+    }
     $('#import-url').value = '';
   } catch (error) {
     delete $('#import-message').dataset.jobId;
     say($('#import-message'), `Could not import this link. ${explain(error)}`, 'error');
+  } finally {
+    button.disabled = false;
   }
 }
 
@@ -346,6 +355,12 @@ function setupApp() {
     },
     isAdmin,
     audit: (type, id) => { window.location.hash = '#/admin'; admin.audit(type, id); },
+  });
+  collections.setup({
+    completed: () => {
+      library.stale = true;
+      if (!$('#view-library').hidden) loadLibrary();
+    },
   });
   setupDrop();
   window.addEventListener('hashchange', route);

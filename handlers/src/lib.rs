@@ -18,7 +18,7 @@ pub mod wake;
 pub use jukebox_storage as storage;
 
 pub use downloader::Downloader;
-pub use metrics::{DownloaderMetrics, JobOutcome};
+pub use metrics::{DownloaderMetrics, JobOutcome, ProcessorMetrics};
 pub use processor::Processor;
 pub use reactor::{MailReactor, MailSettings};
 pub use relay::Relay;

@@ -1,4 +1,5 @@
-//! The downloader's metrics, registered in the process' Prometheus registry by the binary.
+//! The downloader's and the processor's metrics, registered in the process' Prometheus
+//! registry by the binary.
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -78,5 +79,42 @@ pub struct InFlight(Gauge);
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+/// `jukebox_processor_conflicts_total{outcome}`: optimistic-concurrency conflicts on one
+/// aggregate step: `retried` (reloaded and decided again) and `exhausted` (still
+/// conflicting after every retry: the command fails and comes back later).
+#[derive(Clone, Debug, Default)]
+pub struct ProcessorMetrics {
+    conflicts: Family<[(&'static str, &'static str); 1], Counter>,
+}
+
+impl ProcessorMetrics {
+    const RETRIED: [(&'static str, &'static str); 1] = [("outcome", "retried")];
+    const EXHAUSTED: [(&'static str, &'static str); 1] = [("outcome", "exhausted")];
+
+    pub fn conflict_retried(&self) {
+        self.conflicts.get_or_create(&Self::RETRIED).inc();
+    }
+
+    pub fn conflicts_exhausted(&self) {
+        self.conflicts.get_or_create(&Self::EXHAUSTED).inc();
+    }
+
+    /// (retried, exhausted) so far.
+    pub fn conflicts(&self) -> (u64, u64) {
+        let get = |label| self.conflicts.get(label).map_or(0, |c| c.get());
+        (get(&Self::RETRIED), get(&Self::EXHAUSTED))
+    }
+
+    pub fn register(&self, registry: &mut Registry) {
+        let _ = self.conflicts.get_or_create(&Self::RETRIED);
+        let _ = self.conflicts.get_or_create(&Self::EXHAUSTED);
+        registry.register(
+            "jukebox_processor_conflicts",
+            "Optimistic-concurrency conflicts of aggregate steps, retried or out of retries",
+            self.conflicts.clone(),
+        );
     }
 }

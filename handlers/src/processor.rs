@@ -55,6 +55,8 @@ pub struct Processor {
     pub fail_points: FailPoints,
     /// Shared with the process' other consumers (`/metrics`).
     pub redeliveries: Redeliveries,
+    /// Conflict retries (`/metrics`).
+    pub metrics: crate::metrics::ProcessorMetrics,
     /// Workers of the group commit (`group.rs`); 0 commits every step alone.
     pub commit_group_workers: usize,
     group: Option<group::CommitGroup>,
@@ -74,6 +76,7 @@ impl Processor {
             ack_wait: Duration::from_secs(30),
             fail_points: FailPoints::default(),
             redeliveries: Redeliveries::default(),
+            metrics: crate::metrics::ProcessorMetrics::default(),
             commit_group_workers: 4,
             group: None,
             waker: crate::RelayWaker::default(),

@@ -298,6 +298,33 @@ pub mod jobs {
         .await
     }
 
+    /// How many of the user's jobs have not ended, and the `jobs` checkpoint that count
+    /// is as of (one statement, so one snapshot). A job completes after its track is in
+    /// the library, so once `library` reaches that checkpoint every job not counted here
+    /// is there: a quota count of the two neither misses a job nor counts it twice (but
+    /// for one completing between the two reads).
+    pub async fn unfinished_as_of(
+        pool: &PgPool,
+        user_id: Uuid,
+    ) -> Result<(i64, crate::position::Position), sqlx::Error> {
+        let (count, xid, global_position): (i64, String, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM jobs WHERE user_id = $1
+                       AND status NOT IN ('completed', 'failed')),
+                    coalesce(c.transaction_id::text, '0'), coalesce(c.global_position, 0)
+             FROM (SELECT 1) one
+             LEFT JOIN projection_checkpoints c ON c.projection = $2",
+        )
+        .bind(user_id)
+        .bind(<Jobs as Projection>::NAME)
+        .fetch_one(pool)
+        .await?;
+        let position = crate::position::Position {
+            transaction_id: xid.parse().unwrap_or(0),
+            global_position,
+        };
+        Ok((count, position))
+    }
+
     /// The rows of these jobs (those the projector has reached), in no order.
     pub async fn many(pool: &PgPool, job_ids: &[Uuid]) -> Result<Vec<JobRow>, sqlx::Error> {
         sqlx::query_as(&format!(

@@ -340,6 +340,20 @@ pub async fn marks(
     ))
 }
 
+/// What a user's library holds: its tracks and the stored bytes of those tracks (a track
+/// stored once counts in full for every library that has it; ADR 41). Reads `tracks`
+/// beside `library`: a caller waits for both.
+pub async fn usage(pool: &sqlx::PgPool, user_id: Uuid) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*), coalesce(sum(t.size), 0)::bigint
+         FROM library l LEFT JOIN tracks t ON t.track_id = l.track_id
+         WHERE l.user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_one(pool)
+    .await
+}
+
 /// The track ids in a user's library, in id order (tests, tools).
 pub async fn track_ids(pool: &sqlx::PgPool, user_id: Uuid) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT track_id FROM library WHERE user_id = $1 ORDER BY track_id")

@@ -303,6 +303,8 @@ pub struct Server {
     /// Ports handed out so far: a port is free when picked, and the next pick could
     /// return it again before the server binds it.
     ports: Vec<u16>,
+    /// Each process' health port (`/metrics`), in the order they were started.
+    health: Vec<u16>,
     /// `http://127.0.0.1:<API_PORT>`.
     pub api: String,
     /// `http://127.0.0.1:<STREAM_PORT>`, when the stream role runs.
@@ -348,6 +350,7 @@ impl Server {
             bin: bin.into(),
             env,
             ports,
+            health: Vec::new(),
             api: format!("http://127.0.0.1:{api_port}"),
             stream: stream_port.map(|port| format!("http://127.0.0.1:{port}")),
             pool,
@@ -369,7 +372,9 @@ impl Server {
     pub fn spawn(&mut self, roles: &[&str]) -> anyhow::Result<()> {
         let mut command = Command::new(&self.bin);
         // Each process its own health port, unless the caller chose one.
-        command.env("HEALTH_PORT", unused_port(&mut self.ports).to_string());
+        let health = unused_port(&mut self.ports);
+        self.health.push(health);
+        command.env("HEALTH_PORT", health.to_string());
         let child = command
             .arg("serve")
             .args(roles)
@@ -406,6 +411,20 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.api)
+    }
+
+    /// The Prometheus text of the `index`th process started (its health port's
+    /// `/metrics`).
+    pub async fn metrics(&self, index: usize) -> anyhow::Result<String> {
+        let port = self
+            .health
+            .get(index)
+            .ok_or_else(|| anyhow::anyhow!("no process {index}"))?;
+        Ok(reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await?
+            .error_for_status()?
+            .text()
+            .await?)
     }
 
     /// The first process' id.

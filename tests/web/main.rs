@@ -10,6 +10,7 @@
 mod account;
 mod admin;
 mod checks;
+mod collections;
 mod favourites;
 mod jobs;
 mod listener;
@@ -168,6 +169,7 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
     jobs::views_removal_uploads_retries(&story, &job_id).await;
     queue::shuffle_queue_and_resume(&story).await;
     playlists::create_reorder_share_import_and_play(&story).await;
+    collections::import_a_feed_whole(&story).await;
     admin::sessions_and_admin(&story, &job_id, &track_id).await;
     offline::offline_search_and_refused_origin(&story).await;
     account::reset_and_devices(&story, &inbox).await;

@@ -14,6 +14,11 @@ use super::source::SourceUrl;
 use super::ytdlp::classify_error;
 use super::{Limits, MediaError};
 
+/// Why a link that is one track is not listed (the edge tells it from other refusals,
+/// so the web app can import it as a song instead).
+pub const ONE_TRACK: &str =
+    "this link is one track, not a playlist or channel; import it as a song";
+
 /// A collection as listed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listing {
@@ -103,7 +108,7 @@ pub fn parse(json: &[u8], cap: usize) -> Result<Listing, MediaError> {
         .filter(|_| matches!(listing.kind.as_deref(), Some("playlist" | "multi_video")))
     else {
         return Err(MediaError::UnsupportedUrl {
-            reason: "this link is one track, not a playlist or channel; import it as a song".into(),
+            reason: ONE_TRACK.into(),
         });
     };
     let read = raw.len();

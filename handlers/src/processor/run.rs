@@ -287,6 +287,7 @@ impl<'a> Run<'a> {
                 }
                 Err(error) if is_conflict(&error) => {
                     // Another command committed first: reload and decide again.
+                    self.processor.metrics.conflict_retried();
                     let backoff =
                         Duration::from_millis(u64::from(attempt) * 2 + rand::random::<u64>() % 5);
                     tokio::time::sleep(backoff).await;
@@ -294,6 +295,7 @@ impl<'a> Run<'a> {
                 Err(error) => return Err(error.into()),
             }
         }
+        self.processor.metrics.conflicts_exhausted();
         Err(ProcessError::Store(format!(
             "{} {aggregate_id}: still conflicting after {MAX_CONFLICT_RETRIES} attempts",
             A::TYPE

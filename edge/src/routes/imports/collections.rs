@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::quota::{self, QuotaUse};
 use super::settings;
 use crate::commands::{envelope, rejection, send, CommandHeaders};
 use crate::error::{ApiError, ErrorBody};
@@ -91,6 +92,42 @@ pub(super) struct Preview {
     /// A sentence for people when the list was cut at the cap.
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<String>,
+    /// My use against the per-user quota, when one is set (ADR 41).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quota: Option<PreviewQuota>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct PreviewQuota {
+    #[serde(flatten)]
+    usage: QuotaUse,
+    /// Entries not in my library yet: the tracks this import would add.
+    new_tracks: usize,
+    /// How many of them fit; confirming is refused unless all of them do.
+    fits: usize,
+    /// A sentence for people when not all of them fit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+}
+
+impl PreviewQuota {
+    fn new(usage: QuotaUse, new_tracks: usize) -> Self {
+        let fits = usage.room().map_or(new_tracks, |room| {
+            new_tracks.min(usize::try_from(room).unwrap_or(usize::MAX))
+        });
+        let note = (fits < new_tracks).then(|| {
+            format!(
+                "your quota leaves room for {fits} of the {new_tracks} new tracks in this list; \
+                 it cannot be imported until they all fit"
+            )
+        });
+        Self {
+            usage,
+            new_tracks,
+            fits,
+            note,
+        }
+    }
 }
 
 /// A listing, classified.
@@ -110,6 +147,7 @@ async fn list(settings: &ImportSettings, url: &str) -> Result<Listed, ApiError> 
         .list(url, cap)
         .await
         .map_err(|e| match e {
+            ListError::OneTrack(message) => ApiError::unprocessable("not_a_collection", message),
             ListError::Refused(message) => ApiError::unprocessable("invalid_collection", message),
             ListError::Unavailable(message) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -171,7 +209,7 @@ fn cap_note(listed: &Listed, cap: usize) -> Option<String> {
     responses((status = 200, body = Preview),
         (status = 400, body = ErrorBody, description = "malformed JSON"), (status = 401, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "not a list, gone, or not allowed"),
+        (status = 422, body = ErrorBody, description = "not a list (`not_a_collection`: one track), gone, or not allowed"),
         (status = 503, body = ErrorBody, description = "the site refused or failed for now (429, 5xx)")))]
 pub(super) async fn preview(
     user: AuthUser,
@@ -203,6 +241,10 @@ pub(super) async fn preview(
             in_library: mine.contains(e.track_id.as_str()),
         })
         .collect();
+    let new_tracks = entries.iter().filter(|e| !e.in_library).count();
+    let quota = quota::current(&state, &after, settings.quota, user.user_id)
+        .await?
+        .map(|usage| PreviewQuota::new(usage, new_tracks));
     Ok(Json(Preview {
         collection_id: collection::key(&url),
         title: listed.title.clone(),
@@ -213,10 +255,31 @@ pub(super) async fn preview(
         in_library: entries.iter().filter(|e| e.in_library).count(),
         stored: entries.iter().filter(|e| e.stored).count(),
         note: cap_note(&listed, settings.collection_cap),
+        quota,
         skipped: listed.skipped.iter().map(Skipped::from).collect(),
         entries,
         url,
     }))
+}
+
+/// Refuses the whole list when its tracks not in the library yet would pass the quota.
+async fn within_quota(
+    state: &AppState,
+    after: &After,
+    user_id: Uuid,
+    listed: &Listed,
+) -> Result<(), ApiError> {
+    let Some(usage) = quota::current(state, after, settings(state)?.quota, user_id).await? else {
+        return Ok(());
+    };
+    let ids: Vec<String> = listed
+        .entries
+        .iter()
+        .map(|(_, e)| e.track_id.to_string())
+        .collect();
+    let (_, mine) = jukebox_projections::library::marks(&state.pool, user_id, &ids).await?;
+    let new_tracks = ids.len().saturating_sub(mine.len());
+    usage.admit(new_tracks as u64, 0)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -240,8 +303,9 @@ struct Confirmed {
     params(CommandHeaders), request_body = CollectionRequest,
     responses((status = 202, body = Confirmed),
         (status = 400, body = ErrorBody, description = "malformed JSON or headers"), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "`quota_exceeded`: the list's new tracks do not all fit my quota; nothing is imported"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "not a list, gone, nothing importable"),
+        (status = 422, body = ErrorBody, description = "not a list (`not_a_collection`), gone, nothing importable"),
         (status = 429, body = ErrorBody, description = "too many of my imports in progress"),
         (status = 503, body = ErrorBody)))]
 pub(super) async fn confirm(
@@ -264,6 +328,7 @@ pub(super) async fn confirm(
         ));
     }
     super::within_job_cap(&state, &after, user.user_id, listed.entries.len()).await?;
+    within_quota(&state, &after, user.user_id, &listed).await?;
     let collection_id = collection::id(user.user_id, &url);
     let playlist_id = collection::playlist_id(&collection_id);
     let listed_count = listed.entries.len();
@@ -335,6 +400,10 @@ pub(super) struct Progress {
     entries: Vec<ProgressEntry>,
     /// Skipped by the latest import, with the reason.
     skipped: Vec<Skipped>,
+    /// The latest position among the jobs' rows: a read passing it (`?after=`) shows
+    /// every finished entry in the library.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    position: Option<String>,
 }
 
 /// `GET /imports/collections/{collection_id}`: done / failed / remaining of my import of
@@ -396,6 +465,16 @@ pub(super) async fn progress(
             .into_iter()
             .map(|row| (row.job_id, row))
             .collect();
+    let position = rows
+        .values()
+        .filter_map(|r| {
+            r.position
+                .as_deref()?
+                .parse::<jukebox_nats::Position>()
+                .ok()
+        })
+        .max()
+        .map(|p| p.to_string());
     let entries: Vec<ProgressEntry> = entries
         .into_iter()
         .map(|(job_id, entry)| {
@@ -425,5 +504,6 @@ pub(super) async fn progress(
         remaining: entries.len() - done - failed,
         entries,
         skipped: skipped.iter().map(Skipped::from).collect(),
+        position,
     }))
 }

@@ -9,6 +9,7 @@ mod collections;
 mod events;
 mod job_row;
 mod jobs;
+mod quota;
 mod upload;
 
 pub use jobs::{Job, JobError, JobRetry, JobSource};
@@ -227,6 +228,7 @@ struct ImportAccepted {
     responses((status = 202, body = ImportAccepted),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "`quota_exceeded`: my library is at IMPORT_MAX_TRACKS_PER_USER or IMPORT_MAX_BYTES_PER_USER"),
         (status = 422, body = ErrorBody, description = "not a usable source"),
         (status = 429, body = ErrorBody, description = "too many of my imports in progress"),
         (status = 503, body = ErrorBody)))]
@@ -255,6 +257,7 @@ async fn import(
         }
     };
     within_job_cap(&state, &after, user.user_id, 1).await?;
+    within_quota(&state, &after, user.user_id, 1, 0).await?;
     request_import(&state, &headers, user.user_id, Uuid::now_v7(), source).await
 }
 
@@ -281,6 +284,22 @@ pub(super) async fn within_job_cap(
         ));
     }
     Ok(())
+}
+
+/// Refuses `adding` new tracks (of `adding_bytes` known bytes) that would pass the
+/// user's quota (ADR 41); nothing is read when no quota is set.
+pub(super) async fn within_quota(
+    state: &AppState,
+    after: &After,
+    user_id: Uuid,
+    adding: u64,
+    adding_bytes: u64,
+) -> Result<(), ApiError> {
+    let quota = settings(state)?.quota;
+    match quota::current(state, after, quota, user_id).await? {
+        Some(usage) => usage.admit(adding, adding_bytes),
+        None => Ok(()),
+    }
 }
 
 /// A YouTube playlist or channel link (`/playlist?list=`, `/@name`, `/channel/`, `/c/`,

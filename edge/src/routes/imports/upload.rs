@@ -11,10 +11,11 @@ use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{request_import, settings, ImportAccepted};
+use super::{request_import, settings, within_quota, ImportAccepted};
 use crate::commands::CommandHeaders;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::AuthUser;
+use crate::fresh::After;
 use crate::ports::UploadError;
 use crate::state::AppState;
 
@@ -32,11 +33,13 @@ struct UploadForm {
     params(CommandHeaders), request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 202, body = ImportAccepted),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "`quota_exceeded`: the file would pass IMPORT_MAX_TRACKS_PER_USER or IMPORT_MAX_BYTES_PER_USER"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "no file, or not audio"),
         (status = 503, body = ErrorBody)))]
 pub(super) async fn upload(
     user: AuthUser,
+    after: After,
     State(state): State<AppState>,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
@@ -72,6 +75,8 @@ pub(super) async fn upload(
             return Err(too_big());
         }
     }
+    // Before the body is read when the library is full already; with the size, after.
+    within_quota(&state, &after, user.user_id, 1, 0).await?;
     let spool = match &settings.upload_dir {
         Some(dir) => tempfile::Builder::new()
             .prefix("jukebox-upload-")
@@ -129,6 +134,7 @@ pub(super) async fn upload(
         .await
         .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("spooling")))?;
     drop(file);
+    within_quota(&state, &after, user.user_id, 1, size).await?;
     let job_id = Uuid::now_v7();
     let accepted = settings
         .uploads
