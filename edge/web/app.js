@@ -158,6 +158,7 @@ async function importUrl(event) {
   const url = $('#import-url').value.trim();
   const button = event.target.querySelector('button[type=submit]');
   button.disabled = true;
+  collections.close(); // a new link replaces the list shown before
   try {
     // A list (playlist, channel, feed) is previewed first; one track is imported at once.
     if (collections.isOneTrack(url) || !(await collections.preview(url))) {
