@@ -8,6 +8,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use secrecy::SecretString;
 
+mod oidc;
+pub use oidc::OidcConfig;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: SecretString,
@@ -106,8 +109,11 @@ pub struct Config {
     pub google_token_url: String,
     pub google_jwks_url: String,
     pub google_issuer: String,
-    /// Where the browser lands after a Google sign-in.
+    /// Where the browser lands after a sign-in with Google or another OpenID Connect
+    /// provider (`OIDC_SUCCESS_REDIRECT`, formerly `GOOGLE_SUCCESS_REDIRECT`).
     pub google_success_redirect: String,
+    /// `OIDC_*`: OpenID Connect providers other than the Google preset (ADR 44).
+    pub oidc_providers: Vec<OidcConfig>,
     pub rate_limit_window: Duration,
     pub rate_limit_per_account: u32,
     pub rate_limit_per_address: u32,
@@ -168,6 +174,7 @@ impl Config {
             )
             .trim_end_matches('/')
             .to_owned();
+        let oidc_providers = oidc::providers(&env, &public_base_url)?;
         let allowed_origins = match env.optional("ALLOWED_ORIGINS") {
             Some(list) => list
                 .split(',')
@@ -283,7 +290,10 @@ impl Config {
                 "https://www.googleapis.com/oauth2/v3/certs",
             ),
             google_issuer: env.string("GOOGLE_ISSUER", "https://accounts.google.com"),
-            google_success_redirect: env.string("GOOGLE_SUCCESS_REDIRECT", "/"),
+            google_success_redirect: env
+                .optional("OIDC_SUCCESS_REDIRECT")
+                .unwrap_or_else(|| env.string("GOOGLE_SUCCESS_REDIRECT", "/")),
+            oidc_providers,
             rate_limit_window: secs("RATE_LIMIT_WINDOW_SECS", 300)?,
             rate_limit_per_account: env.parse("RATE_LIMIT_PER_ACCOUNT", 5)?,
             rate_limit_per_address: env.parse("RATE_LIMIT_PER_ADDRESS", 30)?,

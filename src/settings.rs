@@ -50,7 +50,8 @@ pub fn mail_settings(config: &Config) -> anyhow::Result<MailSettings> {
 
 /// Builds the edge's account settings from the configuration. Needs `JWT_SECRET`.
 pub fn auth_settings(config: &Config) -> anyhow::Result<jukebox_edge::settings::AuthSettings> {
-    use jukebox_edge::settings::{AuthSettings, GoogleSettings, RateLimits};
+    use jukebox_edge::oidc::{Endpoints, OidcProvider, OidcSettings};
+    use jukebox_edge::settings::{AuthSettings, RateLimits};
     let secret = jwt_secret(config)?;
     let admin_bootstrap_email = config
         .admin_bootstrap_email
@@ -58,30 +59,64 @@ pub fn auth_settings(config: &Config) -> anyhow::Result<jukebox_edge::settings::
         .map(jukebox_domain::Email::parse)
         .transpose()
         .map_err(|e| anyhow::anyhow!("ADMIN_BOOTSTRAP_EMAIL: {e}"))?;
-    let google = match (
+    let mut providers = Vec::new();
+    match (
         &config.google_client_id,
         &config.google_client_secret,
         &config.google_redirect_url,
     ) {
-        (Some(client_id), Some(client_secret), Some(redirect_url)) => Some(GoogleSettings {
-            client_id: client_id.clone(),
-            client_secret: client_secret.clone(),
-            redirect_url: redirect_url.clone(),
-            auth_url: config.google_auth_url.clone(),
-            token_url: config.google_token_url.clone(),
-            jwks_url: config.google_jwks_url.clone(),
-            issuer: config.google_issuer.clone(),
-            success_redirect: config.google_success_redirect.clone(),
-            cookie_key: derive_key(secret, b"jukebox google sign-in cookie"),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .context("HTTP client")?,
-        }),
-        (None, None, None) => None,
+        // The Google preset: fixed endpoints (no discovery request), and Google writes
+        // either spelling of its issuer in `iss`.
+        (Some(client_id), Some(client_secret), Some(redirect_url)) => {
+            let alias = config
+                .google_issuer
+                .strip_prefix("https://")
+                .filter(|_| config.google_issuer == "https://accounts.google.com")
+                .map(str::to_owned);
+            providers.push(OidcProvider::new(
+                "google".into(),
+                "Google".into(),
+                config.google_issuer.clone(),
+                alias.into_iter().collect(),
+                client_id.clone(),
+                client_secret.clone(),
+                redirect_url.clone(),
+                Endpoints::Fixed {
+                    auth_url: config.google_auth_url.clone(),
+                    token_url: config.google_token_url.clone(),
+                    jwks_url: config.google_jwks_url.clone(),
+                },
+            ));
+        }
+        (None, None, None) => {}
         _ => anyhow::bail!(
             "Google sign-in needs GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET and GOOGLE_REDIRECT_URL together"
         ),
+    }
+    for provider in &config.oidc_providers {
+        providers.push(OidcProvider::new(
+            provider.id.clone(),
+            provider.name.clone(),
+            provider.issuer.clone(),
+            Vec::new(),
+            provider.client_id.clone(),
+            provider.client_secret.clone(),
+            provider.redirect_url.clone(),
+            Endpoints::Discover,
+        ));
+    }
+    let oidc = OidcSettings {
+        providers,
+        success_redirect: config.google_success_redirect.clone(),
+        // The key's label predates the other providers; changing it would only void the
+        // attempts in flight.
+        cookie_key: derive_key(secret, b"jukebox google sign-in cookie"),
+        // No redirects: a provider's endpoints are fetched as configured or discovered (SSRF).
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .context("HTTP client")?,
     };
     Ok(AuthSettings {
         jwt: jukebox_edge::tokens::JwtKeys::new(secret, &config.jwt_issuer, &config.jwt_audience),
@@ -99,7 +134,7 @@ pub fn auth_settings(config: &Config) -> anyhow::Result<jukebox_edge::settings::
         cookie_secure: config.cookie_secure,
         allowed_origins: config.allowed_origins.clone(),
         public_base_url: config.public_base_url.clone(),
-        google,
+        oidc,
         limits: RateLimits {
             window: config.rate_limit_window,
             per_account: config.rate_limit_per_account,

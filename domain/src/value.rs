@@ -206,6 +206,8 @@ impl Role {
 pub enum SignInMethod {
     Password,
     Google,
+    /// Any other OpenID Connect provider (ADR 44).
+    Oidc,
     /// Opened for the caller in place of their own session when every session ended
     /// (a password change, "sign out everywhere else"; ADR 29).
     Renewed,

@@ -23,7 +23,7 @@ const BODY_LIMIT: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(routes::auth::routes())
-        .merge(routes::google::routes())
+        .merge(routes::oidc::routes())
         .merge(routes::admin::routes())
         .merge(routes::imports::routes())
         .merge(routes::library::routes())
@@ -64,7 +64,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     crate::openapi::assemble([
         routes::ops::Doc::openapi(),
         routes::auth::Doc::openapi(),
-        routes::google::Doc::openapi(),
+        routes::oidc::Doc::openapi(),
         routes::imports::Doc::openapi(),
         routes::library::Doc::openapi(),
         routes::app_credentials::Doc::openapi(),

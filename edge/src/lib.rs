@@ -14,6 +14,7 @@ pub mod health;
 pub mod idempotency;
 pub mod marks;
 pub mod metrics;
+pub mod oidc;
 pub mod openapi;
 pub mod password;
 pub mod play_queue;

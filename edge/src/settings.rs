@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use jukebox_domain::Email;
-use secrecy::SecretString;
 
 use crate::tokens::JwtKeys;
 
@@ -34,7 +33,8 @@ pub struct AuthSettings {
     pub allowed_origins: Vec<String>,
     /// Where people reach the web app (links in mails).
     pub public_base_url: String,
-    pub google: Option<GoogleSettings>,
+    /// OpenID Connect providers (Google is a preset among them); none configured: empty.
+    pub oidc: crate::oidc::OidcSettings,
     pub limits: RateLimits,
 }
 
@@ -43,20 +43,6 @@ pub struct RateLimits {
     pub window: Duration,
     pub per_account: u32,
     pub per_address: u32,
-}
-
-pub struct GoogleSettings {
-    pub client_id: String,
-    pub client_secret: SecretString,
-    pub redirect_url: String,
-    pub auth_url: String,
-    pub token_url: String,
-    pub jwks_url: String,
-    pub issuer: String,
-    pub success_redirect: String,
-    /// HMAC key of the cookie that carries state, nonce and PKCE verifier.
-    pub cookie_key: Vec<u8>,
-    pub http: reqwest::Client,
 }
 
 impl AuthSettings {

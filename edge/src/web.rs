@@ -1,7 +1,7 @@
 //! The web app (:3000). It serves the page and the API under `/api`, same-origin, so the
 //! refresh cookie works without CORS. The app is plain static files (HTML, CSS, ES
 //! modules) built into the binary: nothing to fetch from elsewhere, no build step.
-//! `/settings.json` tells the page how this server is set up (Google sign-in, email
+//! `/settings.json` tells the page how this server is set up (sign-in providers, email
 //! verification) before anyone signs in.
 
 use axum::http::{header, HeaderValue};
@@ -158,11 +158,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// What the page needs to know about this server before anyone signs in, so it asks
-/// nothing that would only answer 404 (Google sign-in off) and words sign-up as the
+/// nothing that would only answer 404 (no sign-in provider) and words sign-up as the
 /// server behaves. Public: nothing here is a secret.
 #[derive(Serialize)]
 struct PageSettings {
-    google_sign_in: bool,
+    /// The OpenID Connect providers, one "Sign in with {name}" button each (ADR 44).
+    sign_in_providers: Vec<SignInProvider>,
     email_verification_required: bool,
     /// Where people are meant to reach the app (`PUBLIC_BASE_URL`).
     public_base_url: String,
@@ -170,9 +171,29 @@ struct PageSettings {
     imports: bool,
 }
 
+#[derive(Serialize)]
+struct SignInProvider {
+    name: String,
+    /// Where the button goes (under the web app's `/api`).
+    login: String,
+}
+
 fn page_settings(state: &AppState) -> PageSettings {
     PageSettings {
-        google_sign_in: state.auth.google.is_some(),
+        sign_in_providers: state
+            .auth
+            .oidc
+            .providers
+            .iter()
+            .map(|p| SignInProvider {
+                name: p.name.clone(),
+                login: if p.id == "google" {
+                    "/api/auth/google/login".into()
+                } else {
+                    format!("/api/auth/oidc/{}/login", p.id)
+                },
+            })
+            .collect(),
         email_verification_required: state.auth.email_verify_required,
         public_base_url: state.auth.public_base_url.clone(),
         imports: state.imports.is_some(),

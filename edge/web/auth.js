@@ -91,8 +91,17 @@ export function setup() {
   $('#reset-form').addEventListener('submit', reset);
   $('#tab-signin').addEventListener('click', () => showTab('signin'));
   $('#tab-signup').addEventListener('click', () => showTab('signup'));
-  $('#google-signin').hidden = !settings.google_sign_in;
-  $('#google-button').addEventListener('click', () => API.expectSession());
+  // One "Sign in with <name>" per OpenID Connect provider (Google, Keycloak, ...).
+  const providers = settings.sign_in_providers || [];
+  $('#provider-signin').hidden = providers.length === 0;
+  for (const provider of providers) {
+    const link = document.createElement('a');
+    link.className = 'button provider';
+    link.href = provider.login;
+    link.textContent = `Sign in with ${provider.name}`;
+    link.addEventListener('click', () => API.expectSession());
+    $('#provider-buttons').append(link);
+  }
   $('#resend-form').addEventListener('submit', resend);
   $('#signin-form').addEventListener('submit', async (event) => {
     event.preventDefault();

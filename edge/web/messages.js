@@ -4,7 +4,7 @@
 
 /** The page's settings from /settings.json (loaded once at start). */
 export const settings = {
-  google_sign_in: false, email_verification_required: false, public_base_url: '', imports: true,
+  sign_in_providers: [], email_verification_required: false, public_base_url: '', imports: true,
 };
 
 export async function loadSettings() {

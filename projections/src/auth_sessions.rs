@@ -30,6 +30,7 @@ fn method_name(method: SignInMethod) -> &'static str {
     match method {
         SignInMethod::Password => "password",
         SignInMethod::Google => "google",
+        SignInMethod::Oidc => "oidc",
         SignInMethod::Renewed => "renewed",
     }
 }

@@ -1,7 +1,7 @@
 //! What the test binaries and benchmarks share, so none of them copies it: free loopback
 //! ports, the tools they run, real servers on loopback (s3s-fs, a media server), test
 //! tones, and with the `app` feature a whole app per test (`spawn_app`), the import
-//! helpers and the wait for projections; with `bench`, the benchmark server.
+//! helpers, a loopback OpenID Connect provider and the wait for projections; with `bench`, the benchmark server.
 //!
 //! A dev-dependency only: nothing here is compiled into the `jukebox` binary.
 
@@ -13,6 +13,8 @@ pub mod smtp;
 mod app;
 #[cfg(feature = "app")]
 pub mod imports;
+#[cfg(feature = "app")]
+pub mod oidc;
 #[cfg(feature = "app")]
 pub use app::*;
 

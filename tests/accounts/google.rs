@@ -235,7 +235,7 @@ async fn google_sign_in_links_by_subject_and_refuses_every_mismatch() {
                 reuse_code: Some(code),
                 ..Twist::default()
             },
-            "google_code_rejected",
+            "oidc_code_rejected",
         ),
         (
             "wrong nonce",
@@ -273,7 +273,8 @@ async fn google_sign_in_links_by_subject_and_refuses_every_mismatch() {
         .unwrap();
     assert_eq!(stranger.status(), StatusCode::BAD_REQUEST);
 
-    // An unverified Google address equal to the bootstrap address does not make an admin.
+    // An address Google has not verified claims no account (ADR 44), not even the
+    // bootstrap admin's.
     let tab = browser();
     let boss = Identity {
         sub: "2002",
@@ -281,10 +282,9 @@ async fn google_sign_in_links_by_subject_and_refuses_every_mismatch() {
         verified: false,
     };
     let (response, _) = google_flow(&app, &provider, &tab, &boss, Twist::default()).await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let who = me_after_google(&app, &tab).await;
-    assert_eq!(who["verified"], false);
-    assert_eq!(who["roles"], json!([]));
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(error_code(response).await, "email_unverified");
+    assert_eq!(refresh(&app, &tab).await.status(), StatusCode::UNAUTHORIZED);
 
     // An address that already has a password account is never linked by email alone.
     let tab = browser();
@@ -303,7 +303,7 @@ async fn google_sign_in_links_by_subject_and_refuses_every_mismatch() {
             .fetch_one(app.pool())
             .await
             .unwrap();
-    assert_eq!(linked, 2);
+    assert_eq!(linked, 1);
     app.cleanup().await;
 }
 

@@ -1,5 +1,5 @@
 //! Accounts integration tests (issue 3) against the real Postgres, NATS JetStream, an
-//! in-process SMTP server and a fake Google on loopback. Every test gets its own
+//! in-process SMTP server and fake OpenID Connect providers (Google, a Keycloak-like one) on loopback. Every test gets its own
 //! database and NATS namespace.
 
 mod admin;
@@ -12,6 +12,7 @@ mod input;
 mod limits;
 mod mail;
 mod manage;
+mod oidc;
 mod sealed;
 mod tokens;
 

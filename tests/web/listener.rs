@@ -31,7 +31,7 @@ pub async fn sign_up_search_import(story: &Story) -> String {
         .await;
     assert_no_console_errors(browser, &[], "the first page load").await;
     assert!(!browser
-        .exec(&shown("#google-signin"), vec![])
+        .exec(&shown("#provider-signin"), vec![])
         .await
         .as_bool()
         .unwrap());
