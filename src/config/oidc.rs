@@ -95,3 +95,168 @@ fn provider(
         ),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use secrecy::ExposeSecret;
+
+    use crate::Config;
+
+    fn config(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    const UNNAMED: [(&str, &str); 4] = [
+        ("PUBLIC_BASE_URL", "https://music.example.org/"),
+        (
+            "OIDC_ISSUER",
+            "https://auth.example.org/application/o/jukebox/",
+        ),
+        ("OIDC_CLIENT_ID", "jukebox"),
+        ("OIDC_CLIENT_SECRET", "s3cret"),
+    ];
+
+    #[test]
+    fn one_provider_by_issuer_client_id_and_secret_with_defaults() {
+        assert!(config(&[]).unwrap().oidc_providers.is_empty());
+        let providers = config(&UNNAMED).unwrap().oidc_providers;
+        assert_eq!(providers.len(), 1);
+        let p = &providers[0];
+        assert_eq!(
+            (
+                p.id.as_str(),
+                p.name.as_str(),
+                p.issuer.as_str(),
+                p.client_id.as_str()
+            ),
+            (
+                "oidc",
+                "auth.example.org",
+                "https://auth.example.org/application/o/jukebox/",
+                "jukebox"
+            )
+        );
+        assert_eq!(p.client_secret.expose_secret(), "s3cret");
+        assert_eq!(
+            p.redirect_url,
+            "https://music.example.org/api/auth/oidc/oidc/callback"
+        );
+    }
+
+    #[test]
+    fn the_client_secret_comes_from_a_file_but_not_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("oidc_client_secret");
+        std::fs::write(&path, "from a file\n").unwrap();
+        let path = path.to_str().unwrap();
+        let mut vars: Vec<(&str, &str)> = UNNAMED
+            .into_iter()
+            .filter(|(k, _)| *k != "OIDC_CLIENT_SECRET")
+            .collect();
+        vars.push(("OIDC_CLIENT_SECRET_FILE", path));
+        let providers = config(&vars).unwrap().oidc_providers;
+        assert_eq!(providers[0].client_secret.expose_secret(), "from a file");
+        vars.push(("OIDC_CLIENT_SECRET", "inline"));
+        assert_eq!(
+            config(&vars).unwrap_err().to_string(),
+            "set OIDC_CLIENT_SECRET or OIDC_CLIENT_SECRET_FILE, not both"
+        );
+    }
+
+    #[test]
+    fn named_providers_take_their_own_settings() {
+        let mut vars = UNNAMED.to_vec();
+        vars.extend([
+            ("OIDC_NAME", "Authentik"),
+            ("OIDC_ID", "authentik"),
+            ("OIDC_PROVIDERS", "keycloak, home-sso"),
+            (
+                "OIDC_KEYCLOAK_ISSUER",
+                "https://kc.example.org/realms/music",
+            ),
+            ("OIDC_KEYCLOAK_CLIENT_ID", "kc"),
+            ("OIDC_KEYCLOAK_CLIENT_SECRET", "kc-secret"),
+            ("OIDC_KEYCLOAK_NAME", "Keycloak"),
+            ("OIDC_HOME_SSO_ISSUER", "https://sso.home.arpa"),
+            ("OIDC_HOME_SSO_CLIENT_ID", "jb"),
+            ("OIDC_HOME_SSO_CLIENT_SECRET", "jb-secret"),
+            (
+                "OIDC_HOME_SSO_REDIRECT_URL",
+                "https://jb.home.arpa/api/auth/oidc/home-sso/callback",
+            ),
+        ]);
+        let providers = config(&vars).unwrap().oidc_providers;
+        let seen: Vec<(&str, &str, &str)> = providers
+            .iter()
+            .map(|p| (p.id.as_str(), p.name.as_str(), p.redirect_url.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (
+                    "authentik",
+                    "Authentik",
+                    "https://music.example.org/api/auth/oidc/authentik/callback"
+                ),
+                (
+                    "keycloak",
+                    "Keycloak",
+                    "https://music.example.org/api/auth/oidc/keycloak/callback"
+                ),
+                (
+                    "home-sso",
+                    "sso.home.arpa",
+                    "https://jb.home.arpa/api/auth/oidc/home-sso/callback"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn half_configured_or_clashing_providers_stop_the_start() {
+        let error = |vars: &[(&str, &str)]| config(vars).unwrap_err().to_string();
+        assert_eq!(
+            error(&[("OIDC_ISSUER", "https://auth.example.org")]),
+            "set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET together"
+        );
+        assert_eq!(
+            error(&[("OIDC_PROVIDERS", "keycloak")]),
+            "OIDC_PROVIDERS names \"keycloak\": set OIDC_KEYCLOAK_ISSUER, OIDC_KEYCLOAK_CLIENT_ID and OIDC_KEYCLOAK_CLIENT_SECRET"
+        );
+        let mut vars = UNNAMED.to_vec();
+        vars.push(("OIDC_ID", "Auth/1"));
+        assert_eq!(
+            error(&vars),
+            "OpenID Connect provider id \"Auth/1\": use lower-case letters, digits and '-'"
+        );
+        vars.pop();
+        vars.push(("OIDC_ID", "google"));
+        assert!(error(&vars)
+            .starts_with("OpenID Connect provider id \"google\" is the Google preset's"));
+        vars.pop();
+        vars.push(("OIDC_ISSUER", "not a url"));
+        let mut vars: Vec<(&str, &str)> = vars
+            .into_iter()
+            .filter(|(k, v)| *k != "OIDC_ISSUER" || *v == "not a url")
+            .collect();
+        assert!(error(&vars).starts_with("OIDC_ISSUER=\"not a url\" is not a URL"));
+        vars.retain(|(k, _)| *k != "OIDC_ISSUER");
+        vars.extend([
+            ("OIDC_ISSUER", "https://a.example"),
+            ("OIDC_PROVIDERS", "oidc"),
+            ("OIDC_OIDC_ISSUER", "https://b.example"),
+            ("OIDC_OIDC_CLIENT_ID", "b"),
+            ("OIDC_OIDC_CLIENT_SECRET", "b"),
+        ]);
+        assert_eq!(
+            error(&vars),
+            "OpenID Connect provider id \"oidc\" is configured twice"
+        );
+    }
+}
