@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreClientAuthMethod, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata, CoreResponseType, CoreSubjectIdentifierType,
+    CoreProviderMetadata, CoreResponseType, CoreSubjectIdentifierType, CoreUserInfoClaims,
 };
 use openidconnect::{
     AuthType, AuthUrl, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
     CsrfToken, EmptyAdditionalProviderMetadata, IssuerUrl, JsonWebKeySet, JsonWebKeySetUrl, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, ResponseTypes, Scope,
-    SignatureVerificationError, TokenResponse, TokenUrl,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError,
+    ResponseTypes, Scope, SignatureVerificationError, SubjectIdentifier, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::RwLock;
@@ -322,18 +322,31 @@ impl OidcProvider {
                     other => Some(OidcError::from(other)),
                 })
         };
-        let claims = match verify(&metadata) {
-            Err(None) => {
-                let metadata = self.metadata(http, true).await?;
-                verify(&metadata).map_err(|e| {
-                    e.unwrap_or_else(|| OidcError::Signature("no key with the token's id".into()))
-                })?
-            }
-            other => other.map_err(|e| e.expect("only an unknown key maps to None"))?,
+        let unknown_key = |e: Option<OidcError>| {
+            e.unwrap_or_else(|| OidcError::Signature("no key with the token's key id".into()))
         };
-        let (issuer, subject, email, email_verified) = claims;
+        let claims = match verify(&metadata) {
+            Err(None) => verify(&*self.metadata(http, true).await?).map_err(unknown_key)?,
+            other => other.map_err(unknown_key)?,
+        };
+        let (issuer, subject, mut email, mut email_verified) = claims;
         if issuer != self.issuer && !self.issuer_aliases.contains(&issuer) {
             return Err(OidcError::Issuer(issuer));
+        }
+        // Some providers (Authelia by default) keep the address out of the ID token and
+        // answer it at the userinfo endpoint, for the same subject.
+        if email.is_none() && metadata.userinfo_endpoint().is_some() {
+            let info: CoreUserInfoClaims = client
+                .user_info(
+                    response.access_token().clone(),
+                    Some(SubjectIdentifier::new(subject.clone())),
+                )
+                .map_err(|e| OidcError::Config(format!("userinfo endpoint: {e}")))?
+                .request_async(http)
+                .await
+                .map_err(|e| OidcError::BadResponse(format!("userinfo: {e}")))?;
+            email = info.email().map(|e| e.to_string());
+            email_verified = info.email_verified() == Some(true);
         }
         Ok(Identity {
             issuer: self.issuer.clone(),

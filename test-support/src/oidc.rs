@@ -2,7 +2,8 @@
 //! document under an issuer with a path, a JWKS that rotates (the old key leaves the set),
 //! an authorize endpoint that consents at once for the identity the test chose, and a
 //! token endpoint that checks client authentication (basic or post), PKCE (S256), the
-//! redirect URI and single-use codes before it signs an RS256 ID token.
+//! redirect URI and single-use codes before it signs an RS256 ID token, and a userinfo
+//! endpoint for the access token it handed out.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -48,6 +49,9 @@ pub struct Consent {
     pub nonce: Option<String>,
     /// Seconds from now to `exp` (negative: already expired).
     pub expires_in: i64,
+    /// The address and `email_verified` only at the userinfo endpoint, not in the ID
+    /// token (Authelia's default).
+    pub email_at_userinfo_only: bool,
 }
 
 impl Consent {
@@ -61,6 +65,7 @@ impl Consent {
             audience: None,
             nonce: None,
             expires_in: 600,
+            email_at_userinfo_only: false,
         }
     }
 }
@@ -79,6 +84,8 @@ struct Inner {
     next: Option<Consent>,
     grants: HashMap<String, Grant>,
     used: HashSet<String>,
+    /// What `/userinfo` answers for each access token it handed out.
+    userinfo: HashMap<String, Value>,
     discovery_fetches: u32,
     jwks_fetches: u32,
 }
@@ -113,6 +120,7 @@ impl OidcProvider {
             .route(&format!("{REALM}/jwks"), get(jwks))
             .route(&format!("{REALM}/authorize"), get(authorize))
             .route(&format!("{REALM}/token"), post(token))
+            .route(&format!("{REALM}/userinfo"), get(userinfo))
             .with_state(provider.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
         provider
@@ -149,6 +157,7 @@ async fn discovery(State(provider): State<OidcProvider>) -> Json<Value> {
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
         "jwks_uri": format!("{issuer}/jwks"),
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -280,18 +289,31 @@ async fn token(
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970")
         .as_secs() as i64;
+    let mut address = json!({ "sub": consent.subject, "email": consent.email });
+    if let Some(verified) = consent.email_verified {
+        address["email_verified"] = json!(verified);
+    }
     let mut claims = json!({
         "iss": consent.issuer.unwrap_or_else(|| provider.issuer.clone()),
         "aud": consent.audience.unwrap_or_else(|| provider.client_id.clone()),
         "sub": consent.subject,
-        "email": consent.email,
         "nonce": consent.nonce.unwrap_or(grant.nonce),
         "iat": now.min(now + consent.expires_in - 60),
         "exp": now + consent.expires_in,
     });
-    if let Some(verified) = consent.email_verified {
-        claims["email_verified"] = json!(verified);
+    if !consent.email_at_userinfo_only {
+        claims["email"] = address["email"].clone();
+        if let Some(verified) = address.get("email_verified") {
+            claims["email_verified"] = verified.clone();
+        }
     }
+    let access_token = format!("access-{}", uuid::Uuid::new_v4());
+    provider
+        .inner
+        .lock()
+        .unwrap()
+        .userinfo
+        .insert(access_token.clone(), address);
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(format!("key-{}", key + 1));
     let id_token = jsonwebtoken::encode(
@@ -301,10 +323,27 @@ async fn token(
     )
     .expect("a signed token");
     Json(json!({
-        "access_token": format!("access-{}", uuid::Uuid::new_v4()),
+        "access_token": access_token,
         "token_type": "Bearer",
         "expires_in": 3600,
         "id_token": id_token,
     }))
     .into_response()
+}
+
+/// The address of the person an access token was handed out for (Bearer only).
+async fn userinfo(State(provider): State<OidcProvider>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    match provider.inner.lock().unwrap().userinfo.get(token) {
+        Some(address) => Json(address.clone()).into_response(),
+        None => refuse(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "unknown access token",
+        ),
+    }
 }

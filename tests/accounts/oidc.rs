@@ -141,6 +141,15 @@ async fn a_keycloak_sign_in_discovers_the_provider_and_survives_a_key_rotation()
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(signed_in_as(&app, &again).await["id"], kim["id"]);
     assert_eq!(provider.fetches(), (2, 2));
+    // A provider that answers the address only at its userinfo endpoint works too.
+    let tab = browser();
+    let consent = Consent {
+        email_at_userinfo_only: true,
+        ..Consent::verified("kc-5", "ula@example.com")
+    };
+    let response = sign_in(&app, &provider, &tab, consent).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(signed_in_as(&app, &tab).await["email"], "ula@example.com");
     // A third sign-in uses the cached keys.
     let third = browser();
     let response = sign_in(
@@ -153,7 +162,8 @@ async fn a_keycloak_sign_in_discovers_the_provider_and_survives_a_key_rotation()
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(provider.fetches(), (2, 2));
 
-    // Linked by (issuer, subject): one identity, one account, sessions opened by "oidc".
+    // Linked by (issuer, subject): one identity for Kim however often, one for Ula;
+    // every session opened by "oidc".
     assert_eq!(
         count(
             &app,
@@ -275,6 +285,22 @@ async fn an_address_the_provider_has_not_verified_claims_no_account() {
     assert_eq!(
         count(&app, "SELECT count(*) FROM events WHERE event_type IN ('IdentityLinked', 'UserSignedUpWithIdentity', 'SessionStarted')").await,
         0
+    );
+
+    // The same when the address comes from the userinfo endpoint (Authelia's default).
+    let tab = browser();
+    let consent = Consent {
+        email_verified: Some(false),
+        email_at_userinfo_only: true,
+        ..Consent::verified("kc-3", "boss@example.com")
+    };
+    assert_eq!(
+        error(sign_in(&app, &provider, &tab, consent).await).await,
+        (
+            StatusCode::FORBIDDEN,
+            "email_unverified".into(),
+            message.into()
+        ),
     );
 
     // Nor does it reach an account that has the address: a password account stays

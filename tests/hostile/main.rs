@@ -145,6 +145,11 @@ async fn the_api_answers_hostile_input_with_4xx_as_its_document_says() {
             ("GOOGLE_AUTH_URL", "http://127.0.0.1:9/auth".into()),
             ("GOOGLE_TOKEN_URL", "http://127.0.0.1:9/token".into()),
             ("GOOGLE_JWKS_URL", "http://127.0.0.1:9/jwks".into()),
+            // A discovered provider whose issuer does not answer: its login is a 503.
+            ("OIDC_ID", "hostile".into()),
+            ("OIDC_ISSUER", "http://127.0.0.1:9/realms/hostile".into()),
+            ("OIDC_CLIENT_ID", "hostile-client".into()),
+            ("OIDC_CLIENT_SECRET", "hostile-secret".into()),
         ],
         ..Options::default()
     })
@@ -166,6 +171,7 @@ async fn the_api_answers_hostile_input_with_4xx_as_its_document_says() {
         .unwrap();
     for path in [
         "/auth/signin",
+        "/auth/oidc/{provider}/login",
         "/songs/import",
         "/jobs/{job_id}/events",
         "/library",

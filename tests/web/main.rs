@@ -16,6 +16,7 @@ mod jobs;
 mod listener;
 mod music;
 mod offline;
+mod oidc;
 mod playback;
 mod playlists;
 mod queue;

@@ -142,6 +142,7 @@ async fn google_login(State(state): State<AppState>) -> Result<Response, ApiErro
 #[utoipa::path(get, path = "/auth/oidc/{provider}/login", tag = "accounts",
     params(("provider" = String, Path, description = "a configured provider's id, e.g. `google`")),
     responses((status = 303, description = "to the provider, with the attempt cookie"),
+        (status = 400, description = "the path is not valid UTF-8"),
         (status = 404, body = ErrorBody, description = "no such provider is configured"),
         (status = 503, body = ErrorBody, description = "the provider could not be reached")))]
 async fn login(
@@ -180,22 +181,29 @@ fn refused(provider: &OidcProvider, error: OidcError) -> ApiError {
         OidcError::Unreachable(_) => {
             ApiError::Unavailable(format!("{name} could not be reached; try again later"))
         }
-        OidcError::Config(e) => ApiError::Internal(anyhow::anyhow!("provider {}: {e}", provider.id)),
+        OidcError::Config(e) => {
+            ApiError::Internal(anyhow::anyhow!("provider {}: {e}", provider.id))
+        }
         OidcError::CodeRejected(_) => bad(
             "oidc_code_rejected",
             format!("{name} refused the sign-in code (it may have been used already); start again"),
         ),
-        OidcError::BadResponse(_) => {
-            bad("oidc_bad_response", format!("{name}'s answer could not be read; start again"))
-        }
+        OidcError::BadResponse(_) => bad(
+            "oidc_bad_response",
+            format!("{name}'s answer could not be read; start again"),
+        ),
         OidcError::Issuer(_) => token(format!(
             "the identity token was not issued by {name} ({}); sign-in refused",
             provider.issuer
         )),
-        OidcError::Audience(_) => token(format!(
-            "the identity token was issued for another application than this server; sign-in refused"
-        )),
-        OidcError::Nonce => token("the identity token does not belong to this sign-in attempt; start again".into()),
+        OidcError::Audience(_) => token(
+            "the identity token was issued for another application than this server; \
+             sign-in refused"
+                .into(),
+        ),
+        OidcError::Nonce => {
+            token("the identity token does not belong to this sign-in attempt; start again".into())
+        }
         OidcError::Expired(_) => token(format!(
             "the identity token from {name} has expired (check this server's clock); start again"
         )),
