@@ -170,7 +170,7 @@ async fn a_keycloak_sign_in_discovers_the_provider_and_survives_a_key_rotation()
             "SELECT count(DISTINCT aggregate_id) FROM events WHERE event_type = 'IdentityLinked'"
         )
         .await,
-        1
+        2
     );
     let methods: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT payload->'SessionStarted'->>'method' FROM events \
