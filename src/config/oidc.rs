@@ -24,7 +24,15 @@ pub struct OidcConfig {
 pub(super) fn providers(env: &Env, public_base_url: &str) -> anyhow::Result<Vec<OidcConfig>> {
     let mut providers = Vec::new();
     let unnamed_id = env.string("OIDC_ID", "oidc");
-    if let Some(provider) = provider(env, "OIDC", &unnamed_id, public_base_url)? {
+    // Spelled out for the unnamed provider (tests/ops finds the names read here).
+    let unnamed = Vars {
+        issuer: env.optional("OIDC_ISSUER"),
+        client_id: env.optional("OIDC_CLIENT_ID"),
+        client_secret: env.secret("OIDC_CLIENT_SECRET")?,
+        name: env.optional("OIDC_NAME"),
+        redirect_url: env.optional("OIDC_REDIRECT_URL"),
+    };
+    if let Some(provider) = provider(unnamed, "OIDC", &unnamed_id, public_base_url)? {
         providers.push(provider);
     }
     for id in env
@@ -35,7 +43,15 @@ pub(super) fn providers(env: &Env, public_base_url: &str) -> anyhow::Result<Vec<
         .filter(|id| !id.is_empty())
     {
         let prefix = format!("OIDC_{}", id.to_ascii_uppercase().replace('-', "_"));
-        match provider(env, &prefix, id, public_base_url)? {
+        let var = |name: &str| format!("{prefix}_{name}");
+        let vars = Vars {
+            issuer: env.optional(&var("ISSUER")),
+            client_id: env.optional(&var("CLIENT_ID")),
+            client_secret: env.secret(&var("CLIENT_SECRET"))?,
+            name: env.optional(&var("NAME")),
+            redirect_url: env.optional(&var("REDIRECT_URL")),
+        };
+        match provider(vars, &prefix, id, public_base_url)? {
             Some(provider) => providers.push(provider),
             None => bail!(
                 "OIDC_PROVIDERS names {id:?}: set {prefix}_ISSUER, {prefix}_CLIENT_ID and {prefix}_CLIENT_SECRET"
@@ -61,17 +77,23 @@ pub(super) fn providers(env: &Env, public_base_url: &str) -> anyhow::Result<Vec<
     Ok(providers)
 }
 
+/// One provider's settings as read.
+struct Vars {
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<SecretString>,
+    name: Option<String>,
+    redirect_url: Option<String>,
+}
+
 fn provider(
-    env: &Env,
+    vars: Vars,
     prefix: &str,
     id: &str,
     public_base_url: &str,
 ) -> anyhow::Result<Option<OidcConfig>> {
-    let var = |name: &str| format!("{prefix}_{name}");
-    let issuer = env.optional(&var("ISSUER"));
-    let client_id = env.optional(&var("CLIENT_ID"));
-    let client_secret = env.secret(&var("CLIENT_SECRET"))?;
-    let (issuer, client_id, client_secret) = match (issuer, client_id, client_secret) {
+    let (issuer, client_id, client_secret) = match (vars.issuer, vars.client_id, vars.client_secret)
+    {
         (Some(issuer), Some(client_id), Some(secret)) => (issuer, client_id, secret),
         (None, None, None) => return Ok(None),
         _ => bail!(
@@ -80,19 +102,18 @@ fn provider(
         ),
     };
     let parsed = url::Url::parse(&issuer)
-        .map_err(|e| anyhow::anyhow!("{}={issuer:?} is not a URL: {e}", var("ISSUER")))?;
+        .map_err(|e| anyhow::anyhow!("{prefix}_ISSUER={issuer:?} is not a URL: {e}"))?;
     let host = parsed.host_str().unwrap_or("OpenID Connect").to_owned();
     Ok(Some(OidcConfig {
         id: id.to_owned(),
-        name: env.string(&var("NAME"), &host),
+        name: vars.name.unwrap_or(host),
         // The provider compares `iss` with the issuer as given; trailing slash and all.
         issuer,
         client_id,
         client_secret,
-        redirect_url: env.string(
-            &var("REDIRECT_URL"),
-            &format!("{public_base_url}/api/auth/oidc/{id}/callback"),
-        ),
+        redirect_url: vars
+            .redirect_url
+            .unwrap_or_else(|| format!("{public_base_url}/api/auth/oidc/{id}/callback")),
     }))
 }
 

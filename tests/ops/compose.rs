@@ -391,7 +391,7 @@ impl Compose {
 fn variables_read() -> (BTreeSet<String>, BTreeSet<String>) {
     let mut names = BTreeSet::from(["RUST_LOG".to_owned()]);
     let mut secrets = BTreeSet::new();
-    for file in ["src/config.rs", "src/main.rs"] {
+    for file in ["src/config.rs", "src/config/oidc.rs", "src/main.rs"] {
         let text = read(file);
         // A quoted name right after `(` (`env.parse(\n "API_PORT", ...)` too).
         for (i, _) in text.match_indices('"') {
