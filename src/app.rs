@@ -355,6 +355,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         let (favourites, plays) = (runner.clone(), runner.clone());
         let (playlists, playlist_entries) = (runner.clone(), runner.clone());
         let play_queues = runner.clone();
+        let subscriptions = runner.clone();
         let sessions = runner;
         let stop = shutdown.clone();
         tasks.spawn(async move { ("projector", admin_users.run::<AdminUsers>(stop).await) });
@@ -383,12 +384,37 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         });
         let stop = shutdown.clone();
         tasks.spawn(async move { ("projector", play_queues.run::<PlayQueues>(stop).await) });
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            let run = subscriptions.run::<jukebox_projections::Subscriptions>(stop);
+            ("projector", run.await)
+        });
     }
     if roles.contains(&Role::Downloader) {
         let config = &options.config;
         let pipeline =
             jukebox_handlers::media::Pipeline::new(crate::imports::pipeline_config(config)?);
         let store = store.clone().expect("opened for the downloader");
+        // The subscription scheduler lists through the same tools and egress (ADR 40).
+        let scheduler = crate::subscriptions::Scheduler {
+            pool: pool.clone(),
+            bus: CommandBus::start(nats.clone(), topology.namespace.clone()).await?,
+            freshness: jukebox_projections::Freshness::start(
+                pool.clone(),
+                options.read_wait,
+                shutdown.child_token(),
+            ),
+            lister: Arc::new(crate::imports::YtDlpLister {
+                pipeline: pipeline.clone(),
+            }),
+            settings: crate::subscriptions::ScheduleSettings::from_config(
+                config,
+                options.command_wait,
+            ),
+            holder: uuid::Uuid::new_v4().to_string(),
+        };
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("subscriptions", scheduler.run(stop).await) });
         let mut downloader = Downloader::new(
             pool.clone(),
             nats.clone(),

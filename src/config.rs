@@ -58,6 +58,17 @@ pub struct Config {
     /// `IMPORT_MAX_BYTES_PER_USER`: stored bytes of the tracks in one user's library (0 or
     /// unset: no limit; ADR 41).
     pub import_max_bytes_per_user: Option<u64>,
+    /// `SUBSCRIPTION_CHECK_INTERVAL_SECS`: time between a subscription's checks, ± 10%
+    /// (default 6 hours; ADR 40).
+    pub subscription_check_interval: Duration,
+    /// `SUBSCRIPTION_MAX_CONCURRENT_CHECKS`: checks one downloader runs at once (default 2).
+    pub subscription_max_concurrent_checks: usize,
+    /// `SUBSCRIPTION_BACKOFF_BASE_SECS` / `SUBSCRIPTION_BACKOFF_MAX_SECS`: the wait after a
+    /// failed check, doubled for each failure in a row up to the max (15 min, 24 h).
+    pub subscription_backoff_base: Duration,
+    pub subscription_backoff_max: Duration,
+    /// `SUBSCRIPTION_MAX_PER_USER`: subscriptions one user may have (default 100).
+    pub subscription_max_per_user: usize,
     /// Deliveries of one import before a transient failure is final.
     pub import_max_attempts: i64,
     /// First retry delay of a transient import failure (doubled each time).
@@ -235,6 +246,16 @@ impl Config {
                 .filter(|n| *n > 0),
             import_max_bytes_per_user: Some(env.parse("IMPORT_MAX_BYTES_PER_USER", 0u64)?)
                 .filter(|n| *n > 0),
+            subscription_check_interval: secs("SUBSCRIPTION_CHECK_INTERVAL_SECS", 6 * 3600)?
+                .max(Duration::from_secs(1)),
+            subscription_max_concurrent_checks: env
+                .parse("SUBSCRIPTION_MAX_CONCURRENT_CHECKS", 2usize)?
+                .max(1),
+            subscription_backoff_base: secs("SUBSCRIPTION_BACKOFF_BASE_SECS", 900)?
+                .max(Duration::from_secs(1)),
+            subscription_backoff_max: secs("SUBSCRIPTION_BACKOFF_MAX_SECS", 86_400)?
+                .max(Duration::from_secs(1)),
+            subscription_max_per_user: env.parse("SUBSCRIPTION_MAX_PER_USER", 100usize)?.max(1),
             import_max_attempts: env.parse("IMPORT_MAX_ATTEMPTS", 5i64)?.max(1),
             import_retry_base: Duration::from_millis(env.parse("IMPORT_RETRY_BASE_MS", 5_000)?),
             import_work_dir: env.optional("IMPORT_WORK_DIR").map(PathBuf::from),

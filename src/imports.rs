@@ -71,6 +71,7 @@ pub async fn import_settings(
             max_tracks: config.import_max_tracks_per_user,
             max_bytes: config.import_max_bytes_per_user,
         },
+        max_subscriptions_per_user: config.subscription_max_per_user,
         max_duration_s: config.import_max_duration.as_secs(),
         uploads: Arc::new(StoreUploads { pipeline, store }),
         upload_max_bytes: config.upload_max_bytes,
@@ -98,10 +99,21 @@ impl CollectionLister for YtDlpLister {
             Err(MediaError::UnsupportedUrl { reason }) if reason == media::listing::ONE_TRACK => {
                 Err(ListError::OneTrack(reason))
             }
+            Err(error) if rate_limited(&error.to_string()) => {
+                Err(ListError::RateLimited(error.to_string()))
+            }
             Err(error) if error.is_permanent() => Err(ListError::Refused(error.to_string())),
             Err(error) => Err(ListError::Unavailable(error.to_string())),
         }
     }
+}
+
+/// Whether yt-dlp's words say the site asked us to slow down: HTTP 429, or YouTube's
+/// bot check ("Sign in to confirm you're not a bot").
+pub fn rate_limited(message: &str) -> bool {
+    ["HTTP Error 429", "Too Many Requests", "Sign in to confirm", "not a bot"]
+        .iter()
+        .any(|needle| message.contains(needle))
 }
 
 /// Search without an API key: yt-dlp `ytsearchN:`.

@@ -7,6 +7,7 @@ pub mod dev_infra;
 pub mod imports;
 pub mod ops;
 pub mod settings;
+pub mod subscriptions;
 
 pub use app::{Role, RoleOptions, Running, Services};
 pub use config::Config;

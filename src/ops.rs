@@ -8,7 +8,7 @@ use jukebox_nats::log;
 use jukebox_projections::rebuild::{rebuild, RebuildReport};
 use jukebox_projections::{
     Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, PlayQueues, PlaylistEntries,
-    Playlists, Plays, Projection, Tracks, UserLibrary,
+    Playlists, Plays, Projection, Subscriptions, Tracks, UserLibrary,
 };
 use secrecy::ExposeSecret;
 use sqlx::migrate::MigrateDatabase;
@@ -146,6 +146,7 @@ pub async fn rebuild_projection(
         Playlists::NAME => rebuild::<Playlists>(pool, &progress).await,
         PlaylistEntries::NAME => rebuild::<PlaylistEntries>(pool, &progress).await,
         PlayQueues::NAME => rebuild::<PlayQueues>(pool, &progress).await,
+        Subscriptions::NAME => rebuild::<Subscriptions>(pool, &progress).await,
         other => anyhow::bail!(
             "no projection named {other:?}; known: {}",
             jukebox_projections::ALL.join(", ")

@@ -32,6 +32,7 @@ pub const AGGREGATE_TYPES: &[&str] = &[
     crate::Playlist::TYPE,
     crate::PlayQueueSave::TYPE,
     crate::CollectionImport::TYPE,
+    crate::Subscription::TYPE,
 ];
 
 fn fold<A: Aggregate>(payloads: &[Value]) -> Result<Value, serde_json::Error> {
@@ -64,6 +65,7 @@ pub fn state_after(
         t if t == crate::Playlist::TYPE => fold::<crate::Playlist>(payloads),
         t if t == crate::PlayQueueSave::TYPE => fold::<crate::PlayQueueSave>(payloads),
         t if t == crate::CollectionImport::TYPE => fold::<crate::CollectionImport>(payloads),
+        t if t == crate::Subscription::TYPE => fold::<crate::Subscription>(payloads),
         _ => return None,
     })
 }

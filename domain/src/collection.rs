@@ -160,6 +160,37 @@ pub fn classify(entry: &ListedEntry, max_duration_s: u64) -> Result<CollectionEn
     })
 }
 
+/// A listing's entries classified: the importable ones with their places (from 1) and
+/// the skipped ones with their reason, in the listing's order.
+pub fn classify_all(
+    listed: &[ListedEntry],
+    max_duration_s: u64,
+) -> (Vec<(u32, CollectionEntry)>, Vec<SkippedEntry>) {
+    let mut entries = Vec::new();
+    let mut skipped = Vec::new();
+    for (index, listed) in listed.iter().enumerate() {
+        let position = index as u32 + 1;
+        match classify(listed, max_duration_s) {
+            Ok(entry) => entries.push((position, entry)),
+            Err(reason) => skipped.push(SkippedEntry {
+                position,
+                title: listed
+                    .title
+                    .as_deref()
+                    .map(|t| t.chars().take(MAX_TITLE_CHARS).collect()),
+                url: listed
+                    .url
+                    .as_deref()
+                    .map(plain_url)
+                    .filter(|u| u.len() <= 2048)
+                    .map(str::to_owned),
+                reason,
+            }),
+        }
+    }
+    (entries, skipped)
+}
+
 /// An entry's link without the data yt-dlp's feed entries carry after
 /// `#__youtubedl_smuggle=`.
 pub fn plain_url(url: &str) -> &str {

@@ -268,6 +268,34 @@ pub enum Command {
         listed: u64,
         capped: bool,
     },
+    /// Subscribes the user to a playlist, channel or feed (issue 20, ADR 40); the first
+    /// check imports at most `latest` entries when given.
+    Subscribe {
+        subscription_id: String,
+        user_id: Uuid,
+        url: String,
+        latest: Option<u32>,
+    },
+    PauseSubscription {
+        subscription_id: String,
+        user_id: Uuid,
+    },
+    ResumeSubscription {
+        subscription_id: String,
+        user_id: Uuid,
+    },
+    Unsubscribe {
+        subscription_id: String,
+        user_id: Uuid,
+    },
+    /// One check of a subscription, claimed at `expected_version`: recorded on the
+    /// `Subscription`, then its new entries imported as an `ImportCollection` would.
+    CheckSubscription {
+        subscription_id: String,
+        user_id: Uuid,
+        expected_version: u64,
+        result: crate::subscription::CheckResult,
+    },
 }
 
 impl Command {
@@ -315,6 +343,11 @@ impl Command {
             Self::DeletePlaylist { .. } => "playlist.delete",
             Self::SavePlayQueue { .. } => "play_queue.save",
             Self::ImportCollection { .. } => "import.collection",
+            Self::Subscribe { .. } => "subscription.subscribe",
+            Self::PauseSubscription { .. } => "subscription.pause",
+            Self::ResumeSubscription { .. } => "subscription.resume",
+            Self::Unsubscribe { .. } => "subscription.unsubscribe",
+            Self::CheckSubscription { .. } => "subscription.check",
         }
     }
 }
@@ -365,6 +398,13 @@ pub enum ErrorCode {
     /// A collection import (its id is the user's and the URL's) of another user.
     NotCollectionOwner,
     TooManyEntries,
+    AlreadySubscribed,
+    UnknownSubscription,
+    SubscriptionPaused,
+    SubscriptionNotPaused,
+    /// A check claimed before the subscription changed (another check, a pause).
+    StaleCheck,
+    InvalidLatest,
 }
 
 impl ErrorCode {
@@ -408,6 +448,12 @@ impl ErrorCode {
             Self::InvalidPlayQueue => "invalid_play_queue",
             Self::NotCollectionOwner => "not_collection_owner",
             Self::TooManyEntries => "too_many_entries",
+            Self::AlreadySubscribed => "already_subscribed",
+            Self::UnknownSubscription => "unknown_subscription",
+            Self::SubscriptionPaused => "subscription_paused",
+            Self::SubscriptionNotPaused => "subscription_not_paused",
+            Self::StaleCheck => "stale_check",
+            Self::InvalidLatest => "invalid_latest",
         }
     }
 }
@@ -571,6 +617,21 @@ impl From<crate::PlaylistError> for CommandError {
 impl From<crate::PlayQueueError> for CommandError {
     fn from(error: crate::PlayQueueError) -> Self {
         Self::new(ErrorCode::InvalidPlayQueue, error.to_string())
+    }
+}
+
+impl From<crate::SubscriptionError> for CommandError {
+    fn from(error: crate::SubscriptionError) -> Self {
+        use crate::SubscriptionError as E;
+        let code = match error {
+            E::AlreadySubscribed => ErrorCode::AlreadySubscribed,
+            E::Unknown => ErrorCode::UnknownSubscription,
+            E::Paused => ErrorCode::SubscriptionPaused,
+            E::NotPaused => ErrorCode::SubscriptionNotPaused,
+            E::StaleCheck => ErrorCode::StaleCheck,
+            E::InvalidLatest => ErrorCode::InvalidLatest,
+        };
+        Self::new(code, error.to_string())
     }
 }
 

@@ -13,8 +13,8 @@ use crate::{
     AppCredentialCommand, AppCredentials, CollectionImport, CollectionImportCommand, EmailClaim,
     EmailClaimCommand, ExternalIdentity, ExternalIdentityCommand, Favourite, FavouriteCommand,
     Import, ImportCommand, LibraryCommand, LibraryEntry, Play, PlayCommand, PlayQueueCommand,
-    PlayQueueSave, Playlist, PlaylistCommand, Session, SessionCommand, Track, TrackCommand, User,
-    UserCommand,
+    PlayQueueSave, Playlist, PlaylistCommand, Session, SessionCommand, Subscription,
+    SubscriptionCommand, Track, TrackCommand, User, UserCommand,
 };
 
 /// Who issued the command and when (from its envelope).
@@ -66,6 +66,7 @@ pub enum AggregateCommand {
     Playlist(PlaylistCommand),
     PlayQueueSave(PlayQueueCommand),
     CollectionImport(CollectionImportCommand),
+    Subscription(SubscriptionCommand),
 }
 
 /// What a step did, as the runner reports it.
@@ -99,6 +100,7 @@ pub enum State {
     Playlist(Playlist),
     PlayQueueSave(PlayQueueSave),
     CollectionImport(CollectionImport),
+    Subscription(Subscription),
 }
 
 macro_rules! state_from {
@@ -123,7 +125,8 @@ state_from!(
     Play,
     Playlist,
     PlayQueueSave,
-    CollectionImport
+    CollectionImport,
+    Subscription
 );
 
 /// The step after `done` (the reports of the steps taken so far, in order).
@@ -464,6 +467,11 @@ pub fn next(command: &Command, issued: Issued, done: &[Report]) -> Next {
         | Command::ReplacePlaylistTracks { .. }
         | Command::DeletePlaylist { .. } => playlists::next(command, done),
         Command::ImportCollection { .. } => collections::next(command, done),
+        Command::Subscribe { .. }
+        | Command::PauseSubscription { .. }
+        | Command::ResumeSubscription { .. }
+        | Command::Unsubscribe { .. }
+        | Command::CheckSubscription { .. } => subscriptions::next(command, issued, done),
         // One aggregate per save: nothing to load, nothing that grows (ADR 28). It is
         // dated by the envelope, the order the read model keeps.
         Command::SavePlayQueue { save_id, queue } => only(
@@ -544,11 +552,13 @@ aggregate_command_from!(
     Play(PlayCommand),
     Playlist(PlaylistCommand),
     PlayQueueSave(PlayQueueCommand),
-    CollectionImport(CollectionImportCommand)
+    CollectionImport(CollectionImportCommand),
+    Subscription(SubscriptionCommand)
 );
 
 mod account;
 mod collections;
 mod playlists;
+mod subscriptions;
 #[cfg(test)]
 mod tests;

@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::export::routes())
         .merge(routes::playlists::routes())
         .merge(routes::play_queue::routes())
+        .merge(routes::subscriptions::routes())
         .merge(routes::stream::routes())
         .route("/openapi.json", get(openapi_json))
         .merge(routes::ops::routes())
@@ -75,6 +76,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         routes::export::Doc::openapi(),
         routes::playlists::Doc::openapi(),
         routes::play_queue::Doc::openapi(),
+        routes::subscriptions::Doc::openapi(),
         routes::stream::Doc::openapi(),
         routes::admin::Doc::openapi(),
         routes::audit::Doc::openapi(),

@@ -116,6 +116,12 @@ impl From<CommandError> for ApiError {
             | ErrorCode::TooManyEntries => StatusCode::UNPROCESSABLE_ENTITY,
             // The id is the user's own: another user's id cannot come from this edge.
             ErrorCode::NotCollectionOwner => StatusCode::FORBIDDEN,
+            ErrorCode::UnknownSubscription => StatusCode::NOT_FOUND,
+            ErrorCode::AlreadySubscribed
+            | ErrorCode::SubscriptionPaused
+            | ErrorCode::SubscriptionNotPaused
+            | ErrorCode::StaleCheck => StatusCode::CONFLICT,
+            ErrorCode::InvalidLatest => StatusCode::UNPROCESSABLE_ENTITY,
         };
         Self::new(status, error.code.as_str(), error.message)
     }

@@ -170,7 +170,7 @@ pub async fn wait_for(
 pub mod models {
     use jukebox_projections::{
         Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, PlayQueues, PlaylistEntries,
-        Playlists, Plays, ReadModel, Tracks, UserLibrary,
+        Playlists, Plays, ReadModel, Subscriptions, Tracks, UserLibrary,
     };
 
     pub const ACCOUNTS: ReadModel = ReadModel::of::<Accounts>();
@@ -185,4 +185,5 @@ pub mod models {
     pub const PLAYLISTS: ReadModel = ReadModel::of::<Playlists>();
     pub const PLAYLIST_ENTRIES: ReadModel = ReadModel::of::<PlaylistEntries>();
     pub const PLAY_QUEUES: ReadModel = ReadModel::of::<PlayQueues>();
+    pub const SUBSCRIPTIONS: ReadModel = ReadModel::of::<Subscriptions>();
 }

@@ -77,9 +77,13 @@ pub enum ListError {
     /// The link is the problem (not a list, gone, private address): 422 with this.
     #[error("{0}")]
     Refused(String),
-    /// The site failed or refused for now (429, 5xx, timeouts): 503 with this.
+    /// The site failed for now (5xx, timeouts): 503 with this.
     #[error("{0}")]
     Unavailable(String),
+    /// The site asked us to slow down (HTTP 429, a bot check): 503 with this; a
+    /// subscription backs off (ADR 40).
+    #[error("{0}")]
+    RateLimited(String),
 }
 
 #[async_trait]
@@ -107,6 +111,8 @@ pub struct ImportSettings {
     pub max_jobs_per_user: usize,
     /// `IMPORT_MAX_TRACKS_PER_USER` / `IMPORT_MAX_BYTES_PER_USER` (ADR 41).
     pub quota: Quota,
+    /// `SUBSCRIPTION_MAX_PER_USER`: subscriptions one user may have.
+    pub max_subscriptions_per_user: usize,
     /// `IMPORT_MAX_DURATION_S`: a listed entry longer than this is skipped as too long.
     pub max_duration_s: u64,
     pub uploads: Arc<dyn UploadSink>,

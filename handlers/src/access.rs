@@ -136,6 +136,7 @@ impl AccessState for Playlist {
 }
 impl AccessState for PlayQueueSave {}
 impl AccessState for jukebox_domain::CollectionImport {}
+impl AccessState for jukebox_domain::Subscription {}
 
 /// The CTEs `Run::commit` adds to its statement: `$12` is the `access_users` row and
 /// `$13` the `access_sessions` row, each a JSON object or NULL. Each reads `appended`

@@ -19,7 +19,7 @@ use crate::given::Log;
 use crate::runtime::Projection;
 use crate::{
     Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, PlayQueues, PlaylistEntries,
-    Playlists, Plays, Tracks, UserLibrary,
+    Playlists, Plays, Subscriptions, Tracks, UserLibrary,
 };
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
@@ -129,6 +129,19 @@ fn every_play_queue_event_has_a_sample(event: &PlayQueueEvent) {
 fn every_collection_event_has_a_sample(event: &jukebox_domain::CollectionImportEvent) {
     match event {
         jukebox_domain::CollectionImportEvent::CollectionImported { .. } => {}
+    }
+}
+
+/// The same for `Subscription`.
+fn every_subscription_event_has_a_sample(event: &jukebox_domain::SubscriptionEvent) {
+    use jukebox_domain::SubscriptionEvent as E;
+    match event {
+        E::Subscribed { .. }
+        | E::SubscriptionPaused { .. }
+        | E::SubscriptionResumed { .. }
+        | E::Unsubscribed { .. }
+        | E::SubscriptionChecked { .. }
+        | E::SubscriptionCheckFailed { .. } => {}
     }
 }
 
@@ -416,6 +429,44 @@ fn samples() -> Vec<EventRecord> {
             capped: false,
         },
     );
+    let subscription = format!("{user}/0123456789abcdef0123456789abcdef");
+    for event in [
+        jukebox_domain::SubscriptionEvent::Subscribed {
+            user_id: user,
+            url: "http://127.0.0.1:9/feed.xml".into(),
+            latest: Some(1),
+            at: Log::time(1),
+        },
+        jukebox_domain::SubscriptionEvent::SubscriptionChecked {
+            check: 1,
+            at: Log::time(2),
+            title: "Tones".into(),
+            found: 1,
+            new: 1,
+            skipped: 0,
+            batch_id: Uuid::from_u128(8),
+            imported: vec![jukebox_domain::CollectionEntry {
+                source: jukebox_domain::SourceRef::url(url).unwrap(),
+                track_id: TrackId::of_direct_link(url),
+                title: None,
+            }],
+            passed_over: Vec::new(),
+            next_check_at: Log::time(3),
+        },
+        jukebox_domain::SubscriptionEvent::SubscriptionCheckFailed {
+            check: 2,
+            at: Log::time(3),
+            rate_limited: true,
+            reason: "HTTP Error 429".into(),
+            failures: 1,
+            retry_at: Log::time(4),
+        },
+        jukebox_domain::SubscriptionEvent::SubscriptionPaused { at: Log::time(4) },
+        jukebox_domain::SubscriptionEvent::SubscriptionResumed { at: Log::time(5) },
+        jukebox_domain::SubscriptionEvent::Unsubscribed { at: Log::time(6) },
+    ] {
+        log = log.event(jukebox_domain::Subscription::TYPE, &subscription, event);
+    }
     log.records().to_vec()
 }
 
@@ -467,6 +518,7 @@ fn every_aggregate_type_has_samples() {
     let _ = every_playlist_event_has_a_sample;
     let _ = every_play_queue_event_has_a_sample;
     let _ = every_collection_event_has_a_sample;
+    let _ = every_subscription_event_has_a_sample;
 }
 
 #[test]
@@ -485,6 +537,7 @@ fn each_read_model_lists_exactly_the_aggregates_its_fold_reads() {
         mismatches::<Playlists>(&samples),
         mismatches::<PlaylistEntries>(&samples),
         mismatches::<PlayQueues>(&samples),
+        mismatches::<Subscriptions>(&samples),
     ]
     .concat();
     assert!(problems.is_empty(), "{}", problems.join("\n"));

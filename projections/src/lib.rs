@@ -33,6 +33,7 @@ pub mod position;
 pub mod rebuild;
 pub mod runtime;
 pub mod status;
+pub mod subscriptions;
 pub mod subsonic;
 
 pub use accounts::Accounts;
@@ -48,6 +49,7 @@ pub use playlists::{PlaylistEntries, Playlists};
 pub use plays::Plays;
 pub use position::Position;
 pub use runtime::{Projection, ProjectionRunner};
+pub use subscriptions::Subscriptions;
 
 /// Every read model, by name (`jukebox projections rebuild NAME`).
 pub const ALL: &[&str] = &[
@@ -63,6 +65,7 @@ pub const ALL: &[&str] = &[
     Playlists::NAME,
     PlaylistEntries::NAME,
     PlayQueues::NAME,
+    Subscriptions::NAME,
 ];
 
 /// Every read model as a read waits on it (`Freshness::wait_for`).
@@ -79,4 +82,5 @@ pub const MODELS: &[ReadModel] = &[
     ReadModel::of::<Playlists>(),
     ReadModel::of::<PlaylistEntries>(),
     ReadModel::of::<PlayQueues>(),
+    ReadModel::of::<Subscriptions>(),
 ];

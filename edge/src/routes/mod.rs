@@ -17,3 +17,4 @@ pub mod play_queue;
 pub mod playlists;
 pub mod plays;
 pub mod stream;
+pub mod subscriptions;

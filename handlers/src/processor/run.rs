@@ -146,6 +146,10 @@ impl<'a> Run<'a> {
                 self.apply::<jukebox_domain::CollectionImport>(aggregate_id, c, last, with)
                     .await
             }
+            AggregateCommand::Subscription(c) => {
+                self.apply::<jukebox_domain::Subscription>(aggregate_id, c, last, with)
+                    .await
+            }
             AggregateCommand::LibraryEntry(c) => {
                 // An entry with no events of its own starts from its track's last event
                 // in the per-user `Library` of logs written before issue 16 (indexed;

@@ -13,7 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use jukebox_domain::collection::{self, classify, CollectionEntry, SkippedEntry};
+use jukebox_domain::collection::{self, CollectionEntry, SkippedEntry};
 use jukebox_domain::{CollectionImportEvent, Command, SourceRef};
 use jukebox_nats::OutcomeStatus;
 use serde::{Deserialize, Serialize};
@@ -149,34 +149,15 @@ async fn list(settings: &ImportSettings, url: &str) -> Result<Listed, ApiError> 
         .map_err(|e| match e {
             ListError::OneTrack(message) => ApiError::unprocessable("not_a_collection", message),
             ListError::Refused(message) => ApiError::unprocessable("invalid_collection", message),
-            ListError::Unavailable(message) => ApiError::new(
+            ListError::Unavailable(message) | ListError::RateLimited(message) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "collection_unavailable",
                 format!("the list could not be read right now; try again later ({message})"),
             ),
         })?;
-    let mut entries = Vec::new();
-    let mut skipped = Vec::new();
-    for (index, listed) in listing.entries.iter().take(cap).enumerate() {
-        let position = index as u32 + 1;
-        match classify(listed, settings.max_duration_s) {
-            Ok(entry) => entries.push((position, entry)),
-            Err(reason) => skipped.push(SkippedEntry {
-                position,
-                title: listed
-                    .title
-                    .as_deref()
-                    .map(|t| t.chars().take(collection::MAX_TITLE_CHARS).collect()),
-                url: listed
-                    .url
-                    .as_deref()
-                    .map(collection::plain_url)
-                    .filter(|u| u.len() <= 2048)
-                    .map(str::to_owned),
-                reason,
-            }),
-        }
-    }
+    let take = listing.entries.len().min(cap);
+    let (entries, skipped) =
+        collection::classify_all(&listing.entries[..take], settings.max_duration_s);
     Ok(Listed {
         title: listing.title,
         total: listing.total,
