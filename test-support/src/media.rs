@@ -203,7 +203,10 @@ impl MediaServer {
 
     /// Puts arbitrary bytes in the served folder and returns their URL.
     pub fn file(&self, name: &str, bytes: &[u8]) -> String {
-        std::fs::write(self.dir.join(name), bytes).unwrap();
+        // Written aside and renamed: a feed rewritten while it is read is never half there.
+        let aside = self.dir.join(format!(".{name}.part"));
+        std::fs::write(&aside, bytes).unwrap();
+        std::fs::rename(&aside, self.dir.join(name)).unwrap();
         self.url(name)
     }
 

@@ -18,5 +18,6 @@ mod read_your_writes;
 mod search;
 mod shared;
 mod stream;
+mod subscriptions;
 
 use jukebox_test_support::{imports as helpers, media};
