@@ -111,9 +111,14 @@ impl CollectionLister for YtDlpLister {
 /// Whether yt-dlp's words say the site asked us to slow down: HTTP 429, or YouTube's
 /// bot check ("Sign in to confirm you're not a bot").
 pub fn rate_limited(message: &str) -> bool {
-    ["HTTP Error 429", "Too Many Requests", "Sign in to confirm", "not a bot"]
-        .iter()
-        .any(|needle| message.contains(needle))
+    [
+        "HTTP Error 429",
+        "Too Many Requests",
+        "Sign in to confirm",
+        "not a bot",
+    ]
+    .iter()
+    .any(|needle| message.contains(needle))
 }
 
 /// Search without an API key: yt-dlp `ytsearchN:`.

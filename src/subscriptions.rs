@@ -54,9 +54,10 @@ impl ScheduleSettings {
         }
     }
 
-    /// How often due checks are looked for: a tenth of the interval, 100 ms to 30 s.
+    /// How often due checks are looked for (one indexed query): a tenth of the
+    /// interval, 100 ms to 5 s, so a new subscription's first check comes soon.
     fn poll(&self) -> Duration {
-        (self.interval / 10).clamp(Duration::from_millis(100), Duration::from_secs(30))
+        (self.interval / 10).clamp(Duration::from_millis(100), Duration::from_secs(5))
     }
 
     /// The interval with ± 10% jitter, so subscriptions made together spread out.
@@ -96,7 +97,10 @@ impl Scheduler {
                             running.spawn(async move { this.check(row).await });
                         }
                     }
-                    Err(error) => warn!(error = format!("{error:#}"), "looking for due subscriptions"),
+                    Err(error) => warn!(
+                        error = format!("{error:#}"),
+                        "looking for due subscriptions"
+                    ),
                 }
             }
             tokio::select! {
@@ -127,7 +131,9 @@ impl Scheduler {
         let id = row.id.clone();
         match self.check_once(row).await {
             Ok(()) => {}
-            Err(error) => warn!(subscription = %id, error = format!("{error:#}"), "subscription check"),
+            Err(error) => {
+                warn!(subscription = %id, error = format!("{error:#}"), "subscription check")
+            }
         }
         // Let go once the model shows the check (or it failed to record): the next poll
         // then sees the new `next_check_at`, not the one this check started from.
@@ -141,8 +147,10 @@ impl Scheduler {
         let result = match self.lister.list(&row.url, cap).await {
             Ok(listing) => {
                 let take = listing.entries.len().min(cap);
-                let (entries, skipped) =
-                    collection::classify_all(&listing.entries[..take], self.settings.max_duration_s);
+                let (entries, skipped) = collection::classify_all(
+                    &listing.entries[..take],
+                    self.settings.max_duration_s,
+                );
                 CheckResult::Listed {
                     batch_id: Uuid::now_v7(),
                     title: listing.title.unwrap_or_else(|| row.url.clone()),

@@ -53,9 +53,7 @@ pub use play::{Play, PlayCommand, PlayError, PlayEvent};
 pub use play_queue::{PlayQueueCommand, PlayQueueError, PlayQueueEvent, PlayQueueSave, SavedQueue};
 pub use playlist::{Playlist, PlaylistCommand, PlaylistError, PlaylistEvent};
 pub use session::{Session, SessionCommand, SessionError, SessionEvent};
-pub use subscription::{
-    Subscription, SubscriptionCommand, SubscriptionError, SubscriptionEvent,
-};
+pub use subscription::{Subscription, SubscriptionCommand, SubscriptionError, SubscriptionEvent};
 pub use track::{StoredCover, StoredTrack, Track, TrackCommand, TrackError, TrackEvent};
 pub use user::{User, UserCommand, UserError, UserEvent};
 pub use value::{Email, PasswordHash, RevokeReason, Role, SignInMethod, TokenHash, ValueError};

@@ -43,7 +43,12 @@ pub fn check_command_id(subscription_id: &str, version: u64) -> Uuid {
 /// failure before it, at most `max`.
 pub fn backoff(failures: u32, base_s: u64, max_s: u64) -> Duration {
     let factor = 1u64 << failures.saturating_sub(1).min(30);
-    Duration::seconds(base_s.saturating_mul(factor).min(max_s).min(i64::MAX as u64) as i64)
+    Duration::seconds(
+        base_s
+            .saturating_mul(factor)
+            .min(max_s)
+            .min(i64::MAX as u64) as i64,
+    )
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -276,7 +281,9 @@ impl Subscription {
                 let mut taken = HashSet::new();
                 let new: Vec<CollectionEntry> = entries
                     .into_iter()
-                    .filter(|e| !self.seen.contains(&e.track_id) && taken.insert(e.track_id.clone()))
+                    .filter(|e| {
+                        !self.seen.contains(&e.track_id) && taken.insert(e.track_id.clone())
+                    })
                     .collect();
                 let cap = match (self.checked_since_subscribed, self.latest) {
                     (false, Some(latest)) => latest as usize,
@@ -417,7 +424,8 @@ impl Aggregate for Subscription {
                 self.title = Some(title);
                 self.checked_since_subscribed = true;
                 self.failures = 0;
-                self.seen.extend(imported.iter().map(|e| e.track_id.clone()));
+                self.seen
+                    .extend(imported.iter().map(|e| e.track_id.clone()));
                 self.seen.extend(passed_over);
                 self.last_batch = Some(batch_id);
                 self.last_imported = imported;

@@ -131,15 +131,13 @@ fn a_check_claimed_at_an_older_version_or_while_paused_is_refused() {
 
 #[test]
 fn failures_back_off_exponentially_up_to_the_cap_and_a_good_check_resets_them() {
-    let fail = |check: u32, failures: u32, after: i64| {
-        SubscriptionEvent::SubscriptionCheckFailed {
-            check,
-            at: T0,
-            rate_limited: true,
-            reason: "HTTP Error 429: Too Many Requests".into(),
-            failures,
-            retry_at: T0 + Duration::seconds(after),
-        }
+    let fail = |check: u32, failures: u32, after: i64| SubscriptionEvent::SubscriptionCheckFailed {
+        check,
+        at: T0,
+        rate_limited: true,
+        reason: "HTTP Error 429: Too Many Requests".into(),
+        failures,
+        retry_at: T0 + Duration::seconds(after),
     };
     Framework::with(())
         .given(vec![subscribed(None)])
@@ -236,11 +234,5 @@ fn subscribing_twice_is_refused_and_after_unsubscribing_starts_over() {
             subscribed(Some(1)),
         ])
         .when(check(4, listed(vec![entry(3), entry(2), entry(1)])))
-        .then_expect_events(vec![checked(
-            2,
-            3,
-            2,
-            vec![entry(3)],
-            vec![entry(2)],
-        )]);
+        .then_expect_events(vec![checked(2, 3, 2, vec![entry(3)], vec![entry(2)])]);
 }

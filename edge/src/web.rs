@@ -62,6 +62,11 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../web/plays.js"),
     ),
     (
+        "/subscriptions.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/subscriptions.js"),
+    ),
+    (
         "/apps.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/apps.js"),

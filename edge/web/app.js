@@ -1,8 +1,8 @@
 // Jukebox web app: the shell (session, navigation), search and import, the library and
 // the queue. The sign-in screens live in auth.js, the jobs in jobs.js, the player bar in
 // player.js, the queue view in queue.js, the saved queue in resume.js, Apps & devices in
-// apps.js, the admin pages in admin.js, playlists in playlists.js, the wording of errors
-// in messages.js.
+// apps.js, the admin pages in admin.js, playlists in playlists.js, subscriptions in
+// subscriptions.js, the wording of errors in messages.js.
 
 import * as API from './api.js';
 import { api, onSession } from './api.js';
@@ -17,6 +17,7 @@ import * as favourites from './favourites.js';
 import * as queueView from './queue.js';
 import * as playlistsView from './playlists.js';
 import * as collections from './collections.js';
+import * as subscriptions from './subscriptions.js';
 import { explain, loadSettings } from './messages.js';
 import {
   $, $$, h, say, toast, formatTime, trackId, trackTitle, trackArtist, trackDuration,
@@ -27,7 +28,8 @@ let me = null;
 // ---------------------------------------------------------------- navigation
 
 const views = [
-  'library', 'artists', 'artist', 'albums', 'album', 'favourites', 'playlists', 'playlist', 'search', 'jobs', 'queue',
+  'library', 'artists', 'artist', 'albums', 'album', 'favourites', 'playlists', 'playlist', 'search', 'subscriptions',
+  'jobs', 'queue',
   'apps', 'admin',
 ];
 
@@ -53,6 +55,7 @@ function route() {
   if (view === 'playlist') playlistsView.show(id);
   if (view === 'library') loadLibrary();
   if (view === 'jobs') jobsView.loadJobs();
+  if (view === 'subscriptions') subscriptions.show();
   if (view === 'queue') queueView.render();
   if (view === 'apps') { apps.show(); account.show(me); }
   if (view === 'admin') admin.show();
@@ -344,6 +347,7 @@ function setupApp() {
   queueView.setup();
   queueView.offerPlaylists(playlistsView.pick);
   playlistsView.setup();
+  subscriptions.setup();
   player.onQueueChange(() => {
     if (!$('#view-queue').hidden) queueView.render();
     if (!$('#view-library').hidden) renderLibrary();

@@ -227,7 +227,10 @@ impl Projection for Subscriptions {
 }
 
 fn select() -> String {
-    format!("SELECT {} FROM subscriptions", Subscriptions::COLUMNS.join(", "))
+    format!(
+        "SELECT {} FROM subscriptions",
+        Subscriptions::COLUMNS.join(", ")
+    )
 }
 
 /// The user's subscriptions, oldest first.

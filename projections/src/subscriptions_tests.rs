@@ -106,7 +106,12 @@ fn a_failed_check_backs_off_until_retry_at_and_a_good_one_clears_it() {
     let row = &log.rows::<Subscriptions>()[&id(1)];
     let retry_at = Log::time(20) + Duration::minutes(15);
     assert_eq!(
-        (row.failures, row.rate_limited, row.retry_at, row.next_check_at),
+        (
+            row.failures,
+            row.rate_limited,
+            row.retry_at,
+            row.next_check_at
+        ),
         (1, true, Some(retry_at), Some(retry_at))
     );
     assert_eq!(
@@ -117,7 +122,10 @@ fn a_failed_check_backs_off_until_retry_at_and_a_good_one_clears_it() {
         .event(AGGREGATE_TYPE, id(1), checked(3, vec![entry(2)]))
         .rows::<Subscriptions>();
     let row = &rows[&id(1)];
-    assert_eq!((row.failures, row.rate_limited, row.reason.clone()), (0, false, None));
+    assert_eq!(
+        (row.failures, row.rate_limited, row.reason.clone()),
+        (0, false, None)
+    );
     assert_eq!((row.checks, row.imported_total, row.version), (3, 2, 4));
 }
 

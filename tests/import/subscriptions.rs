@@ -43,10 +43,17 @@ async fn until(app: &ImportApp, token: &str, id: &str, done: impl Fn(&Value) -> 
 fn feed(app: &ImportApp, urls: &[&String]) -> String {
     let items: Vec<(String, &str)> = urls
         .iter()
-        .map(|u| (format!("Tone {}", u.rsplit('/').next().unwrap()), u.as_str()))
+        .map(|u| {
+            (
+                format!("Tone {}", u.rsplit('/').next().unwrap()),
+                u.as_str(),
+            )
+        })
         .collect();
-    let items: Vec<(&str, &str, Option<u32>)> =
-        items.iter().map(|(t, u)| (t.as_str(), *u, Some(2))).collect();
+    let items: Vec<(&str, &str, Option<u32>)> = items
+        .iter()
+        .map(|(t, u)| (t.as_str(), *u, Some(2)))
+        .collect();
     app.media.feed("subscribed.xml", "Subscribed Tones", &items)
 }
 
@@ -81,7 +88,13 @@ async fn a_subscription_imports_the_latest_then_each_new_entry_once_until_it_end
     // Newest first, as feeds and channels list.
     let url = feed(&app, &[&urls[2], &urls[1], &urls[0]]);
 
-    let response = post(&app, &alice, "/subscriptions", json!({"url": url, "latest": 2})).await;
+    let response = post(
+        &app,
+        &alice,
+        "/subscriptions",
+        json!({"url": url, "latest": 2}),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let created: Value = response.json().await.unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
@@ -90,9 +103,18 @@ async fn a_subscription_imports_the_latest_then_each_new_entry_once_until_it_end
     // Subscribing twice is refused; so is a `latest` of 0.
     let again = post(&app, &alice, "/subscriptions", json!({"url": url})).await;
     assert_eq!(error_of(again).await.0, StatusCode::CONFLICT);
-    let zero = post(&app, &alice, "/subscriptions", json!({"url": url, "latest": 0})).await;
+    let zero = post(
+        &app,
+        &alice,
+        "/subscriptions",
+        json!({"url": url, "latest": 0}),
+    )
+    .await;
     let (status, code, _) = error_of(zero).await;
-    assert_eq!((status, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_latest"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_latest")
+    );
 
     // The first check takes the latest two; the third is seen and never imported.
     let first = until(&app, &alice, &id, |s| s["checks"].as_i64() >= Some(1)).await;
@@ -146,7 +168,12 @@ async fn a_subscription_imports_the_latest_then_each_new_entry_once_until_it_end
     let imported: Vec<usize> = history
         .iter()
         .filter(|(t, _)| t == "SubscriptionChecked")
-        .map(|(_, p)| p["SubscriptionChecked"]["imported"].as_array().unwrap().len())
+        .map(|(_, p)| {
+            p["SubscriptionChecked"]["imported"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
         .collect();
     assert_eq!(imported.iter().sum::<usize>(), 3, "{imported:?}");
     assert_eq!(imported[0], 2);
@@ -158,13 +185,23 @@ async fn a_subscription_imports_the_latest_then_each_new_entry_once_until_it_end
         (reqwest::Method::POST, format!("/subscriptions/{id}/resume")),
         (reqwest::Method::DELETE, format!("/subscriptions/{id}")),
     ] {
-        assert_eq!(send(&app, &bob, method, &path).await, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            send(&app, &bob, method, &path).await,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
     }
     let (_, theirs) = get(&app, &bob, "/subscriptions").await;
     assert_eq!(theirs["subscriptions"], json!([]));
 
     // Paused: no check runs, whatever the feed gains.
-    let paused = send(&app, &alice, reqwest::Method::POST, &format!("/subscriptions/{id}/pause")).await;
+    let paused = send(
+        &app,
+        &alice,
+        reqwest::Method::POST,
+        &format!("/subscriptions/{id}/pause"),
+    )
+    .await;
     assert_eq!(paused, StatusCode::NO_CONTENT);
     let (_, before) = get(&app, &alice, &format!("/subscriptions/{id}")).await;
     assert_eq!(before["state"], "paused");
@@ -172,20 +209,44 @@ async fn a_subscription_imports_the_latest_then_each_new_entry_once_until_it_end
     let events = app.history("subscription", &aggregate_id).await.len();
     feed(&app, &[&urls[4], &urls[3], &urls[2], &urls[1], &urls[0]]);
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(app.history("subscription", &aggregate_id).await.len(), events);
+    assert_eq!(
+        app.history("subscription", &aggregate_id).await.len(),
+        events
+    );
     let (_, still) = get(&app, &alice, &format!("/subscriptions/{id}")).await;
-    assert_eq!((still["checks"].clone(), still["imported_total"].clone()), (before["checks"].clone(), json!(3)));
+    assert_eq!(
+        (still["checks"].clone(), still["imported_total"].clone()),
+        (before["checks"].clone(), json!(3))
+    );
     // Resumed: the next check imports what came meanwhile.
-    let resumed = send(&app, &alice, reqwest::Method::POST, &format!("/subscriptions/{id}/resume")).await;
+    let resumed = send(
+        &app,
+        &alice,
+        reqwest::Method::POST,
+        &format!("/subscriptions/{id}/resume"),
+    )
+    .await;
     assert_eq!(resumed, StatusCode::NO_CONTENT);
-    let again = send(&app, &alice, reqwest::Method::POST, &format!("/subscriptions/{id}/resume")).await;
+    let again = send(
+        &app,
+        &alice,
+        reqwest::Method::POST,
+        &format!("/subscriptions/{id}/resume"),
+    )
+    .await;
     assert_eq!(again, StatusCode::CONFLICT);
     until(&app, &alice, &id, |s| s["imported_total"] == 4).await;
     let progress = finished_collection(&app, &alice, &id).await;
     assert_eq!(track_ids(&progress).last(), Some(&ids[4]));
 
     // Unsubscribed: gone from the API, and no check after it.
-    let gone = send(&app, &alice, reqwest::Method::DELETE, &format!("/subscriptions/{id}")).await;
+    let gone = send(
+        &app,
+        &alice,
+        reqwest::Method::DELETE,
+        &format!("/subscriptions/{id}"),
+    )
+    .await;
     assert_eq!(gone, StatusCode::NO_CONTENT);
     let (status, _) = get(&app, &alice, &format!("/subscriptions/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -194,8 +255,17 @@ async fn a_subscription_imports_the_latest_then_each_new_entry_once_until_it_end
     let events = app.history("subscription", &aggregate_id).await;
     assert_eq!(events.last().unwrap().0, "Unsubscribed");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(app.history("subscription", &aggregate_id).await.len(), events.len());
-    let again = send(&app, &alice, reqwest::Method::DELETE, &format!("/subscriptions/{id}")).await;
+    assert_eq!(
+        app.history("subscription", &aggregate_id).await.len(),
+        events.len()
+    );
+    let again = send(
+        &app,
+        &alice,
+        reqwest::Method::DELETE,
+        &format!("/subscriptions/{id}"),
+    )
+    .await;
     assert_eq!(again, StatusCode::NOT_FOUND);
 
     nothing_in_progress(&app.app).await;
@@ -252,9 +322,18 @@ async fn a_feed_answering_429_backs_off_and_says_until_when() {
     let third = app.media.status_url(429, "third.xml");
     let response = post(&app, &alice, "/subscriptions", json!({"url": third})).await;
     let (status, code, message) = error_of(response).await;
-    assert_eq!((status, code.as_str()), (StatusCode::TOO_MANY_REQUESTS, "too_many_subscriptions"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "too_many_subscriptions")
+    );
     assert!(message.contains("SUBSCRIPTION_MAX_PER_USER"), "{message}");
-    let response = post(&app, &alice, "/subscriptions", json!({"url": "ftp://example.com/x"})).await;
+    let response = post(
+        &app,
+        &alice,
+        "/subscriptions",
+        json!({"url": "ftp://example.com/x"}),
+    )
+    .await;
     assert_eq!(error_of(response).await.0, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, _) = get(&app, &alice, "/subscriptions/not-an-id").await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -20,6 +20,7 @@ mod oidc;
 mod playback;
 mod playlists;
 mod queue;
+mod subscriptions;
 mod webdriver;
 
 use std::net::SocketAddr;
@@ -171,6 +172,7 @@ async fn a_listener_and_an_admin_use_the_web_app_in_chromium() {
     queue::shuffle_queue_and_resume(&story).await;
     playlists::create_reorder_share_import_and_play(&story).await;
     collections::import_a_feed_whole(&story).await;
+    subscriptions::subscribe_back_off_pause_and_unsubscribe(&story).await;
     admin::sessions_and_admin(&story, &job_id, &track_id).await;
     offline::offline_search_and_refused_origin(&story).await;
     account::reset_and_devices(&story, &inbox).await;

@@ -57,7 +57,14 @@ pub(super) fn next(command: &Command, issued: Issued, done: &[Report]) -> Next {
             user_id,
             expected_version,
             result,
-        } => check(subscription_id, *user_id, *expected_version, result, at, done),
+        } => check(
+            subscription_id,
+            *user_id,
+            *expected_version,
+            result,
+            at,
+            done,
+        ),
         _ => Next::Finish(Err(CommandError::new(
             ErrorCode::UnknownSubscription,
             "not a subscription command",

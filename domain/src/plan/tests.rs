@@ -662,3 +662,103 @@ fn a_collection_import_writes_the_collection_the_playlist_then_each_job() {
     }
     assert_eq!(next(&command, by(Some(user)), &done), Next::Finish(Ok(())));
 }
+
+/// A subscription check: the subscription first (a failed check is that one step, with
+/// the outcome); then what it imports goes through the collection import of the same
+/// id, into the same playlist; a check that imports nothing finishes there.
+#[test]
+fn a_subscription_check_records_itself_then_imports_through_the_collection() {
+    use crate::collection::{self, CollectionEntry};
+    use crate::subscription::{CheckResult, SubscriptionEvent};
+    let user = id(1);
+    let subscription_id = format!("{user}/0123");
+    let url = "http://127.0.0.1:9/t1.mp3";
+    let entry = CollectionEntry {
+        track_id: TrackId::of_direct_link(url),
+        source: SourceRef::url(url).unwrap(),
+        title: None,
+    };
+    let at = OffsetDateTime::UNIX_EPOCH;
+    let check = |result| Command::CheckSubscription {
+        subscription_id: subscription_id.clone(),
+        user_id: user,
+        expected_version: 1,
+        result,
+    };
+    let failed = check(CheckResult::Failed {
+        rate_limited: true,
+        reason: "HTTP Error 429".into(),
+        backoff_base_s: 60,
+        backoff_max_s: 600,
+    });
+    match next(&failed, by(Some(user)), &[]) {
+        Next::Step(Step::Apply {
+            aggregate_id,
+            command: AggregateCommand::Subscription(_),
+            last: true,
+        }) => assert_eq!(aggregate_id, subscription_id),
+        other => panic!("the subscription alone, not {other:?}"),
+    }
+    let listed = check(CheckResult::Listed {
+        batch_id: id(2),
+        title: "Tones".into(),
+        entries: vec![entry.clone()],
+        skipped: Vec::new(),
+        listed: 1,
+        capped: false,
+        next_check_at: at,
+    });
+    let mut subscription = Subscription::default();
+    subscription.apply(SubscriptionEvent::Subscribed {
+        user_id: user,
+        url: "http://127.0.0.1:9/feed.xml".into(),
+        latest: None,
+        at,
+    });
+    let mut nothing = subscription.clone();
+    nothing.apply(SubscriptionEvent::SubscriptionChecked {
+        check: 1,
+        at,
+        title: "Tones".into(),
+        found: 1,
+        new: 0,
+        skipped: 0,
+        batch_id: id(2),
+        imported: Vec::new(),
+        passed_over: Vec::new(),
+        next_check_at: at,
+    });
+    let done = [applied(&["SubscriptionChecked"], nothing)];
+    assert_eq!(next(&listed, by(Some(user)), &done), Next::Finish(Ok(())));
+    subscription.apply(SubscriptionEvent::SubscriptionChecked {
+        check: 1,
+        at,
+        title: "Tones".into(),
+        found: 1,
+        new: 1,
+        skipped: 0,
+        batch_id: id(2),
+        imported: vec![entry.clone()],
+        passed_over: Vec::new(),
+        next_check_at: at,
+    });
+    let done = [applied(&["SubscriptionChecked"], subscription)];
+    match next(&listed, by(Some(user)), &done) {
+        Next::Step(Step::Apply {
+            aggregate_id,
+            command:
+                AggregateCommand::CollectionImport(crate::CollectionImportCommand::Import {
+                    batch_id,
+                    entries,
+                    playlist_id,
+                    ..
+                }),
+            last: false,
+        }) => {
+            assert_eq!(aggregate_id, subscription_id);
+            assert_eq!((batch_id, entries), (id(2), vec![entry]));
+            assert_eq!(playlist_id, collection::playlist_id(&subscription_id));
+        }
+        other => panic!("the collection next, not {other:?}"),
+    }
+}

@@ -119,8 +119,14 @@ impl From<SubscriptionRow> for SubscriptionView {
             subscribed_at: rfc3339(row.subscribed_at),
             checks: row.checks,
             last_checked_at: row.last_checked_at.map(rfc3339),
-            next_check_at: (!paused).then_some(row.next_check_at).flatten().map(rfc3339),
-            retry_at: (row.failures > 0).then_some(row.retry_at).flatten().map(rfc3339),
+            next_check_at: (!paused)
+                .then_some(row.next_check_at)
+                .flatten()
+                .map(rfc3339),
+            retry_at: (row.failures > 0)
+                .then_some(row.retry_at)
+                .flatten()
+                .map(rfc3339),
             reason: (row.failures > 0).then_some(row.reason).flatten(),
             rate_limited: row.failures > 0 && row.rate_limited,
             failures: row.failures,
