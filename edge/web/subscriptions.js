@@ -83,7 +83,7 @@ function row(s) {
   return h('li', { class: `subscription-row state-${s.state}`, 'data-id': s.id },
     h('div', {},
       h('strong', {}, name),
-      h('div', { class: 'hint' }, s.url),
+      s.title ? h('div', { class: 'hint' }, s.url) : null,
       h('p', { class: 'subscription-status', role: 'status' }, status(s)),
       h('div', { class: 'hint' }, `${s.imported_total} imported · `,
         h('a', { href: `#/playlist/${s.playlist_id}` }, 'Playlist'))),
@@ -115,8 +115,8 @@ async function unsubscribe(s, name) {
   if (!window.confirm(`Unsubscribe from “${name}”? What was imported stays.`)) return;
   try {
     await api(`/subscriptions/${s.id}`, { method: 'DELETE' });
-    say($('#subscriptions-message'), `Unsubscribed from “${name}”.`, 'ok');
     await load();
+    say($('#subscriptions-message'), `Unsubscribed from “${name}”. What it imported stays.`, 'ok');
   } catch (error) {
     say($('#subscriptions-message'), explain(error), 'error');
   }

@@ -68,6 +68,12 @@ pub async fn subscribe_back_off_pause_and_unsubscribe(story: &Story) {
         )
         .await;
     assert_fits(browser, "subscriptions at 390").await;
+    browser
+        .exec(
+            "document.querySelector('#subscriptions-list li').scrollIntoView();",
+            vec![],
+        )
+        .await;
     browser.screenshot(&shot("subscriptions-2-390")).await;
     browser.resize(1280, 800).await;
 
