@@ -150,6 +150,12 @@ pub enum Command {
     EnableUser {
         user_id: Uuid,
     },
+    /// Erases the account (ADR 42): releases its address and identities, then records
+    /// `UserErased`, destroying its key in that commit. By the owner (the edge checked
+    /// the re-authentication) or an admin.
+    EraseUser {
+        user_id: Uuid,
+    },
     /// Opens an import job for the user (the downloader takes it from `ImportRequested`).
     RequestImport {
         job_id: Uuid,
@@ -324,6 +330,7 @@ impl Command {
             Self::RevokeRole { .. } => "user.revoke_role",
             Self::DisableUser { .. } => "user.disable",
             Self::EnableUser { .. } => "user.enable",
+            Self::EraseUser { .. } => "user.erase",
             Self::RequestImport { .. } => "import.request",
             Self::ChangeImportStage { .. } => "import.change_stage",
             Self::StoreTrack { .. } => "track.store",
@@ -405,6 +412,7 @@ pub enum ErrorCode {
     /// A check claimed before the subscription changed (another check, a pause).
     StaleCheck,
     InvalidLatest,
+    AccountErased,
 }
 
 impl ErrorCode {
@@ -454,6 +462,7 @@ impl ErrorCode {
             Self::SubscriptionNotPaused => "subscription_not_paused",
             Self::StaleCheck => "stale_check",
             Self::InvalidLatest => "invalid_latest",
+            Self::AccountErased => "account_erased",
         }
     }
 }
@@ -508,6 +517,7 @@ impl From<crate::UserError> for CommandError {
                 ErrorCode::TokenExpired
             }
             crate::UserError::SameEmail => ErrorCode::SameEmail,
+            crate::UserError::Erased => ErrorCode::AccountErased,
         };
         Self::new(code, error.to_string())
     }

@@ -21,12 +21,20 @@ impl ExternalIdentity {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ExternalIdentityCommand {
-    Link { user_id: Uuid },
+    Link {
+        user_id: Uuid,
+    },
+    /// The account was erased: the identity may sign up again. Only its holder
+    /// releases it; otherwise nothing happens.
+    Release {
+        user_id: Uuid,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ExternalIdentityEvent {
     IdentityLinked { user_id: Uuid },
+    IdentityReleased { user_id: Uuid },
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -39,6 +47,7 @@ impl DomainEvent for ExternalIdentityEvent {
     fn event_type(&self) -> String {
         match self {
             Self::IdentityLinked { .. } => "IdentityLinked".into(),
+            Self::IdentityReleased { .. } => "IdentityReleased".into(),
         }
     }
     fn event_version(&self) -> String {
@@ -68,12 +77,20 @@ impl Aggregate for ExternalIdentity {
                     .await;
                 Ok(())
             }
+            ExternalIdentityCommand::Release { user_id } => {
+                if self.user_id == Some(user_id) {
+                    sink.write(ExternalIdentityEvent::IdentityReleased { user_id }, self)
+                        .await;
+                }
+                Ok(())
+            }
         }
     }
 
     fn apply(&mut self, event: Self::Event) {
         match event {
             ExternalIdentityEvent::IdentityLinked { user_id } => self.user_id = Some(user_id),
+            ExternalIdentityEvent::IdentityReleased { .. } => self.user_id = None,
         }
     }
 }

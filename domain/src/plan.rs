@@ -460,7 +460,8 @@ pub fn next(command: &Command, issued: Issued, done: &[Report]) -> Next {
         | Command::SignOutOtherSessions { .. }
         | Command::RequestEmailChange { .. }
         | Command::IssueEmailChange { .. }
-        | Command::ConfirmEmailChange { .. } => finished(done),
+        | Command::ConfirmEmailChange { .. }
+        | Command::EraseUser { .. } => finished(done),
         Command::CreatePlaylist { .. }
         | Command::EditPlaylist { .. }
         | Command::MovePlaylistEntry { .. }

@@ -6,6 +6,7 @@
 //! owner's changes (password reset and change, new address) are in `changes.rs` (ADR 29).
 
 mod changes;
+mod erase;
 mod event_type;
 pub use changes::EmailChange;
 
@@ -41,6 +42,9 @@ pub struct User {
     /// The address change waiting for its link to be followed.
     #[serde(default)]
     email_change: Option<EmailChange>,
+    /// Erased (ADR 42): every command is refused from then on.
+    #[serde(default)]
+    erased: bool,
 }
 
 impl User {
@@ -74,9 +78,17 @@ impl User {
     pub fn is_admin(&self) -> bool {
         self.user_id.is_some() && !self.disabled && self.roles.contains(&Role::Admin)
     }
+    pub fn erased(&self) -> bool {
+        self.erased
+    }
+    /// Linked external identities, as (issuer, subject).
+    pub fn identities(&self) -> &[(String, String)] {
+        &self.identities
+    }
 
     fn known(&self) -> Result<(), UserError> {
         match self.user_id {
+            Some(_) if self.erased => Err(UserError::Erased),
             Some(_) => Ok(()),
             None => Err(UserError::UnknownUser),
         }
@@ -166,6 +178,8 @@ pub enum UserCommand {
         token_hash: TokenHash,
         now: OffsetDateTime,
     },
+    /// Erasure (ADR 42): the processor destroys the user's key in the same commit.
+    Erase,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -250,6 +264,9 @@ pub enum UserEvent {
         from: Email,
         to: Email,
     },
+    /// The account was erased: its key is gone, so every sealed field of its events reads
+    /// "erased"; read models delete the user's rows (ADR 42).
+    UserErased,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -278,6 +295,8 @@ pub enum UserError {
     EmailChangeTokenExpired,
     #[error("this is already the account's address")]
     SameEmail,
+    #[error("this account was deleted")]
+    Erased,
 }
 
 impl Aggregate for User {

@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::favourites::routes())
         .merge(routes::plays::routes())
         .merge(routes::account::routes())
+        .merge(routes::erase::routes())
         .merge(routes::devices::routes())
         .merge(routes::export::routes())
         .merge(routes::playlists::routes())
@@ -72,6 +73,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         routes::favourites::Doc::openapi(),
         routes::plays::Doc::openapi(),
         routes::account::Doc::openapi(),
+        routes::erase::Doc::openapi(),
         routes::devices::Doc::openapi(),
         routes::export::Doc::openapi(),
         routes::playlists::Doc::openapi(),

@@ -84,9 +84,10 @@ impl From<CommandError> for ApiError {
             ErrorCode::EmailTaken | ErrorCode::UserExists | ErrorCode::IdentityLinked => {
                 StatusCode::CONFLICT
             }
-            ErrorCode::UnknownUser | ErrorCode::NotInLibrary | ErrorCode::UnknownCredential => {
-                StatusCode::NOT_FOUND
-            }
+            ErrorCode::UnknownUser
+            | ErrorCode::AccountErased
+            | ErrorCode::NotInLibrary
+            | ErrorCode::UnknownCredential => StatusCode::NOT_FOUND,
             ErrorCode::CredentialExists | ErrorCode::TooManyCredentials => StatusCode::CONFLICT,
             ErrorCode::UnknownPlaylist | ErrorCode::UnknownPlaylistEntry => StatusCode::NOT_FOUND,
             ErrorCode::NotPlaylistOwner => StatusCode::FORBIDDEN,

@@ -25,6 +25,9 @@ pub struct UserAccess {
     disabled: bool,
     roles: Vec<String>,
     session_epoch: u32,
+    /// The account was erased in this step: the row is deleted instead, with the user's
+    /// sessions, and the user's key destroyed (ADR 42).
+    erased: bool,
 }
 
 /// An `access_sessions` row.
@@ -68,6 +71,19 @@ impl AccessState for User {
         aggregate_id.parse().ok()
     }
     fn user_access(&self) -> Option<UserAccess> {
+        if self.erased() {
+            // Nothing personal travels to the statement that deletes the row.
+            return Some(UserAccess {
+                user_id: self.user_id()?,
+                email: String::new(),
+                password_hash: None,
+                verified: false,
+                disabled: true,
+                roles: Vec::new(),
+                session_epoch: self.session_epoch(),
+                erased: true,
+            });
+        }
         Some(UserAccess {
             user_id: self.user_id()?,
             email: self.email()?.to_string(),
@@ -76,6 +92,7 @@ impl AccessState for User {
             disabled: self.disabled(),
             roles: self.roles().iter().map(|r| r.as_str().to_owned()).collect(),
             session_epoch: self.session_epoch(),
+            erased: false,
         })
     }
 }
@@ -141,9 +158,31 @@ impl AccessState for jukebox_domain::Subscription {}
 /// The CTEs `Run::commit` adds to its statement: `$12` is the `access_users` row and
 /// `$13` the `access_sessions` row, each a JSON object or NULL. Each reads `appended`
 /// first, so the events' primary key settles a race before the row is locked: two
-/// commits on one aggregate locking in the other order would deadlock.
+/// commits on one aggregate locking in the other order would deadlock. An erased user's
+/// row (`"erased": true`) deletes the access rows and destroys the key instead, in the
+/// commit that appends `UserErased`, with what the edge wrote of the user's (where each
+/// session and app credential was last used, what plays now) (ADR 42).
 pub const ACCESS_CTES: &str = "
-    user_access AS (
+    erasure AS (
+        SELECT ($12::jsonb ->> 'user_id')::uuid AS user_id
+        WHERE ($12::jsonb ->> 'erased')::boolean AND (SELECT count(*) FROM appended) > 0
+    ), erased_key AS (
+        INSERT INTO user_keys (user_id, key, erased_at)
+        SELECT user_id, NULL, now() FROM erasure
+        ON CONFLICT (user_id) DO UPDATE SET key = NULL, erased_at = EXCLUDED.erased_at
+        RETURNING 1
+    ), erased_user AS (
+        DELETE FROM access_users WHERE user_id IN (SELECT user_id FROM erasure) RETURNING 1
+    ), erased_sessions AS (
+        DELETE FROM access_sessions WHERE user_id IN (SELECT user_id FROM erasure) RETURNING 1
+    ), erased_session_use AS (
+        DELETE FROM session_use WHERE user_id IN (SELECT user_id FROM erasure) RETURNING 1
+    ), erased_credential_use AS (
+        DELETE FROM app_credential_use WHERE user_id IN (SELECT user_id FROM erasure)
+        RETURNING 1
+    ), erased_now_playing AS (
+        DELETE FROM now_playing WHERE user_id IN (SELECT user_id FROM erasure) RETURNING 1
+    ), user_access AS (
         INSERT INTO access_users (user_id, email, password_hash, verified, disabled, roles,
                                   session_epoch)
         SELECT r.user_id, r.email, r.password_hash, r.verified, r.disabled, r.roles,
@@ -151,6 +190,7 @@ pub const ACCESS_CTES: &str = "
         FROM jsonb_to_record($12::jsonb) AS r(user_id uuid, email text, password_hash text,
              verified boolean, disabled boolean, roles text[], session_epoch integer)
         WHERE $12::jsonb IS NOT NULL AND (SELECT count(*) FROM appended) > 0
+          AND NOT COALESCE(($12::jsonb ->> 'erased')::boolean, false)
         ON CONFLICT (user_id) DO UPDATE SET
             email = EXCLUDED.email, password_hash = EXCLUDED.password_hash,
             verified = EXCLUDED.verified, disabled = EXCLUDED.disabled,

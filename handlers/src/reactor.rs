@@ -241,7 +241,10 @@ impl MailReactor {
         if attempts > 1 {
             info!(attempts, "an earlier try did not finish; trying again");
         }
+        let erased = jukebox_nats::sealed::reads_erased(&record.payload);
         let mail = match (record.aggregate_type.as_str(), record.event_type.as_str()) {
+            // The user was erased: no address to mail, nothing to retry (ADR 42).
+            _ if erased => None,
             ("user", "UserSignedUp" | "VerificationRequested") => {
                 self.verification(bus, record, event_id).await?
             }
@@ -268,6 +271,7 @@ impl MailReactor {
                 self.fail_points.check("reactor.after_send")?;
                 kind
             }
+            None if erased => "erased",
             None => "none",
         };
         sqlx::query(

@@ -32,6 +32,17 @@ pub async fn by_id(pool: &PgPool, user_id: Uuid) -> Result<Option<AccountRow>, s
     .await
 }
 
+/// How many enabled admins there are besides `user_id` (erasing the last one is refused).
+pub async fn other_admins(pool: &PgPool, user_id: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM access_users
+         WHERE user_id <> $1 AND NOT disabled AND 'admin' = ANY(roles)",
+    )
+    .bind(user_id)
+    .fetch_one(pool)
+    .await
+}
+
 /// Whether session `s` is live for user `u` (the aliases of [`authenticate`] and
 /// [`verdict_sql`]): the user's, not revoked, and started under the current epoch.
 const LIVE: &str = "COALESCE(s.user_id = u.user_id AND NOT s.revoked

@@ -95,6 +95,7 @@ pub fn apply_user_event(
 }
 
 impl Projection for Accounts {
+    const USER_COLUMN: Option<&'static str> = Some("user_id");
     const NAME: &'static str = "accounts";
     const AGGREGATES: &'static [&'static str] = &["user"];
     const TABLE: &'static str = "accounts";

@@ -26,6 +26,7 @@ pub struct AdminUserRow {
 }
 
 impl Projection for AdminUsers {
+    const USER_COLUMN: Option<&'static str> = Some("user_id");
     const NAME: &'static str = "admin_users";
     const AGGREGATES: &'static [&'static str] = &["user", "session"];
     const TABLE: &'static str = "admin_users";

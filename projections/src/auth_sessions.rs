@@ -45,6 +45,7 @@ fn reason_name(reason: RevokeReason) -> &'static str {
 }
 
 impl Projection for AuthSessions {
+    const USER_COLUMN: Option<&'static str> = Some("user_id");
     const NAME: &'static str = "auth_sessions";
     const AGGREGATES: &'static [&'static str] = &["session"];
     const TABLE: &'static str = "auth_sessions";

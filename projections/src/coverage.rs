@@ -54,7 +54,8 @@ fn every_event_has_a_sample(
         | UserEvent::SessionsEnded
         | UserEvent::EmailChangeRequested { .. }
         | UserEvent::EmailChangeIssued { .. }
-        | UserEvent::EmailChanged { .. } => {}
+        | UserEvent::EmailChanged { .. }
+        | UserEvent::UserErased => {}
     }
     match session {
         SessionEvent::SessionStarted { .. }
@@ -82,7 +83,8 @@ fn every_event_has_a_sample(
         | EmailClaimEvent::EmailReleased { .. } => {}
     }
     match identity {
-        ExternalIdentityEvent::IdentityLinked { .. } => {}
+        ExternalIdentityEvent::IdentityLinked { .. }
+        | ExternalIdentityEvent::IdentityReleased { .. } => {}
     }
 }
 
@@ -211,6 +213,7 @@ fn samples() -> Vec<EventRecord> {
             from: email.clone(),
             to: email.clone(),
         },
+        UserEvent::UserErased,
     ] {
         log = log.event(jukebox_domain::User::TYPE, user, event);
     }
@@ -314,11 +317,12 @@ fn samples() -> Vec<EventRecord> {
     ] {
         log = log.event(jukebox_domain::EmailClaim::TYPE, &email, event);
     }
-    log = log.event(
-        jukebox_domain::ExternalIdentity::TYPE,
-        "google:1",
+    for event in [
         ExternalIdentityEvent::IdentityLinked { user_id: user },
-    );
+        ExternalIdentityEvent::IdentityReleased { user_id: user },
+    ] {
+        log = log.event(jukebox_domain::ExternalIdentity::TYPE, "google:1", event);
+    }
     let credential_id = Uuid::from_u128(4);
     for event in [
         AppCredentialEvent::AppCredentialCreated {

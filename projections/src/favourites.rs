@@ -28,6 +28,7 @@ pub struct FavouriteRow {
 }
 
 impl Projection for Favourites {
+    const USER_COLUMN: Option<&'static str> = Some("user_id");
     const NAME: &'static str = "favourites";
     const AGGREGATES: &'static [&'static str] = &[jukebox_domain::favourite::AGGREGATE_TYPE];
     const TABLE: &'static str = "favourites";

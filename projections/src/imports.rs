@@ -43,6 +43,7 @@ impl JobRow {
 }
 
 impl Projection for Jobs {
+    const USER_COLUMN: Option<&'static str> = Some("user_id");
     const NAME: &'static str = "jobs";
     const AGGREGATES: &'static [&'static str] = &["import"];
     const TABLE: &'static str = "jobs";

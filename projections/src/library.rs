@@ -70,6 +70,7 @@ fn sort_key(value: Option<&str>) -> String {
 }
 
 impl Projection for UserLibrary {
+    const USER_COLUMN: Option<&'static str> = Some("user_id");
     const NAME: &'static str = "library";
     const AGGREGATES: &'static [&'static str] = &["track", "library", "library_entry"];
     const TABLE: &'static str = "library";

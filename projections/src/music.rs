@@ -239,6 +239,7 @@ fn count_out(rows: &mut HashMap<String, MusicRow>, user_id: Uuid, entry: &MusicR
 }
 
 impl Projection for Music {
+    const USER_COLUMN: Option<&'static str> = Some("user_id");
     const NAME: &'static str = "music";
     const AGGREGATES: &'static [&'static str] = &["track", "library", "library_entry"];
     const TABLE: &'static str = "music";

@@ -34,6 +34,7 @@ fn saved(event: &EventRecord) -> Option<jukebox_domain::SavedQueue> {
 }
 
 impl Projection for PlayQueues {
+    const USER_COLUMN: Option<&'static str> = Some("user_id");
     const NAME: &'static str = "play_queues";
     const AGGREGATES: &'static [&'static str] = &[jukebox_domain::play_queue::AGGREGATE_TYPE];
     const TABLE: &'static str = "play_queues";

@@ -59,6 +59,7 @@ fn as_i64(n: u64) -> i64 {
 }
 
 impl Projection for Playlists {
+    const USER_COLUMN: Option<&'static str> = Some("owner_id");
     const NAME: &'static str = "playlists";
     const AGGREGATES: &'static [&'static str] = &[jukebox_domain::playlist::AGGREGATE_TYPE];
     const TABLE: &'static str = "playlists";

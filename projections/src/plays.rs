@@ -32,6 +32,7 @@ impl Plays {
 }
 
 impl Projection for Plays {
+    const USER_COLUMN: Option<&'static str> = Some("user_id");
     const NAME: &'static str = "plays";
     const AGGREGATES: &'static [&'static str] = &[jukebox_domain::play::AGGREGATE_TYPE];
     const TABLE: &'static str = "plays";

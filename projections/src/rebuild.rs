@@ -15,7 +15,7 @@ use sqlx::{PgConnection, PgPool};
 use tracing::info;
 
 use crate::position::{Checkpoint, Position};
-use crate::runtime::{apply_events, copy_in, Projection};
+use crate::runtime::{apply_events, copy_in, erasure, forget_user, Projection};
 
 #[derive(Debug, Clone)]
 pub struct RebuildReport {
@@ -67,7 +67,10 @@ pub async fn rebuild<P: Projection>(
             // The live projector folds what the relay published (ADR 33).
             published::withhold(&mut event.payload);
             keys.open_payload(&mut event.payload, sealed::ERASED);
-            if P::consumes(&event) {
+            // An erasure deletes the user's rows where it stands, as live (ADR 42).
+            if let Some(user) = erasure::<P>(&event) {
+                forget_user::<P>(&mut rows, user);
+            } else if P::consumes(&event) {
                 P::apply(&mut rows, &event);
             }
             position = Position::of(&event);

@@ -62,6 +62,37 @@ pub trait Projection: Send + Sync + 'static {
     fn consumes(event: &EventRecord) -> bool {
         Self::AGGREGATES.contains(&event.aggregate_type.as_str())
     }
+
+    /// The (uuid) column naming the user a row belongs to: a `UserErased` deletes that
+    /// user's rows where it stands in the log, live and in a rebuild (ADR 42). `None`:
+    /// the model keeps nothing of a user's.
+    const USER_COLUMN: Option<&'static str> = None;
+}
+
+/// The user this event erases, when `P` keeps rows of users (ADR 42). Erasures reach the
+/// runtime, not the fold: they delete rows that no key names.
+pub fn erasure<P: Projection>(event: &EventRecord) -> Option<uuid::Uuid> {
+    P::USER_COLUMN?;
+    (event.aggregate_type == "user" && event.event_type == "UserErased")
+        .then(|| event.aggregate_id.parse().ok())
+        .flatten()
+}
+
+/// Whether a batch holding `event` has work for `P`: its fold's events, or an erasure.
+pub fn takes<P: Projection>(event: &EventRecord) -> bool {
+    P::consumes(event) || erasure::<P>(event).is_some()
+}
+
+/// Forgets an erased user's rows of a rebuild's in-memory fold (the live runtime deletes
+/// them in SQL: [`apply_events`]).
+pub fn forget_user<P: Projection>(rows: &mut HashMap<String, P::Row>, user: uuid::Uuid) {
+    let Some(column) = P::USER_COLUMN else { return };
+    let index = P::COLUMNS
+        .iter()
+        .position(|c| *c == column)
+        .expect("USER_COLUMN is one of COLUMNS");
+    let user = user.to_string();
+    rows.retain(|_, row| P::copy_fields(row)[index].as_deref() != Some(user.as_str()));
 }
 
 /// Loads the rows with these keys.
@@ -158,8 +189,28 @@ async fn write<P: Projection>(
     Ok(())
 }
 
-/// Applies events (already known to be after the checkpoint) to `table`.
+/// Applies events (already known to be after the checkpoint) to `table`. An erasure
+/// deletes the user's rows where it stands: the events before it are folded first.
 pub async fn apply_events<P: Projection>(
+    conn: &mut PgConnection,
+    table: &str,
+    events: &[EventRecord],
+) -> Result<(), sqlx::Error> {
+    let mut start = 0;
+    for (i, event) in events.iter().enumerate() {
+        if let (Some(user), Some(column)) = (erasure::<P>(event), P::USER_COLUMN) {
+            fold_events::<P>(conn, table, &events[start..i]).await?;
+            sqlx::query(&format!("DELETE FROM {table} WHERE {column} = $1"))
+                .bind(user)
+                .execute(&mut *conn)
+                .await?;
+            start = i + 1;
+        }
+    }
+    fold_events::<P>(conn, table, &events[start..]).await
+}
+
+async fn fold_events<P: Projection>(
     conn: &mut PgConnection,
     table: &str,
     events: &[EventRecord],
@@ -421,7 +472,7 @@ impl<P: Projection> BatchHandler for Batches<'_, P> {
             .last()
             .and_then(|m| m.info().ok())
             .is_none_or(|info| info.pending == 0);
-        let consumed = events.iter().any(P::consumes);
+        let consumed = events.iter().any(takes::<P>);
         if let Err(error) = self.fill_gap(messages, &events).await {
             return Err(BatchError::Retry(error.context(format!(
                 "re-feeding projection {} from the log",

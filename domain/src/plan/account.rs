@@ -2,10 +2,12 @@
 
 use uuid::Uuid;
 
-use super::{apply, finished, only, Issued, Next, Report, State};
+use super::{apply, finished, only, AggregateCommand, Issued, Next, Report, State, Step};
 use crate::command::{Command, CommandError, ErrorCode};
 use crate::value::{SignInMethod, TokenHash};
-use crate::{EmailClaimCommand, SessionCommand, UserCommand};
+use crate::{
+    EmailClaimCommand, ExternalIdentity, ExternalIdentityCommand, SessionCommand, UserCommand,
+};
 
 /// The next step of an account command; `None` for the other commands.
 pub(super) fn next(command: &Command, issued: Issued, done: &[Report]) -> Option<Next> {
@@ -159,8 +161,74 @@ pub(super) fn next(command: &Command, issued: Issued, done: &[Report]) -> Option
                 _ => finished(done),
             }
         }
+        Command::EraseUser { user_id } => erase(issued, done, *user_id),
         _ => return None,
     })
+}
+
+/// Erasure (ADR 42): someone else must be an enabled admin (checked as `by_admin` does);
+/// then the account is read, its address and linked identities released, and the last
+/// step records `UserErased`, which the processor commits with the key's destruction.
+/// The releases come first: once the key is gone the address no longer opens.
+fn erase(issued: Issued, done: &[Report], user_id: Uuid) -> Next {
+    use Report::Applied;
+    let rest = match issued.by.filter(|issuer| *issuer != user_id) {
+        None => done,
+        Some(issuer) => match done {
+            [] => return Next::Step(Step::ReadUser { user_id: issuer }),
+            [Applied {
+                state: State::User(admin),
+                ..
+            }, ..]
+                if !admin.is_admin() =>
+            {
+                return Next::Finish(Err(CommandError::new(
+                    ErrorCode::NotAdmin,
+                    "this needs the admin role",
+                )))
+            }
+            [_, rest @ ..] => rest,
+        },
+    };
+    let user = match rest {
+        [] => return Next::Step(Step::ReadUser { user_id }),
+        [Applied {
+            state: State::User(user),
+            ..
+        }, ..] => user,
+        _ => return finished(done),
+    };
+    if user.user_id().is_none() {
+        return Next::Finish(Err(crate::UserError::UnknownUser.into()));
+    }
+    let mut releases: Vec<(String, AggregateCommand)> = Vec::new();
+    if user.erased() {
+        // Already erased (or a redelivery past its commit): nothing more to release.
+        if rest.len() == 1 {
+            return Next::Finish(Err(crate::UserError::Erased.into()));
+        }
+    } else if let Some(email) = user.email() {
+        releases.push((
+            email.as_str().to_owned(),
+            EmailClaimCommand::Release { user_id }.into(),
+        ));
+        for (issuer, subject) in user.identities() {
+            releases.push((
+                ExternalIdentity::id(issuer, subject),
+                ExternalIdentityCommand::Release { user_id }.into(),
+            ));
+        }
+    }
+    let taken = rest.len() - 1;
+    match releases.get(taken) {
+        Some((aggregate_id, command)) => Next::Step(Step::Apply {
+            aggregate_id: aggregate_id.clone(),
+            command: command.clone(),
+            last: false,
+        }),
+        None if taken == releases.len() => apply(&user_id.to_string(), UserCommand::Erase, true),
+        None => finished(done),
+    }
 }
 
 /// Every session ends (an event on the user, which bumps the epoch), then the caller's

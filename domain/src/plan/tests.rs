@@ -408,6 +408,7 @@ fn all_commands() -> Vec<Command> {
         },
         Command::DisableUser { user_id: id(7) },
         Command::EnableUser { user_id: id(7) },
+        Command::EraseUser { user_id: id(7) },
         Command::RequestImport {
             job_id: id(3),
             user_id: id(1),

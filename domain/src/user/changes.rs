@@ -101,6 +101,10 @@ impl User {
                     to: change.email.clone(),
                 }]
             }
+            UserCommand::Erase => {
+                self.known()?;
+                vec![UserEvent::UserErased]
+            }
             _ => vec![],
         })
     }
@@ -139,6 +143,7 @@ impl User {
                 // A reset link went to the old address: it no longer counts.
                 self.password_reset = None;
             }
+            UserEvent::UserErased => self.apply_erased(),
             _ => {}
         }
     }

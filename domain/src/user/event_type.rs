@@ -27,6 +27,7 @@ impl DomainEvent for UserEvent {
             Self::EmailChangeRequested { .. } => "EmailChangeRequested",
             Self::EmailChangeIssued { .. } => "EmailChangeIssued",
             Self::EmailChanged { .. } => "EmailChanged",
+            Self::UserErased => "UserErased",
         }
         .into()
     }

@@ -138,7 +138,7 @@ async fn change_email(
 
 /// The caller's current password, checked like a sign-in (same limits). An account
 /// without a password (Google) passes unless `required`.
-async fn check_password(
+pub(crate) async fn check_password(
     state: &AppState,
     user: &AuthUser,
     addr: &str,

@@ -7,6 +7,7 @@ pub mod app_credentials;
 pub mod audit;
 pub mod auth;
 pub mod devices;
+pub mod erase;
 pub mod export;
 pub mod favourites;
 pub mod imports;

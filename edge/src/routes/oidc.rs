@@ -342,20 +342,25 @@ async fn finish(
     Ok(response)
 }
 
-/// The user linked to (issuer, subject), from the `external_identity` aggregate (its id a
-/// keyed hash, ADR 43).
+/// The user linked to (issuer, subject) now, from the `external_identity` aggregate (its
+/// id a keyed hash, ADR 43; an erased account released it, ADR 42).
 async fn linked_user(
     state: &AppState,
     issuer: &str,
     subject: &str,
 ) -> Result<Option<Uuid>, ApiError> {
+    use jukebox_domain::ExternalIdentityEvent::{IdentityLinked, IdentityReleased};
     let id = (state.claim_ids)
         .id("external_identity", &ExternalIdentity::id(issuer, subject))
         .await?;
-    let first = log::first(&state.pool, "external_identity", &id).await?;
-    Ok(first
-        .and_then(|event| event.decode::<jukebox_domain::ExternalIdentityEvent>().ok())
-        .map(|jukebox_domain::ExternalIdentityEvent::IdentityLinked { user_id }| user_id))
+    let events = log::aggregate(&state.pool, "external_identity", &id, None, None).await?;
+    Ok(events
+        .iter()
+        .filter_map(|event| event.decode::<jukebox_domain::ExternalIdentityEvent>().ok())
+        .fold(None, |_, event| match event {
+            IdentityLinked { user_id } => Some(user_id),
+            IdentityReleased { .. } => None,
+        }))
 }
 
 /// A first sign-in: a new account, unless the address already has one (then the person

@@ -184,3 +184,88 @@ fn a_password_change_ends_every_session_then_opens_the_caller_s_under_the_new_ep
         step(&id(2).to_string(), start, true)
     );
 }
+
+fn erase() -> Command {
+    Command::EraseUser { user_id: id(1) }
+}
+
+#[test]
+fn an_erasure_releases_the_address_and_identities_then_records_the_erasure() {
+    let user_id = id(1).to_string();
+    assert_eq!(
+        next(&erase(), by(Some(id(1))), &[]),
+        Next::Step(Step::ReadUser { user_id: id(1) })
+    );
+    let google = user(vec![
+        UserEvent::UserSignedUpWithIdentity {
+            user_id: id(1),
+            email: Email::parse("alice@example.com").unwrap(),
+            issuer: "https://accounts.google.com".into(),
+            subject: "42".into(),
+        },
+        UserEvent::EmailVerified,
+    ]);
+    let mut done = vec![applied(&[], google)];
+    assert_eq!(
+        next(&erase(), by(Some(id(1))), &done),
+        step(
+            "alice@example.com",
+            EmailClaimCommand::Release { user_id: id(1) },
+            false
+        )
+    );
+    done.push(applied(&["EmailReleased"], EmailClaim::default()));
+    assert_eq!(
+        next(&erase(), by(Some(id(1))), &done),
+        step(
+            "https://accounts.google.com|42",
+            crate::ExternalIdentityCommand::Release { user_id: id(1) },
+            false
+        )
+    );
+    done.push(applied(
+        &["IdentityReleased"],
+        crate::ExternalIdentity::default(),
+    ));
+    assert_eq!(
+        next(&erase(), by(Some(id(1))), &done),
+        step(&user_id, UserCommand::Erase, true)
+    );
+    done.push(applied(&["UserErased"], user(vec![])));
+    assert_eq!(next(&erase(), by(Some(id(1))), &done), Next::Finish(Ok(())));
+}
+
+#[test]
+fn an_erasure_by_someone_else_needs_an_admin_and_an_erased_account_is_refused() {
+    // Bob (2) is no admin: refused before anything is read of Alice.
+    let done = [applied(&[], user(vec![signed_up(id(2))]))];
+    let Next::Finish(Err(error)) = next(&erase(), by(Some(id(2))), &done) else {
+        panic!("not refused");
+    };
+    assert_eq!(error.code, crate::command::ErrorCode::NotAdmin);
+    // An admin reads the issuer first, then the account.
+    let admin = user(vec![
+        signed_up(id(2)),
+        UserEvent::RoleGranted {
+            role: crate::value::Role::Admin,
+        },
+    ]);
+    let mut done = vec![applied(&[], admin)];
+    assert_eq!(
+        next(&erase(), by(Some(id(2))), &done),
+        Next::Step(Step::ReadUser { user_id: id(1) })
+    );
+    done.push(applied(
+        &[],
+        user(vec![signed_up(id(1)), UserEvent::UserErased]),
+    ));
+    let Next::Finish(Err(error)) = next(&erase(), by(Some(id(2))), &done) else {
+        panic!("not refused");
+    };
+    assert_eq!(error.message, "this account was deleted");
+    // No such account.
+    let Next::Finish(Err(error)) = next(&erase(), by(None), &[applied(&[], user(vec![]))]) else {
+        panic!("not refused");
+    };
+    assert_eq!(error.message, "no such account");
+}
