@@ -209,11 +209,13 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         topology,
     } = services.clone();
 
-    // The object store, for uploads (api, web) and tracks (downloader).
+    // The object store, for uploads (api, web), tracks (downloader) and an erased user's
+    // uploads (reactor).
     let store = if roles.contains(&Role::Api)
         || roles.contains(&Role::Web)
         || roles.contains(&Role::Stream)
         || roles.contains(&Role::Downloader)
+        || roles.contains(&Role::Reactor)
     {
         let store_config = options.config.store_config()?;
         Some(
@@ -446,6 +448,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
             mailer,
             settings,
         );
+        reactor.store = store.clone();
         reactor.ack_wait = options.ack_wait;
         reactor.command_wait = options.command_wait;
         reactor.fail_points = options.fail_points.clone();

@@ -7,7 +7,9 @@
 //! - `SignUpAttempted` (a sign-up found the address taken) with an "already registered"
 //!   mail to the owner, when verification is required (otherwise sign-up answers 409);
 //! - the owner's account changes (`reactor/account.rs`, ADR 29): reset and confirmation
-//!   links made like verification links, and notices of a changed password or address.
+//!   links made like verification links, and notices of a changed password or address;
+//! - `UserErased` (`reactor/erasure.rs`, ADR 42): the user's own uploads leave the
+//!   object store.
 //!
 //! What it did is recorded in `reactor_effects`, keyed by (reactor, event id), so a
 //! redelivered or re-fed event sends nothing twice. The record is written after the SMTP
@@ -38,9 +40,10 @@ use crate::mail::{Mail, Mailer};
 pub const CONSUMER: &str = "reactor-mail";
 
 mod account;
+mod erasure;
 
 /// The events this reactor answers (subjects below `evt.`).
-pub const SUBJECTS: [&str; 8] = [
+pub const SUBJECTS: [&str; 9] = [
     "evt.user.*.UserSignedUp",
     "evt.user.*.VerificationRequested",
     "evt.email_claim.*.SignUpAttempted",
@@ -49,6 +52,7 @@ pub const SUBJECTS: [&str; 8] = [
     "evt.user.*.PasswordChanged",
     "evt.user.*.EmailChangeRequested",
     "evt.user.*.EmailChanged",
+    "evt.user.*.UserErased",
 ];
 
 /// What the mails say and how links are made.
@@ -115,6 +119,8 @@ pub struct MailReactor {
     pub redeliveries: Redeliveries,
     pub metrics: MailMetrics,
     pub fail_points: FailPoints,
+    /// Where an erased user's uploads are deleted from (ADR 42).
+    pub store: Option<Arc<dyn crate::storage::ObjectStore>>,
 }
 
 impl MailReactor {
@@ -137,6 +143,7 @@ impl MailReactor {
             redeliveries: Redeliveries::default(),
             metrics: MailMetrics::default(),
             fail_points: FailPoints::default(),
+            store: None,
         }
     }
 
@@ -241,6 +248,12 @@ impl MailReactor {
         if attempts > 1 {
             info!(attempts, "an earlier try did not finish; trying again");
         }
+        if (record.aggregate_type.as_str(), record.event_type.as_str()) == ("user", "UserErased")
+        {
+            let deleted = self.erase_uploads(record).await?;
+            info!(deleted, "the erased user's own uploads deleted");
+            return self.record_effect(event_id, "uploads_deleted").await;
+        }
         let erased = jukebox_nats::sealed::reads_erased(&record.payload);
         let mail = match (record.aggregate_type.as_str(), record.event_type.as_str()) {
             // The user was erased: no address to mail, nothing to retry (ADR 42).
@@ -274,6 +287,10 @@ impl MailReactor {
             None if erased => "erased",
             None => "none",
         };
+        self.record_effect(event_id, effect).await
+    }
+
+    async fn record_effect(&self, event_id: &str, effect: &str) -> Result<(), ReactError> {
         sqlx::query(
             "UPDATE reactor_effects SET done_at = now(), effect = $3
              WHERE reactor = $1 AND event_id = $2",

@@ -215,6 +215,37 @@ pub async fn last_of_types_between<'e, E: PgExecutor<'e>>(
     Ok(last.map(|(xid, global_position)| position(&xid, global_position)))
 }
 
+/// The uploads (`upload:` tracks) `user` ever added to a library that no other user ever
+/// added: what an erasure deletes from the object store (ADR 42). Any other user's entry,
+/// held or removed since, keeps the track.
+pub async fn uploads_only_of<'e, E: PgExecutor<'e>>(
+    executor: E,
+    user: Uuid,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "WITH mine AS (
+             SELECT substr(aggregate_id, length($1) + 2) AS track_id FROM events
+             WHERE aggregate_type = 'library_entry' AND aggregate_id LIKE $1 || '/upload:%'
+             UNION
+             SELECT payload::jsonb -> event_type ->> 'track_id' FROM events
+             WHERE aggregate_type = 'library' AND aggregate_id = $1
+         )
+         SELECT track_id FROM mine m
+         WHERE track_id LIKE 'upload:%'
+           AND NOT EXISTS (SELECT 1 FROM events o
+                           WHERE o.aggregate_type = 'library_entry'
+                             AND o.aggregate_id LIKE '%/' || m.track_id
+                             AND o.aggregate_id NOT LIKE $1 || '/%')
+           AND NOT EXISTS (SELECT 1 FROM events o
+                           WHERE o.aggregate_type = 'library' AND o.aggregate_id <> $1
+                             AND o.payload::jsonb -> o.event_type ->> 'track_id' = m.track_id)
+         ORDER BY track_id",
+    )
+    .bind(user.to_string())
+    .fetch_all(executor)
+    .await
+}
+
 /// One aggregate's events in order, those recorded at or before `as_of` when given, at
 /// most `limit` when given.
 pub async fn aggregate<'e, E: PgExecutor<'e>>(

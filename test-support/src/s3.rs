@@ -60,6 +60,11 @@ impl S3sFs {
         panic!("s3s-fs ({}) did not start listening", bin.display());
     }
 
+    /// The folder s3s-fs keeps its buckets in: `<bucket>/<object key>` for each object.
+    pub fn root(&self) -> &std::path::Path {
+        self._root.path()
+    }
+
     /// How `S3Store` reaches this server's `bucket`.
     pub fn store_config(&self, bucket: &str) -> S3Config {
         S3Config {

@@ -6,6 +6,7 @@
 mod admin;
 mod collections;
 mod crash;
+mod erasure;
 mod export;
 mod failures;
 mod flow;
