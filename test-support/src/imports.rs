@@ -210,8 +210,9 @@ impl ImportApp {
     pub async fn finished_job(&self, token: &str, job_id: &str) -> Value {
         for _ in 0..600 {
             let response = self.job(token, job_id).await;
-            assert_eq!(response.status(), StatusCode::OK, "job {job_id}");
-            let body: Value = response.json().await.unwrap();
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or_default();
+            assert_eq!(status, StatusCode::OK, "job {job_id}: {body}");
             if matches!(body["status"].as_str(), Some("completed" | "failed")) {
                 self.app
                     .note(body["position"].as_str().expect("a job's position"));
