@@ -248,8 +248,7 @@ impl MailReactor {
         if attempts > 1 {
             info!(attempts, "an earlier try did not finish; trying again");
         }
-        if (record.aggregate_type.as_str(), record.event_type.as_str()) == ("user", "UserErased")
-        {
+        if (record.aggregate_type.as_str(), record.event_type.as_str()) == ("user", "UserErased") {
             let deleted = self.erase_uploads(record).await?;
             info!(deleted, "the erased user's own uploads deleted");
             return self.record_effect(event_id, "uploads_deleted").await;

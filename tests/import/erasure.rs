@@ -132,7 +132,10 @@ fn jukebox(app: &ImportApp, args: &[&str]) -> String {
 async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
     let app = import_app(Options {
         s3: true,
-        extra: vec![("STREAM_SIGNING_SECRET", "stream-secret-for-tests-0123456789".into())],
+        extra: vec![(
+            "STREAM_SIGNING_SECRET",
+            "stream-secret-for-tests-0123456789".into(),
+        )],
         ..Default::default()
     })
     .await;
@@ -166,7 +169,11 @@ async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
         .into_iter()
         .filter(|k| k.contains(&own))
         .collect();
-    assert_eq!(own_objects.len(), 2, "the upload and its cover: {own_objects:?}");
+    assert_eq!(
+        own_objects.len(),
+        2,
+        "the upload and its cover: {own_objects:?}"
+    );
 
     // Without the password: refused, nothing erased.
     let erase = |body: Value| {
@@ -181,7 +188,9 @@ async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "password_required", "{body}");
-    let wrong = erase(json!({"password": "not her password"})).await.unwrap();
+    let wrong = erase(json!({"password": "not her password"}))
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.library(&ann).await.len(), 2);
 
@@ -197,7 +206,10 @@ async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
         .to_owned();
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
     let body: Value = erased.json().await.unwrap();
-    assert_eq!((&body["user_id"], &body["erased"]), (&json!(ann_id), &json!(true)));
+    assert_eq!(
+        (&body["user_id"], &body["erased"]),
+        (&json!(ann_id), &json!(true))
+    );
     // Her token no longer opens anything.
     let me = app
         .app
@@ -215,7 +227,9 @@ async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
     })
     .await;
     assert!(
-        object_keys(&root).iter().any(|k| k.ends_with(&format!("{shared}.m4a"))),
+        object_keys(&root)
+            .iter()
+            .any(|k| k.ends_with(&format!("{shared}.m4a"))),
         "{:?}",
         object_keys(&root)
     );
@@ -312,7 +326,10 @@ async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
     }
     // The audit trail, as the operator's CLI prints it.
     let shown = jukebox(&app, &["events", "show", "user", &ann_id.to_string()]);
-    assert!(shown.contains("UserSignedUp") && shown.contains("UserErased"), "{shown}");
+    assert!(
+        shown.contains("UserSignedUp") && shown.contains("UserErased"),
+        "{shown}"
+    );
     assert!(shown.contains("\"erased\""), "{shown}");
     for needle in needles {
         assert!(!shown.contains(needle), "{shown}");
