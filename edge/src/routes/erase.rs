@@ -162,9 +162,11 @@ async fn reauthenticate(
     }
     let started = log::first(&state.pool, "session", &user.session_id.to_string()).await?;
     let recent = started.is_some_and(|event| {
-        let google =
-            event.payload["SessionStarted"]["method"] == serde_json::json!(SignInMethod::Google);
-        google && OffsetDateTime::now_utc() - event.recorded_at < RECENT_SIGN_IN
+        let method = &event.payload["SessionStarted"]["method"];
+        let external = [SignInMethod::Google, SignInMethod::Oidc]
+            .iter()
+            .any(|m| *method == serde_json::json!(m));
+        external && OffsetDateTime::now_utc() - event.recorded_at < RECENT_SIGN_IN
     });
     if !recent {
         return Err(ApiError::forbidden(
