@@ -8,10 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use jukebox_handlers::{Downloader, MailReactor, Processor, Relay};
 use jukebox_nats::{CommandBus, Namespace, Topology};
-use jukebox_projections::{
-    Accounts, AdminUsers, AuthSessions, Favourites, Jobs, Music, PlayQueues, PlaylistEntries,
-    Playlists, Plays, ProjectionRunner, Tracks, UserLibrary,
-};
+use jukebox_projections::ProjectionRunner;
 use secrecy::ExposeSecret;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
@@ -351,45 +348,10 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         runner.fail_points = options.fail_points.clone();
         runner.ack_wait = options.ack_wait;
         runner.redeliveries = redeliveries.clone();
-        let (admin_users, accounts) = (runner.clone(), runner.clone());
-        let (jobs, tracks, library) = (runner.clone(), runner.clone(), runner.clone());
-        let music = runner.clone();
-        let (favourites, plays) = (runner.clone(), runner.clone());
-        let (playlists, playlist_entries) = (runner.clone(), runner.clone());
-        let play_queues = runner.clone();
-        let subscriptions = runner.clone();
-        let sessions = runner;
-        let stop = shutdown.clone();
-        tasks.spawn(async move { ("projector", admin_users.run::<AdminUsers>(stop).await) });
-        let stop = shutdown.clone();
-        tasks.spawn(async move { ("projector", accounts.run::<Accounts>(stop).await) });
-        let stop = shutdown.clone();
-        tasks.spawn(async move { ("projector", sessions.run::<AuthSessions>(stop).await) });
-        let stop = shutdown.clone();
-        tasks.spawn(async move { ("projector", jobs.run::<Jobs>(stop).await) });
-        let stop = shutdown.clone();
-        tasks.spawn(async move { ("projector", tracks.run::<Tracks>(stop).await) });
-        let stop = shutdown.clone();
-        tasks.spawn(async move { ("projector", library.run::<UserLibrary>(stop).await) });
-        let stop = shutdown.clone();
-        tasks.spawn(async move { ("projector", music.run::<Music>(stop).await) });
-        let stop = shutdown.clone();
-        tasks.spawn(async move { ("projector", favourites.run::<Favourites>(stop).await) });
-        let stop = shutdown.clone();
-        tasks.spawn(async move { ("projector", plays.run::<Plays>(stop).await) });
-        let stop = shutdown.clone();
-        tasks.spawn(async move { ("projector", playlists.run::<Playlists>(stop).await) });
         let stop = shutdown.clone();
         tasks.spawn(async move {
-            let entries = playlist_entries.run::<PlaylistEntries>(stop).await;
-            ("projector", entries)
-        });
-        let stop = shutdown.clone();
-        tasks.spawn(async move { ("projector", play_queues.run::<PlayQueues>(stop).await) });
-        let stop = shutdown.clone();
-        tasks.spawn(async move {
-            let run = subscriptions.run::<jukebox_projections::Subscriptions>(stop);
-            ("projector", run.await)
+            let all = runner.run_group(jukebox_projections::every_model(), stop);
+            ("projector", all.await)
         });
     }
     if roles.contains(&Role::Downloader) {

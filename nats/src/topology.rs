@@ -177,6 +177,20 @@ impl Topology {
             .await
     }
 
+    /// Removes the per-model projector consumers of releases before ADR 39, which one
+    /// consumer (`proj-all`) replaced, so that they do not linger in `nats consumer ls`.
+    /// Best effort: one that is not there is what every start after the first finds.
+    pub async fn retire_projection_consumers(&self, js: &jetstream::Context, models: &[&str]) {
+        let stream = self.namespace.events_stream();
+        for model in models {
+            let name = format!("proj-{model}");
+            match js.delete_consumer_from_stream(&name, &stream).await {
+                Ok(_) => tracing::info!(consumer = %name, "retired a per-model projector consumer"),
+                Err(error) => tracing::debug!(consumer = %name, %error, "nothing to retire"),
+            }
+        }
+    }
+
     /// The downloader's durable consumer on `ImportRequested` events. `slots` jobs are in
     /// hand at once (`max_ack_pending`); a job is offered `max_deliver` times in all.
     pub async fn downloader_consumer(

@@ -1,6 +1,7 @@
-//! Read models built from the event log. Each projection is a durable consumer on
-//! `EVENTS` that applies a batch and writes its checkpoint in one Postgres transaction;
-//! events at or below the checkpoint are skipped, so redelivery changes nothing.
+//! Read models built from the event log. One durable consumer on `EVENTS` feeds them all
+//! (`projector`); each applies a batch and writes its checkpoint in one Postgres
+//! transaction; events at or below the checkpoint are skipped, so redelivery changes
+//! nothing.
 //! `rebuild` replays the Postgres log into a shadow table and swaps it in.
 //!
 //! This crate is also the read side's API: typed query functions per read model
@@ -30,6 +31,7 @@ pub mod play_queue;
 pub mod playlists;
 pub mod plays;
 pub mod position;
+pub mod projector;
 pub mod rebuild;
 pub mod runtime;
 pub mod status;
@@ -48,7 +50,8 @@ pub use play_queue::PlayQueues;
 pub use playlists::{PlaylistEntries, Playlists};
 pub use plays::Plays;
 pub use position::Position;
-pub use runtime::{Projection, ProjectionRunner};
+pub use projector::{ProjectionRunner, ProjectorGroup};
+pub use runtime::Projection;
 pub use subscriptions::Subscriptions;
 
 /// Every read model, by name (`jukebox projections rebuild NAME`).
@@ -68,6 +71,24 @@ pub const ALL: &[&str] = &[
     Subscriptions::NAME,
 ];
 
+/// Every read model, fed by the one consumer `proj-all` (ADR 39).
+pub fn every_model() -> ProjectorGroup {
+    ProjectorGroup::named(projector::EVERY_MODEL)
+        .with::<AdminUsers>()
+        .with::<Accounts>()
+        .with::<AuthSessions>()
+        .with::<Jobs>()
+        .with::<Tracks>()
+        .with::<UserLibrary>()
+        .with::<Music>()
+        .with::<Favourites>()
+        .with::<Plays>()
+        .with::<Playlists>()
+        .with::<PlaylistEntries>()
+        .with::<PlayQueues>()
+        .with::<Subscriptions>()
+}
+
 /// Every read model as a read waits on it (`Freshness::wait_for`).
 pub const MODELS: &[ReadModel] = &[
     ReadModel::of::<AdminUsers>(),
@@ -84,3 +105,13 @@ pub const MODELS: &[ReadModel] = &[
     ReadModel::of::<PlayQueues>(),
     ReadModel::of::<Subscriptions>(),
 ];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_consumer_feeds_every_model() {
+        assert_eq!(super::every_model().models(), super::ALL);
+        let waited: Vec<&str> = super::MODELS.iter().map(|m| m.name).collect();
+        assert_eq!(waited, super::ALL);
+    }
+}

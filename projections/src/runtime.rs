@@ -1,24 +1,17 @@
-//! The projector runtime: what a read model implements, how its rows are loaded and
-//! written, and the live consumer's batch handler (the loop is `jukebox_nats::consumer`'s).
+//! The projection runtime: what a read model implements, and how its rows are loaded,
+//! folded and written, with its checkpoint. The live consumer is `projector`'s.
 
 use std::collections::HashMap;
 use std::fmt::Debug;
-use std::marker::PhantomData;
 use std::ops::Bound;
-use std::time::{Duration, Instant};
 
-use async_nats::jetstream;
 use jukebox_domain::published;
 use jukebox_nats::{sealed, user_keys};
-use jukebox_nats::{
-    BatchError, BatchHandler, ConsumerRuntime, EventRecord, FailPointFired, FailPoints, Topology,
-};
+use jukebox_nats::{EventRecord, FailPoints};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool};
-use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
-use crate::freshness::AppliedNotifier;
 use crate::position::{Checkpoint, Position};
 
 /// A read model kept in one table whose rows are keyed by one column.
@@ -322,187 +315,6 @@ pub async fn refeed_from_log<P: Projection>(
         last.store(&mut tx, P::NAME).await?;
         tx.commit().await?;
         total += missing.len() as u64;
-    }
-}
-
-#[derive(Clone)]
-pub struct ProjectionRunner {
-    pool: PgPool,
-    client: async_nats::Client,
-    topology: Topology,
-    pub batch_size: usize,
-    pub ack_wait: Duration,
-    pub fail_points: FailPoints,
-    /// Shared with the process' other consumers (`/metrics`).
-    pub redeliveries: jukebox_nats::Redeliveries,
-}
-
-impl ProjectionRunner {
-    pub fn new(pool: PgPool, client: async_nats::Client, topology: Topology) -> Self {
-        Self {
-            pool,
-            client,
-            topology,
-            batch_size: 1_000,
-            ack_wait: Duration::from_secs(30),
-            fail_points: FailPoints::default(),
-            redeliveries: jukebox_nats::Redeliveries::default(),
-        }
-    }
-
-    /// Consumes `EVENTS` into projection `P` until `shutdown`.
-    pub async fn run<P: Projection>(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let js = jetstream::new(self.client.clone());
-        let consumer = self
-            .topology
-            .projection_consumer(&js, P::NAME, self.ack_wait)
-            .await?;
-        // Readers waiting for a position are woken after each commit.
-        let applied = AppliedNotifier::default();
-        let notifier_stop = shutdown.child_token();
-        tokio::spawn(
-            applied
-                .clone()
-                .run(self.pool.clone(), notifier_stop.clone()),
-        );
-        let _stop_notifier = notifier_stop.drop_guard();
-        // A bus that holds nothing (everything older than EVENTS' max_age) delivers no
-        // batch to find a gap with: what the relay published and this model has not
-        // applied is then only in the log.
-        let events = js
-            .get_stream(self.topology.namespace.events_stream())
-            .await?
-            .get_info()
-            .await?;
-        if events.state.messages == 0 {
-            let relayed = crate::status::relayed(&self.pool).await?;
-            let refed = refeed_from_log::<P>(&self.pool, Bound::Included(relayed)).await?;
-            if refed > 0 {
-                info!(projection = P::NAME, events = refed, "re-fed from the log");
-                applied.wake();
-            }
-        }
-        info!(projection = P::NAME, "projector started");
-        let batches = Batches::<P> {
-            pool: &self.pool,
-            fail_points: &self.fail_points,
-            applied,
-            checkpoint_stored: std::sync::Mutex::new(Instant::now()),
-            last_sequence: std::sync::Mutex::new(None),
-            projection: PhantomData,
-        };
-        ConsumerRuntime::new("projector", &format!("proj-{}", P::NAME))
-            .with(&self.fail_points, &self.redeliveries)
-            .batches(&consumer, self.batch_size, &shutdown, &batches)
-            .await?;
-        info!(projection = P::NAME, "projector stopped");
-        Ok(())
-    }
-}
-
-/// How long a projector may leave its checkpoint behind events that are not its model's.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-
-/// The consumer's handler: applies a batch to projection `P` with its checkpoint.
-struct Batches<'a, P> {
-    pool: &'a PgPool,
-    fail_points: &'a FailPoints,
-    applied: AppliedNotifier,
-    /// When the checkpoint was last written.
-    checkpoint_stored: std::sync::Mutex<Instant>,
-    /// The stream sequence of the last message applied in this run: a batch that does
-    /// not follow it (the first one, or one after messages `EVENTS` dropped) is checked
-    /// against the log first.
-    last_sequence: std::sync::Mutex<Option<u64>>,
-    projection: PhantomData<fn() -> P>,
-}
-
-impl<P: Projection> Batches<'_, P> {
-    /// Re-feeds from the log what the bus skipped before `messages`, if anything.
-    async fn fill_gap(
-        &self,
-        messages: &[jetstream::Message],
-        events: &[EventRecord],
-    ) -> anyhow::Result<()> {
-        let first = messages
-            .first()
-            .and_then(|m| m.info().ok())
-            .map(|i| i.stream_sequence);
-        let follows = {
-            let last = self.last_sequence.lock().expect("sequence lock");
-            matches!((*last, first), (Some(last), Some(first)) if first == last + 1)
-        };
-        if !follows {
-            if let Some(next) = events.iter().map(Position::of).min() {
-                let refed = refeed_from_log::<P>(self.pool, Bound::Excluded(next)).await?;
-                if refed > 0 {
-                    info!(projection = P::NAME, events = refed, "re-fed from the log");
-                    self.applied.wake();
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn applied_through(&self, messages: &[jetstream::Message]) {
-        if let Some(info) = messages.last().and_then(|m| m.info().ok()) {
-            *self.last_sequence.lock().expect("sequence lock") = Some(info.stream_sequence);
-        }
-    }
-}
-
-impl<P: Projection> BatchHandler for Batches<'_, P> {
-    async fn apply(&self, messages: &[jetstream::Message]) -> Result<(), BatchError> {
-        let events: Vec<EventRecord> = messages
-            .iter()
-            .filter_map(|m| match serde_json::from_slice(&m.payload) {
-                Ok(event) => Some(event),
-                Err(error) => {
-                    warn!(%error, subject = %m.subject, "unreadable event skipped");
-                    None
-                }
-            })
-            .collect();
-        // A batch with nothing for this model only moves its checkpoint, and that can
-        // wait: skipping the transaction saves most of a projector's work under load,
-        // when most events are other models'. The checkpoint still follows within
-        // `CHECKPOINT_EVERY`, and at once when the batch reaches the stream's end, so
-        // lag figures stay true and an idle model is never left behind.
-        let at_end = messages
-            .last()
-            .and_then(|m| m.info().ok())
-            .is_none_or(|info| info.pending == 0);
-        let consumed = events.iter().any(takes::<P>);
-        if let Err(error) = self.fill_gap(messages, &events).await {
-            return Err(BatchError::Retry(error.context(format!(
-                "re-feeding projection {} from the log",
-                P::NAME
-            ))));
-        }
-        {
-            let mut stored = self.checkpoint_stored.lock().expect("checkpoint lock");
-            if !at_end && !consumed && stored.elapsed() < CHECKPOINT_EVERY {
-                drop(stored);
-                self.applied_through(messages);
-                return Ok(());
-            }
-            *stored = Instant::now();
-        }
-        match apply_batch::<P>(self.pool, &events, self.fail_points).await {
-            Ok(applied_now) => {
-                if applied_now > 0 {
-                    self.applied.wake();
-                }
-                self.applied_through(messages);
-                Ok(())
-            }
-            Err(error) => match error.downcast::<FailPointFired>() {
-                Ok(fired) => Err(BatchError::FailPoint(fired)),
-                Err(error) => Err(BatchError::Retry(
-                    error.context(format!("projection {}", P::NAME)),
-                )),
-            },
-        }
     }
 }
 

@@ -213,3 +213,49 @@ async fn a_gap_before_a_batch_is_refed_from_the_log_then_the_batch_applies() {
     );
     app.cleanup().await;
 }
+
+/// ADR 39: one consumer (`proj-all`) feeds every read model, each from its own
+/// checkpoint, and the per-model consumers of earlier releases are removed at start.
+#[tokio::test]
+async fn one_consumer_feeds_every_model_and_retires_the_per_model_ones() {
+    let app = spawn_app(&[Role::Api, Role::Processor, Role::Relay]).await;
+    let js = app.js();
+    let topology = &app.services.topology;
+    // What a release before ADR 39 left on the stream.
+    for model in ["accounts", "admin_users"] {
+        topology
+            .projection_consumer(&js, model, Duration::from_secs(30))
+            .await
+            .unwrap();
+    }
+    let response = app.sign_up("one@example.com").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let position = app.position_of(&response);
+
+    let projector = app.start(&[Role::Projector], FailPoints::default()).await;
+    app.applied(
+        &position,
+        &[
+            ReadModel::of::<AdminUsers>(),
+            ReadModel::of::<jukebox_projections::Accounts>(),
+        ],
+    )
+    .await;
+    let emails: Vec<String> = sqlx::query_scalar("SELECT email FROM admin_users")
+        .fetch_all(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(emails, ["one@example.com"]);
+    let mut names = Vec::new();
+    let mut consumers = js
+        .get_stream(topology.namespace.events_stream())
+        .await
+        .unwrap()
+        .consumer_names();
+    while let Some(name) = futures::StreamExt::next(&mut consumers).await {
+        names.push(name.unwrap());
+    }
+    assert_eq!(names, ["proj-all"]);
+    projector.stop().await.unwrap();
+    app.cleanup().await;
+}

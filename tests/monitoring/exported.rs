@@ -166,7 +166,7 @@ async fn every_metric_the_alerts_use_is_exported_by_a_role() {
     assert_eq!(
         sample(
             projector,
-            r#"jukebox_consumer_redeliveries_total{consumer="proj-accounts"}"#
+            r#"jukebox_consumer_redeliveries_total{consumer="proj-all"}"#
         ),
         Some(0.0)
     );
