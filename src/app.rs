@@ -82,7 +82,8 @@ impl Services {
     /// Connects to Postgres and NATS and makes sure the streams exist.
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
         let pool = PgPoolOptions::new()
-            .max_connections(32)
+            .max_connections(config.database_max_connections)
+            .idle_timeout(Duration::from_secs(60))
             // Fail fast while Postgres is down: callers answer 503 rather than hang.
             .acquire_timeout(Duration::from_secs(3))
             // sqlx pings every connection it hands out by default: a round trip per

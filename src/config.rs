@@ -143,6 +143,9 @@ pub struct Config {
     /// The processor's group-commit workers (`COMMIT_GROUP_WORKERS`, default 4; 0 commits
     /// every command alone): steps of concurrent commands share a statement and a commit.
     pub commit_group_workers: usize,
+    /// Connections each process may open to Postgres (`DATABASE_MAX_CONNECTIONS`,
+    /// default 32); idle ones close after a minute.
+    pub database_max_connections: u32,
 }
 
 impl Config {
@@ -324,6 +327,7 @@ impl Config {
             failpoints: env.string("JUKEBOX_FAILPOINTS", ""),
             ack_wait: Duration::from_millis(env.parse("ACK_WAIT_MS", 30_000u64)?.max(100)),
             commit_group_workers: env.parse("COMMIT_GROUP_WORKERS", 4usize)?,
+            database_max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 32u32)?.max(2),
         })
     }
 }

@@ -275,6 +275,8 @@ pub async fn spawn_app_with(roles: &[Role], extra: &[(&str, String)]) -> TestApp
         // Every test client is 127.0.0.1: limits are set by the tests that test them.
         ("RATE_LIMIT_PER_ACCOUNT", "1000".into()),
         ("RATE_LIMIT_PER_ADDRESS", "1000".into()),
+        // Postgres allows 100 connections to every test binary running at once.
+        ("DATABASE_MAX_CONNECTIONS", "12".into()),
     ]);
     vars.extend(extra.iter().cloned());
     let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
