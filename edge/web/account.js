@@ -1,9 +1,10 @@
 // The account part of "Apps & devices": the devices signed in (from /api/me/sessions;
 // end one, or every other one), the password, the email address and the download of
-// my data (/api/me/export, a zip). App credentials
+// my data (/api/me/export, a zip), and deleting the account (DELETE /api/me). App credentials
 // are listed above it by apps.js.
 
-import { api, renewSession } from './api.js';
+import { api, renewSession, signOut } from './api.js';
+import * as auth from './auth.js';
 import { explain } from './messages.js';
 import { $, h, say, formatDate } from './ui.js';
 
@@ -12,6 +13,7 @@ export function setup() {
   $('#password-form').addEventListener('submit', changePassword);
   $('#email-form').addEventListener('submit', changeEmail);
   $('#export-download').addEventListener('click', downloadExport);
+  $('#erase-form').addEventListener('submit', eraseAccount);
 }
 
 export function show(user) {
@@ -122,5 +124,23 @@ async function downloadExport() {
     say($('#export-message'), explain(error), 'error');
   } finally {
     button.disabled = false;
+  }
+}
+
+async function eraseAccount(event) {
+  event.preventDefault();
+  const form = event.target;
+  const password = new FormData(form).get('password');
+  if (!window.confirm('Delete your account for good? Your library, playlists and history go with it.')) return;
+  say($('#erase-message'), 'Deleting your account…');
+  try {
+    await api('/me', { method: 'DELETE', json: password ? { password } : {} });
+    form.reset();
+    say($('#erase-message'), '');
+    // The server ended every session; this ends the one here (a 401 is expected).
+    await signOut().catch(() => {});
+    auth.show('Your account is deleted. The address can sign up again as someone new.', 'ok');
+  } catch (error) {
+    say($('#erase-message'), explain(error), 'error');
   }
 }

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use jukebox_nats::claim_ids::{self, ClaimIds, CLAIM_TYPES};
-use jukebox_nats::{sealed, user_keys};
+use jukebox_nats::{log, sealed, user_keys};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -32,14 +32,7 @@ pub async fn rekey_claims(pool: &PgPool) -> Result<u64, sqlx::Error> {
     let ids = ClaimIds::new(pool.clone());
     let mut moved = 0;
     for aggregate_type in CLAIM_TYPES {
-        let plain: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT aggregate_id FROM events
-             WHERE aggregate_type = $1 AND left(aggregate_id, length($2)) <> $2",
-        )
-        .bind(aggregate_type)
-        .bind(claim_ids::PREFIX)
-        .fetch_all(pool)
-        .await?;
+        let plain = log::ids_without_prefix(pool, aggregate_type, claim_ids::PREFIX).await?;
         for old in plain {
             let new = ids.id(aggregate_type, &old).await?;
             if rekey(pool, aggregate_type, &old, &new).await? {
@@ -67,13 +60,7 @@ async fn rekey(
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('jukebox.rekey_claims'))")
         .execute(&mut *tx)
         .await?;
-    let count: i64 = sqlx::query_scalar(
-        "SELECT coalesce(max(sequence), 0) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
-    )
-    .bind(aggregate_type)
-    .bind(old)
-    .fetch_one(&mut *tx)
-    .await?;
+    let count = log::last_sequence(&mut *tx, aggregate_type, old).await?;
     if count == 0 {
         tx.commit().await?;
         return Ok(false);
@@ -146,17 +133,8 @@ pub async fn seal_plain(pool: &PgPool) -> Result<u64, sqlx::Error> {
         let mut owners: HashMap<String, Uuid> = HashMap::new();
         let mut after = (String::new(), 0i64);
         loop {
-            let rows: Vec<(String, i64, serde_json::Value)> = sqlx::query_as(
-                "SELECT aggregate_id, sequence, payload::jsonb FROM events
-                 WHERE aggregate_type = $1 AND (aggregate_id, sequence) > ($2, $3)
-                 ORDER BY aggregate_id, sequence LIMIT $4",
-            )
-            .bind(aggregate_type)
-            .bind(&after.0)
-            .bind(after.1)
-            .bind(BATCH)
-            .fetch_all(pool)
-            .await?;
+            let rows =
+                log::payloads_after(pool, aggregate_type, (&after.0, after.1), BATCH).await?;
             let Some(last) = rows.last() else { break };
             after = (last.0.clone(), last.1);
             for (aggregate_id, sequence, mut payload) in rows {

@@ -417,3 +417,57 @@ pub fn no_event_written_by(command_id: &str, aggregate_type: &str, aggregate_id:
                        AND aggregate_type = {aggregate_type} AND aggregate_id = {aggregate_id})"
     )
 }
+
+/// The distinct ids of `aggregate_type`'s streams not starting with `prefix` (claim
+/// streams still under their plain id, ADR 43).
+pub async fn ids_without_prefix<'e, E: PgExecutor<'e>>(
+    executor: E,
+    aggregate_type: &str,
+    prefix: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT aggregate_id FROM events
+         WHERE aggregate_type = $1 AND left(aggregate_id, length($2)) <> $2",
+    )
+    .bind(aggregate_type)
+    .bind(prefix)
+    .fetch_all(executor)
+    .await
+}
+
+/// The last sequence of one aggregate's stream (0 when it has none).
+pub async fn last_sequence<'e, E: PgExecutor<'e>>(
+    executor: E,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(max(sequence), 0) FROM events
+         WHERE aggregate_type = $1 AND aggregate_id = $2",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_one(executor)
+    .await
+}
+
+/// Up to `limit` events of `aggregate_type` after `(aggregate_id, sequence)` in key
+/// order, as (id, sequence, payload): a scan of every stream of one type.
+pub async fn payloads_after<'e, E: PgExecutor<'e>>(
+    executor: E,
+    aggregate_type: &str,
+    after: (&str, i64),
+    limit: i64,
+) -> Result<Vec<(String, i64, serde_json::Value)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT aggregate_id, sequence, payload::jsonb FROM events
+         WHERE aggregate_type = $1 AND (aggregate_id, sequence) > ($2, $3)
+         ORDER BY aggregate_id, sequence LIMIT $4",
+    )
+    .bind(aggregate_type)
+    .bind(after.0)
+    .bind(after.1)
+    .bind(limit)
+    .fetch_all(executor)
+    .await
+}

@@ -220,16 +220,65 @@ pub async fn reset_and_devices(story: &Story, inbox: &Arc<Mutex<Vec<Received>>>)
         )
         .await;
     assert_eq!(said, "Your data is downloaded.");
+    // "Delete my account" (erasure, ADR 42): a wrong password is refused with a message
+    // and deletes nothing; the right one signs out with a message, and the address no
+    // longer signs in (it could sign up again as someone new: tests/import/erasure.rs).
+    browser
+        .type_into("#erase-password", "not my password at all")
+        .await;
+    browser.click("#erase-form button[type=submit]").await;
+    browser.accept_dialog().await;
+    let refused = browser
+        .wait_for(
+            "a wrong password refused",
+            "const m = document.getElementById('erase-message'); \
+             return m.dataset.kind === 'error' ? m.innerText : null;",
+            10 * SECOND,
+        )
+        .await;
+    assert!(
+        refused.as_str().unwrap_or_default().contains("password"),
+        "{refused}"
+    );
+    assert_eq!(sign_in(NEW_PASSWORD).await.status(), StatusCode::OK);
+    browser.screenshot(&shot("18-erase-refused-1280")).await;
+    browser
+        .exec(
+            "document.getElementById('erase-password').value = '';",
+            vec![],
+        )
+        .await;
+    browser.type_into("#erase-password", NEW_PASSWORD).await;
+    browser.click("#erase-form button[type=submit]").await;
+    browser.accept_dialog().await;
+    let said = browser
+        .wait_for(
+            "the account deleted and signed out",
+            "const e = document.getElementById('auth-screen'); \
+             const m = document.getElementById('auth-message'); \
+             return e.getClientRects().length && m.dataset.kind === 'ok' ? m.innerText : null;",
+            15 * SECOND,
+        )
+        .await;
+    assert_eq!(
+        said,
+        "Your account is deleted. The address can sign up again as someone new."
+    );
+    browser.screenshot(&shot("18-erased-1280")).await;
+    assert_eq!(
+        sign_in(NEW_PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     assert_no_console_errors(
         browser,
-        &[PROVOKED, &["/api/auth/signin"]].concat(),
-        "the password reset, the devices and the export",
+        &[
+            PROVOKED,
+            &["/api/auth/signin", "/api/me", "/api/auth/logout"],
+        ]
+        .concat(),
+        "the password reset, the devices, the export and the erasure",
     )
     .await;
-    browser.click("#signout").await;
-    browser
-        .wait_for("signed out", &shown("#auth-screen"), 10 * SECOND)
-        .await;
 }
 
 /// Mail is the reactor's asynchronous work: no position marks it sent.
