@@ -165,6 +165,8 @@ async function follow(answer, mine) {
       const added = answer.added === 0 ? 'Nothing new: every entry was imported before. ' : '';
       say(status, `${added}Finished: ${counts}.`, failed ? 'error' : 'ok');
       failedList(progress.entries.filter((e) => e.status === 'failed'));
+      // On a phone the player bar covers the end of the page: bring the outcome up.
+      if (!$('#view-search').hidden) status.scrollIntoView({ block: 'center' });
       hooks.completed();
       if ($('#view-search').hidden) toast(`Imported “${progress.title}”: ${counts}.`);
       return;
