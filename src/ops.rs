@@ -157,7 +157,7 @@ pub async fn rebuild_projection(
 /// `jukebox admin grant|revoke <email>`: sends `GrantRole`/`RevokeRole` for the account
 /// that holds this address, through the command bus (a processor must be running).
 pub async fn set_admin(config: &Config, email: &str, grant: bool) -> anyhow::Result<String> {
-    use jukebox_domain::{Command, Email, EmailClaimEvent, Role};
+    use jukebox_domain::{Command, Email, EmailClaim, EmailClaimEvent, Role};
     use jukebox_nats::{CommandBus, CommandEnvelope, OutcomeStatus};
 
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{email:?}: {e}"))?;
@@ -166,14 +166,17 @@ pub async fn set_admin(config: &Config, email: &str, grant: bool) -> anyhow::Res
         .id("email_claim", email.as_str())
         .await
         .context("reading the claim key")?;
-    let claim = log::first(&services.pool, "email_claim", &claim_id)
+    // The claim's whole history: an address released (erasure, an address change) and
+    // claimed again belongs to whoever claimed it last.
+    let events = log::aggregate(&services.pool, "email_claim", &claim_id, None, None)
         .await
         .context("reading the event log")?;
-    let Some(EmailClaimEvent::EmailClaimed { user_id }) = claim
+    let history: Vec<EmailClaimEvent> = events
+        .iter()
         .map(|event| event.decode())
-        .transpose()
-        .context("reading the email claim")?
-    else {
+        .collect::<Result<_, _>>()
+        .context("reading the email claim")?;
+    let Some(user_id) = EmailClaim::from_events(history).claimed_by() else {
         anyhow::bail!("no account has the address {email}");
     };
     let command = if grant {

@@ -171,6 +171,11 @@ pub enum Command {
     StoreTrack {
         track: StoredTrack,
     },
+    /// The track's objects are to leave the store (ADR 42): the mail reactor sends it for
+    /// an erased user's upload nobody else has, then deletes what `TrackDiscarded` names.
+    DiscardTrack {
+        track_id: TrackId,
+    },
     /// Adds the track to the requester's library, then completes the job.
     CompleteImport {
         job_id: Uuid,
@@ -334,6 +339,7 @@ impl Command {
             Self::RequestImport { .. } => "import.request",
             Self::ChangeImportStage { .. } => "import.change_stage",
             Self::StoreTrack { .. } => "track.store",
+            Self::DiscardTrack { .. } => "track.discard",
             Self::CompleteImport { .. } => "import.complete",
             Self::FailImport { .. } => "import.fail",
             Self::RemoveFromLibrary { .. } => "library.remove_track",

@@ -64,6 +64,16 @@ impl EmailClaim {
     pub fn claimed_by(&self) -> Option<Uuid> {
         self.claimed_by
     }
+
+    /// The claim after these events (its whole history: an address released and claimed
+    /// again belongs to whoever claimed it last).
+    pub fn from_events(events: impl IntoIterator<Item = EmailClaimEvent>) -> Self {
+        let mut claim = Self::default();
+        for event in events {
+            claim.apply(event);
+        }
+        claim
+    }
 }
 
 impl DomainEvent for EmailClaimEvent {
@@ -200,5 +210,23 @@ mod tests {
             ])
             .when(EmailClaimCommand::Claim { user_id: other })
             .then_expect_events(vec![EmailClaimEvent::EmailClaimed { user_id: other }]);
+    }
+
+    #[test]
+    fn the_holder_is_whoever_claimed_it_last() {
+        let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+        let history = [
+            EmailClaimEvent::EmailClaimed { user_id: first },
+            EmailClaimEvent::EmailReleased { user_id: first },
+            EmailClaimEvent::EmailClaimed { user_id: second },
+        ];
+        assert_eq!(
+            EmailClaim::from_events(history.clone()).claimed_by(),
+            Some(second)
+        );
+        assert_eq!(
+            EmailClaim::from_events(history[..2].to_vec()).claimed_by(),
+            None
+        );
     }
 }

@@ -337,6 +337,9 @@ pub fn next(command: &Command, issued: Issued, done: &[Report]) -> Next {
             track.track_id.as_str().to_owned(),
             TrackCommand::Store(track.clone()),
         ),
+        Command::DiscardTrack { track_id } => {
+            only(done, track_id.as_str().to_owned(), TrackCommand::Discard)
+        }
         Command::CompleteImport {
             job_id,
             user_id,

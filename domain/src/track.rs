@@ -2,6 +2,9 @@
 //! is derived from the source (`yt:<video id>`, ...), so two imports of one source meet
 //! on the same aggregate. It is stored once: a second `Store` is refused, and the
 //! downloader completes such jobs from the stored track instead of downloading again.
+//! `Discard` (ADR 42: an erased user's upload nobody else has) records that its objects
+//! leave the store; the track is then no longer stored, and the next import of its
+//! source stores it again.
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
@@ -60,11 +63,19 @@ pub struct StoredCover {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TrackCommand {
     Store(StoredTrack),
+    /// Its objects are to leave the store. A track not stored (discarded already, or
+    /// never stored) changes nothing.
+    Discard,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TrackEvent {
     TrackStored(StoredTrack),
+    /// The track is no longer stored; `object_keys` (the audio, the cover) are what the
+    /// mail reactor deletes from the store.
+    TrackDiscarded {
+        object_keys: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -77,6 +88,7 @@ impl DomainEvent for TrackEvent {
     fn event_type(&self) -> String {
         match self {
             Self::TrackStored(_) => "TrackStored".into(),
+            Self::TrackDiscarded { .. } => "TrackDiscarded".into(),
         }
     }
     fn event_version(&self) -> String {
@@ -105,12 +117,25 @@ impl Aggregate for Track {
                 sink.write(TrackEvent::TrackStored(track), self).await;
                 Ok(())
             }
+            TrackCommand::Discard => {
+                let Some(track) = &self.stored else {
+                    return Ok(());
+                };
+                let cover = track.cover.as_ref().map(|c| c.object_key.clone());
+                let object_keys = std::iter::once(track.object_key.clone())
+                    .chain(cover)
+                    .collect();
+                sink.write(TrackEvent::TrackDiscarded { object_keys }, self)
+                    .await;
+                Ok(())
+            }
         }
     }
 
     fn apply(&mut self, event: Self::Event) {
         match event {
             TrackEvent::TrackStored(track) => self.stored = Some(track),
+            TrackEvent::TrackDiscarded { .. } => self.stored = None,
         }
     }
 }
@@ -147,7 +172,9 @@ pub(crate) mod tests {
     fn a_track_stored_before_covers_were_objects_still_loads() {
         let mut old = serde_json::to_value(TrackEvent::TrackStored(stored())).unwrap();
         old["TrackStored"].as_object_mut().unwrap().remove("cover");
-        let TrackEvent::TrackStored(track) = serde_json::from_value(old).unwrap();
+        let Ok(TrackEvent::TrackStored(track)) = serde_json::from_value(old) else {
+            panic!("a TrackStored");
+        };
         assert_eq!(track.cover, None);
         assert!(track.has_cover);
     }
@@ -162,5 +189,52 @@ pub(crate) mod tests {
             .given(vec![TrackEvent::TrackStored(stored())])
             .when(TrackCommand::Store(stored()))
             .then_expect_error_message("this track is already stored");
+    }
+
+    fn discarded() -> TrackEvent {
+        TrackEvent::TrackDiscarded {
+            object_keys: vec![
+                "tracks/yt:dQw4w9WgXcQ.m4a".into(),
+                "tracks/yt:dQw4w9WgXcQ.jpg".into(),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_discarded_track_names_its_objects_and_is_stored_again() {
+        TestFramework::<Track>::with(())
+            .given(vec![TrackEvent::TrackStored(stored())])
+            .when(TrackCommand::Discard)
+            .then_expect_events(vec![discarded()]);
+        let no_cover = StoredTrack {
+            cover: None,
+            ..stored()
+        };
+        TestFramework::<Track>::with(())
+            .given(vec![TrackEvent::TrackStored(no_cover)])
+            .when(TrackCommand::Discard)
+            .then_expect_events(vec![TrackEvent::TrackDiscarded {
+                object_keys: vec!["tracks/yt:dQw4w9WgXcQ.m4a".into()],
+            }]);
+        // No longer stored: the next import stores it again.
+        TestFramework::<Track>::with(())
+            .given(vec![TrackEvent::TrackStored(stored()), discarded()])
+            .when(TrackCommand::Store(stored()))
+            .then_expect_events(vec![TrackEvent::TrackStored(stored())]);
+        let mut track = Track::default();
+        for event in [TrackEvent::TrackStored(stored()), discarded()] {
+            track.apply(event);
+        }
+        assert_eq!(track.stored(), None);
+    }
+
+    #[test]
+    fn a_track_not_stored_is_discarded_once() {
+        for given in [vec![], vec![TrackEvent::TrackStored(stored()), discarded()]] {
+            TestFramework::<Track>::with(())
+                .given(given)
+                .when(TrackCommand::Discard)
+                .then_expect_events(vec![]);
+        }
     }
 }

@@ -8,8 +8,8 @@
 //!   mail to the owner, when verification is required (otherwise sign-up answers 409);
 //! - the owner's account changes (`reactor/account.rs`, ADR 29): reset and confirmation
 //!   links made like verification links, and notices of a changed password or address;
-//! - `UserErased` (`reactor/erasure.rs`, ADR 42): the user's own uploads leave the
-//!   object store.
+//! - `UserErased` (`reactor/erasure.rs`, ADR 42): the user's own uploads are discarded
+//!   (`DiscardTrack`) and leave the object store.
 //!
 //! What it did is recorded in `reactor_effects`, keyed by (reactor, event id), so a
 //! redelivered or re-fed event sends nothing twice. The record is written after the SMTP
@@ -249,7 +249,7 @@ impl MailReactor {
             info!(attempts, "an earlier try did not finish; trying again");
         }
         if (record.aggregate_type.as_str(), record.event_type.as_str()) == ("user", "UserErased") {
-            let deleted = self.erase_uploads(record).await?;
+            let deleted = self.erase_uploads(bus, record, event_id).await?;
             info!(deleted, "the erased user's own uploads deleted");
             return self.record_effect(event_id, "uploads_deleted").await;
         }
@@ -429,7 +429,7 @@ impl MailReactor {
             Some(outcome) => Ok(outcome),
             None => stored_outcome(&self.pool, envelope.command_id)
                 .await?
-                .ok_or_else(|| ReactError::Transient("IssueVerification not answered".into())),
+                .ok_or_else(|| ReactError::Transient("the command was not answered".into())),
         }
     }
 }

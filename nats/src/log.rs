@@ -216,8 +216,9 @@ pub async fn last_of_types_between<'e, E: PgExecutor<'e>>(
 }
 
 /// The uploads (`upload:` tracks) `user` ever added to a library that no other user ever
-/// added: what an erasure deletes from the object store (ADR 42). Any other user's entry,
-/// held or removed since, keeps the track.
+/// added: what an erasure discards (ADR 42). Any other user's entry, held or removed
+/// since, keeps the track, unless that user was erased too (their erasure kept it for
+/// this one).
 pub async fn uploads_only_of<'e, E: PgExecutor<'e>>(
     executor: E,
     user: Uuid,
@@ -235,10 +236,18 @@ pub async fn uploads_only_of<'e, E: PgExecutor<'e>>(
            AND NOT EXISTS (SELECT 1 FROM events o
                            WHERE o.aggregate_type = 'library_entry'
                              AND o.aggregate_id LIKE '%/' || m.track_id
-                             AND o.aggregate_id NOT LIKE $1 || '/%')
+                             AND o.aggregate_id NOT LIKE $1 || '/%'
+                             AND NOT EXISTS (SELECT 1 FROM events u
+                                 WHERE u.aggregate_type = 'user'
+                                   AND u.aggregate_id = split_part(o.aggregate_id, '/', 1)
+                                   AND u.event_type = 'UserErased'))
            AND NOT EXISTS (SELECT 1 FROM events o
                            WHERE o.aggregate_type = 'library' AND o.aggregate_id <> $1
-                             AND o.payload::jsonb -> o.event_type ->> 'track_id' = m.track_id)
+                             AND o.payload::jsonb -> o.event_type ->> 'track_id' = m.track_id
+                             AND NOT EXISTS (SELECT 1 FROM events u
+                                 WHERE u.aggregate_type = 'user'
+                                   AND u.aggregate_id = o.aggregate_id
+                                   AND u.event_type = 'UserErased'))
          ORDER BY track_id",
     )
     .bind(user.to_string())

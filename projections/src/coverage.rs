@@ -75,7 +75,7 @@ fn every_event_has_a_sample(
         | LibraryEvent::TrackDetailsCorrected { .. } => {}
     }
     match track {
-        TrackEvent::TrackStored(_) => {}
+        TrackEvent::TrackStored(_) | TrackEvent::TrackDiscarded { .. } => {}
     }
     match claim {
         EmailClaimEvent::EmailClaimed { .. }
@@ -307,6 +307,13 @@ fn samples() -> Vec<EventRecord> {
             log = log.event(aggregate_type, user, event);
         }
     }
+    log = log.event(
+        jukebox_domain::Track::TYPE,
+        &track_id,
+        TrackEvent::TrackDiscarded {
+            object_keys: vec!["tracks/yt:aaaaaaaaaaa.m4a".into()],
+        },
+    );
     for event in [
         EmailClaimEvent::EmailClaimed { user_id: user },
         EmailClaimEvent::SignUpAttempted {

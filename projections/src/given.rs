@@ -1,7 +1,8 @@
 //! Given events, then rows: a read model's fold run in memory, for the unit tests beside
 //! each projection (no database). `live` applies each event as the runtime does (it loads
 //! only the rows `keys` names and writes back only those), `rebuilt` as a rebuild does
-//! (every row in memory); `rows` insists the two agree and returns the table.
+//! (every row in memory); `rows` insists the two agree and returns the table. A
+//! `UserErased` forgets the user's rows in both, as the runtime and a rebuild do.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Display;
@@ -10,7 +11,7 @@ use cqrs_es::DomainEvent;
 use jukebox_nats::EventRecord;
 use time::{Duration, OffsetDateTime};
 
-use crate::runtime::Projection;
+use crate::runtime::{erasure, forget_user, takes, Projection};
 
 /// A log of events in relay order.
 #[derive(Default)]
@@ -67,7 +68,15 @@ impl Log {
     /// The table after the live runtime applied every event, one at a time.
     pub fn live<P: Projection>(&self) -> BTreeMap<String, P::Row> {
         let mut table = BTreeMap::new();
-        for event in self.events.iter().filter(|e| P::consumes(e)) {
+        for event in self.events.iter().filter(|e| takes::<P>(e)) {
+            // The runtime deletes an erased user's rows in SQL, where the erasure stands.
+            if let Some(user) = erasure::<P>(event) {
+                let mut rows: HashMap<String, P::Row> =
+                    std::mem::take(&mut table).into_iter().collect();
+                forget_user::<P>(&mut rows, user);
+                table = rows.into_iter().collect();
+                continue;
+            }
             let mut touched = P::keys(event);
             touched.sort();
             touched.dedup();
@@ -102,8 +111,12 @@ impl Log {
     /// The table a rebuild makes: every event folded over all rows in memory.
     pub fn rebuilt<P: Projection>(&self) -> BTreeMap<String, P::Row> {
         let mut rows = HashMap::new();
-        for event in self.events.iter().filter(|e| P::consumes(e)) {
-            P::apply(&mut rows, event);
+        for event in &self.events {
+            if let Some(user) = erasure::<P>(event) {
+                forget_user::<P>(&mut rows, user);
+            } else if P::consumes(event) {
+                P::apply(&mut rows, event);
+            }
         }
         rows.into_iter().collect()
     }

@@ -208,8 +208,14 @@ impl Projection for Tracks {
     }
 
     fn apply(rows: &mut HashMap<String, Self::Row>, event: &EventRecord) {
-        let Ok(TrackEvent::TrackStored(track)) = event.decode::<TrackEvent>() else {
-            return;
+        let track = match event.decode::<TrackEvent>() {
+            Ok(TrackEvent::TrackStored(track)) => track,
+            // Its objects left the store (ADR 42): out of the catalog until stored again.
+            Ok(TrackEvent::TrackDiscarded { .. }) => {
+                rows.remove(&event.aggregate_id);
+                return;
+            }
+            Err(_) => return,
         };
         let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         rows.insert(
@@ -661,5 +667,21 @@ mod tests {
             (&row.cover_key, row.cover_size, &row.cover_type),
             (&None, None, &None)
         );
+    }
+
+    #[test]
+    fn a_discarded_track_leaves_the_catalog_until_stored_again() {
+        let discarded = TrackEvent::TrackDiscarded {
+            object_keys: vec!["tracks/yt:aaaaaaaaaaa.m4a".into()],
+        };
+        let log = Log::new()
+            .event("track", track(), stored(&track(), false))
+            .event("track", track(), discarded);
+        assert!(log.rows::<Tracks>().is_empty());
+        let rows = log
+            .event("track", track(), stored(&track(), true))
+            .rows::<Tracks>();
+        let row = &rows["yt:aaaaaaaaaaa"];
+        assert_eq!((row.stored_at, row.has_cover), (Log::time(3), true));
     }
 }

@@ -126,8 +126,14 @@ impl Projection for UserLibrary {
     fn apply(rows: &mut HashMap<String, Self::Row>, event: &EventRecord) {
         match event.aggregate_type.as_str() {
             "track" => {
-                let Ok(TrackEvent::TrackStored(track)) = event.decode::<TrackEvent>() else {
-                    return;
+                let track = match event.decode::<TrackEvent>() {
+                    Ok(TrackEvent::TrackStored(track)) => track,
+                    // Discarded (ADR 42: nobody else had it): no row lists it for nobody.
+                    Ok(TrackEvent::TrackDiscarded { .. }) => {
+                        rows.remove(&Self::track_key(&event.aggregate_id));
+                        return;
+                    }
+                    Err(_) => return,
                 };
                 let key = Self::track_key(track.track_id.as_str());
                 let holders = rows.get(&key).map_or(0, |r| r.holders);
@@ -479,6 +485,32 @@ mod tests {
                 ..track_row(0)
             }
         );
+    }
+
+    #[test]
+    fn a_discarded_track_is_listed_for_nobody_until_stored_again() {
+        let discarded = TrackEvent::TrackDiscarded {
+            object_keys: vec![format!("tracks/{}.m4a", track())],
+        };
+        let log = Log::new()
+            .event("track", track(), stored())
+            .event("library", alice(), added(alice()))
+            .event("user", alice(), jukebox_domain::UserEvent::UserErased)
+            .event("track", track(), discarded);
+        assert!(log.rows::<UserLibrary>().is_empty());
+        let rows = log
+            .event("track", track(), stored())
+            .event(
+                "library_entry",
+                format!("{}/{}", bob(), track()),
+                added(bob()),
+            )
+            .rows::<UserLibrary>();
+        assert_eq!(
+            rows[&UserLibrary::track_key(track().as_str())],
+            track_row(1)
+        );
+        assert_eq!(rows.len(), 2);
     }
 
     #[test]

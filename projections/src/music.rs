@@ -327,8 +327,14 @@ impl Projection for Music {
     fn apply(rows: &mut HashMap<String, Self::Row>, event: &EventRecord) {
         match event.aggregate_type.as_str() {
             "track" => {
-                let Ok(TrackEvent::TrackStored(track)) = event.decode::<TrackEvent>() else {
-                    return;
+                let track = match event.decode::<TrackEvent>() {
+                    Ok(TrackEvent::TrackStored(track)) => track,
+                    // Discarded (ADR 42): the copy entries start from goes with it.
+                    Ok(TrackEvent::TrackDiscarded { .. }) => {
+                        rows.remove(&Self::track_key(&event.aggregate_id));
+                        return;
+                    }
+                    Err(_) => return,
                 };
                 let track_id = track.track_id.to_string();
                 let key = Self::track_key(&track_id);

@@ -3,6 +3,11 @@
 //! count); `playlist_entries` one row per entry, keyed `<playlist_id>/<entry>`, ordered by
 //! the rank the aggregate assigned, so a move rewrites one row. Song details are read
 //! from the owner's `music` entries when a page is served (`queries`).
+//!
+//! Every `playlist_entries` row names the playlist's owner, so an erasure deletes the
+//! entries of the user's playlists as it deletes the playlists (ADR 42). Entries learn
+//! the owner from the playlist's owner row (key `<playlist_id>`, `entry_no` -1, no track),
+//! written at `PlaylistCreated`; readers of entries skip it (`entry_no >= 0`).
 
 use std::collections::HashMap;
 
@@ -40,12 +45,16 @@ pub struct EntryRow {
     pub entry_no: i64,
     pub track_id: String,
     pub rank: i64,
+    pub owner_id: Uuid,
 }
 
 impl PlaylistEntries {
     pub fn key(playlist_id: &str, entry: u64) -> String {
         format!("{playlist_id}/{entry}")
     }
+
+    /// The `entry_no` of a playlist's owner row.
+    pub const OWNER_ROW: i64 = -1;
 }
 
 fn decode(event: &EventRecord) -> Option<PlaylistEvent> {
@@ -157,13 +166,20 @@ impl Projection for Playlists {
 }
 
 impl Projection for PlaylistEntries {
+    const USER_COLUMN: Option<&'static str> = Some("owner_id");
     const NAME: &'static str = "playlist_entries";
     const AGGREGATES: &'static [&'static str] = &[jukebox_domain::playlist::AGGREGATE_TYPE];
     const TABLE: &'static str = "playlist_entries";
     const KEY_COLUMN: &'static str = "entry_key";
     const KEY_TYPE: &'static str = "text";
-    const COLUMNS: &'static [&'static str] =
-        &["entry_key", "playlist_id", "entry_no", "track_id", "rank"];
+    const COLUMNS: &'static [&'static str] = &[
+        "entry_key",
+        "playlist_id",
+        "entry_no",
+        "track_id",
+        "rank",
+        "owner_id",
+    ];
     type Row = EntryRow;
 
     fn key(row: &Self::Row) -> String {
@@ -172,20 +188,25 @@ impl Projection for PlaylistEntries {
 
     fn keys(event: &EventRecord) -> Vec<String> {
         let id = &event.aggregate_id;
-        let entries: Vec<u64> = match decode(event) {
+        // The owner row: written at creation, read when entries are added.
+        let (owner, entries): (bool, Vec<u64>) = match decode(event) {
+            Some(PlaylistEvent::PlaylistCreated { .. }) => (true, Vec::new()),
             Some(PlaylistEvent::PlaylistTracksAdded { entries }) => {
-                entries.iter().map(|e| e.entry).collect()
+                (true, entries.iter().map(|e| e.entry).collect())
             }
-            Some(
-                PlaylistEvent::PlaylistEntriesRemoved { entries }
-                | PlaylistEvent::PlaylistDeleted { entries },
-            ) => entries,
+            Some(PlaylistEvent::PlaylistDeleted { entries }) => (true, entries),
+            Some(PlaylistEvent::PlaylistEntriesRemoved { entries }) => (false, entries),
             Some(PlaylistEvent::PlaylistEntriesMoved { ranks }) => {
-                ranks.iter().map(|r| r.entry).collect()
+                (false, ranks.iter().map(|r| r.entry).collect())
             }
-            _ => Vec::new(),
+            _ => (false, Vec::new()),
         };
-        entries.into_iter().map(|e| Self::key(id, e)).collect()
+        let entries = entries.into_iter().map(|e| Self::key(id, e));
+        owner
+            .then(|| id.clone())
+            .into_iter()
+            .chain(entries)
+            .collect()
     }
 
     fn apply(rows: &mut HashMap<String, Self::Row>, event: &EventRecord) {
@@ -194,7 +215,23 @@ impl Projection for PlaylistEntries {
             return;
         };
         match decode(event) {
+            Some(PlaylistEvent::PlaylistCreated { owner, .. }) => {
+                rows.insert(
+                    id.clone(),
+                    EntryRow {
+                        entry_key: id.clone(),
+                        playlist_id,
+                        entry_no: Self::OWNER_ROW,
+                        track_id: String::new(),
+                        rank: Self::OWNER_ROW,
+                        owner_id: owner,
+                    },
+                );
+            }
             Some(PlaylistEvent::PlaylistTracksAdded { entries }) => {
+                // No owner row would mean a playlist never created, which the aggregate
+                // rules out; the nil owner is nobody's.
+                let owner_id = rows.get(id).map_or(Uuid::nil(), |row| row.owner_id);
                 for Entry {
                     entry,
                     track_id,
@@ -210,14 +247,18 @@ impl Projection for PlaylistEntries {
                             entry_no: as_i64(entry),
                             track_id: track_id.to_string(),
                             rank,
+                            owner_id,
                         },
                     );
                 }
             }
-            Some(
-                PlaylistEvent::PlaylistEntriesRemoved { entries }
-                | PlaylistEvent::PlaylistDeleted { entries },
-            ) => {
+            Some(PlaylistEvent::PlaylistEntriesRemoved { entries }) => {
+                for entry in entries {
+                    rows.remove(&Self::key(id, entry));
+                }
+            }
+            Some(PlaylistEvent::PlaylistDeleted { entries }) => {
+                rows.remove(id);
                 for entry in entries {
                     rows.remove(&Self::key(id, entry));
                 }
@@ -240,6 +281,7 @@ impl Projection for PlaylistEntries {
             Some(row.entry_no.to_string()),
             Some(row.track_id.clone()),
             Some(row.rank.to_string()),
+            Some(row.owner_id.to_string()),
         ]
     }
 }

@@ -177,8 +177,8 @@ async fn playlists_hold_their_commands(pool: &PgPool, ledger: &Ledger, findings:
     let playlists = ledger.with(|l| l.playlists.clone());
     for (id, expected) in &playlists {
         let held: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT entry_no, track_id FROM playlist_entries WHERE playlist_id = $1
-             ORDER BY rank, entry_no",
+            "SELECT entry_no, track_id FROM playlist_entries
+             WHERE playlist_id = $1 AND entry_no >= 0 ORDER BY rank, entry_no",
         )
         .bind(id)
         .fetch_all(pool)

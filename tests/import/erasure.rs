@@ -6,11 +6,15 @@
 //!   and no read-model, access or edge table holds a row of her user id;
 //! - no object key in the S3 store names her, and her upload's objects are gone while
 //!   the shared track's stay (Bob still streams it);
+//! - her upload was discarded (`TrackDiscarded`): the catalog no longer lists it, and
+//!   when Bob uploads the same file it is stored again and streams;
+//! - no `playlist_entries` row of her playlist is left;
 //! - no message on `EVENTS`, read whole with a stock ordered consumer, holds them;
 //! - `jukebox events show` prints her events with "erased" in place of the address;
 //! - `jukebox projections rebuild --all` (which can no longer open her fields) equals
 //!   the live read models;
-//! - her address signs up again, as a new person with an empty library.
+//! - her address signs up again, as a new person with an empty library, and
+//!   `jukebox admin grant <address>` makes that new person an admin.
 
 use std::path::Path;
 
@@ -49,10 +53,16 @@ async fn send(app: &ImportApp, token: &str, method: reqwest::Method, path: &str,
 async fn upload(app: &ImportApp, token: &str, name: &str) -> String {
     let path = app.media_dir.path().join(name);
     make_tone(&path, &tone(3));
+    upload_file(app, token, &path).await
+}
+
+/// Uploads the file at `path` as `token`'s user; returns the track id.
+async fn upload_file(app: &ImportApp, token: &str, path: &Path) -> String {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
     let form = Form::new().part(
         "file",
-        Part::bytes(std::fs::read(&path).unwrap())
-            .file_name(name.to_owned())
+        Part::bytes(std::fs::read(path).unwrap())
+            .file_name(name)
             .mime_str("audio/mpeg")
             .unwrap(),
     );
@@ -81,6 +91,34 @@ async fn import(app: &ImportApp, token: &str, url: &str) -> String {
     let job = app.finished_job(token, &job_id).await;
     assert_eq!(job["status"], "completed", "{job:#}");
     job["track_id"].as_str().unwrap().to_owned()
+}
+
+/// Streams `track_id` as `token`'s user through the signed stream URL; the bytes served.
+async fn stream(app: &ImportApp, token: &str, track_id: &str) -> usize {
+    let response = app
+        .app
+        .http
+        .get(app.app.api(&format!("/stream/{track_id}")))
+        .bearer_auth(token)
+        .header(header::ACCEPT, "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{track_id}");
+    let body: Value = response.json().await.unwrap();
+    let addr = app.app.running.as_ref().unwrap().stream_addr.unwrap();
+    let mut signed = url::Url::parse(body["url"].as_str().unwrap()).unwrap();
+    signed.set_host(Some(&addr.ip().to_string())).unwrap();
+    signed.set_port(Some(addr.port())).unwrap();
+    let streamed = reqwest::get(signed).await.unwrap();
+    assert_eq!(streamed.status(), StatusCode::OK, "{track_id}");
+    streamed.bytes().await.unwrap().len()
+}
+
+/// The types of a track's events, in order.
+async fn track_history(app: &ImportApp, track_id: &str) -> Vec<String> {
+    let events = app.history("track", track_id).await;
+    events.into_iter().map(|(t, _)| t).collect()
 }
 
 /// Every object key in the store (s3s-fs keeps `<bucket>/<key>` as files).
@@ -236,24 +274,39 @@ async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
     app.app.projections_caught_up().await;
 
     // Bob still streams the shared track.
-    let response = app
-        .app
-        .http
-        .get(app.app.api(&format!("/stream/{shared}")))
-        .bearer_auth(&bob)
-        .header(header::ACCEPT, "application/json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
-    let addr = app.app.running.as_ref().unwrap().stream_addr.unwrap();
-    let mut signed = url::Url::parse(body["url"].as_str().unwrap()).unwrap();
-    signed.set_host(Some(&addr.ip().to_string())).unwrap();
-    signed.set_port(Some(addr.port())).unwrap();
-    let streamed = reqwest::get(signed).await.unwrap();
-    assert_eq!(streamed.status(), StatusCode::OK);
-    assert!(streamed.bytes().await.unwrap().len() > 1_000);
+    assert!(stream(&app, &bob, &shared).await > 1_000);
+
+    // Her upload was discarded: no longer stored, so the catalog no longer lists it...
+    assert_eq!(
+        track_history(&app, &own).await,
+        ["TrackStored", "TrackDiscarded"]
+    );
+    let catalog: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM tracks WHERE track_id = $1)
+              + (SELECT count(*) FROM library WHERE track_id = $1)
+              + (SELECT count(*) FROM music WHERE id = $1)",
+    )
+    .bind(&own)
+    .fetch_one(app.app.pool())
+    .await
+    .unwrap();
+    assert_eq!(catalog, 0, "a read model still lists the discarded upload");
+    // ... and the same file uploaded by Bob is stored again, and streams.
+    let restored = upload_file(&app, &bob, &app.media_dir.path().join("mine.mp3")).await;
+    assert_eq!(restored, own);
+    assert_eq!(
+        track_history(&app, &own).await,
+        ["TrackStored", "TrackDiscarded", "TrackStored"]
+    );
+    assert!(stream(&app, &bob, &own).await > 1_000);
+    assert_eq!(
+        object_keys(&root)
+            .iter()
+            .filter(|k| k.contains(&own))
+            .count(),
+        2,
+        "the upload and its cover, stored again"
+    );
 
     let needles = [ANN, PLAYLIST, CREDENTIAL];
     // Every table but the log and the key table: nothing of hers as text...
@@ -298,6 +351,18 @@ async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
         .unwrap();
         assert_eq!(rows, 0, "{table} still has rows of the erased user");
     }
+    // Not even the entries of her playlist (which name no user).
+    let entries: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM playlist_entries WHERE playlist_id::text IN (
+             SELECT aggregate_id FROM events
+             WHERE aggregate_type = 'playlist' AND event_type = 'PlaylistCreated'
+               AND payload::jsonb -> 'PlaylistCreated' ->> 'owner' = $1)",
+    )
+    .bind(ann_id.to_string())
+    .fetch_one(app.app.pool())
+    .await
+    .unwrap();
+    assert_eq!(entries, 0, "playlist_entries of her playlist remain");
     // The key is gone; the row stays, so nothing is sealed for her again.
     let key: (Option<Vec<u8>>, bool) =
         sqlx::query_as("SELECT key, erased_at IS NOT NULL FROM user_keys WHERE user_id = $1")
@@ -334,6 +399,8 @@ async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
     for needle in needles {
         assert!(!shown.contains(needle), "{shown}");
     }
+    let shown = jukebox(&app, &["events", "show", "track", &own]);
+    assert!(shown.contains("TrackDiscarded"), "{shown}");
 
     // A rebuild of every read model from the log equals the live models.
     let live = read_models(&app).await;
@@ -348,5 +415,20 @@ async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
     let new_id = app.user_id(&again).await;
     assert_ne!(new_id, ann_id);
     assert!(app.library(&again).await.is_empty());
+    // The operator's CLI finds the address's holder now, not its first one.
+    let granted = jukebox(&app, &["admin", "grant", ANN]);
+    assert!(granted.contains(&new_id.to_string()), "{granted}");
+    let me: Value = app
+        .app
+        .http
+        .get(app.app.api("/auth/me"))
+        .bearer_auth(&again)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["roles"], json!(["admin"]), "{me}");
     app.cleanup().await;
 }

@@ -423,6 +423,7 @@ fn all_commands() -> Vec<Command> {
         Command::StoreTrack {
             track: crate::track::tests::stored(),
         },
+        Command::DiscardTrack { track_id: track() },
         Command::FailImport {
             job_id: id(3),
             code: "too_long".into(),
@@ -762,4 +763,13 @@ fn a_subscription_check_records_itself_then_imports_through_the_collection() {
         }
         other => panic!("the collection next, not {other:?}"),
     }
+}
+
+#[test]
+fn a_discard_is_one_step_on_the_track() {
+    let discard = Command::DiscardTrack { track_id: track() };
+    assert_eq!(
+        next(&discard, by(None), &[]),
+        step("yt:dQw4w9WgXcQ", crate::TrackCommand::Discard, true)
+    );
 }

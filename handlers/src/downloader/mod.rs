@@ -22,7 +22,7 @@ mod fair;
 mod job;
 mod keys;
 mod progress;
-mod source_lock;
+pub(crate) mod source_lock;
 
 use std::sync::Arc;
 use std::time::Duration;

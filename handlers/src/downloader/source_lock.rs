@@ -7,22 +7,22 @@ use sha2::{Digest, Sha256};
 use sqlx::{Connection, PgConnection, PgPool};
 use tracing::info;
 
-use super::job::JobError;
-
 /// One download per source: a session-level advisory lock keyed by the track id, held
 /// on a connection of its own (never inside a transaction). If the process dies, the
-/// connection closes and Postgres releases the lock.
-pub(super) struct SourceLock {
+/// connection closes and Postgres releases the lock. The mail reactor takes it too while
+/// it discards an erased user's upload (ADR 42), so a discard never deletes objects a
+/// downloader is storing again.
+pub(crate) struct SourceLock {
     conn: PgConnection,
     key: i64,
 }
 
 impl SourceLock {
-    pub(super) async fn acquire(
+    pub(crate) async fn acquire(
         pool: &PgPool,
         track_id: &TrackId,
         on_wait: impl FnOnce(),
-    ) -> Result<Self, JobError> {
+    ) -> Result<Self, sqlx::Error> {
         let digest = Sha256::digest(format!("jukebox:track:{track_id}").as_bytes());
         let key = i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
         let mut conn = pool.acquire().await?.detach();
@@ -43,7 +43,7 @@ impl SourceLock {
         }
     }
 
-    pub(super) async fn release(mut self) {
+    pub(crate) async fn release(mut self) {
         let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
             .bind(self.key)
             .execute(&mut self.conn)

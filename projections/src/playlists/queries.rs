@@ -31,7 +31,8 @@ pub struct Item {
 // The count is the entries' own (one index range), not the row's counter: a count that
 // cannot drift from the list it counts.
 const SUMMARY: &str = "SELECT p.playlist_id, p.owner_id, p.name, p.description, p.public,
-        (SELECT count(*) FROM playlist_entries c WHERE c.playlist_id = p.playlist_id)::int
+        (SELECT count(*) FROM playlist_entries c
+          WHERE c.playlist_id = p.playlist_id AND c.entry_no >= 0)::int
             AS entry_count,
         COALESCE(d.duration_ms, 0)::bigint AS duration_ms,
         p.created_at, p.updated_at
@@ -39,7 +40,7 @@ const SUMMARY: &str = "SELECT p.playlist_id, p.owner_id, p.name, p.description, 
     LEFT JOIN LATERAL (
         SELECT sum(m.duration_ms) AS duration_ms FROM playlist_entries e
         JOIN music m ON m.key = p.owner_id::text || '/t/' || e.track_id AND m.kind = 'entry'
-        WHERE e.playlist_id = p.playlist_id) d ON true";
+        WHERE e.playlist_id = p.playlist_id AND e.entry_no >= 0) d ON true";
 
 /// One playlist, whoever owns it (the caller decides who may see it).
 pub async fn get(pool: &PgPool, playlist_id: Uuid) -> Result<Option<Summary>, sqlx::Error> {
@@ -73,7 +74,8 @@ pub async fn items(
     limit: i64,
 ) -> Result<Vec<Item>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT entry_no, track_id FROM playlist_entries WHERE playlist_id = $1
+        "SELECT entry_no, track_id FROM playlist_entries
+         WHERE playlist_id = $1 AND entry_no >= 0
          ORDER BY rank, entry_no OFFSET $2 LIMIT $3",
     )
     .bind(playlist_id)
@@ -165,7 +167,8 @@ pub async fn lists_track(
     track_id: &str,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM playlist_entries WHERE playlist_id = $1 AND track_id = $2)",
+        "SELECT EXISTS (SELECT 1 FROM playlist_entries
+                        WHERE playlist_id = $1 AND track_id = $2 AND entry_no >= 0)",
     )
     .bind(playlist_id)
     .bind(track_id)

@@ -41,9 +41,9 @@ fn entry(entry: u64, n: usize) -> Entry {
     }
 }
 
-/// The table's entries of `list()` in order, as track ids.
+/// The table's entries of `list()` in order, as track ids (not the owner row).
 fn order(table: &std::collections::BTreeMap<String, EntryRow>) -> Vec<String> {
-    let mut rows: Vec<&EntryRow> = table.values().collect();
+    let mut rows: Vec<&EntryRow> = table.values().filter(|r| r.entry_no >= 0).collect();
     rows.sort_by_key(|r| (r.rank, r.entry_no));
     rows.iter().map(|r| r.track_id.clone()).collect()
 }
@@ -87,7 +87,16 @@ fn a_playlist_row_follows_its_details_and_count() {
     let entries = log.rows::<PlaylistEntries>();
     assert_eq!(
         entries.keys().cloned().collect::<Vec<_>>(),
-        vec![format!("{}/1", list()), format!("{}/3", list())]
+        vec![
+            list().to_string(),
+            format!("{}/1", list()),
+            format!("{}/3", list())
+        ]
+    );
+    assert!(entries.values().all(|row| row.owner_id == owner()));
+    assert_eq!(
+        entries[&list().to_string()].entry_no,
+        PlaylistEntries::OWNER_ROW
     );
     // Deleted: both rows go.
     let log = log.event(
@@ -99,6 +108,50 @@ fn a_playlist_row_follows_its_details_and_count() {
     );
     assert!(log.rows::<Playlists>().is_empty());
     assert!(log.rows::<PlaylistEntries>().is_empty());
+}
+
+/// The owner's erasure (ADR 42) drops the entries of their playlists with the playlists,
+/// live and rebuilt; another owner's stay.
+#[test]
+fn an_erasure_drops_the_owners_entries_too() {
+    let other = Uuid::from_u128(0x22);
+    let log = Log::new()
+        .event(TYPE, list(), created())
+        .event(
+            TYPE,
+            list(),
+            PlaylistEvent::PlaylistTracksAdded {
+                entries: vec![entry(1, 1), entry(2, 2)],
+            },
+        )
+        .event(
+            TYPE,
+            other,
+            PlaylistEvent::PlaylistCreated {
+                playlist_id: other,
+                owner: Uuid::from_u128(2),
+                name: "Bobs".into(),
+                description: String::new(),
+                public: true,
+            },
+        )
+        .event(
+            TYPE,
+            other,
+            PlaylistEvent::PlaylistTracksAdded {
+                entries: vec![entry(1, 1)],
+            },
+        )
+        .event("user", owner(), jukebox_domain::UserEvent::UserErased);
+    let entries = log.rows::<PlaylistEntries>();
+    assert_eq!(
+        entries.keys().cloned().collect::<Vec<_>>(),
+        vec![other.to_string(), format!("{other}/1")]
+    );
+    assert_eq!(
+        log.rows::<Playlists>().keys().cloned().collect::<Vec<_>>(),
+        vec![other.to_string()]
+    );
 }
 
 #[test]
