@@ -148,14 +148,19 @@ async fn read_models(app: &ImportApp) -> Vec<(String, Vec<String>)> {
 }
 
 /// `jukebox <args>` against the test's database and namespace; its standard output.
-fn jukebox(app: &ImportApp, args: &[&str]) -> String {
+async fn jukebox(app: &ImportApp, args: &[&str]) -> String {
     let config = &app.app.config;
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_jukebox"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_jukebox"));
+    command
         .args(args)
         .env("DATABASE_URL", config.database_url.expose_secret())
         .env("NATS_URL", &config.nats_url)
-        .env("NATS_NAMESPACE", &config.nats_namespace)
-        .output()
+        .env("NATS_NAMESPACE", &config.nats_namespace);
+    // Waited for on a thread of its own: the app runs on the test's runtime, and its
+    // processor answers the commands the CLI sends (`admin grant`).
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
@@ -390,7 +395,7 @@ async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
         }
     }
     // The audit trail, as the operator's CLI prints it.
-    let shown = jukebox(&app, &["events", "show", "user", &ann_id.to_string()]);
+    let shown = jukebox(&app, &["events", "show", "user", &ann_id.to_string()]).await;
     assert!(
         shown.contains("UserSignedUp") && shown.contains("UserErased"),
         "{shown}"
@@ -399,12 +404,12 @@ async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
     for needle in needles {
         assert!(!shown.contains(needle), "{shown}");
     }
-    let shown = jukebox(&app, &["events", "show", "track", &own]);
+    let shown = jukebox(&app, &["events", "show", "track", &own]).await;
     assert!(shown.contains("TrackDiscarded"), "{shown}");
 
     // A rebuild of every read model from the log equals the live models.
     let live = read_models(&app).await;
-    jukebox(&app, &["projections", "rebuild", "--all"]);
+    jukebox(&app, &["projections", "rebuild", "--all"]).await;
     let rebuilt = read_models(&app).await;
     for ((name, live), (_, rebuilt)) in live.iter().zip(&rebuilt) {
         assert_eq!(live, rebuilt, "read model {name}: live and rebuilt differ");
@@ -416,7 +421,7 @@ async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
     assert_ne!(new_id, ann_id);
     assert!(app.library(&again).await.is_empty());
     // The operator's CLI finds the address's holder now, not its first one.
-    let granted = jukebox(&app, &["admin", "grant", ANN]);
+    let granted = jukebox(&app, &["admin", "grant", ANN]).await;
     assert!(granted.contains(&new_id.to_string()), "{granted}");
     let me: Value = app
         .app
