@@ -60,6 +60,8 @@ pub struct StoredCover {
     pub content_type: String,
 }
 
+// Most are `Store`, moved once: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TrackCommand {
     Store(StoredTrack),
@@ -68,6 +70,8 @@ pub enum TrackCommand {
     Discard,
 }
 
+// Most are `TrackStored`, moved once: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TrackEvent {
     TrackStored(StoredTrack),
