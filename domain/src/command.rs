@@ -156,6 +156,23 @@ pub enum Command {
     EraseUser {
         user_id: Uuid,
     },
+    /// The signed-in owner links a provider's identity (ADR 46): claims the identity,
+    /// then records it on the account.
+    LinkIdentity {
+        user_id: Uuid,
+        /// The configured provider's id, for the account's list.
+        provider: String,
+        issuer: String,
+        subject: String,
+        /// The address the provider verified (it need not be the account's).
+        email: Email,
+    },
+    /// The owner unlinks an identity; the account keeps a way to sign in.
+    UnlinkIdentity {
+        user_id: Uuid,
+        issuer: String,
+        subject: String,
+    },
     /// Opens an import job for the user (the downloader takes it from `ImportRequested`).
     RequestImport {
         job_id: Uuid,
@@ -336,6 +353,8 @@ impl Command {
             Self::DisableUser { .. } => "user.disable",
             Self::EnableUser { .. } => "user.enable",
             Self::EraseUser { .. } => "user.erase",
+            Self::LinkIdentity { .. } => "user.link_identity",
+            Self::UnlinkIdentity { .. } => "user.unlink_identity",
             Self::RequestImport { .. } => "import.request",
             Self::ChangeImportStage { .. } => "import.change_stage",
             Self::StoreTrack { .. } => "track.store",
@@ -419,6 +438,9 @@ pub enum ErrorCode {
     StaleCheck,
     InvalidLatest,
     AccountErased,
+    ProviderLinked,
+    IdentityNotLinked,
+    LastSignInMethod,
 }
 
 impl ErrorCode {
@@ -469,6 +491,9 @@ impl ErrorCode {
             Self::StaleCheck => "stale_check",
             Self::InvalidLatest => "invalid_latest",
             Self::AccountErased => "account_erased",
+            Self::ProviderLinked => "provider_linked",
+            Self::IdentityNotLinked => "identity_not_linked",
+            Self::LastSignInMethod => "last_sign_in_method",
         }
     }
 }
@@ -524,6 +549,9 @@ impl From<crate::UserError> for CommandError {
             }
             crate::UserError::SameEmail => ErrorCode::SameEmail,
             crate::UserError::Erased => ErrorCode::AccountErased,
+            crate::UserError::ProviderLinked => ErrorCode::ProviderLinked,
+            crate::UserError::IdentityNotLinked => ErrorCode::IdentityNotLinked,
+            crate::UserError::LastSignInMethod => ErrorCode::LastSignInMethod,
         };
         Self::new(code, error.to_string())
     }

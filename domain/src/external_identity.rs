@@ -70,6 +70,10 @@ impl Aggregate for ExternalIdentity {
     ) -> Result<(), Self::Error> {
         match command {
             ExternalIdentityCommand::Link { user_id } => {
+                // Linked to this user already: a second link changes nothing (ADR 46).
+                if self.user_id == Some(user_id) {
+                    return Ok(());
+                }
                 if self.user_id.is_some() {
                     return Err(ExternalIdentityError::AlreadyLinked);
                 }
@@ -113,5 +117,9 @@ mod tests {
                 user_id: Uuid::now_v7(),
             })
             .then_expect_error_message("this identity is already linked to an account");
+        TestFramework::<ExternalIdentity>::with(())
+            .given(vec![ExternalIdentityEvent::IdentityLinked { user_id }])
+            .when(ExternalIdentityCommand::Link { user_id })
+            .then_expect_events(vec![]);
     }
 }

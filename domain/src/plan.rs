@@ -464,7 +464,9 @@ pub fn next(command: &Command, issued: Issued, done: &[Report]) -> Next {
         | Command::RequestEmailChange { .. }
         | Command::IssueEmailChange { .. }
         | Command::ConfirmEmailChange { .. }
-        | Command::EraseUser { .. } => finished(done),
+        | Command::EraseUser { .. }
+        | Command::LinkIdentity { .. }
+        | Command::UnlinkIdentity { .. } => finished(done),
         Command::CreatePlaylist { .. }
         | Command::EditPlaylist { .. }
         | Command::MovePlaylistEntry { .. }

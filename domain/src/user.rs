@@ -8,6 +8,7 @@
 mod changes;
 mod erase;
 mod event_type;
+mod identities;
 pub use changes::EmailChange;
 
 use std::collections::BTreeSet;
@@ -180,6 +181,17 @@ pub enum UserCommand {
     },
     /// Erasure (ADR 42): the processor destroys the user's key in the same commit.
     Erase,
+    /// The signed-in owner links a provider's identity (ADR 46); the plan claimed it.
+    LinkIdentity {
+        provider: String,
+        issuer: String,
+        subject: String,
+        email: Email,
+    },
+    UnlinkIdentity {
+        issuer: String,
+        subject: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -267,6 +279,18 @@ pub enum UserEvent {
     /// The account was erased: its key is gone, so every sealed field of its events reads
     /// "erased"; read models delete the user's rows (ADR 42).
     UserErased,
+    /// The owner linked a provider's identity (ADR 46). `provider` is the configured id
+    /// at the time; `subject` and `email` (the provider's address) are sealed.
+    IdentityAdded {
+        provider: String,
+        issuer: String,
+        subject: String,
+        email: Email,
+    },
+    IdentityRemoved {
+        issuer: String,
+        subject: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -297,6 +321,14 @@ pub enum UserError {
     SameEmail,
     #[error("this account was deleted")]
     Erased,
+    #[error("this account already has a sign-in with this provider; unlink it first")]
+    ProviderLinked,
+    #[error("this provider is not linked to the account")]
+    IdentityNotLinked,
+    #[error(
+        "this is the account's only way to sign in; link another provider or set a password first"
+    )]
+    LastSignInMethod,
 }
 
 impl Aggregate for User {
@@ -435,6 +467,9 @@ impl Aggregate for User {
                     events.push(UserEvent::UserEnabled);
                 }
             }
+            command @ (UserCommand::LinkIdentity { .. } | UserCommand::UnlinkIdentity { .. }) => {
+                events.extend(self.link(command)?)
+            }
             change => events.extend(self.change(change)?),
         }
         for event in events {
@@ -489,6 +524,9 @@ impl Aggregate for User {
                 self.session_epoch += 1;
             }
             UserEvent::UserEnabled => self.disabled = false,
+            event @ (UserEvent::IdentityAdded { .. } | UserEvent::IdentityRemoved { .. }) => {
+                self.apply_link(event)
+            }
             change => self.apply_change(change),
         }
     }

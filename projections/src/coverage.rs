@@ -55,7 +55,9 @@ fn every_event_has_a_sample(
         | UserEvent::EmailChangeRequested { .. }
         | UserEvent::EmailChangeIssued { .. }
         | UserEvent::EmailChanged { .. }
-        | UserEvent::UserErased => {}
+        | UserEvent::UserErased
+        | UserEvent::IdentityAdded { .. }
+        | UserEvent::IdentityRemoved { .. } => {}
     }
     match session {
         SessionEvent::SessionStarted { .. }
@@ -212,6 +214,16 @@ fn samples() -> Vec<EventRecord> {
         UserEvent::EmailChanged {
             from: email.clone(),
             to: email.clone(),
+        },
+        UserEvent::IdentityAdded {
+            provider: "keycloak".into(),
+            issuer: "https://id.example".into(),
+            subject: "kc-1".into(),
+            email: email.clone(),
+        },
+        UserEvent::IdentityRemoved {
+            issuer: "https://id.example".into(),
+            subject: "kc-1".into(),
         },
         UserEvent::UserErased,
     ] {

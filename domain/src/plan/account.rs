@@ -162,6 +162,63 @@ pub(super) fn next(command: &Command, issued: Issued, done: &[Report]) -> Option
             }
         }
         Command::EraseUser { user_id } => erase(issued, done, *user_id),
+        Command::LinkIdentity {
+            user_id,
+            provider,
+            issuer,
+            subject,
+            email,
+        } => {
+            let identity = ExternalIdentity::id(issuer, subject);
+            match done {
+                // The identity first: one linked to someone else refuses here.
+                [] => apply(
+                    &identity,
+                    ExternalIdentityCommand::Link { user_id: *user_id },
+                    false,
+                ),
+                [Applied { .. }] => apply(
+                    &user_id.to_string(),
+                    UserCommand::LinkIdentity {
+                        provider: provider.clone(),
+                        issuer: issuer.clone(),
+                        subject: subject.clone(),
+                        email: email.clone(),
+                    },
+                    true,
+                ),
+                // The account refused (disabled, or another identity at this provider):
+                // give back the identity this command linked, not one linked before.
+                [Applied { events, .. }, Rejected(_)] if !events.is_empty() => apply(
+                    &identity,
+                    ExternalIdentityCommand::Release { user_id: *user_id },
+                    false,
+                ),
+                [_, Rejected(refused), ..] => Next::Finish(Err(refused.clone())),
+                _ => finished(done),
+            }
+        }
+        Command::UnlinkIdentity {
+            user_id,
+            issuer,
+            subject,
+        } => match done {
+            // The account first: it refuses to lose its last way to sign in.
+            [] => apply(
+                &user_id.to_string(),
+                UserCommand::UnlinkIdentity {
+                    issuer: issuer.clone(),
+                    subject: subject.clone(),
+                },
+                false,
+            ),
+            [Applied { .. }] => apply(
+                &ExternalIdentity::id(issuer, subject),
+                ExternalIdentityCommand::Release { user_id: *user_id },
+                true,
+            ),
+            _ => finished(done),
+        },
         _ => return None,
     })
 }

@@ -409,6 +409,18 @@ fn all_commands() -> Vec<Command> {
         Command::DisableUser { user_id: id(7) },
         Command::EnableUser { user_id: id(7) },
         Command::EraseUser { user_id: id(7) },
+        Command::LinkIdentity {
+            user_id: id(7),
+            provider: "p".into(),
+            issuer: "i".into(),
+            subject: "s".into(),
+            email: email(),
+        },
+        Command::UnlinkIdentity {
+            user_id: id(7),
+            issuer: "i".into(),
+            subject: "s".into(),
+        },
         Command::RequestImport {
             job_id: id(3),
             user_id: id(1),

@@ -149,7 +149,7 @@ impl User {
     }
 
     /// Known and not disabled.
-    fn allowed(&self) -> Result<(), UserError> {
+    pub(super) fn allowed(&self) -> Result<(), UserError> {
         self.known()?;
         if self.disabled {
             return Err(UserError::Disabled);

@@ -28,6 +28,8 @@ impl DomainEvent for UserEvent {
             Self::EmailChangeIssued { .. } => "EmailChangeIssued",
             Self::EmailChanged { .. } => "EmailChanged",
             Self::UserErased => "UserErased",
+            Self::IdentityAdded { .. } => "IdentityAdded",
+            Self::IdentityRemoved { .. } => "IdentityRemoved",
         }
         .into()
     }

@@ -269,3 +269,110 @@ fn an_erasure_by_someone_else_needs_an_admin_and_an_erased_account_is_refused() 
     };
     assert_eq!(error.message, "no such account");
 }
+
+const KEYCLOAK: &str = "https://id.example/realms/home";
+
+fn link() -> Command {
+    Command::LinkIdentity {
+        user_id: id(1),
+        provider: "keycloak".into(),
+        issuer: KEYCLOAK.into(),
+        subject: "kc-1".into(),
+        email: bob(),
+    }
+}
+
+#[test]
+fn a_link_claims_the_identity_then_records_it_and_gives_it_back_if_the_account_refuses() {
+    use crate::{ExternalIdentity, ExternalIdentityCommand, ExternalIdentityError, UserError};
+    let identity = format!("{KEYCLOAK}|kc-1");
+    assert_eq!(
+        next(&link(), by(Some(id(1))), &[]),
+        step(
+            &identity,
+            ExternalIdentityCommand::Link { user_id: id(1) },
+            false
+        )
+    );
+    // Linked to someone else: refused, nothing more.
+    let taken = [rejected(ExternalIdentityError::AlreadyLinked)];
+    assert_eq!(
+        next(&link(), by(Some(id(1))), &taken),
+        Next::Finish(Err(ExternalIdentityError::AlreadyLinked.into()))
+    );
+    let mut done = vec![applied(&["IdentityLinked"], ExternalIdentity::default())];
+    assert_eq!(
+        next(&link(), by(Some(id(1))), &done),
+        step(
+            &id(1).to_string(),
+            UserCommand::LinkIdentity {
+                provider: "keycloak".into(),
+                issuer: KEYCLOAK.into(),
+                subject: "kc-1".into(),
+                email: bob(),
+            },
+            true
+        )
+    );
+    done.push(applied(&["IdentityAdded"], user(vec![signed_up(id(1))])));
+    assert_eq!(next(&link(), by(Some(id(1))), &done), Next::Finish(Ok(())));
+    // The account refuses: the identity this command linked is released.
+    done[1] = rejected(UserError::ProviderLinked);
+    let release = step(
+        &identity,
+        ExternalIdentityCommand::Release { user_id: id(1) },
+        false,
+    );
+    assert_eq!(next(&link(), by(Some(id(1))), &done), release);
+    done.push(applied(&["IdentityReleased"], ExternalIdentity::default()));
+    assert_eq!(
+        next(&link(), by(Some(id(1))), &done),
+        Next::Finish(Err(UserError::ProviderLinked.into()))
+    );
+    // ... but one linked before this command stays.
+    let before = [
+        applied(&[], ExternalIdentity::default()),
+        rejected(UserError::Disabled),
+    ];
+    assert_eq!(
+        next(&link(), by(Some(id(1))), &before),
+        Next::Finish(Err(UserError::Disabled.into()))
+    );
+}
+
+#[test]
+fn an_unlink_unlinks_the_account_then_releases_the_identity() {
+    use crate::{ExternalIdentity, ExternalIdentityCommand, UserError};
+    let unlink = Command::UnlinkIdentity {
+        user_id: id(1),
+        issuer: KEYCLOAK.into(),
+        subject: "kc-1".into(),
+    };
+    assert_eq!(
+        next(&unlink, by(Some(id(1))), &[]),
+        step(
+            &id(1).to_string(),
+            UserCommand::UnlinkIdentity {
+                issuer: KEYCLOAK.into(),
+                subject: "kc-1".into(),
+            },
+            false
+        )
+    );
+    let refused = [rejected(UserError::LastSignInMethod)];
+    assert_eq!(
+        next(&unlink, by(Some(id(1))), &refused),
+        Next::Finish(Err(UserError::LastSignInMethod.into()))
+    );
+    let mut done = vec![applied(&["IdentityRemoved"], User::default())];
+    assert_eq!(
+        next(&unlink, by(Some(id(1))), &done),
+        step(
+            &format!("{KEYCLOAK}|kc-1"),
+            ExternalIdentityCommand::Release { user_id: id(1) },
+            true
+        )
+    );
+    done.push(applied(&["IdentityReleased"], ExternalIdentity::default()));
+    assert_eq!(next(&unlink, by(Some(id(1))), &done), Next::Finish(Ok(())));
+}
