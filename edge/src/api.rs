@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::account::routes())
         .merge(routes::erase::routes())
         .merge(routes::devices::routes())
+        .merge(routes::identities::routes())
         .merge(routes::export::routes())
         .merge(routes::playlists::routes())
         .merge(routes::play_queue::routes())
@@ -75,6 +76,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         routes::account::Doc::openapi(),
         routes::erase::Doc::openapi(),
         routes::devices::Doc::openapi(),
+        routes::identities::Doc::openapi(),
         routes::export::Doc::openapi(),
         routes::playlists::Doc::openapi(),
         routes::play_queue::Doc::openapi(),

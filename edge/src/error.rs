@@ -81,9 +81,12 @@ impl ApiError {
 impl From<CommandError> for ApiError {
     fn from(error: CommandError) -> Self {
         let status = match error.code {
-            ErrorCode::EmailTaken | ErrorCode::UserExists | ErrorCode::IdentityLinked => {
-                StatusCode::CONFLICT
-            }
+            ErrorCode::EmailTaken
+            | ErrorCode::UserExists
+            | ErrorCode::IdentityLinked
+            | ErrorCode::ProviderLinked
+            | ErrorCode::LastSignInMethod => StatusCode::CONFLICT,
+            ErrorCode::IdentityNotLinked => StatusCode::NOT_FOUND,
             ErrorCode::UnknownUser
             | ErrorCode::AccountErased
             | ErrorCode::NotInLibrary

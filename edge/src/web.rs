@@ -77,6 +77,11 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../web/account.js"),
     ),
     (
+        "/identities.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/identities.js"),
+    ),
+    (
         "/queue.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/queue.js"),
@@ -178,6 +183,8 @@ struct PageSettings {
 
 #[derive(Serialize)]
 struct SignInProvider {
+    /// In `/api/me/identities/{id}` (link, unlink).
+    id: String,
     name: String,
     /// Where the button goes (under the web app's `/api`).
     login: String,
@@ -191,6 +198,7 @@ fn page_settings(state: &AppState) -> PageSettings {
             .providers
             .iter()
             .map(|p| SignInProvider {
+                id: p.id.clone(),
                 name: p.name.clone(),
                 login: if p.id == "google" {
                     "/api/auth/google/login".into()

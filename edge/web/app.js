@@ -12,6 +12,7 @@ import * as player from './player.js';
 import * as admin from './admin.js';
 import * as apps from './apps.js';
 import * as account from './account.js';
+import * as identities from './identities.js';
 import * as music from './music.js';
 import * as favourites from './favourites.js';
 import * as queueView from './queue.js';
@@ -57,7 +58,7 @@ function route() {
   if (view === 'jobs') jobsView.loadJobs();
   if (view === 'subscriptions') subscriptions.show();
   if (view === 'queue') queueView.render();
-  if (view === 'apps') { apps.show(); account.show(me); }
+  if (view === 'apps') { apps.show(); account.show(me); identities.show(); }
   if (view === 'admin') admin.show();
 }
 

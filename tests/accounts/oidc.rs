@@ -9,6 +9,8 @@ use crate::helpers::*;
 use crate::support::oidc::{Consent, OidcProvider};
 use crate::support::TestApp;
 
+mod link;
+
 const CLIENT_ID: &str = "jukebox";
 const CLIENT_SECRET: &str = "keycloak-client-secret";
 /// Where the provider sends the browser back; the test, as the browser, follows it to
@@ -102,7 +104,7 @@ async fn a_keycloak_sign_in_discovers_the_provider_and_survives_a_key_rotation()
         .unwrap();
     assert_eq!(
         page["sign_in_providers"],
-        json!([{ "name": "Keycloak", "login": "/api/auth/oidc/keycloak/login" }])
+        json!([{ "id": "keycloak", "name": "Keycloak", "login": "/api/auth/oidc/keycloak/login" }])
     );
 
     let tab = browser();
@@ -370,8 +372,8 @@ async fn a_second_provider_is_a_separate_identity_and_unknown_providers_are_404(
     assert_eq!(
         page["sign_in_providers"],
         json!([
-            { "name": "Keycloak", "login": "/api/auth/oidc/keycloak/login" },
-            { "name": "Authelia", "login": "/api/auth/oidc/authelia/login" },
+            { "id": "keycloak", "name": "Keycloak", "login": "/api/auth/oidc/keycloak/login" },
+            { "id": "authelia", "name": "Authelia", "login": "/api/auth/oidc/authelia/login" },
         ])
     );
     let tab = browser();

@@ -10,6 +10,7 @@ pub mod devices;
 pub mod erase;
 pub mod export;
 pub mod favourites;
+pub mod identities;
 pub mod imports;
 pub mod library;
 pub mod oidc;

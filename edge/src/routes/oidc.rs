@@ -4,6 +4,7 @@
 //! JWKS, issuer, audience, nonce, expiry). Accounts link by (issuer, subject), never by
 //! email alone, and an address the provider has not verified never makes an account
 //! (SECURITY.md 12). Google is a preset of the same code, also under `/auth/google/*`.
+//! A link attempt (ADR 46) is finished by `routes::identities`.
 
 use std::collections::HashMap;
 
@@ -12,16 +13,11 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use hmac::{Hmac, Mac};
 use jukebox_domain::{Command, Email, ErrorCode, ExternalIdentity, SignInMethod};
 use jukebox_nats::log;
 use jukebox_nats::OutcomeStatus;
 use jukebox_projections::access;
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::commands::{credential_envelope, rejection, send};
@@ -30,8 +26,9 @@ use crate::oidc::{Attempt, Identity, OidcError, OidcProvider, OidcSettings};
 use crate::routes::auth::{cookie, open_session, refresh_cookie};
 use crate::state::AppState;
 
-/// How long a sign-in attempt may take between login and callback.
-const ATTEMPT_SECONDS: i64 = 600;
+mod attempt;
+use attempt::decode;
+pub(crate) use attempt::{attempt_cookie, encode, Intent};
 
 /// The Google preset's id (its routes predate the generic ones).
 const GOOGLE: &str = "google";
@@ -48,7 +45,7 @@ pub fn routes() -> Router<AppState> {
 #[openapi(paths(google_login, google_callback, login, callback))]
 pub(crate) struct Doc;
 
-fn provider<'s>(
+pub(crate) fn provider<'s>(
     state: &'s AppState,
     id: &str,
 ) -> Result<(&'s OidcSettings, &'s OidcProvider), ApiError> {
@@ -58,74 +55,6 @@ fn provider<'s>(
             "no sign-in provider {id:?} is configured on this server"
         ))
     })
-}
-
-fn sign(key: &[u8], data: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
-    mac.update(data.as_bytes());
-    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-}
-
-/// The signed cookie value: provider, state, nonce, verifier, expiry. The secrets are
-/// URL-safe base64 and provider ids have no dots, so `.` separates unambiguously.
-fn encode(key: &[u8], provider: &str, attempt: &Attempt) -> String {
-    let expires = OffsetDateTime::now_utc().unix_timestamp() + ATTEMPT_SECONDS;
-    let data = format!(
-        "{provider}.{}.{}.{}.{expires}",
-        attempt.state, attempt.nonce, attempt.verifier
-    );
-    let mac = sign(key, &data);
-    format!("{data}.{mac}")
-}
-
-/// The attempt a cookie carries, if it is untampered, unexpired and for `provider`.
-fn decode(key: &[u8], provider: &str, raw: &str) -> Option<Attempt> {
-    let (data, mac) = raw.rsplit_once('.')?;
-    if !bool::from(sign(key, data).as_bytes().ct_eq(mac.as_bytes())) {
-        return None;
-    }
-    let mut parts = data.split('.');
-    let (for_provider, state, nonce, verifier, expires) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    if for_provider != provider
-        || expires.parse::<i64>().ok()? < OffsetDateTime::now_utc().unix_timestamp()
-    {
-        return None;
-    }
-    Some(Attempt {
-        state: state.to_owned(),
-        nonce: nonce.to_owned(),
-        verifier: verifier.to_owned(),
-    })
-}
-
-/// The attempt cookie lives under the provider's own callback path, so attempts with two
-/// providers do not overwrite each other.
-fn attempt_cookie(state: &AppState, provider: &str, value: Option<&str>) -> HeaderValue {
-    let name = state.auth.oauth_cookie_name();
-    let path = if provider == GOOGLE {
-        format!("{}/auth/google", state.mount)
-    } else {
-        format!("{}/auth/oidc/{provider}", state.mount)
-    };
-    let secure = if state.auth.cookie_secure {
-        "; Secure"
-    } else {
-        ""
-    };
-    // Lax: the callback is a top-level navigation coming from the provider's site.
-    let cookie = match value {
-        Some(value) => format!(
-            "{name}={value}; Path={path}; Max-Age={ATTEMPT_SECONDS}; HttpOnly; SameSite=Lax{secure}"
-        ),
-        None => format!("{name}=; Path={path}; Max-Age=0; HttpOnly; SameSite=Lax{secure}"),
-    };
-    HeaderValue::from_str(&cookie).expect("cookie values are visible ASCII")
 }
 
 /// `GET /auth/google/login`: the Google preset's login.
@@ -158,7 +87,8 @@ async fn start(state: &AppState, id: &str) -> Result<Response, ApiError> {
         .authorize_url(&oidc.http)
         .await
         .map_err(|e| refused(provider, e))?;
-    let cookie = attempt_cookie(state, id, Some(&encode(&oidc.cookie_key, id, &attempt)));
+    let value = encode(&oidc.cookie_key, id, &attempt, Intent::SignIn);
+    let cookie = attempt_cookie(state, id, Some(&value));
     let location = HeaderValue::from_str(url.as_str())
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("authorization URL: {e}")))?;
     Ok((
@@ -173,7 +103,7 @@ fn bad(code: &str, message: impl Into<String>) -> ApiError {
 }
 
 /// A message a person can act on for each way a sign-in fails; the detail goes to the log.
-fn refused(provider: &OidcProvider, error: OidcError) -> ApiError {
+pub(crate) fn refused(provider: &OidcProvider, error: OidcError) -> ApiError {
     let name = &provider.name;
     tracing::info!(provider = %provider.id, error = %error, "OpenID Connect sign-in refused");
     let token = |message: String| bad("invalid_id_token", message);
@@ -218,11 +148,14 @@ fn refused(provider: &OidcProvider, error: OidcError) -> ApiError {
 #[utoipa::path(get, path = "/auth/google/callback", tag = "accounts",
     params(("code" = Option<String>, Query), ("state" = Option<String>, Query),
         ("error" = Option<String>, Query, description = "the provider refused")),
-    responses((status = 303, description = "signed in: on to the app with the refresh cookie"),
+    responses((status = 303, description = "signed in: on to the app with the refresh cookie; \
+            a link attempt (ADR 46): on to the app's `#/apps` with the result"),
         (status = 400, body = ErrorBody, description = "state, code or ID token refused"),
+        (status = 401, body = ErrorBody, description = "a link attempt whose session has ended"),
         (status = 403, body = ErrorBody, description = "the provider has not verified the address"),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "the address has a password account"),
+        (status = 409, body = ErrorBody, description = "the address has a password account; \
+            a link: the identity is linked to another account, or another of this provider's is linked"),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn google_callback(
     State(state): State<AppState>,
@@ -239,11 +172,14 @@ async fn google_callback(
     params(("provider" = String, Path, description = "a configured provider's id"),
         ("code" = Option<String>, Query), ("state" = Option<String>, Query),
         ("error" = Option<String>, Query, description = "the provider refused")),
-    responses((status = 303, description = "signed in: on to the app with the refresh cookie"),
+    responses((status = 303, description = "signed in: on to the app with the refresh cookie; \
+            a link attempt (ADR 46): on to the app's `#/apps` with the result"),
         (status = 400, body = ErrorBody, description = "state, code or ID token refused"),
+        (status = 401, body = ErrorBody, description = "a link attempt whose session has ended"),
         (status = 403, body = ErrorBody, description = "the provider has not verified the address"),
         (status = 404, body = ErrorBody, description = "no such provider is configured"),
-        (status = 409, body = ErrorBody, description = "the address has a password account"),
+        (status = 409, body = ErrorBody, description = "the address has a password account; \
+            a link: the identity is linked to another account, or another of this provider's is linked"),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn callback(
     State(state): State<AppState>,
@@ -290,7 +226,7 @@ async fn finish(
             format!("{name} did not sign you in; try again"),
         ));
     }
-    let attempt = cookie(headers, state.auth.oauth_cookie_name())
+    let (attempt, intent) = cookie(headers, state.auth.oauth_cookie_name())
         .and_then(|raw| decode(&oidc.cookie_key, &provider.id, raw))
         .ok_or_else(|| {
             bad(
@@ -298,21 +234,18 @@ async fn finish(
                 "this sign-in attempt was not started here or has expired; start again",
             )
         })?;
-    let returned_state = query.get("state").map(String::as_str).unwrap_or_default();
-    if !bool::from(returned_state.as_bytes().ct_eq(attempt.state.as_bytes())) {
-        return Err(bad(
-            "invalid_oauth_state",
-            "this sign-in attempt does not match the one your browser started; start again",
-        ));
+    let identity = verified_identity(oidc, provider, query, &attempt).await;
+    if let Intent::Link {
+        user_id,
+        session_id,
+    } = intent
+    {
+        return crate::routes::identities::finish_link(
+            state, oidc, provider, headers, identity, user_id, session_id,
+        )
+        .await;
     }
-    let code = query
-        .get("code")
-        .filter(|c| !c.is_empty() && c.len() < 2048)
-        .ok_or_else(|| bad("invalid_request", "the callback carries no code"))?;
-    let identity = provider
-        .sign_in(&oidc.http, &attempt, code)
-        .await
-        .map_err(|e| refused(provider, e))?;
+    let identity = identity?;
 
     let user_id = match linked_user(state, &identity.issuer, &identity.subject).await? {
         Some(user_id) => user_id,
@@ -342,9 +275,34 @@ async fn finish(
     Ok(response)
 }
 
+/// The identity the callback vouches for: the state matches the attempt's, and the code
+/// exchanged with the PKCE verifier gives an ID token that passes every check.
+async fn verified_identity(
+    oidc: &OidcSettings,
+    provider: &OidcProvider,
+    query: &HashMap<String, String>,
+    attempt: &Attempt,
+) -> Result<Identity, ApiError> {
+    let returned_state = query.get("state").map(String::as_str).unwrap_or_default();
+    if !bool::from(returned_state.as_bytes().ct_eq(attempt.state.as_bytes())) {
+        return Err(bad(
+            "invalid_oauth_state",
+            "this sign-in attempt does not match the one your browser started; start again",
+        ));
+    }
+    let code = query
+        .get("code")
+        .filter(|c| !c.is_empty() && c.len() < 2048)
+        .ok_or_else(|| bad("invalid_request", "the callback carries no code"))?;
+    provider
+        .sign_in(&oidc.http, attempt, code)
+        .await
+        .map_err(|e| refused(provider, e))
+}
+
 /// The user linked to (issuer, subject) now, from the `external_identity` aggregate (its
 /// id a keyed hash, ADR 43; an erased account released it, ADR 42).
-async fn linked_user(
+pub(crate) async fn linked_user(
     state: &AppState,
     issuer: &str,
     subject: &str,
@@ -430,29 +388,5 @@ async fn create_account(
         None => Err(ApiError::Unavailable(
             "sign-up was not answered in time".into(),
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_attempt_cookie_is_tamper_proof_and_bound_to_its_provider() {
-        let key = b"k".repeat(32);
-        let attempt = Attempt {
-            state: "s".into(),
-            nonce: "n".into(),
-            verifier: "v".into(),
-        };
-        let raw = encode(&key, "keycloak", &attempt);
-        let back = decode(&key, "keycloak", &raw).unwrap();
-        assert_eq!(
-            (back.state, back.nonce, back.verifier),
-            ("s".into(), "n".into(), "v".into())
-        );
-        assert!(decode(&key, "keycloak", &raw.replacen(".s.", ".x.", 1)).is_none());
-        assert!(decode(b"other", "keycloak", &raw).is_none());
-        assert!(decode(&key, "google", &raw).is_none());
     }
 }
