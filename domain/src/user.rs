@@ -181,7 +181,12 @@ pub enum UserCommand {
     },
     /// Erasure (ADR 42): the processor destroys the user's key in the same commit.
     Erase,
-    /// The signed-in owner links a provider's identity (ADR 46); the plan claimed it.
+    /// Whether the account may link this identity (ADR 46); writes nothing.
+    CheckIdentityLink {
+        issuer: String,
+        subject: String,
+    },
+    /// Records a provider's identity the plan claimed for the account (ADR 46).
     LinkIdentity {
         provider: String,
         issuer: String,
@@ -467,9 +472,9 @@ impl Aggregate for User {
                     events.push(UserEvent::UserEnabled);
                 }
             }
-            command @ (UserCommand::LinkIdentity { .. } | UserCommand::UnlinkIdentity { .. }) => {
-                events.extend(self.link(command)?)
-            }
+            command @ (UserCommand::CheckIdentityLink { .. }
+            | UserCommand::LinkIdentity { .. }
+            | UserCommand::UnlinkIdentity { .. }) => events.extend(self.link(command)?),
             change => events.extend(self.change(change)?),
         }
         for event in events {

@@ -169,16 +169,27 @@ pub(super) fn next(command: &Command, issued: Issued, done: &[Report]) -> Option
             subject,
             email,
         } => {
-            let identity = ExternalIdentity::id(issuer, subject);
+            let user = user_id.to_string();
             match done {
-                // The identity first: one linked to someone else refuses here.
+                // The account first (disabled, or another identity at this provider),
+                // writing nothing: one command commits once per aggregate, so a claim
+                // made here could not be given back after a refusal by the account.
                 [] => apply(
-                    &identity,
+                    &user,
+                    UserCommand::CheckIdentityLink {
+                        issuer: issuer.clone(),
+                        subject: subject.clone(),
+                    },
+                    false,
+                ),
+                // Then the identity: one linked to someone else refuses here.
+                [Applied { .. }] => apply(
+                    &ExternalIdentity::id(issuer, subject),
                     ExternalIdentityCommand::Link { user_id: *user_id },
                     false,
                 ),
-                [Applied { .. }] => apply(
-                    &user_id.to_string(),
+                [Applied { .. }, Applied { .. }] => apply(
+                    &user,
                     UserCommand::LinkIdentity {
                         provider: provider.clone(),
                         issuer: issuer.clone(),
@@ -187,14 +198,6 @@ pub(super) fn next(command: &Command, issued: Issued, done: &[Report]) -> Option
                     },
                     true,
                 ),
-                // The account refused (disabled, or another identity at this provider):
-                // give back the identity this command linked, not one linked before.
-                [Applied { events, .. }, Rejected(_)] if !events.is_empty() => apply(
-                    &identity,
-                    ExternalIdentityCommand::Release { user_id: *user_id },
-                    false,
-                ),
-                [_, Rejected(refused), ..] => Next::Finish(Err(refused.clone())),
                 _ => finished(done),
             }
         }

@@ -1,6 +1,6 @@
-//! Sign-in providers linked to an account by its signed-in owner (ADR 46). The plan claims
-//! the `ExternalIdentity` first (a subject linked to someone else is refused there); the
-//! account then records the link. An account keeps at least one way to sign in: a
+//! Sign-in providers linked to an account by its signed-in owner (ADR 46). The plan checks
+//! the account, claims the `ExternalIdentity` (a subject linked to someone else is refused
+//! there), then the account records the link. An account keeps at least one way to sign in: a
 //! password or another identity.
 
 use super::{User, UserCommand, UserError, UserEvent};
@@ -8,24 +8,37 @@ use super::{User, UserCommand, UserError, UserEvent};
 impl User {
     pub(super) fn link(&self, command: UserCommand) -> Result<Vec<UserEvent>, UserError> {
         Ok(match command {
+            // Before the identity is claimed: writes nothing, so the plan may write
+            // this account again after the claim (one commit per aggregate and command).
+            UserCommand::CheckIdentityLink { issuer, subject } => {
+                self.allowed()?;
+                let other = self
+                    .identities
+                    .iter()
+                    .any(|(i, s)| *i == issuer && *s != subject);
+                if other {
+                    return Err(UserError::ProviderLinked);
+                }
+                vec![]
+            }
+            // After the claim: the identity is this account's now, so it is recorded
+            // whatever happened between (a refusal here would leave it claimed unseen).
             UserCommand::LinkIdentity {
                 provider,
                 issuer,
                 subject,
                 email,
             } => {
-                self.allowed()?;
-                let mut linked = self.identities.iter().filter(|(i, _)| *i == issuer);
-                match linked.next() {
-                    // Linking the same identity again changes nothing.
-                    Some((_, s)) if *s == subject => vec![],
-                    Some(_) => return Err(UserError::ProviderLinked),
-                    None => vec![UserEvent::IdentityAdded {
+                self.known()?;
+                if self.identities.contains(&(issuer.clone(), subject.clone())) {
+                    vec![]
+                } else {
+                    vec![UserEvent::IdentityAdded {
                         provider,
                         issuer,
                         subject,
                         email,
-                    }],
+                    }]
                 }
             }
             UserCommand::UnlinkIdentity { issuer, subject } => {
@@ -83,6 +96,13 @@ mod tests {
         }
     }
 
+    fn check(subject: &str) -> UserCommand {
+        UserCommand::CheckIdentityLink {
+            issuer: ISSUER.into(),
+            subject: subject.into(),
+        }
+    }
+
     fn link(subject: &str) -> UserCommand {
         UserCommand::LinkIdentity {
             provider: "keycloak".into(),
@@ -113,21 +133,30 @@ mod tests {
         let id = Uuid::now_v7();
         TestFramework::<User>::with(())
             .given(vec![password_account(id)])
+            .when(check("kc-1"))
+            .then_expect_events(vec![]);
+        TestFramework::<User>::with(())
+            .given(vec![password_account(id)])
             .when(link("kc-1"))
             .then_expect_events(vec![added("kc-1")]);
+        // The same identity again changes nothing.
+        TestFramework::<User>::with(())
+            .given(vec![password_account(id), added("kc-1")])
+            .when(check("kc-1"))
+            .then_expect_events(vec![]);
         TestFramework::<User>::with(())
             .given(vec![password_account(id), added("kc-1")])
             .when(link("kc-1"))
             .then_expect_events(vec![]);
         TestFramework::<User>::with(())
             .given(vec![password_account(id), added("kc-1")])
-            .when(link("kc-2"))
+            .when(check("kc-2"))
             .then_expect_error_message(
                 "this account already has a sign-in with this provider; unlink it first",
             );
         TestFramework::<User>::with(())
             .given(vec![password_account(id), UserEvent::UserDisabled])
-            .when(link("kc-1"))
+            .when(check("kc-1"))
             .then_expect_error_message("this account is disabled; contact an administrator");
     }
 

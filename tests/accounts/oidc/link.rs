@@ -303,7 +303,7 @@ async fn an_identity_linked_to_another_account_is_refused() {
                 .into()
         )
     );
-    // ... and the refused one was given back: it can make its own account.
+    // ... and the refused one was never claimed: it can make its own account.
     let fresh = browser();
     let response = sign_in(
         &app,

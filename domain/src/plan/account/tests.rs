@@ -283,28 +283,49 @@ fn link() -> Command {
 }
 
 #[test]
-fn a_link_claims_the_identity_then_records_it_and_gives_it_back_if_the_account_refuses() {
+fn a_link_checks_the_account_claims_the_identity_then_records_it() {
     use crate::{ExternalIdentity, ExternalIdentityCommand, ExternalIdentityError, UserError};
-    let identity = format!("{KEYCLOAK}|kc-1");
+    let user_id = id(1).to_string();
     assert_eq!(
         next(&link(), by(Some(id(1))), &[]),
         step(
-            &identity,
+            &user_id,
+            UserCommand::CheckIdentityLink {
+                issuer: KEYCLOAK.into(),
+                subject: "kc-1".into(),
+            },
+            false
+        )
+    );
+    // Another identity at this provider: refused before anything is claimed.
+    let other = [rejected(UserError::ProviderLinked)];
+    assert_eq!(
+        next(&link(), by(Some(id(1))), &other),
+        Next::Finish(Err(UserError::ProviderLinked.into()))
+    );
+    let mut done = vec![applied(&[], user(vec![signed_up(id(1))]))];
+    assert_eq!(
+        next(&link(), by(Some(id(1))), &done),
+        step(
+            &format!("{KEYCLOAK}|kc-1"),
             ExternalIdentityCommand::Link { user_id: id(1) },
             false
         )
     );
     // Linked to someone else: refused, nothing more.
-    let taken = [rejected(ExternalIdentityError::AlreadyLinked)];
+    let taken = [
+        applied(&[], user(vec![signed_up(id(1))])),
+        rejected(ExternalIdentityError::AlreadyLinked),
+    ];
     assert_eq!(
         next(&link(), by(Some(id(1))), &taken),
         Next::Finish(Err(ExternalIdentityError::AlreadyLinked.into()))
     );
-    let mut done = vec![applied(&["IdentityLinked"], ExternalIdentity::default())];
+    done.push(applied(&["IdentityLinked"], ExternalIdentity::default()));
     assert_eq!(
         next(&link(), by(Some(id(1))), &done),
         step(
-            &id(1).to_string(),
+            &user_id,
             UserCommand::LinkIdentity {
                 provider: "keycloak".into(),
                 issuer: KEYCLOAK.into(),
@@ -316,28 +337,6 @@ fn a_link_claims_the_identity_then_records_it_and_gives_it_back_if_the_account_r
     );
     done.push(applied(&["IdentityAdded"], user(vec![signed_up(id(1))])));
     assert_eq!(next(&link(), by(Some(id(1))), &done), Next::Finish(Ok(())));
-    // The account refuses: the identity this command linked is released.
-    done[1] = rejected(UserError::ProviderLinked);
-    let release = step(
-        &identity,
-        ExternalIdentityCommand::Release { user_id: id(1) },
-        false,
-    );
-    assert_eq!(next(&link(), by(Some(id(1))), &done), release);
-    done.push(applied(&["IdentityReleased"], ExternalIdentity::default()));
-    assert_eq!(
-        next(&link(), by(Some(id(1))), &done),
-        Next::Finish(Err(UserError::ProviderLinked.into()))
-    );
-    // ... but one linked before this command stays.
-    let before = [
-        applied(&[], ExternalIdentity::default()),
-        rejected(UserError::Disabled),
-    ];
-    assert_eq!(
-        next(&link(), by(Some(id(1))), &before),
-        Next::Finish(Err(UserError::Disabled.into()))
-    );
 }
 
 #[test]
