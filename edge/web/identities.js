@@ -31,6 +31,9 @@ function refusal(code, name) {
   }
 }
 
+// Back from the provider with a result not scrolled to yet.
+let returned = false;
+
 /** The result the callback put in the address, shown once. */
 function showResult() {
   const [, query] = window.location.hash.split('?');
@@ -41,6 +44,7 @@ function showResult() {
   if (linked) say($('#identities-message'), `${nameOf(linked)} is linked: you can sign in with it now.`, 'ok');
   else if (failed) say($('#identities-message'), refusal(failed, nameOf(params.get('provider'))), 'error');
   window.history.replaceState(null, '', '#/apps');
+  returned = true;
 }
 
 export async function show() {
@@ -68,6 +72,10 @@ export async function show() {
     .map((p) => h('button', { type: 'button', class: 'ghost', onclick: () => link(p) }, `Link ${p.name}`));
   $('#identities-link').replaceChildren(...buttons);
   $('#identities-none').hidden = answer.identities.length > 0;
+  // Back from the provider: the result is further down the page (centred, clear of the
+  // sticky header).
+  if (returned) $('#identities-message').scrollIntoView({ block: 'center' });
+  returned = false;
 }
 
 async function link(provider) {
