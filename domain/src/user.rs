@@ -3,7 +3,9 @@
 //! Everything that changes an account is an event here, so the audit trail shows
 //! sign-up, verification, role changes, Google links and disabling. A sign-in's event
 //! lives on its `Session`, so using an account does not grow it (issue 16, ADR 14). The
-//! owner's changes (password reset and change, new address) are in `changes.rs` (ADR 29).
+//! owner's changes (password reset and change, new address) are in `changes.rs` (ADR 29),
+//! linked sign-in providers in `identities.rs` (ADR 46). The file is long because its
+//! command and event enums name every change an account has; their handling is split out.
 
 mod changes;
 mod erase;
