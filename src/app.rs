@@ -328,8 +328,11 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         stream_addr = Some(addr);
         tasks.spawn(task);
     }
+    // The processor wakes a relay of the same process in memory (handlers/src/wake.rs).
+    let relay_waker = jukebox_handlers::RelayWaker::default();
     if roles.contains(&Role::Processor) {
         let mut processor = Processor::new(pool.clone(), nats.clone(), topology.clone());
+        processor.waker = relay_waker.clone();
         processor.fail_points = options.fail_points.clone();
         processor.ack_wait = options.ack_wait;
         processor.commit_group_workers = options.config.commit_group_workers;
@@ -341,6 +344,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
     if roles.contains(&Role::Relay) {
         let mut relay = Relay::new(pool.clone(), nats.clone(), topology.clone());
         relay.fail_points = options.fail_points.clone();
+        relay.waker = relay_waker.clone();
         let stop = shutdown.clone();
         tasks.spawn(async move { ("relay", relay.run(stop).await) });
     }

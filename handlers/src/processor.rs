@@ -60,7 +60,8 @@ pub struct Processor {
     /// Workers of the group commit (`group.rs`); 0 commits every step alone.
     pub commit_group_workers: usize,
     group: Option<group::CommitGroup>,
-    waker: crate::RelayWaker,
+    /// Wakes the relay after a commit; shared with this process' relay (`src/app.rs`).
+    pub waker: crate::RelayWaker,
     /// Claim ids as keyed hashes (ADR 43).
     pub(crate) claim_ids: jukebox_nats::claim_ids::ClaimIds,
 }

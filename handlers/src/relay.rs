@@ -52,6 +52,8 @@ pub struct Relay {
     /// still open below the batch.
     pub poll_interval: Duration,
     pub fail_points: FailPoints,
+    /// Woken in memory by this process' processor while this relay leads.
+    pub waker: crate::RelayWaker,
 }
 
 /// Where the last message on `EVENTS` sits in relay order (the fields of its body that
@@ -74,6 +76,7 @@ impl Relay {
             batch_size: 2_000,
             poll_interval: Duration::from_millis(200),
             fail_points: FailPoints::default(),
+            waker: crate::RelayWaker::default(),
         }
     }
 
@@ -118,7 +121,10 @@ impl Relay {
             }
         }
         info!("relay is the leader");
+        self.waker.set_leading(true);
         let result = self.relay_until(&mut conn, shutdown).await;
+        // Writers of this process notify through Postgres again, whoever leads next.
+        self.waker.set_leading(false);
         // Closing the session releases the lock.
         let _ = sqlx::Connection::close(conn).await;
         result
@@ -165,6 +171,7 @@ impl Relay {
                 tokio::select! {
                     _ = shutdown.cancelled() => return Ok(()),
                     notification = listener.recv() => { notification?; }
+                    _ = self.waker.woken() => {}
                     _ = tokio::time::sleep(self.poll_interval) => {}
                 }
                 batch = self.read_batch(read).await?;
