@@ -86,7 +86,10 @@ mod tests {
         waker.wake();
         // Not leading: the wake waits for a pg_notify, the local relay hears nothing.
         let local = tokio::time::timeout(Duration::from_millis(50), waker.woken()).await;
-        assert!(local.is_err(), "a relay that does not lead was woken in memory");
+        assert!(
+            local.is_err(),
+            "a relay that does not lead was woken in memory"
+        );
         let notify = tokio::time::timeout(Duration::from_millis(50), waker.pending.notified());
         assert!(notify.await.is_ok(), "no pg_notify was asked for");
 
@@ -95,6 +98,9 @@ mod tests {
         let local = tokio::time::timeout(Duration::from_millis(50), waker.woken()).await;
         assert!(local.is_ok(), "the leading relay was not woken");
         let notify = tokio::time::timeout(Duration::from_millis(50), waker.pending.notified());
-        assert!(notify.await.is_err(), "a pg_notify was asked for a local relay");
+        assert!(
+            notify.await.is_err(),
+            "a pg_notify was asked for a local relay"
+        );
     }
 }
