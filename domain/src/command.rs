@@ -406,6 +406,9 @@ pub enum ErrorCode {
     UnknownJob,
     JobFinished,
     TrackStored,
+    /// A completion for a track that is no longer (or never was) stored: its objects are
+    /// gone (ADR 42), so the job stores the source again.
+    TrackNotStored,
     NotInLibrary,
     /// An admin command from an issuer that is not (or no longer) an enabled admin.
     NotAdmin,
@@ -464,6 +467,7 @@ impl ErrorCode {
             Self::UnknownJob => "unknown_job",
             Self::JobFinished => "job_finished",
             Self::TrackStored => "track_stored",
+            Self::TrackNotStored => "track_not_stored",
             Self::NotInLibrary => "not_in_library",
             Self::NotAdmin => "not_admin",
             Self::UnknownCredential => "unknown_credential",

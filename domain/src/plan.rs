@@ -14,7 +14,7 @@ use crate::{
     EmailClaimCommand, ExternalIdentity, ExternalIdentityCommand, Favourite, FavouriteCommand,
     Import, ImportCommand, LibraryCommand, LibraryEntry, Play, PlayCommand, PlayQueueCommand,
     PlayQueueSave, Playlist, PlaylistCommand, Session, SessionCommand, Subscription,
-    SubscriptionCommand, Track, TrackCommand, User, UserCommand,
+    SubscriptionCommand, Track, TrackCommand, TrackId, User, UserCommand,
 };
 
 /// Who issued the command and when (from its envelope).
@@ -41,6 +41,8 @@ pub enum Next {
 pub enum Step {
     /// Load the user and report its state; writes nothing.
     ReadUser { user_id: Uuid },
+    /// Load the track and report its state; writes nothing.
+    ReadTrack { track_id: TrackId },
     /// Handle `command` on the aggregate and commit its events. `last`: the command's
     /// outcome commits with them (one transaction for the common one-step command).
     Apply {
@@ -345,9 +347,21 @@ pub fn next(command: &Command, issued: Issued, done: &[Report]) -> Next {
             user_id,
             track_id,
         } => match done {
+            // Only a stored track completes a job: one discarded since the downloader
+            // found it (ADR 42) has no objects left, so the job stores it again.
+            [] => Next::Step(Step::ReadTrack {
+                track_id: track_id.clone(),
+            }),
+            [Applied {
+                state: State::Track(track),
+                ..
+            }] if track.stored().is_none() => Next::Finish(Err(CommandError::new(
+                ErrorCode::TrackNotStored,
+                "this track is no longer stored; its source is to be stored again",
+            ))),
             // The track lands in the library first: a completed job always means the
             // requester has the track.
-            [] => apply(
+            [Applied { .. }] => apply(
                 &LibraryEntry::id(*user_id, track_id),
                 LibraryCommand::AddTrack {
                     user_id: *user_id,
@@ -356,7 +370,7 @@ pub fn next(command: &Command, issued: Issued, done: &[Report]) -> Next {
                 },
                 false,
             ),
-            [Applied { .. }] => apply(
+            [Applied { .. }, Applied { .. }] => apply(
                 &job_id.to_string(),
                 ImportCommand::Complete {
                     track_id: track_id.clone(),

@@ -112,6 +112,7 @@ impl From<CommandError> for ApiError {
             | ErrorCode::UnknownJob
             | ErrorCode::JobFinished
             | ErrorCode::TrackStored
+            | ErrorCode::TrackNotStored
             | ErrorCode::InvalidCredentialName
             | ErrorCode::InvalidItem
             | ErrorCode::InvalidPlayTime

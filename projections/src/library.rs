@@ -237,6 +237,20 @@ impl Projection for UserLibrary {
         }
     }
 
+    /// An erased holder's entry no longer counts on its track's row.
+    fn erased_keys(row: &Self::Row) -> Vec<String> {
+        vec![Self::track_key(&row.track_id)]
+    }
+
+    fn erased(rows: &mut HashMap<String, Self::Row>, gone: &Self::Row) {
+        if gone.user_id.is_none() {
+            return;
+        }
+        if let Some(track) = rows.get_mut(&Self::track_key(&gone.track_id)) {
+            track.holders = (track.holders - 1).max(0);
+        }
+    }
+
     fn copy_fields(row: &Self::Row) -> Vec<Option<String>> {
         let time = |t: &OffsetDateTime| t.format(&Rfc3339).expect("timestamps format");
         vec![
@@ -511,6 +525,33 @@ mod tests {
             track_row(1)
         );
         assert_eq!(rows.len(), 2);
+    }
+
+    /// Given a track Alice and Bob hold, when Alice is erased, then her entry is gone and
+    /// the track row counts Bob alone, live and in a rebuild alike (`rows` checks both).
+    #[test]
+    fn an_erased_holder_no_longer_counts() {
+        let rows = Log::new()
+            .event("track", track(), stored())
+            .event("library", alice(), added(alice()))
+            .event(
+                "library_entry",
+                format!("{}/{}", bob(), track()),
+                added(bob()),
+            )
+            .event("user", alice(), jukebox_domain::UserEvent::UserErased)
+            .rows::<UserLibrary>();
+        assert_eq!(
+            rows.keys().collect::<Vec<_>>(),
+            [
+                &UserLibrary::entry_id(bob(), track().as_str()),
+                &UserLibrary::track_key(track().as_str()),
+            ]
+        );
+        assert_eq!(
+            rows[&UserLibrary::track_key(track().as_str())],
+            track_row(1)
+        );
     }
 
     #[test]

@@ -60,6 +60,15 @@ pub trait Projection: Send + Sync + 'static {
     /// user's rows where it stands in the log, live and in a rebuild (ADR 42). `None`:
     /// the model keeps nothing of a user's.
     const USER_COLUMN: Option<&'static str> = None;
+
+    /// Keys of rows of no user that an erasure of `row`'s user changes (the track row
+    /// counting the entry among its holders). Most models need none.
+    fn erased_keys(_row: &Self::Row) -> Vec<String> {
+        Vec::new()
+    }
+    /// Folds the erasure of `gone` (a row of the erased user, already dropped) into the
+    /// rows `erased_keys` named, where they are in `rows`.
+    fn erased(_rows: &mut HashMap<String, Self::Row>, _gone: &Self::Row) {}
 }
 
 /// The user this event erases, when `P` keeps rows of users (ADR 42). Erasures reach the
@@ -85,7 +94,53 @@ pub fn forget_user<P: Projection>(rows: &mut HashMap<String, P::Row>, user: uuid
         .position(|c| *c == column)
         .expect("USER_COLUMN is one of COLUMNS");
     let user = user.to_string();
-    rows.retain(|_, row| P::copy_fields(row)[index].as_deref() != Some(user.as_str()));
+    let gone: Vec<String> = rows
+        .iter()
+        .filter(|(_, row)| P::copy_fields(row)[index].as_deref() == Some(user.as_str()))
+        .map(|(key, _)| key.clone())
+        .collect();
+    for key in gone {
+        if let Some(row) = rows.remove(&key) {
+            P::erased(rows, &row);
+        }
+    }
+}
+
+/// Deletes an erased user's rows in SQL, first folding their erasure into the rows of no
+/// user they bear on (`Projection::erased`), as [`forget_user`] does in memory.
+async fn erase_user<P: Projection>(
+    conn: &mut PgConnection,
+    table: &str,
+    column: &str,
+    user: uuid::Uuid,
+) -> Result<(), sqlx::Error> {
+    let gone: Vec<P::Row> = sqlx::query_as(&format!(
+        "SELECT {} FROM {table} WHERE {column} = $1",
+        P::COLUMNS.join(", ")
+    ))
+    .bind(user)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut keys: Vec<String> = gone.iter().flat_map(P::erased_keys).collect();
+    keys.sort();
+    keys.dedup();
+    if !keys.is_empty() {
+        let mut rows = load::<P>(conn, table, &keys).await?;
+        let existed: Vec<String> = rows.keys().cloned().collect();
+        for row in &gone {
+            P::erased(&mut rows, row);
+        }
+        let removed: Vec<String> = existed
+            .into_iter()
+            .filter(|k| !rows.contains_key(k))
+            .collect();
+        write::<P>(conn, table, rows.into_values().collect(), &removed).await?;
+    }
+    sqlx::query(&format!("DELETE FROM {table} WHERE {column} = $1"))
+        .bind(user)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Loads the rows with these keys.
@@ -193,10 +248,7 @@ pub async fn apply_events<P: Projection>(
     for (i, event) in events.iter().enumerate() {
         if let (Some(user), Some(column)) = (erasure::<P>(event), P::USER_COLUMN) {
             fold_events::<P>(conn, table, &events[start..i]).await?;
-            sqlx::query(&format!("DELETE FROM {table} WHERE {column} = $1"))
-                .bind(user)
-                .execute(&mut *conn)
-                .await?;
+            erase_user::<P>(conn, table, column, user).await?;
             start = i + 1;
         }
     }

@@ -22,6 +22,7 @@ use reqwest::multipart::{Form, Part};
 use reqwest::{header, StatusCode};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
+use sha2::Digest;
 
 use crate::helpers::{import_app, tone, ImportApp, Options};
 use crate::media::{files_under, make_tone};
@@ -58,6 +59,14 @@ async fn upload(app: &ImportApp, token: &str, name: &str) -> String {
 
 /// Uploads the file at `path` as `token`'s user; returns the track id.
 async fn upload_file(app: &ImportApp, token: &str, path: &Path) -> String {
+    let job_id = start_upload(app, token, path).await;
+    let job = app.finished_job(token, &job_id).await;
+    assert_eq!(job["status"], "completed", "{job:#}");
+    job["track_id"].as_str().unwrap().to_owned()
+}
+
+/// Sends the file at `path` as `token`'s user; returns the job id.
+async fn start_upload(app: &ImportApp, token: &str, path: &Path) -> String {
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     let form = Form::new().part(
         "file",
@@ -78,11 +87,29 @@ async fn upload_file(app: &ImportApp, token: &str, path: &Path) -> String {
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     app.app.position_of(&response);
     let body: Value = response.json().await.unwrap();
-    let job = app
-        .finished_job(token, body["job_id"].as_str().unwrap())
-        .await;
-    assert_eq!(job["status"], "completed", "{job:#}");
-    job["track_id"].as_str().unwrap().to_owned()
+    body["job_id"].as_str().unwrap().to_owned()
+}
+
+/// How many libraries hold `track_id`, as the admin's catalog (`GET /admin/songs`)
+/// shows it, read after the latest write.
+async fn holders(app: &ImportApp, admin: &str, track_id: &str) -> i64 {
+    let response = app
+        .app
+        .http
+        .get(app.app.api("/admin/songs"))
+        .bearer_auth(admin)
+        .header(POSITION, app.app.latest())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let songs = body["songs"].as_array().unwrap();
+    let song = songs
+        .iter()
+        .find(|s| s["track_id"] == track_id)
+        .unwrap_or_else(|| panic!("{track_id} not in the catalog: {body:#}"));
+    song["libraries"].as_i64().unwrap()
 }
 
 /// Imports a tone by URL for `token`'s user; returns the track id.
@@ -175,10 +202,15 @@ async fn jukebox(app: &ImportApp, args: &[&str]) -> String {
 async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
     let app = import_app(Options {
         s3: true,
-        extra: vec![(
-            "STREAM_SIGNING_SECRET",
-            "stream-secret-for-tests-0123456789".into(),
-        )],
+        extra: vec![
+            (
+                "STREAM_SIGNING_SECRET",
+                "stream-secret-for-tests-0123456789".into(),
+            ),
+            // An admin reads the catalog's holder counts.
+            ("ADMIN_BOOTSTRAP_EMAIL", "root@example.com".into()),
+            ("EXPOSE_VERIFICATION_TOKEN", "1".into()),
+        ],
         ..Default::default()
     })
     .await;
@@ -186,6 +218,7 @@ async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
     let ann = app.user(ANN).await;
     let bob = app.user("bob@example.com").await;
     let ann_id = app.user_id(&ann).await;
+    let admin = app.admin("root@example.com").await;
 
     // A track both have, and an upload only Ann has.
     let url = app.tone("shared.mp3", &tone(3));
@@ -236,6 +269,7 @@ async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
         .unwrap();
     assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.library(&ann).await.len(), 2);
+    assert_eq!(holders(&app, &admin, &shared).await, 2, "Ann and Bob");
 
     let erased = erase(json!({"password": crate::helpers::PASSWORD}))
         .await
@@ -278,8 +312,9 @@ async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
     );
     app.app.projections_caught_up().await;
 
-    // Bob still streams the shared track.
+    // Bob still streams the shared track, and the catalog counts him alone.
     assert!(stream(&app, &bob, &shared).await > 1_000);
+    assert_eq!(holders(&app, &admin, &shared).await, 1, "Bob alone");
 
     // Her upload was discarded: no longer stored, so the catalog no longer lists it...
     assert_eq!(
@@ -415,6 +450,13 @@ async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
         assert_eq!(live, rebuilt, "read model {name}: live and rebuilt differ");
     }
 
+    // The rebuild counts Bob alone too.
+    assert_eq!(
+        holders(&app, &admin, &shared).await,
+        1,
+        "Bob alone, rebuilt"
+    );
+
     // The address signs up again, as a new person.
     let again = app.user(ANN).await;
     let new_id = app.user_id(&again).await;
@@ -435,5 +477,100 @@ async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
         .await
         .unwrap();
     assert_eq!(me["roles"], json!(["admin"]), "{me}");
+    app.cleanup().await;
+}
+
+/// The race ADR 42 closes: Bob's upload finds the track stored, a discard lands before his
+/// job completes (the test holds the source's lock, as the reactor does while it
+/// discards, and sends `DiscardTrack` itself), and then `CompleteImport` is refused
+/// (`track_not_stored`) and the job stores the file again instead of completing into a
+/// library entry whose objects are gone.
+#[tokio::test]
+async fn a_completion_racing_a_discard_stores_the_track_again() {
+    let app = import_app(Options {
+        s3: true,
+        extra: vec![(
+            "STREAM_SIGNING_SECRET",
+            "stream-secret-for-tests-0123456789".into(),
+        )],
+        ..Default::default()
+    })
+    .await;
+    let ann = app.user(ANN).await;
+    let bob = app.user("bob@example.com").await;
+    let own = upload(&app, &ann, "raced.mp3").await;
+    let track_id = jukebox_domain::TrackId::parse(&own).unwrap();
+
+    // The source's lock, as `SourceLock` keys it, held by the test.
+    let digest = sha2::Sha256::digest(format!("jukebox:track:{own}").as_bytes());
+    let key = i64::from_be_bytes(digest[..8].try_into().unwrap());
+    let mut lock = app.app.pool().acquire().await.unwrap().detach();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(key)
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let job_id = start_upload(&app, &bob, &app.media_dir.path().join("raced.mp3")).await;
+    // Bob's job found the track stored and waits for its shared hold on the lock.
+    eventually(
+        "the job waits to complete from the stored track",
+        || async {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+               AND query LIKE 'SELECT pg_try_advisory_lock_shared%'",
+            )
+            .fetch_one(app.app.pool())
+            .await
+            .unwrap();
+            waiting > 0
+        },
+    )
+    .await;
+    let bus = jukebox_nats::CommandBus::start(
+        app.app.services.nats.clone(),
+        app.app.services.topology.namespace.clone(),
+    )
+    .await
+    .unwrap();
+    let discard = jukebox_nats::CommandEnvelope {
+        command_id: uuid::Uuid::now_v7(),
+        correlation_id: uuid::Uuid::now_v7(),
+        issued_by: None,
+        issued_at: time::OffsetDateTime::now_utc(),
+        command: jukebox_domain::Command::DiscardTrack { track_id },
+    };
+    let outcome = bus
+        .send(&discard, std::time::Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, jukebox_nats::OutcomeStatus::Committed);
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(key)
+        .execute(&mut lock)
+        .await
+        .unwrap();
+
+    let job = app.finished_job(&bob, &job_id).await;
+    assert_eq!(job["status"], "completed", "{job:#}");
+    assert_eq!(job["track_id"], own.as_str());
+    // Its first completion was refused, typed; the file was stored again.
+    let complete = uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("jukebox:import:{job_id}:complete").as_bytes(),
+    );
+    let refused: Value =
+        sqlx::query_scalar("SELECT outcome FROM command_outcomes WHERE command_id = $1")
+            .bind(complete)
+            .fetch_one(app.app.pool())
+            .await
+            .unwrap();
+    assert_eq!(refused["status"], "rejected", "{refused}");
+    assert_eq!(refused["error"]["code"], "track_not_stored", "{refused}");
+    assert_eq!(
+        track_history(&app, &own).await,
+        ["TrackStored", "TrackDiscarded", "TrackStored"]
+    );
+    assert!(stream(&app, &bob, &own).await > 1_000);
     app.cleanup().await;
 }

@@ -279,6 +279,18 @@ fn admin_commands_read_the_issuer_and_refuse_one_that_is_not_an_enabled_admin() 
     }
 }
 
+/// A track as the processor reports it: stored, or stored and then discarded.
+fn track_state(discarded: bool) -> Track {
+    let mut track = Track::default();
+    track.apply(crate::TrackEvent::TrackStored(crate::track::tests::stored()));
+    if discarded {
+        track.apply(crate::TrackEvent::TrackDiscarded {
+            object_keys: vec!["tracks/yt:dQw4w9WgXcQ.m4a".into()],
+        });
+    }
+    track
+}
+
 #[test]
 fn complete_import_adds_the_track_to_the_library_before_completing_the_job() {
     let command = Command::CompleteImport {
@@ -286,24 +298,48 @@ fn complete_import_adds_the_track_to_the_library_before_completing_the_job() {
         user_id: id(1),
         track_id: track(),
     };
+    let read = Next::Step(Step::ReadTrack { track_id: track() });
+    assert_eq!(next(&command, by(None), &[]), read);
+    let stored = || applied(&[], track_state(false));
     let add = LibraryCommand::AddTrack {
         user_id: id(1),
         track_id: track(),
         job_id: id(3),
     };
     let entry = format!("{}/yt:dQw4w9WgXcQ", id(1));
-    assert_eq!(next(&command, by(None), &[]), step(&entry, add, false));
+    assert_eq!(
+        next(&command, by(None), &[stored()]),
+        step(&entry, add, false)
+    );
     let added = || applied(&["TrackAddedToLibrary"], LibraryEntry::default());
     let complete = ImportCommand::Complete { track_id: track() };
     assert_eq!(
-        next(&command, by(None), &[added()]),
+        next(&command, by(None), &[stored(), added()]),
         step(&id(3).to_string(), complete, true)
     );
-    let finished = [added(), rejected(ImportError::AlreadyFinished)];
+    let finished = [stored(), added(), rejected(ImportError::AlreadyFinished)];
     let Next::Finish(Err(error)) = next(&command, by(None), &finished) else {
         panic!("a finished job refuses completion");
     };
     assert_eq!(error.code, ErrorCode::JobFinished);
+}
+
+/// Given a track discarded after the downloader found it stored (ADR 42), when the job
+/// completes, then it is refused before anything is written: no library entry names
+/// objects that are gone.
+#[test]
+fn complete_import_of_a_track_no_longer_stored_is_refused_before_the_library() {
+    let command = Command::CompleteImport {
+        job_id: id(3),
+        user_id: id(1),
+        track_id: track(),
+    };
+    for track in [track_state(true), Track::default()] {
+        let Next::Finish(Err(error)) = next(&command, by(None), &[applied(&[], track)]) else {
+            panic!("a track not stored refuses the completion");
+        };
+        assert_eq!(error.code, ErrorCode::TrackNotStored);
+    }
 }
 
 /// Every command's plan, when each step commits, ends right after one `last` step, and
@@ -322,6 +358,9 @@ fn every_plan_ends_committed_right_after_its_one_last_step() {
                 Next::Finish(result) => break result,
                 Next::Step(Step::ReadUser { .. }) => {
                     done.push(applied(&[], admin.clone()));
+                }
+                Next::Step(Step::ReadTrack { .. }) => {
+                    done.push(applied(&[], track_state(false)));
                 }
                 Next::Step(Step::Apply { last, .. }) => {
                     assert_eq!(lasts, 0, "{command:?}: a step after the last one");

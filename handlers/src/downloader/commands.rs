@@ -1,8 +1,12 @@
 //! The commands a job issues, each with an id derived from the job, so a retried attempt
-//! sends the same command again and the processor applies it once.
+//! sends the same command again and the processor applies it once; and the state they
+//! are decided on.
 
-use jukebox_domain::{Command, ErrorCode};
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{AggregateContext, EventStore};
+use jukebox_domain::{Command, ErrorCode, Import, StoredTrack, Track, TrackId};
 use jukebox_nats::{CommandBus, CommandEnvelope, OutcomeStatus};
+use postgres_es::PostgresEventRepository;
 use uuid::Uuid;
 
 use super::job::{Job, JobError};
@@ -57,5 +61,28 @@ impl Downloader {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(row.map(|(outcome,)| outcome.0))
+    }
+
+    /// Whether the job has ended (`ImportCompleted` or `ImportFailed`).
+    pub(super) async fn finished(&self, job_id: Uuid) -> Result<bool, JobError> {
+        let repository = PostgresEventRepository::new(self.pool.clone());
+        let store: PersistedEventStore<_, Import> =
+            PersistedEventStore::new_event_store(repository);
+        let mut context = store
+            .load_aggregate(&job_id.to_string())
+            .await
+            .map_err(|e| JobError::Transient(format!("loading job {job_id}: {e}")))?;
+        Ok(context.aggregate().is_finished())
+    }
+
+    /// The Track aggregate's stored state.
+    pub(super) async fn stored(&self, track_id: &TrackId) -> Result<Option<StoredTrack>, JobError> {
+        let repository = PostgresEventRepository::new(self.pool.clone());
+        let store: PersistedEventStore<_, Track> = PersistedEventStore::new_event_store(repository);
+        let mut context = store
+            .load_aggregate(track_id.as_str())
+            .await
+            .map_err(|e| JobError::Transient(format!("loading track {track_id}: {e}")))?;
+        Ok(context.aggregate().stored().cloned())
     }
 }

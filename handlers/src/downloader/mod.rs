@@ -1,11 +1,13 @@
 //! The downloader role: a durable pull consumer on `evt.import.*.ImportRequested`.
 //!
 //! Per job: a source already stored completes the job at once, without yt-dlp (a URL is
-//! recognised by `SourceRef::stored_candidate`); otherwise the job takes
-//! the source's lock (one download per source, across every downloader process), runs
-//! the media pipeline (yt-dlp + ffmpeg), puts the `.m4a` under the track's key, and then
-//! issues `StoreTrack` and `CompleteImport` (which adds the track to the requester's
-//! library). Jobs that asked for the same source while it was downloading wait for the
+//! recognised by `SourceRef::stored_candidate`), holding the source's lock shared until
+//! it did; a completion refused because the track was discarded meanwhile (ADR 42)
+//! stores the source again. Otherwise the job takes the source's lock (one download per
+//! source, across every downloader process), runs the media pipeline (yt-dlp + ffmpeg),
+//! puts the `.m4a` under the track's key, and then issues `StoreTrack` and
+//! `CompleteImport` (which adds the track to the requester's library) before releasing
+//! the lock. Jobs that asked for the same source while it was downloading wait for the
 //! lock and then find the track stored.
 //!
 //! While a job runs the message gets progress acks, and live progress goes out on core
@@ -28,16 +30,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{AggregateContext, EventStore};
-use jukebox_domain::{
-    Command, ErrorCode, Import, ImportStage, SourceRef, StoredCover, StoredTrack, Track, TrackId,
-};
+use jukebox_domain::{Command, ErrorCode, ImportStage, SourceRef, StoredCover, TrackId};
 use jukebox_nats::{
     CommandBus, ConsumerRuntime, FailPointFired, FailPoints, InHand, MessageHandler, Settle,
     Topology,
 };
-use postgres_es::PostgresEventRepository;
 use serde_json::json;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
@@ -50,6 +47,13 @@ use self::source_lock::SourceLock;
 use crate::media::{self, MediaError, Pipeline, PreparedTrack, Progress, SourceInfo};
 use crate::metrics::{DownloaderMetrics, JobOutcome};
 use crate::storage::{ObjectKey, ObjectStore, StoreError};
+
+/// Whether `CompleteImport` completed the job (or found it completed).
+enum Completed {
+    Yes,
+    /// Refused: the track is no longer stored.
+    No,
+}
 
 /// The durable consumer's name (see `Topology::downloader_consumer`).
 const CONSUMER: &str = "downloader";
@@ -267,6 +271,8 @@ impl Downloader {
     }
 
     /// The job itself: stored already? else lock the source, download, transcode, store.
+    /// A completion refused because the track was discarded meanwhile (ADR 42: its
+    /// objects are gone) runs once more, storing the source again under new command ids.
     async fn work(
         &self,
         bus: &CommandBus,
@@ -274,11 +280,37 @@ impl Downloader {
         progress: mpsc::UnboundedSender<Progress>,
         stage: mpsc::UnboundedSender<ImportStage>,
     ) -> Result<(), JobError> {
+        for round in ["", ":again"] {
+            if let Completed::Yes = self.round(bus, job, &progress, &stage, round).await? {
+                return Ok(());
+            }
+            warn!("the track was discarded before the job completed; storing it again");
+        }
+        Err(JobError::Transient(
+            "the track was discarded twice while importing it".into(),
+        ))
+    }
+
+    /// One round of `work`; `round` suffixes its command ids.
+    async fn round(
+        &self,
+        bus: &CommandBus,
+        job: &Job,
+        progress: &mpsc::UnboundedSender<Progress>,
+        stage: &mpsc::UnboundedSender<ImportStage>,
+        round: &str,
+    ) -> Result<Completed, JobError> {
         // A source stored before completes without running any media tool: a video or an
         // upload by its id, a URL by the id it would resolve to (YouTube and direct links).
+        // A shared hold on the source's lock keeps a discard (ADR 42) from landing
+        // between finding it stored and completing; such completions do not wait on each
+        // other.
         if let Some(candidate) = job.source.stored_candidate() {
             if self.stored(&candidate).await?.is_some() {
-                return self.complete(bus, job, &candidate).await;
+                let lock = SourceLock::acquire_shared(&self.pool, &candidate).await?;
+                let completed = self.complete(bus, job, &candidate, round).await;
+                lock.release().await;
+                return completed;
             }
         }
         let already = job.source.known_track_id();
@@ -301,9 +333,29 @@ impl Downloader {
             let _ = stage.send(ImportStage::Waiting);
         })
         .await?;
-        if self.stored(&track_id).await?.is_some() {
-            lock.release().await;
-            return self.complete(bus, job, &track_id).await;
+        // Held until the job completed, so no discard comes between.
+        let result = self
+            .store_and_complete(bus, job, &track_id, progress, stage, round, resolved)
+            .await;
+        lock.release().await;
+        result
+    }
+
+    /// Under the source's lock: download, transcode, store unless stored, and complete.
+    // The job's channels and round, passed through from `work`.
+    #[allow(clippy::too_many_arguments)]
+    async fn store_and_complete(
+        &self,
+        bus: &CommandBus,
+        job: &Job,
+        track_id: &TrackId,
+        progress: &mpsc::UnboundedSender<Progress>,
+        stage: &mpsc::UnboundedSender<ImportStage>,
+        round: &str,
+        resolved: Option<SourceInfo>,
+    ) -> Result<Completed, JobError> {
+        if self.stored(track_id).await?.is_some() {
+            return self.complete(bus, job, track_id, round).await;
         }
         let _ = stage.send(ImportStage::Downloading);
         let mut report = |p: Progress| {
@@ -322,11 +374,11 @@ impl Downloader {
         let _ = stage.send(ImportStage::Storing);
         // Let the stage command go out before the (possibly long) upload.
         tokio::task::yield_now().await;
-        let key = Self::object_key(&track_id);
+        let key = Self::object_key(track_id);
         // The cover first: once `TrackStored` names it, it is there to serve.
         let cover = match &prepared.cover {
             Some(image) => {
-                let cover_key = Self::cover_key(&track_id);
+                let cover_key = Self::cover_key(track_id);
                 let stored = self.store.put_file(&cover_key, image).await?;
                 Some(StoredCover {
                     content_type: cover_key.content_type().to_owned(),
@@ -337,10 +389,15 @@ impl Downloader {
             None => None,
         };
         let stored = self.store.put_file(&key, &prepared.path).await?;
-        let track = stored_track(&track_id, &key, stored.size, &prepared, &job.source, cover);
+        let track = stored_track(track_id, &key, stored.size, &prepared, &job.source, cover);
         drop(prepared);
         match self
-            .command(bus, job, "store", Command::StoreTrack { track })
+            .command(
+                bus,
+                job,
+                &format!("store{round}"),
+                Command::StoreTrack { track },
+            )
             .await?
         {
             Ok(()) => {}
@@ -351,25 +408,30 @@ impl Downloader {
                 )))
             }
         }
-        lock.release().await;
-        self.complete(bus, job, &track_id).await
+        self.complete(bus, job, track_id, round).await
     }
 
-    /// Adds the track to the requester's library and completes the job.
+    /// Adds the track to the requester's library and completes the job; `No` when the
+    /// track is no longer stored (discarded since it was found stored).
     async fn complete(
         &self,
         bus: &CommandBus,
         job: &Job,
         track_id: &TrackId,
-    ) -> Result<(), JobError> {
+        round: &str,
+    ) -> Result<Completed, JobError> {
         let complete = Command::CompleteImport {
             job_id: job.job_id,
             user_id: job.user_id,
             track_id: track_id.clone(),
         };
-        match self.command(bus, job, "complete", complete).await? {
+        match self
+            .command(bus, job, &format!("complete{round}"), complete)
+            .await?
+        {
             Ok(()) => {}
             Err(Some(ErrorCode::JobFinished)) => {}
+            Err(Some(ErrorCode::TrackNotStored)) => return Ok(Completed::No),
             Err(code) => {
                 return Err(JobError::Transient(format!(
                     "CompleteImport rejected: {code:?}"
@@ -385,7 +447,7 @@ impl Downloader {
             self.remove_upload(object_key).await;
         }
         info!(%track_id, "import completed");
-        Ok(())
+        Ok(Completed::Yes)
     }
 
     async fn remove_upload(&self, key: &str) {
@@ -425,28 +487,5 @@ impl Downloader {
             .map_err(|e| JobError::Transient(format!("reading the upload: {e}")))?;
         drop(file);
         Ok(self.pipeline.import_file(&path, report).await?)
-    }
-
-    /// Whether the job has ended (`ImportCompleted` or `ImportFailed`).
-    async fn finished(&self, job_id: Uuid) -> Result<bool, JobError> {
-        let repository = PostgresEventRepository::new(self.pool.clone());
-        let store: PersistedEventStore<_, Import> =
-            PersistedEventStore::new_event_store(repository);
-        let mut context = store
-            .load_aggregate(&job_id.to_string())
-            .await
-            .map_err(|e| JobError::Transient(format!("loading job {job_id}: {e}")))?;
-        Ok(context.aggregate().is_finished())
-    }
-
-    /// The Track aggregate's stored state.
-    async fn stored(&self, track_id: &TrackId) -> Result<Option<StoredTrack>, JobError> {
-        let repository = PostgresEventRepository::new(self.pool.clone());
-        let store: PersistedEventStore<_, Track> = PersistedEventStore::new_event_store(repository);
-        let mut context = store
-            .load_aggregate(track_id.as_str())
-            .await
-            .map_err(|e| JobError::Transient(format!("loading track {track_id}: {e}")))?;
-        Ok(context.aggregate().stored().cloned())
     }
 }

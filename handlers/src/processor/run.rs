@@ -78,7 +78,12 @@ impl<'a> Run<'a> {
             let first = done.is_empty();
             let stepped = match plan::next(&envelope.command, issued, &done) {
                 Next::Finish(result) => return Ok(Executed::Finished(result)),
-                Next::Step(Step::ReadUser { user_id }) => self.read_user(user_id, first).await?,
+                Next::Step(Step::ReadUser { user_id }) => {
+                    self.read::<User>(&user_id.to_string(), first).await?
+                }
+                Next::Step(Step::ReadTrack { track_id }) => {
+                    self.read::<Track>(track_id.as_str(), first).await?
+                }
                 Next::Step(Step::Apply {
                     aggregate_id,
                     command,
@@ -166,17 +171,18 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// A user's current state, for a plan that decides on it (admin commands).
-    async fn read_user(&self, user_id: uuid::Uuid, first: bool) -> Result<Stepped, ProcessError> {
+    /// An aggregate's current state, for a plan that decides on it (admin commands on
+    /// the issuer, a completion on its track).
+    async fn read<A>(&self, aggregate_id: &str, first: bool) -> Result<Stepped, ProcessError>
+    where
+        A: AccessState<Services = ()>,
+        State: From<A>,
+    {
         let with = With {
             answered: first.then_some(self.envelope.command_id),
             legacy_library: None,
         };
-        match self
-            .processor
-            .load::<User>(&user_id.to_string(), with)
-            .await?
-        {
+        match self.processor.load::<A>(aggregate_id, with).await? {
             Load::Answered(outcome) => Ok(Stepped::Answered(outcome)),
             Load::Loaded(loaded) => Ok(Stepped::Done(Report::Applied {
                 events: Vec::new(),

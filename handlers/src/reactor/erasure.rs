@@ -3,8 +3,9 @@
 //! which is then no longer stored (the catalog drops it, and the next import of that file
 //! stores it again), and the objects it names leave the store. Shared tracks stay.
 //!
-//! Per track, under the source's lock (which a downloader holds from putting a track's
-//! objects until `StoreTrack` committed): the command, its id derived from the event and
+//! Per track, under the source's lock (which a downloader holds from finding a track
+//! stored, or putting its objects, until `CompleteImport` committed), once the track is
+//! still nobody else's: the command, its id derived from the event and
 //! the track, so a redelivery is answered from its stored outcome; then the deletion,
 //! only while the track's last event is a discard. A delete of a key already gone
 //! succeeds, and a track stored again since is left alone (its objects are the new
@@ -41,9 +42,19 @@ impl MailReactor {
             let lock = SourceLock::acquire(&self.pool, &track_id, || {})
                 .await
                 .map_err(|e| ReactError::Transient(format!("taking the source lock: {e}")))?;
-            let discarded = self
-                .discard(bus, record, event_id, &track_id, store.as_ref())
-                .await;
+            // Asked again under the lock: a job that completed into another library since
+            // (it holds the lock while it completes) keeps the track.
+            let still_only = log::uploads_only_of(&self.pool, user)
+                .await
+                .map(|only| only.iter().any(|t| t == track_id.as_str()));
+            let discarded = match still_only {
+                Ok(true) => {
+                    self.discard(bus, record, event_id, &track_id, store.as_ref())
+                        .await
+                }
+                Ok(false) => Ok(0),
+                Err(e) => Err(e.into()),
+            };
             lock.release().await;
             deleted += discarded?;
         }
