@@ -81,22 +81,7 @@ pub struct Services {
 impl Services {
     /// Connects to Postgres and NATS and makes sure the streams exist.
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(config.database_max_connections)
-            .idle_timeout(Duration::from_secs(60))
-            // Fail fast while Postgres is down: callers answer 503 rather than hang.
-            .acquire_timeout(Duration::from_secs(3))
-            // sqlx pings every connection it hands out by default: a round trip per
-            // query. Ping only those idle long enough to have been dropped.
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for > Duration::from_secs(10) {
-                        sqlx::Connection::ping(conn).await?;
-                    }
-                    Ok(true)
-                })
-            })
+        let pool = pool_options(config.database_max_connections)
             .connect(config.database_url.expose_secret())
             .await
             .context("connecting to Postgres (DATABASE_URL)")?;
@@ -194,6 +179,47 @@ impl Running {
         self.shutdown.cancel();
         self.wait().await
     }
+}
+
+/// How every pool of the process connects: at most `max` connections, closed after a
+/// minute idle.
+fn pool_options(max: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .idle_timeout(Duration::from_secs(60))
+        // Fail fast while Postgres is down: callers answer 503 rather than hang.
+        .acquire_timeout(Duration::from_secs(3))
+        // sqlx pings every connection it hands out by default: a round trip per
+        // query. Ping only those idle long enough to have been dropped.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > Duration::from_secs(10) {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
+/// The processor's own connections (ADR 49): its statements are keyed lookups and
+/// appends whose plans do not depend on their values, but Postgres keeps planning the
+/// group commit's statement on every execution (its generic plan's estimate never wins),
+/// which cost more than running it. Here every statement keeps its first generic plan.
+/// A quarter of `DATABASE_MAX_CONNECTIONS` (at least 2): the commands in flight queue
+/// for them, and a statement's work, not the number of connections, is the limit.
+async fn processor_pool(config: &Config) -> anyhow::Result<PgPool> {
+    pool_options((config.database_max_connections / 4).max(2))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::query("SET plan_cache_mode = force_generic_plan")
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect_lazy(config.database_url.expose_secret())
+        .context("DATABASE_URL")
 }
 
 /// Starts the chosen roles. HTTP listeners are bound before this returns.
@@ -331,7 +357,8 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
     // The processor wakes a relay of the same process in memory (handlers/src/wake.rs).
     let relay_waker = jukebox_handlers::RelayWaker::default();
     if roles.contains(&Role::Processor) {
-        let mut processor = Processor::new(pool.clone(), nats.clone(), topology.clone());
+        let processor_pool = processor_pool(&options.config).await?;
+        let mut processor = Processor::new(processor_pool, nats.clone(), topology.clone());
         processor.waker = relay_waker.clone();
         processor.fail_points = options.fail_points.clone();
         processor.ack_wait = options.ack_wait;
