@@ -202,7 +202,7 @@ fn pool_options(max: u32) -> PgPoolOptions {
         })
 }
 
-/// The processor's own connections (ADR 49): its statements are keyed lookups and
+/// The processor's own connections (ADR 48): its statements are keyed lookups and
 /// appends whose plans do not depend on their values, but Postgres keeps planning the
 /// group commit's statement on every execution (its generic plan's estimate never wins),
 /// which cost more than running it. Here every statement keeps its first generic plan.
