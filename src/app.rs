@@ -206,10 +206,10 @@ fn pool_options(max: u32) -> PgPoolOptions {
 /// appends whose plans do not depend on their values, but Postgres keeps planning the
 /// group commit's statement on every execution (its generic plan's estimate never wins),
 /// which cost more than running it. Here every statement keeps its first generic plan.
-/// A quarter of `DATABASE_MAX_CONNECTIONS` (at least 2): the commands in flight queue
+/// A third of `DATABASE_MAX_CONNECTIONS` (at least 4): the commands in flight queue
 /// for them, and a statement's work, not the number of connections, is the limit.
 async fn processor_pool(config: &Config) -> anyhow::Result<PgPool> {
-    pool_options((config.database_max_connections / 4).max(2))
+    pool_options((config.database_max_connections / 3).max(4))
         .after_connect(|conn, _| {
             Box::pin(async move {
                 sqlx::query("SET plan_cache_mode = force_generic_plan")
