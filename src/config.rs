@@ -143,8 +143,9 @@ pub struct Config {
     /// The processor's group-commit workers (`COMMIT_GROUP_WORKERS`, default 4; 0 commits
     /// every command alone): steps of concurrent commands share a statement and a commit.
     pub commit_group_workers: usize,
-    /// Connections each process may open to Postgres (`DATABASE_MAX_CONNECTIONS`,
-    /// default 32); idle ones close after a minute.
+    /// Connections of each process' shared pool to Postgres (`DATABASE_MAX_CONNECTIONS`,
+    /// default 32); a process running the processor adds a third of it for the
+    /// processor's own pool (ADR 48). Idle ones close after a minute.
     pub database_max_connections: u32,
 }
 
