@@ -10,7 +10,6 @@ use jukebox_handlers::{Downloader, MailReactor, Processor, Relay};
 use jukebox_nats::{CommandBus, Namespace, Topology};
 use jukebox_projections::ProjectionRunner;
 use secrecy::ExposeSecret;
-use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -81,7 +80,7 @@ pub struct Services {
 impl Services {
     /// Connects to Postgres and NATS and makes sure the streams exist.
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
-        let pool = pool_options(config.database_max_connections)
+        let pool = crate::pools::pool_options(config.database_max_connections)
             .connect(config.database_url.expose_secret())
             .await
             .context("connecting to Postgres (DATABASE_URL)")?;
@@ -179,47 +178,6 @@ impl Running {
         self.shutdown.cancel();
         self.wait().await
     }
-}
-
-/// How every pool of the process connects: at most `max` connections, closed after a
-/// minute idle.
-fn pool_options(max: u32) -> PgPoolOptions {
-    PgPoolOptions::new()
-        .max_connections(max)
-        .idle_timeout(Duration::from_secs(60))
-        // Fail fast while Postgres is down: callers answer 503 rather than hang.
-        .acquire_timeout(Duration::from_secs(3))
-        // sqlx pings every connection it hands out by default: a round trip per
-        // query. Ping only those idle long enough to have been dropped.
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for > Duration::from_secs(10) {
-                    sqlx::Connection::ping(conn).await?;
-                }
-                Ok(true)
-            })
-        })
-}
-
-/// The processor's own connections (ADR 48): its statements are keyed lookups and
-/// appends whose plans do not depend on their values, but Postgres keeps planning the
-/// group commit's statement on every execution (its generic plan's estimate never wins),
-/// which cost more than running it. Here every statement keeps its first generic plan.
-/// A third of `DATABASE_MAX_CONNECTIONS` (at least 4): the commands in flight queue
-/// for them, and a statement's work, not the number of connections, is the limit.
-async fn processor_pool(config: &Config) -> anyhow::Result<PgPool> {
-    pool_options((config.database_max_connections / 3).max(4))
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                sqlx::query("SET plan_cache_mode = force_generic_plan")
-                    .execute(conn)
-                    .await?;
-                Ok(())
-            })
-        })
-        .connect_lazy(config.database_url.expose_secret())
-        .context("DATABASE_URL")
 }
 
 /// Starts the chosen roles. HTTP listeners are bound before this returns.
@@ -357,7 +315,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
     // The processor wakes a relay of the same process in memory (handlers/src/wake.rs).
     let relay_waker = jukebox_handlers::RelayWaker::default();
     if roles.contains(&Role::Processor) {
-        let processor_pool = processor_pool(&options.config).await?;
+        let processor_pool = crate::pools::processor_pool(&options.config)?;
         let mut processor = Processor::new(processor_pool, nats.clone(), topology.clone());
         processor.waker = relay_waker.clone();
         processor.fail_points = options.fail_points.clone();

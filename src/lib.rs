@@ -6,6 +6,7 @@ pub mod config;
 pub mod dev_infra;
 pub mod imports;
 pub mod ops;
+mod pools;
 pub mod settings;
 pub mod subscriptions;
 
