@@ -1,17 +1,20 @@
 //! `GET /me/export` (issue 21): a user with a library, a playlist, a star, a play and an
 //! app credential gets one zip archive with exactly `jukebox.json` and the playlist's
-//! M3U8; nothing of another user's is in it.
+//! M3U8; nothing of another user's is in it. An import still running is not waited for.
 
 use std::io::{Cursor, Read};
+use std::time::Instant;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use crate::helpers::{import_app, ImportApp, Options};
+use crate::helpers::{import_app, tone, ImportApp, Options};
 use crate::library::{video, Seeder, ROLES};
-use jukebox_test_support::POSITION;
+use crate::media::Tone;
+use jukebox_domain::TrackId;
+use jukebox_test_support::{eventually, POSITION};
 
 /// A write with `token`, after the latest position; notes the answer's position.
 async fn send(
@@ -240,4 +243,118 @@ async fn an_export_is_one_archive_of_my_data_and_only_mine() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// `GET /me/export` as `token`'s user (after the latest position): the library's
+/// (id, title) pairs in `jukebox.json`.
+async fn exported_library(app: &ImportApp, token: &str) -> Vec<(String, String)> {
+    let response = app
+        .app
+        .http
+        .get(app.app.api("/me/export"))
+        .bearer_auth(token)
+        .header(POSITION, app.app.latest())
+        // An export that waited for the held job would hang here, not pass.
+        .timeout(std::time::Duration::from_secs(20))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    let bytes = response.bytes().await.unwrap();
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes.to_vec())).unwrap();
+    let mut text = String::new();
+    archive
+        .by_name("jukebox.json")
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    let data: Value = serde_json::from_str(&text).unwrap();
+    data["library"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let id = t["id"].as_str().unwrap().to_owned();
+            (id, t["title"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+/// The job's status, as `GET /jobs/{id}` answers it.
+async fn job_status(app: &ImportApp, token: &str, job_id: &str) -> String {
+    let response = app.job(token, job_id).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let job: Value = response.json().await.unwrap();
+    job["status"].as_str().unwrap().to_owned()
+}
+
+/// Issue 21, bad input: an export while an import is held on its source's lock (the
+/// test holds it) answers at once without that track; the next export has it.
+#[tokio::test]
+async fn an_export_does_not_wait_for_an_import_still_running() {
+    use sha2::Digest;
+
+    let app = import_app(Options::default()).await;
+    let ann = app.user("ann@example.com").await;
+    let first_url = app.tone(
+        "first.mp3",
+        &Tone {
+            title: "First Song",
+            ..tone(2)
+        },
+    );
+    let first_job = app.start_import(&ann, &first_url).await;
+    let job = app.finished_job(&ann, &first_job).await;
+    assert_eq!(job["status"], "completed", "{job:#}");
+    let first = job["track_id"].as_str().unwrap().to_owned();
+
+    // The held source's lock, as `SourceLock` keys it, taken by the test first.
+    let held_url = app.tone(
+        "held.mp3",
+        &Tone {
+            title: "Held Song",
+            ..tone(2)
+        },
+    );
+    let held = TrackId::of_direct_link(&held_url).to_string();
+    let digest = sha2::Sha256::digest(format!("jukebox:track:{held}").as_bytes());
+    let key = i64::from_be_bytes(digest[..8].try_into().unwrap());
+    let mut lock = app.app.pool().acquire().await.unwrap().detach();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(key)
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let held_job = app.start_import(&ann, &held_url).await;
+    // It shows `waiting` only while another holder has the source's lock.
+    eventually("the job waits for the source's lock", || async {
+        job_status(&app, &ann, &held_job).await == "waiting"
+    })
+    .await;
+
+    let started = Instant::now();
+    let library = exported_library(&app, &ann).await;
+    let took = started.elapsed();
+    assert_eq!(library, [(first.clone(), "First Song".to_owned())]);
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    // The job was still waiting all along.
+    assert_eq!(job_status(&app, &ann, &held_job).await, "waiting");
+
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(key)
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let job = app.finished_job(&ann, &held_job).await;
+    assert_eq!(job["status"], "completed", "{job:#}");
+    assert_eq!(job["track_id"], held.as_str());
+    let mut library = exported_library(&app, &ann).await;
+    library.sort();
+    let mut expected = vec![
+        (first, "First Song".to_owned()),
+        (held, "Held Song".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(library, expected);
 }
