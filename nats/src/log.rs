@@ -218,10 +218,11 @@ pub async fn last_of_types_between<'e, E: PgExecutor<'e>>(
 /// The uploads (`upload:` tracks) `user` ever added to a library that no other user ever
 /// added: what an erasure discards (ADR 42). Any other user's entry, held or removed
 /// since, keeps the track, unless that user was erased too (their erasure kept it for
-/// this one).
+/// this one). With `track`, only that one is asked about (an empty answer: it is not).
 pub async fn uploads_only_of<'e, E: PgExecutor<'e>>(
     executor: E,
     user: Uuid,
+    track: Option<&str>,
 ) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
         "WITH mine AS (
@@ -232,7 +233,7 @@ pub async fn uploads_only_of<'e, E: PgExecutor<'e>>(
              WHERE aggregate_type = 'library' AND aggregate_id = $1
          )
          SELECT track_id FROM mine m
-         WHERE track_id LIKE 'upload:%'
+         WHERE track_id LIKE 'upload:%' AND ($2::text IS NULL OR track_id = $2)
            AND NOT EXISTS (SELECT 1 FROM events o
                            WHERE o.aggregate_type = 'library_entry'
                              AND o.aggregate_id LIKE '%/' || m.track_id
@@ -251,6 +252,7 @@ pub async fn uploads_only_of<'e, E: PgExecutor<'e>>(
          ORDER BY track_id",
     )
     .bind(user.to_string())
+    .bind(track)
     .fetch_all(executor)
     .await
 }

@@ -36,7 +36,7 @@ impl MailReactor {
             .parse()
             .map_err(|_| ReactError::Transient("a user id that is not a UUID".into()))?;
         let mut deleted = 0;
-        for track_id in log::uploads_only_of(&self.pool, user).await? {
+        for track_id in log::uploads_only_of(&self.pool, user, None).await? {
             let track_id = TrackId::parse(&track_id)
                 .map_err(|e| ReactError::Transient(format!("a track id in the log: {e}")))?;
             let lock = SourceLock::acquire(&self.pool, &track_id, || {})
@@ -44,9 +44,9 @@ impl MailReactor {
                 .map_err(|e| ReactError::Transient(format!("taking the source lock: {e}")))?;
             // Asked again under the lock: a job that completed into another library since
             // (it holds the lock while it completes) keeps the track.
-            let still_only = log::uploads_only_of(&self.pool, user)
+            let still_only = log::uploads_only_of(&self.pool, user, Some(track_id.as_str()))
                 .await
-                .map(|only| only.iter().any(|t| t == track_id.as_str()));
+                .map(|only| !only.is_empty());
             let discarded = match still_only {
                 Ok(true) => {
                     self.discard(bus, record, event_id, &track_id, store.as_ref())
