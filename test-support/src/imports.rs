@@ -113,6 +113,32 @@ impl ImportApp {
     }
 
     /// A user, signed up and signed in; returns the access token.
+    /// A write with `token` after the latest position; notes the answer's position and
+    /// returns its body, asserting a success.
+    pub async fn write(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> Value {
+        let response = self
+            .app
+            .http
+            .request(method, self.app.api(path))
+            .bearer_auth(token)
+            .header(crate::POSITION, self.app.latest())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        self.app.saw(&response);
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
     pub async fn user(&self, email: &str) -> String {
         let response = self.app.sign_up(email).await;
         assert_eq!(response.status(), StatusCode::CREATED, "sign-up of {email}");

@@ -32,24 +32,6 @@ const ANN: &str = "ann.erasable@example.com";
 const PLAYLIST: &str = "Anns secret mixtape";
 const CREDENTIAL: &str = "Anns kitchen radio";
 
-/// A write with `token`, after the latest position; notes the answer's position.
-async fn send(app: &ImportApp, token: &str, method: reqwest::Method, path: &str, body: Value) {
-    let response = app
-        .app
-        .http
-        .request(method, app.app.api(path))
-        .bearer_auth(token)
-        .header(POSITION, app.app.latest())
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    app.app.saw(&response);
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    assert!(status.is_success(), "{path}: {status} {text}");
-}
-
 /// Uploads a fresh tone as `token`'s user; returns the track id.
 async fn upload(app: &ImportApp, token: &str, name: &str) -> String {
     let path = app.media_dir.path().join(name);
@@ -227,8 +209,7 @@ async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
     let own = upload(&app, &ann, "mine.mp3").await;
     assert!(own.starts_with("upload:"), "{own}");
     let post = reqwest::Method::POST;
-    send(
-        &app,
+    app.write(
         &ann,
         post.clone(),
         "/playlists",
@@ -236,11 +217,13 @@ async fn an_erased_account_leaves_no_trace_and_its_address_signs_up_again() {
     )
     .await;
     let star = format!("/me/favourites/track/{shared}");
-    send(&app, &ann, reqwest::Method::PUT, &star, Value::Null).await;
+    app.write(&ann, reqwest::Method::PUT, &star, Value::Null)
+        .await;
     let played = json!({"track_id": own, "played_at": "2026-01-02T03:04:05Z"});
-    send(&app, &ann, post.clone(), "/me/plays", played).await;
+    app.write(&ann, post.clone(), "/me/plays", played).await;
     let credential = json!({"name": CREDENTIAL});
-    send(&app, &ann, post.clone(), "/me/app-credentials", credential).await;
+    app.write(&ann, post.clone(), "/me/app-credentials", credential)
+        .await;
     let own_objects: Vec<String> = object_keys(&root)
         .into_iter()
         .filter(|k| k.contains(&own))

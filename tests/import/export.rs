@@ -16,31 +16,6 @@ use crate::media::Tone;
 use jukebox_domain::TrackId;
 use jukebox_test_support::{eventually, POSITION};
 
-/// A write with `token`, after the latest position; notes the answer's position.
-async fn send(
-    app: &ImportApp,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Value,
-) -> Value {
-    let response = app
-        .app
-        .http
-        .request(method, app.app.api(path))
-        .bearer_auth(token)
-        .header(POSITION, app.app.latest())
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    app.app.saw(&response);
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{path}: {status} {body}");
-    body
-}
-
 /// A library, a playlist, a star, a play and an app credential for `token`'s user.
 async fn fill(
     app: &ImportApp,
@@ -60,33 +35,30 @@ async fn fill(
                 .await,
         );
     }
-    let created = send(
-        app,
-        token,
-        reqwest::Method::POST,
-        "/playlists",
-        json!({"name": "Road/trip: best?", "track_ids": [tracks[1], tracks[0]]}),
-    )
-    .await;
+    let created = app
+        .write(
+            token,
+            reqwest::Method::POST,
+            "/playlists",
+            json!({"name": "Road/trip: best?", "track_ids": [tracks[1], tracks[0]]}),
+        )
+        .await;
     let playlist = created["id"].as_str().unwrap().to_owned();
-    send(
-        app,
+    app.write(
         token,
         reqwest::Method::PUT,
         &format!("/me/favourites/track/{}", tracks[0]),
         Value::Null,
     )
     .await;
-    send(
-        app,
+    app.write(
         token,
         reqwest::Method::POST,
         "/me/plays",
         json!({"track_id": tracks[1], "played_at": played_at}),
     )
     .await;
-    send(
-        app,
+    app.write(
         token,
         reqwest::Method::POST,
         "/me/app-credentials",
