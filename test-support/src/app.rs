@@ -45,6 +45,8 @@ pub struct TestApp {
     /// The latest position this test's writes were answered with, as the web app keeps
     /// it: reads after them pass it back instead of waiting for the projections.
     latest: Mutex<Option<Position>>,
+    /// `cleanup` ran: dropping the app has nothing left to remove.
+    cleaned: bool,
 }
 
 impl TestApp {
@@ -111,6 +113,7 @@ impl TestApp {
         .execute(&mut admin)
         .await
         .unwrap();
+        self.cleaned = true;
     }
 
     /// Every message in this namespace's `EVENTS` stream, in stream order.
@@ -244,6 +247,45 @@ impl TestApp {
     }
 }
 
+/// A test that ends without `cleanup` (it forgot, or it failed) still leaves no database
+/// or streams behind on the shared Postgres and NATS: they are removed here, from a
+/// thread of its own, since a test's runtime cannot be blocked on from inside it.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if self.cleaned {
+            return;
+        }
+        let database = self.database.clone();
+        let topology = self.services.topology.clone();
+        let removed = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                if let Ok(nats) = async_nats::connect(nats_url()).await {
+                    topology.delete_streams(&jetstream::new(nats)).await;
+                }
+                let mut admin = PgConnection::connect(&admin_database_url())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>(())
+            })
+        })
+        .join();
+        if !matches!(removed, Ok(Ok(()))) {
+            eprintln!(
+                "test app dropped without cleanup: {} not removed: {removed:?}",
+                self.database
+            );
+        }
+    }
+}
+
 /// A fresh app with `roles` running.
 pub async fn spawn_app(roles: &[Role]) -> TestApp {
     spawn_app_with(roles, &[]).await
@@ -290,6 +332,7 @@ pub async fn spawn_app_with(roles: &[Role], extra: &[(&str, String)]) -> TestApp
         http: reqwest::Client::new(),
         objects,
         latest: Mutex::new(None),
+        cleaned: false,
     };
     if !roles.is_empty() {
         app.running = Some(app.start(roles, FailPoints::default()).await);

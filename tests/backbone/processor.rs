@@ -440,4 +440,5 @@ async fn copies_of_a_long_plan_answer_every_step_they_share() {
         .await,
         40
     );
+    app.cleanup().await;
 }

@@ -215,6 +215,7 @@ async fn an_export_is_one_archive_of_my_data_and_only_mine() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    app.cleanup().await;
 }
 
 /// `GET /me/export` as `token`'s user (after the latest position): the library's
@@ -329,4 +330,5 @@ async fn an_export_does_not_wait_for_an_import_still_running() {
     ];
     expected.sort();
     assert_eq!(library, expected);
+    app.cleanup().await;
 }

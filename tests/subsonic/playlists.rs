@@ -144,4 +144,5 @@ async fn real_clients_create_update_reorder_and_delete_playlists() {
     let unchanged = rest.call("getPlaylist", &ann, &[("id", &shared)]).await;
     assert_eq!(unchanged["playlist"]["songCount"], 2);
     assert_eq!(unchanged["playlist"]["name"], "Shared");
+    app.cleanup().await;
 }
