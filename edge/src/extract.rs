@@ -113,7 +113,7 @@ impl FromRequestParts<AppState> for AuthUser {
 
 /// A request with a valid access token (signature and expiry), whose session and account
 /// are not checked yet: for a route that folds that check into its own statement
-/// (`projections::access::verdict_sql`) and answers a denial with [`denied`].
+/// (`projections::access::live_sql`) and answers a denial with [`denied`].
 pub struct AccessToken {
     pub user_id: Uuid,
     pub session_id: Uuid,

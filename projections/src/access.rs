@@ -44,12 +44,13 @@ pub async fn other_admins(pool: &PgPool, user_id: Uuid) -> Result<i64, sqlx::Err
 }
 
 /// Whether session `s` is live for user `u` (the aliases of [`authenticate`] and
-/// [`verdict_sql`]): the user's, not revoked, and started under the current epoch.
+/// [`live_sql`] and [`verdict`]): the user's, not revoked, and started under the current
+/// epoch.
 const LIVE: &str = "COALESCE(s.user_id = u.user_id AND NOT s.revoked
                             AND s.epoch = u.session_epoch, false)";
 
 /// What the access state says of an access token's user and session, for a read that
-/// checks it in its own statement (see [`verdict_sql`]).
+/// checks it in its own statement (see [`live_sql`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Live,
@@ -60,7 +61,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// From [`verdict_sql`]'s columns; `None` columns mean no account row.
+    /// From the account's `disabled` and the session's liveness; `None`: no account row.
     pub fn of(disabled: Option<bool>, live: Option<bool>) -> Self {
         match (disabled, live) {
             (None, _) => Self::NoAccount,
@@ -71,17 +72,34 @@ impl Verdict {
     }
 }
 
-/// A one-row relation `(disabled, live)` for user `$user` and session `$session`, always
-/// one row (NULLs when there is no such account): a read folds its access check into its
-/// own statement with it, `FROM ({verdict_sql}) a LEFT JOIN LATERAL (…) ON true`, and
-/// saves a round trip per request (`GET /library`).
-pub fn verdict_sql(user: &str, session: &str) -> String {
+/// A condition that holds when session `$session` is live for user `$user` and the
+/// account is enabled: a read folds its access check into its own statement with
+/// `AND {live_sql}` and saves a round trip per request (`GET /library`). When such a read
+/// answers no rows, [`verdict`] tells a denial from an empty answer.
+pub fn live_sql(user: &str, session: &str) -> String {
     format!(
-        "SELECT u.disabled, {LIVE} AS live
-         FROM (SELECT 1) one
-         LEFT JOIN access_users u ON u.user_id = {user}
-         LEFT JOIN access_sessions s ON s.session_id = {session}"
+        "EXISTS (SELECT 1 FROM access_users u JOIN access_sessions s ON s.session_id = {session}
+                 WHERE u.user_id = {user} AND NOT u.disabled AND {LIVE})"
     )
+}
+
+/// What the access state says of this user and session.
+pub async fn verdict(
+    pool: &PgPool,
+    user_id: Uuid,
+    session_id: Uuid,
+) -> Result<Verdict, sqlx::Error> {
+    let (disabled, live): (Option<bool>, Option<bool>) = sqlx::query_as(&format!(
+        "SELECT u.disabled, {LIVE}
+         FROM (SELECT 1) one
+         LEFT JOIN access_users u ON u.user_id = $1
+         LEFT JOIN access_sessions s ON s.session_id = $2"
+    ))
+    .bind(user_id)
+    .bind(session_id)
+    .fetch_one(pool)
+    .await?;
+    Ok(Verdict::of(disabled, live))
 }
 
 /// The account behind an access token (without its password hash) and whether its

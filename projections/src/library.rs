@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use crate::runtime::Projection;
 
+mod marks;
 mod page;
 pub use page::{like_pattern, page, page_for_session, Entry, Page, PageQuery, Resume, Sort};
 
@@ -31,8 +32,11 @@ pub struct UserLibrary;
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct LibraryRow {
     pub entry_id: String,
-    /// `None` on a track row.
+    /// `None` on a track row and a marks row.
     pub user_id: Option<Uuid>,
+    /// The user an entry or a marks row belongs to (`None` on a track row): what erasure
+    /// deletes by.
+    pub owner_id: Option<Uuid>,
     pub track_id: String,
     pub title: Option<String>,
     pub artist: Option<String>,
@@ -53,6 +57,10 @@ pub struct LibraryRow {
     pub cover_key: Option<String>,
     pub cover_size: Option<i64>,
     pub cover_type: Option<String>,
+    /// The user's marks on the track (entries and marks rows; `marks.rs`).
+    pub starred_at: Option<OffsetDateTime>,
+    pub play_count: Option<i64>,
+    pub last_played: Option<OffsetDateTime>,
 }
 
 impl UserLibrary {
@@ -70,9 +78,15 @@ fn sort_key(value: Option<&str>) -> String {
 }
 
 impl Projection for UserLibrary {
-    const USER_COLUMN: Option<&'static str> = Some("user_id");
+    const USER_COLUMN: Option<&'static str> = Some("owner_id");
     const NAME: &'static str = "library";
-    const AGGREGATES: &'static [&'static str] = &["track", "library", "library_entry"];
+    const AGGREGATES: &'static [&'static str] = &[
+        "track",
+        "library",
+        "library_entry",
+        marks::AGGREGATES[0],
+        marks::AGGREGATES[1],
+    ];
     const TABLE: &'static str = "library";
     const KEY_COLUMN: &'static str = "entry_id";
     const KEY_TYPE: &'static str = "text";
@@ -94,6 +108,10 @@ impl Projection for UserLibrary {
         "cover_key",
         "cover_size",
         "cover_type",
+        "owner_id",
+        "starred_at",
+        "play_count",
+        "last_played",
     ];
     type Row = LibraryRow;
 
@@ -116,14 +134,18 @@ impl Projection for UserLibrary {
                 ) => vec![
                     Self::entry_id(user_id, track_id.as_str()),
                     Self::track_key(track_id.as_str()),
+                    marks::key(user_id, track_id.as_str()),
                 ],
                 Err(_) => Vec::new(),
             },
-            _ => Vec::new(),
+            _ => marks::keys(event).unwrap_or_default(),
         }
     }
 
     fn apply(rows: &mut HashMap<String, Self::Row>, event: &EventRecord) {
+        if marks::apply(rows, event) {
+            return;
+        }
         match event.aggregate_type.as_str() {
             "track" => {
                 let track = match event.decode::<TrackEvent>() {
@@ -143,6 +165,7 @@ impl Projection for UserLibrary {
                     LibraryRow {
                         entry_id: key,
                         user_id: None,
+                        owner_id: None,
                         track_id: track.track_id.to_string(),
                         title_key: sort_key(track.title.as_deref()),
                         artist_key: sort_key(track.artist.as_deref()),
@@ -158,6 +181,9 @@ impl Projection for UserLibrary {
                         cover_size: track.cover.as_ref().map(|c| as_i64(c.size)),
                         cover_type: track.cover.as_ref().map(|c| c.content_type.clone()),
                         cover_key: track.cover.map(|c| c.object_key),
+                        starred_at: None,
+                        play_count: None,
+                        last_played: None,
                     },
                 );
             }
@@ -175,6 +201,7 @@ impl Projection for UserLibrary {
                     let track = rows.entry(key.clone()).or_insert_with(|| LibraryRow {
                         entry_id: key,
                         user_id: None,
+                        owner_id: None,
                         track_id: track_id.to_string(),
                         title: None,
                         artist: None,
@@ -190,16 +217,21 @@ impl Projection for UserLibrary {
                         cover_key: None,
                         cover_size: None,
                         cover_type: None,
+                        starred_at: None,
+                        play_count: None,
+                        last_played: None,
                     });
                     track.holders += 1;
                     let row = LibraryRow {
                         entry_id: entry.clone(),
                         user_id: Some(user_id),
+                        owner_id: Some(user_id),
                         added_at: Some(event.recorded_at),
                         holders: 0,
                         ..track.clone()
                     };
-                    rows.insert(entry, row);
+                    rows.insert(entry.clone(), row);
+                    marks::copy_to_entry(rows, &entry);
                 }
                 Ok(LibraryEvent::TrackRemovedFromLibrary { user_id, track_id }) => {
                     if rows
@@ -239,7 +271,10 @@ impl Projection for UserLibrary {
 
     /// An erased holder's entry no longer counts on its track's row.
     fn erased_keys(row: &Self::Row) -> Vec<String> {
-        vec![Self::track_key(&row.track_id)]
+        match row.user_id {
+            Some(_) => vec![Self::track_key(&row.track_id)],
+            None => Vec::new(),
+        }
     }
 
     fn erased(rows: &mut HashMap<String, Self::Row>, gone: &Self::Row) {
@@ -271,6 +306,10 @@ impl Projection for UserLibrary {
             row.cover_key.clone(),
             row.cover_size.map(|s| s.to_string()),
             row.cover_type.clone(),
+            row.owner_id.map(|u| u.to_string()),
+            row.starred_at.as_ref().map(time),
+            row.play_count.map(|n| n.to_string()),
+            row.last_played.as_ref().map(time),
         ]
     }
 }
@@ -387,6 +426,8 @@ pub async fn track_ids(pool: &sqlx::PgPool, user_id: Uuid) -> Result<Vec<String>
 mod tests {
     use jukebox_domain::{StoredCover, StoredTrack, TrackId};
 
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::given::Log;
 
@@ -444,6 +485,7 @@ mod tests {
         LibraryRow {
             entry_id: UserLibrary::track_key(track().as_str()),
             user_id: None,
+            owner_id: None,
             track_id: track().to_string(),
             title: Some("Loopback Sunrise".into()),
             artist: Some("The Test Tones".into()),
@@ -459,6 +501,9 @@ mod tests {
             cover_key: Some(format!("tracks/{}.jpg", track())),
             cover_size: Some(100),
             cover_type: Some("image/jpeg".into()),
+            starred_at: None,
+            play_count: None,
+            last_played: None,
         }
     }
 
@@ -494,6 +539,7 @@ mod tests {
             LibraryRow {
                 entry_id: entry.clone(),
                 user_id: Some(alice()),
+                owner_id: Some(alice()),
                 added_at: Some(Log::time(2)),
                 holders: 0,
                 ..track_row(0)
@@ -575,6 +621,176 @@ mod tests {
             ]
         );
         assert_eq!(rows[&UserLibrary::track_key(track().as_str())].holders, 1);
+    }
+
+    fn starred(user_id: Uuid) -> jukebox_domain::FavouriteEvent {
+        jukebox_domain::FavouriteEvent::ItemStarred {
+            user_id,
+            item: star_item(),
+            starred_at: Log::time(100),
+        }
+    }
+
+    fn unstarred(user_id: Uuid) -> jukebox_domain::FavouriteEvent {
+        jukebox_domain::FavouriteEvent::ItemUnstarred {
+            user_id,
+            item: star_item(),
+        }
+    }
+
+    fn star_item() -> jukebox_domain::FavouriteItem {
+        jukebox_domain::FavouriteItem::parse(jukebox_domain::FavouriteKind::Track, track().as_str())
+            .unwrap()
+    }
+
+    fn played(user_id: Uuid, minute: usize) -> jukebox_domain::PlayEvent {
+        jukebox_domain::PlayEvent::PlayRecorded {
+            user_id,
+            track_id: track(),
+            played_at: Log::time(minute),
+        }
+    }
+
+    fn marks_of(
+        rows: &BTreeMap<String, LibraryRow>,
+        key: &str,
+    ) -> (Option<OffsetDateTime>, Option<i64>, Option<OffsetDateTime>) {
+        let row = &rows[key];
+        (row.starred_at, row.play_count, row.last_played)
+    }
+
+    /// Given Alice's track, when she stars it and plays it twice (the second play sent
+    /// late, with an earlier time), then her entry carries the star, two plays and the
+    /// latest play time, as the marks row does; Bob's entry carries none.
+    #[test]
+    fn an_entry_carries_its_users_marks() {
+        let rows = Log::new()
+            .event("track", track(), stored())
+            .event("library", alice(), added(alice()))
+            .event(
+                "library_entry",
+                format!("{}/{}", bob(), track()),
+                added(bob()),
+            )
+            .event(
+                "favourite",
+                star_item().aggregate_id(alice()),
+                starred(alice()),
+            )
+            .event("play", "p1", played(alice(), 50))
+            .event("play", "p2", played(alice(), 40))
+            .rows::<UserLibrary>();
+        let marks = (Some(Log::time(100)), Some(2), Some(Log::time(50)));
+        let alices = UserLibrary::entry_id(alice(), track().as_str());
+        assert_eq!(marks_of(&rows, &alices), marks);
+        assert_eq!(
+            marks_of(&rows, &marks::key(alice(), track().as_str())),
+            marks
+        );
+        assert_eq!(
+            marks_of(&rows, &UserLibrary::entry_id(bob(), track().as_str())),
+            (None, None, None)
+        );
+        let marks_row = &rows[&marks::key(alice(), track().as_str())];
+        assert_eq!(
+            (marks_row.user_id, marks_row.owner_id),
+            (None, Some(alice()))
+        );
+        assert_eq!(rows.len(), 4, "track, two entries, Alice's marks");
+    }
+
+    /// Given a starred and played track Alice removed from her library, when she adds it
+    /// again, then the entry shows her star and plays again; an unstar clears both rows.
+    #[test]
+    fn marks_outlive_a_removal_and_an_unstar_clears_them() {
+        let log = Log::new()
+            .event("track", track(), stored())
+            .event("library", alice(), added(alice()))
+            .event(
+                "favourite",
+                star_item().aggregate_id(alice()),
+                starred(alice()),
+            )
+            .event("play", "p1", played(alice(), 30))
+            .event("library", alice(), removed(alice()));
+        let entry = UserLibrary::entry_id(alice(), track().as_str());
+        assert!(!log.rows::<UserLibrary>().contains_key(&entry));
+        let log = log.event("library", alice(), added(alice()));
+        let marks = (Some(Log::time(100)), Some(1), Some(Log::time(30)));
+        assert_eq!(marks_of(&log.rows::<UserLibrary>(), &entry), marks);
+
+        let rows = log
+            .event(
+                "favourite",
+                star_item().aggregate_id(alice()),
+                unstarred(alice()),
+            )
+            .rows::<UserLibrary>();
+        let unstarred = (None, Some(1), Some(Log::time(30)));
+        assert_eq!(marks_of(&rows, &entry), unstarred);
+        assert_eq!(
+            marks_of(&rows, &marks::key(alice(), track().as_str())),
+            unstarred
+        );
+    }
+
+    /// A star alone, taken back, leaves no marks row; an album's star is not a track's.
+    #[test]
+    fn an_unstarred_track_keeps_no_marks_row_and_album_stars_are_not_marks() {
+        let album = jukebox_domain::FavouriteItem::parse(
+            jukebox_domain::FavouriteKind::Album,
+            &Uuid::from_u128(7).to_string(),
+        )
+        .unwrap();
+        let rows = Log::new()
+            .event(
+                "favourite",
+                star_item().aggregate_id(alice()),
+                starred(alice()),
+            )
+            .event(
+                "favourite",
+                star_item().aggregate_id(alice()),
+                unstarred(alice()),
+            )
+            .event(
+                "favourite",
+                album.aggregate_id(alice()),
+                jukebox_domain::FavouriteEvent::ItemStarred {
+                    user_id: alice(),
+                    item: album,
+                    starred_at: Log::time(9),
+                },
+            )
+            .rows::<UserLibrary>();
+        assert!(rows.is_empty(), "{rows:?}");
+    }
+
+    /// Given marks of Alice's on a track in her library and on one that is not, when she
+    /// is erased, then both marks rows go with her entry (live and rebuilt alike).
+    #[test]
+    fn an_erased_users_marks_are_forgotten() {
+        let other = TrackId::parse("url:4567cdef").unwrap();
+        let rows = Log::new()
+            .event("track", track(), stored())
+            .event("library", alice(), added(alice()))
+            .event("play", "p1", played(alice(), 30))
+            .event(
+                "play",
+                "p2",
+                jukebox_domain::PlayEvent::PlayRecorded {
+                    user_id: alice(),
+                    track_id: other,
+                    played_at: Log::time(31),
+                },
+            )
+            .event("user", alice(), jukebox_domain::UserEvent::UserErased)
+            .rows::<UserLibrary>();
+        assert_eq!(
+            rows.keys().collect::<Vec<_>>(),
+            [&UserLibrary::track_key(track().as_str())]
+        );
+        assert_eq!(rows[&UserLibrary::track_key(track().as_str())].holders, 0);
     }
 
     #[test]

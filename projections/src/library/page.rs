@@ -14,13 +14,13 @@
 //! is costed for an unknown limit (a tenth of the user's rows), never looks as cheap as a
 //! custom one, and Postgres planned every execution anew (ADR 47).
 
-use sqlx::postgres::PgArguments;
+use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
-use sqlx::{FromRow, Postgres, Row};
+use sqlx::{FromRow, Postgres};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::access::{verdict_sql, Verdict};
+use crate::access::{live_sql, verdict, Verdict};
 
 /// A sort of a user's library: the column it reads (with its index, migration 0005).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,13 +46,14 @@ impl Sort {
         }
     }
 
-    /// The row's sort value as text (what [`Entry::sort_value`] carries), and a resume
-    /// value (`${n}`, text) as this column's type. `added` travels as microseconds since
-    /// the epoch: Postgres' text form of a timestamptz depends on the session's settings.
+    /// The row's sort value as text (what [`Entry::sort_value`] carries; `added`'s is
+    /// written by [`Page::read`]), and a resume value (`${n}`, text) as this column's
+    /// type. `added` travels as microseconds since the epoch: Postgres' text form of a
+    /// timestamptz depends on the session's settings.
     fn value_sql(self, n: usize) -> (&'static str, String) {
         match self {
             Self::Added => (
-                "(extract(epoch FROM added_at) * 1000000)::bigint::text",
+                "''",
                 format!("('epoch'::timestamptz + ${n}::text::bigint * interval '1 microsecond')"),
             ),
             Self::Title => ("title_key", format!("${n}::text")),
@@ -109,9 +110,9 @@ pub struct Entry {
     pub added_at: Option<OffsetDateTime>,
     /// This row's value in the page's sort, to resume after it ([`Resume::value`]).
     pub sort_value: String,
-    /// When the user starred the track (`favourites`), if they did.
+    /// When the user starred the track, if they did (kept on the entry: `marks.rs`).
     pub starred_at: Option<OffsetDateTime>,
-    /// How often and when last they played it (`plays`), if they did.
+    /// How often and when last they played it, if they did (likewise).
     pub play_count: Option<i64>,
     pub last_played: Option<OffsetDateTime>,
 }
@@ -125,72 +126,59 @@ pub struct Page {
 
 /// One page of `query.user_id`'s library.
 pub async fn page(pool: &sqlx::PgPool, query: &PageQuery<'_>) -> Result<Page, sqlx::Error> {
-    let (inner, _) = page_sql(query, "");
-    let (dir, _) = direction(query.descending);
-    let sql = format!(
-        "SELECT p.*, {MARKS} FROM ({inner}) p {MARKS_JOINS}
-         ORDER BY p.sort_key {dir}, p.track_id {dir}"
-    );
+    let (sql, _) = page_sql(query, "");
     let rows = bind(sqlx::query(&sql), query).fetch_all(pool).await?;
-    let entries = rows.iter().map(Entry::from_row).collect::<Result<_, _>>()?;
-    Ok(Page::of(entries, query.limit))
+    Page::read(&rows, query)
 }
 
 /// [`page`] for the holder of an access token, with the access check folded into the
-/// page's statement: one round trip per request instead of two. The page is read only
-/// when the verdict is [`Verdict::Live`].
+/// page's statement: one round trip per request instead of two. Only an empty answer
+/// asks the access state again, to tell a denial from an empty page.
 pub async fn page_for_session(
     pool: &sqlx::PgPool,
     query: &PageQuery<'_>,
     session_id: Uuid,
 ) -> Result<Result<Page, Verdict>, sqlx::Error> {
-    let (inner, session) = page_sql(query, " AND a.live AND NOT a.disabled");
-    let (dir, _) = direction(query.descending);
-    let sql = format!(
-        "SELECT a.disabled, a.live, p.*, {MARKS}
-         FROM ({verdict}) a LEFT JOIN LATERAL ({inner}) p ON true {MARKS_JOINS}
-         ORDER BY p.sort_key {dir}, p.track_id {dir}",
-        verdict = verdict_sql("$1", &format!("${session}")),
+    let (_, session) = page_sql(query, "");
+    let (sql, _) = page_sql(
+        query,
+        &format!(" AND {}", live_sql("$1", &format!("${session}"))),
     );
     let rows = bind(sqlx::query(&sql), query)
         .bind(session_id)
         .fetch_all(pool)
         .await?;
-    let first = rows.first().map(|row| {
-        Verdict::of(
-            row.try_get("disabled").ok().flatten(),
-            row.try_get("live").ok().flatten(),
-        )
-    });
-    match first.unwrap_or(Verdict::NoAccount) {
-        Verdict::Live => {}
-        denied => return Ok(Err(denied)),
-    }
-    let mut entries = Vec::with_capacity(rows.len());
-    for row in &rows {
-        // An empty page is the verdict's row alone, its page columns NULL.
-        if row.try_get::<Option<String>, _>("track_id")?.is_some() {
-            entries.push(Entry::from_row(row)?);
+    if rows.is_empty() {
+        match verdict(pool, query.user_id, session_id).await? {
+            Verdict::Live => {}
+            denied => return Ok(Err(denied)),
         }
     }
-    Ok(Ok(Page::of(entries, query.limit)))
+    Page::read(&rows, query).map(Ok)
 }
 
-/// The user's marks on each track of a page (issue 19), joined to the page's rows `p` by
-/// the keys of `favourites` and `plays` (`$1` is the user): read with the page, no
-/// second round trip.
-const MARKS: &str = "f.starred_at, pl.play_count, pl.last_played";
-const MARKS_JOINS: &str = "
-    LEFT JOIN favourites f ON f.key = $1::uuid::text || '/track:' || p.track_id
-    LEFT JOIN plays pl ON pl.key = $1::uuid::text || '/' || p.track_id";
-
 impl Page {
-    /// A page from `limit + 1` rows read: the extra one only says more follow.
-    fn of(mut entries: Vec<Entry>, limit: i64) -> Self {
-        let more = entries.len() as i64 > limit;
-        entries.truncate(usize::try_from(limit).unwrap_or(0));
-        Self { entries, more }
+    /// A page from the `limit + 1` rows read: the extra one only says more follow.
+    fn read(rows: &[PgRow], query: &PageQuery<'_>) -> Result<Self, sqlx::Error> {
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut entry = Entry::from_row(row)?;
+            if query.sort == Sort::Added {
+                // Written here, not by the statement: computing it there for every row
+                // cost a fifth of the page (numeric arithmetic), and only the last is used.
+                entry.sort_value = entry.added_at.map(added_micros).unwrap_or_default();
+            }
+            entries.push(entry);
+        }
+        let more = entries.len() as i64 > query.limit;
+        entries.truncate(usize::try_from(query.limit).unwrap_or(0));
+        Ok(Self { entries, more })
     }
+}
+
+/// An `added` sort value: microseconds since the epoch, as the resume point reads it.
+fn added_micros(at: OffsetDateTime) -> String {
+    ((at - OffsetDateTime::UNIX_EPOCH).whole_microseconds() as i64).to_string()
 }
 
 /// Binds `page_sql`'s parameters in order: user, pattern (with `text`), resume value and
@@ -242,7 +230,7 @@ fn page_sql(query: &PageQuery<'_>, gate: &str) -> (String, usize) {
     }
     let sql = format!(
         "SELECT track_id, title, artist, duration_ms, has_cover, cover_stored, added_at,
-                {sort_value} AS sort_value, {column} AS sort_key
+                {sort_value} AS sort_value, starred_at, play_count, last_played
          FROM library
          WHERE {conditions}{gate}
          ORDER BY {column} {dir}, track_id {dir}

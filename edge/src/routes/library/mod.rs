@@ -426,10 +426,8 @@ async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<LibraryPage>, ApiError> {
     let query = ListQuery::parse(raw.as_deref())?;
-    let [favourites, plays] = crate::marks::MODELS;
-    after
-        .wait(&state, &[models::LIBRARY, favourites, plays])
-        .await?;
+    // The marks are kept on the entries: the library alone answers for them.
+    after.wait(&state, &[models::LIBRARY]).await?;
     // The access check rides in the page's statement: one round trip per request.
     let page =
         library::page_for_session(&state.pool, &query.model(token.user_id), token.session_id)
