@@ -10,7 +10,7 @@ use jukebox::app::Role;
 use jukebox_domain::{Command, SourceRef, StoredCover, StoredTrack, TrackId};
 use jukebox_nats::{CommandBus, CommandEnvelope, OutcomeStatus};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -612,6 +612,42 @@ async fn every_projection_rebuilds_to_its_live_contents_while_reads_answer() {
     assert!(live["play_queues"]
         .iter()
         .any(|r| r.contains(r#""position_ms":9000"#)));
+
+    // The marks ride on Alice's entries: track 0 starred and played twice, track 3's
+    // star taken back.
+    let (items, _) = page(&app, &alice, "sort=title").await;
+    let marks = |n: usize| {
+        let item = items
+            .iter()
+            .find(|i| i["track_id"] == video_track(n))
+            .unwrap_or_else(|| panic!("track {n} in {items:?}"));
+        (
+            item["starred"].is_string(),
+            item["play_count"].clone(),
+            item["last_played"].clone(),
+        )
+    };
+    assert_eq!(marks(0), (true, json!(2), json!("2026-01-01T11:00:00Z")));
+    assert_eq!(marks(3), (false, json!(0), Value::Null));
+
+    // Migration 0030 gives a library from before it what the fold gives (ADR 49): the
+    // marks columns and rows taken away, the migration run again, the table as it was.
+    sqlx::raw_sql(
+        "DELETE FROM library WHERE entry_id LIKE 'marks/%';
+         DROP INDEX library_owner;
+         ALTER TABLE library DROP COLUMN owner_id, DROP COLUMN starred_at,
+                             DROP COLUMN play_count, DROP COLUMN last_played;
+         DELETE FROM _sqlx_migrations WHERE version = 30;",
+    )
+    .execute(app.app.pool())
+    .await
+    .unwrap();
+    jukebox::ops::migrate(&app.app.config).await.unwrap();
+    assert_eq!(
+        contents(&app, "library").await,
+        live["library"],
+        "library after migration 0030"
+    );
 
     // Alice keeps reading her library (and Bob his) through every rebuild and swap.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
