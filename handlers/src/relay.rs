@@ -1,6 +1,6 @@
 //! Outbox relay: publishes the Postgres event log to JetStream `EVENTS`, in relay order,
-//! exactly once per event (`Nats-Msg-Id = type:id:seq` deduplicates a batch that is
-//! published again after a crash).
+//! exactly once per event: after a crash it goes on after the last event `EVENTS` holds
+//! (ADR 21), so no `Nats-Msg-Id` is needed to drop repeats (ADR 50).
 //!
 //! Relay order is `(transaction_id, global_position)` read strictly below the snapshot's
 //! xmin: an identity value is taken at insert, not at commit, so reading by
@@ -275,14 +275,6 @@ impl Relay {
                 )
             };
             let mut headers = HeaderMap::new();
-            headers.insert(
-                "Nats-Msg-Id",
-                format!(
-                    "{}:{}:{}",
-                    event.aggregate_type, event.aggregate_id, event.sequence
-                )
-                .as_str(),
-            );
             headers.insert(
                 GLOBAL_POSITION_HEADER,
                 event.global_position.to_string().as_str(),

@@ -430,8 +430,8 @@ pub async fn read_models_equal_rebuild(system: &mut System, findings: &mut Findi
     rows
 }
 
-/// `EVENTS` holds every event of the log exactly once (by aggregate and sequence, the
-/// relay's `Nats-Msg-Id`). Returns how many events the log holds.
+/// `EVENTS` holds every event of the log exactly once (by aggregate and sequence).
+/// Returns how many events the log holds.
 pub async fn events_stream_equals_log(system: &mut System, findings: &mut Findings) -> usize {
     let pool = system.pool().await;
     let log: Vec<(String, String, i64)> =
