@@ -126,7 +126,7 @@ pub struct Page {
 
 /// One page of `query.user_id`'s library.
 pub async fn page(pool: &sqlx::PgPool, query: &PageQuery<'_>) -> Result<Page, sqlx::Error> {
-    let (sql, _) = page_sql(query, "");
+    let sql = page_sql(query, false);
     let rows = bind(sqlx::query(&sql), query).fetch_all(pool).await?;
     Page::read(&rows, query)
 }
@@ -139,11 +139,7 @@ pub async fn page_for_session(
     query: &PageQuery<'_>,
     session_id: Uuid,
 ) -> Result<Result<Page, Verdict>, sqlx::Error> {
-    let (_, session) = page_sql(query, "");
-    let (sql, _) = page_sql(
-        query,
-        &format!(" AND {}", live_sql("$1", &format!("${session}"))),
-    );
+    let sql = page_sql(query, true);
     let rows = bind(sqlx::query(&sql), query)
         .bind(session_id)
         .fetch_all(pool)
@@ -205,10 +201,11 @@ fn direction(descending: bool) -> (&'static str, &'static str) {
     }
 }
 
-/// The statement for this combination, with `gate` added to its conditions, and the
-/// number of the next free parameter. Parameters in order: user, pattern (with `text`),
-/// resume value and track id (with `after`); `limit + 1` is part of the text.
-fn page_sql(query: &PageQuery<'_>, gate: &str) -> (String, usize) {
+/// The statement for this combination, gated on the session's access check (its
+/// session the last parameter) when `session`. Parameters in order: user, pattern (with
+/// `text`), resume value and track id (with `after`), session; `limit + 1` is part of
+/// the text.
+fn page_sql(query: &PageQuery<'_>, session: bool) -> String {
     let column = query.sort.column();
     let (sort_value, _) = query.sort.value_sql(0);
     let (dir, op) = direction(query.descending);
@@ -228,16 +225,19 @@ fn page_sql(query: &PageQuery<'_>, gate: &str) -> (String, usize) {
         ));
         n += 2;
     }
+    if session {
+        conditions.push_str(&format!(" AND {}", live_sql("$1", &format!("${}", n + 1))));
+    }
     let sql = format!(
         "SELECT track_id, title, artist, duration_ms, has_cover, cover_stored, added_at,
                 {sort_value} AS sort_value, starred_at, play_count, last_played
          FROM library
-         WHERE {conditions}{gate}
+         WHERE {conditions}
          ORDER BY {column} {dir}, track_id {dir}
          LIMIT {}",
         query.limit + 1
     );
-    (sql, n + 1)
+    sql
 }
 
 /// `%text%` for LIKE, with the pattern characters taken literally.
@@ -281,27 +281,27 @@ mod tests {
             value: "1",
             track_id: "yt:x",
         };
-        assert!(compact(page_sql(&query(None, None), "").0)
+        assert!(compact(page_sql(&query(None, None), false))
             .ends_with("WHERE user_id = $1 ORDER BY added_at DESC, track_id DESC LIMIT 51"));
-        assert!(compact(page_sql(&query(Some("a"), None), "").0).ends_with(
+        assert!(compact(page_sql(&query(Some("a"), None), false)).ends_with(
             "WHERE user_id = $1 AND (title_key LIKE $2 OR artist_key LIKE $2) \
              ORDER BY added_at DESC, track_id DESC LIMIT 51"
         ));
         assert!(
-            compact(page_sql(&query(Some("a"), Some(resume)), "").0).ends_with(
+            compact(page_sql(&query(Some("a"), Some(resume)), false)).ends_with(
                 "AND (title_key LIKE $2 OR artist_key LIKE $2) AND (added_at, track_id) < \
              (('epoch'::timestamptz + $3::text::bigint * interval '1 microsecond'), $4::text) \
              ORDER BY added_at DESC, track_id DESC LIMIT 51"
             )
         );
         // The session's parameter follows the resume point's.
-        assert_eq!(page_sql(&query(Some("a"), Some(resume)), "").1, 5);
+        assert!(page_sql(&query(Some("a"), Some(resume)), true).contains("s.session_id = $5"));
         let ascending = PageQuery {
             sort: Sort::Duration,
             descending: false,
             ..query(None, Some(resume))
         };
-        assert!(compact(page_sql(&ascending, "").0).ends_with(
+        assert!(compact(page_sql(&ascending, false)).ends_with(
             "WHERE user_id = $1 AND (duration_ms, track_id) > ($2::text::bigint, $3::text) \
              ORDER BY duration_ms ASC, track_id ASC LIMIT 51"
         ));
