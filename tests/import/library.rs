@@ -327,6 +327,18 @@ async fn each_user_sees_only_their_library_filtered_and_sorted() {
     app.app.position_of(&removed);
     assert!(!ids(&page(&app, &alice, "").await.0).contains(&shared));
     assert!(ids(&page(&app, &bob, "").await.0).contains(&shared));
+
+    // Alice's library is not empty, and nothing of it is answered once she is disabled:
+    // the access check gates the page's own statement.
+    seeder
+        .send(None, Command::DisableUser { user_id: alice_id })
+        .await;
+    let (status, code, _) = error_of(get(&app, &alice, "sort=title").await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNAUTHORIZED, "account_disabled")
+    );
+    assert_eq!(get(&app, &bob, "").await.status(), StatusCode::OK);
     app.cleanup().await;
 }
 
