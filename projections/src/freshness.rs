@@ -7,10 +7,11 @@
 //! `p` (so a model that the write did not touch never blocks, even with its projector
 //! stopped). The wait is bounded and woken by the projectors: after each commit a
 //! projector sends a coalesced `pg_notify` on [`CHANNEL`]; one listener per process reads
-//! the checkpoints then and hands them to every waiter through a `watch` channel. A slow
-//! tick covers a lost notification. Handlers never poll.
+//! the checkpoints then, while any read waits, and hands them to every waiter through a
+//! `watch` channel. A slow tick covers a lost notification. Handlers never poll.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,6 +63,8 @@ type Checkpoints = Arc<HashMap<String, Position>>;
 pub struct Freshness {
     pool: PgPool,
     checkpoints: watch::Receiver<Checkpoints>,
+    /// Reads waiting now: the listener reads the checkpoints only for them.
+    waiters: Arc<AtomicUsize>,
     /// How long a read waits for its position before it answers `503`.
     pub max_wait: Duration,
 }
@@ -70,10 +73,12 @@ impl Freshness {
     /// Starts the one listener of this process; it runs until `shutdown`.
     pub fn start(pool: PgPool, max_wait: Duration, shutdown: CancellationToken) -> Self {
         let (tx, checkpoints) = watch::channel(Checkpoints::default());
-        tokio::spawn(listen(pool.clone(), tx, shutdown));
+        let waiters = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(listen(pool.clone(), tx, waiters.clone(), shutdown));
         Self {
             pool,
             checkpoints,
+            waiters,
             max_wait,
         }
     }
@@ -81,6 +86,9 @@ impl Freshness {
     /// Returns once every model in `models` has applied `after` (see the module's
     /// documentation), or `WaitError::Behind` after `max_wait`.
     pub async fn wait_for(&self, after: Position, models: &[ReadModel]) -> Result<(), WaitError> {
+        // Counted before the checkpoints are read below: a commit after that read is
+        // notified while this read counts, so the listener refreshes for it.
+        let _waiting = Waiting::count(&self.waiters);
         let mut updates = self.checkpoints.clone();
         let _ = updates.borrow_and_update();
         // Read after subscribing: a commit from now on is seen through `updates`.
@@ -143,7 +151,31 @@ impl Freshness {
 
 /// Reads every checkpoint whenever a projector notifies (and on a slow tick), and
 /// publishes them when they changed.
-async fn listen(pool: PgPool, tx: watch::Sender<Checkpoints>, shutdown: CancellationToken) {
+/// One read counted among the waiters while it lives.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn count(waiters: &'a AtomicUsize) -> Self {
+        waiters.fetch_add(1, Ordering::SeqCst);
+        Self(waiters)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn listen(
+    pool: PgPool,
+    tx: watch::Sender<Checkpoints>,
+    waiters: Arc<AtomicUsize>,
+    shutdown: CancellationToken,
+) {
+    // Read once at the start; after that only while a read waits (each projector batch
+    // notifies, and reading every checkpoint for nobody was a statement per batch).
+    let mut first = true;
     let mut listener: Option<PgListener> = None;
     loop {
         if listener.is_none() {
@@ -155,8 +187,10 @@ async fn listen(pool: PgPool, tx: watch::Sender<Checkpoints>, shutdown: Cancella
                 Err(error) => debug!(%error, "could not listen for projection commits"),
             }
         }
-        if let Err(error) = refresh(&pool, &tx).await {
-            debug!(%error, "could not read the projection checkpoints");
+        if std::mem::take(&mut first) || waiters.load(Ordering::SeqCst) > 0 {
+            if let Err(error) = refresh(&pool, &tx).await {
+                debug!(%error, "could not read the projection checkpoints");
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
