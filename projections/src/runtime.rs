@@ -194,52 +194,14 @@ pub async fn copy_in<P: Projection>(
     Ok(())
 }
 
-/// Rows up to which a write is one statement; more go through a staging table and COPY.
-const STAGE_ABOVE: usize = 500;
-
-/// Upserts `rows` and deletes `removed` keys: a live batch's few rows in one statement, a
-/// rebuild's or a re-feed's many through a staging table and COPY.
+/// Upserts `rows` and deletes `removed` keys, through a staging table and COPY.
 async fn write<P: Projection>(
     conn: &mut PgConnection,
     table: &str,
     rows: Vec<P::Row>,
     removed: &[String],
 ) -> Result<(), sqlx::Error> {
-    let columns = P::COLUMNS.join(", ");
-    let updates: Vec<String> = P::COLUMNS
-        .iter()
-        .filter(|c| **c != P::KEY_COLUMN)
-        .map(|c| format!("{c} = EXCLUDED.{c}"))
-        .collect();
-    let upsert = format!(
-        "ON CONFLICT ({}) DO UPDATE SET {}",
-        P::KEY_COLUMN,
-        updates.join(", ")
-    );
-    if !rows.is_empty() && rows.len() <= STAGE_ABOVE {
-        // Each value in Postgres' text form, read by its column's input function: the
-        // same values COPY would send, without a staging table's three round trips and
-        // its truncation at every commit.
-        let objects: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|row| {
-                P::COLUMNS
-                    .iter()
-                    .zip(P::copy_fields(row))
-                    .map(|(column, value)| ((*column).to_owned(), value.into()))
-                    .collect::<serde_json::Map<_, _>>()
-                    .into()
-            })
-            .collect();
-        sqlx::query(&format!(
-            "INSERT INTO {table} ({columns})
-             SELECT {columns} FROM jsonb_populate_recordset(NULL::{table}, $1::jsonb)
-             {upsert}"
-        ))
-        .bind(sqlx::types::Json(objects))
-        .execute(&mut *conn)
-        .await?;
-    } else if !rows.is_empty() {
+    if !rows.is_empty() {
         let stage = format!("stage_{}", P::NAME);
         sqlx::query(&format!(
             "CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS"
@@ -247,8 +209,17 @@ async fn write<P: Projection>(
         .execute(&mut *conn)
         .await?;
         copy_in::<P>(conn, &stage, rows).await?;
+        let columns = P::COLUMNS.join(", ");
+        let updates: Vec<String> = P::COLUMNS
+            .iter()
+            .filter(|c| **c != P::KEY_COLUMN)
+            .map(|c| format!("{c} = EXCLUDED.{c}"))
+            .collect();
         sqlx::query(&format!(
-            "INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} {upsert}"
+            "INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage}
+             ON CONFLICT ({}) DO UPDATE SET {}",
+            P::KEY_COLUMN,
+            updates.join(", ")
         ))
         .execute(&mut *conn)
         .await?;
