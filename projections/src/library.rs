@@ -63,6 +63,35 @@ pub struct LibraryRow {
     pub last_played: Option<OffsetDateTime>,
 }
 
+impl LibraryRow {
+    /// A row of no user that knows only its key and track id.
+    pub(crate) fn known_by_id(entry_id: String, track_id: &str) -> Self {
+        Self {
+            entry_id,
+            user_id: None,
+            owner_id: None,
+            track_id: track_id.to_owned(),
+            title: None,
+            artist: None,
+            title_key: String::new(),
+            artist_key: String::new(),
+            duration_ms: 0,
+            has_cover: false,
+            cover_stored: false,
+            added_at: None,
+            holders: 0,
+            object_key: None,
+            size: None,
+            cover_key: None,
+            cover_size: None,
+            cover_type: None,
+            starred_at: None,
+            play_count: None,
+            last_played: None,
+        }
+    }
+}
+
 impl UserLibrary {
     pub fn entry_id(user_id: Uuid, track_id: &str) -> String {
         format!("{user_id}/{track_id}")
@@ -198,29 +227,9 @@ impl Projection for UserLibrary {
                     let key = Self::track_key(track_id.as_str());
                     // No track row would mean the order above was broken; the entry is
                     // still listed, with what is known (its id).
-                    let track = rows.entry(key.clone()).or_insert_with(|| LibraryRow {
-                        entry_id: key,
-                        user_id: None,
-                        owner_id: None,
-                        track_id: track_id.to_string(),
-                        title: None,
-                        artist: None,
-                        title_key: String::new(),
-                        artist_key: String::new(),
-                        duration_ms: 0,
-                        has_cover: false,
-                        cover_stored: false,
-                        added_at: None,
-                        holders: 0,
-                        object_key: None,
-                        size: None,
-                        cover_key: None,
-                        cover_size: None,
-                        cover_type: None,
-                        starred_at: None,
-                        play_count: None,
-                        last_played: None,
-                    });
+                    let track = rows
+                        .entry(key.clone())
+                        .or_insert_with(|| LibraryRow::known_by_id(key, track_id.as_str()));
                     track.holders += 1;
                     let row = LibraryRow {
                         entry_id: entry.clone(),
@@ -481,6 +490,18 @@ mod tests {
         }
     }
 
+    /// The track stored, then added by Alice (to her legacy per-user stream) and by Bob.
+    fn held_by_alice_and_bob() -> Log {
+        Log::new()
+            .event("track", track(), stored())
+            .event("library", alice(), added(alice()))
+            .event(
+                "library_entry",
+                format!("{}/{}", bob(), track()),
+                added(bob()),
+            )
+    }
+
     fn track_row(holders: i32) -> LibraryRow {
         LibraryRow {
             entry_id: UserLibrary::track_key(track().as_str()),
@@ -517,14 +538,7 @@ mod tests {
 
     #[test]
     fn entries_copy_the_track_and_the_track_row_counts_its_holders() {
-        let rows = Log::new()
-            .event("track", track(), stored())
-            .event("library", alice(), added(alice()))
-            .event(
-                "library_entry",
-                format!("{}/{}", bob(), track()),
-                added(bob()),
-            )
+        let rows = held_by_alice_and_bob()
             .event("library", alice(), added(alice()))
             .rows::<UserLibrary>();
         assert_eq!(rows.len(), 3);
@@ -577,14 +591,7 @@ mod tests {
     /// the track row counts Bob alone, live and in a rebuild alike (`rows` checks both).
     #[test]
     fn an_erased_holder_no_longer_counts() {
-        let rows = Log::new()
-            .event("track", track(), stored())
-            .event("library", alice(), added(alice()))
-            .event(
-                "library_entry",
-                format!("{}/{}", bob(), track()),
-                added(bob()),
-            )
+        let rows = held_by_alice_and_bob()
             .event("user", alice(), jukebox_domain::UserEvent::UserErased)
             .rows::<UserLibrary>();
         assert_eq!(
@@ -602,14 +609,7 @@ mod tests {
 
     #[test]
     fn a_removal_drops_the_entry_and_one_holder_once() {
-        let rows = Log::new()
-            .event("track", track(), stored())
-            .event("library", alice(), added(alice()))
-            .event(
-                "library_entry",
-                format!("{}/{}", bob(), track()),
-                added(bob()),
-            )
+        let rows = held_by_alice_and_bob()
             .event("library", alice(), removed(alice()))
             .event("library", alice(), removed(alice()))
             .rows::<UserLibrary>();
@@ -664,14 +664,7 @@ mod tests {
     /// latest play time, as the marks row does; Bob's entry carries none.
     #[test]
     fn an_entry_carries_its_users_marks() {
-        let rows = Log::new()
-            .event("track", track(), stored())
-            .event("library", alice(), added(alice()))
-            .event(
-                "library_entry",
-                format!("{}/{}", bob(), track()),
-                added(bob()),
-            )
+        let rows = held_by_alice_and_bob()
             .event(
                 "favourite",
                 star_item().aggregate_id(alice()),

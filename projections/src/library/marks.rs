@@ -126,26 +126,7 @@ fn copy(marks: &LibraryRow, entry: &mut LibraryRow) {
 
 fn marks_row(entry_id: String, owner: Uuid, track_id: &str) -> LibraryRow {
     LibraryRow {
-        entry_id,
-        user_id: None,
         owner_id: Some(owner),
-        track_id: track_id.to_owned(),
-        title: None,
-        artist: None,
-        title_key: String::new(),
-        artist_key: String::new(),
-        duration_ms: 0,
-        has_cover: false,
-        cover_stored: false,
-        added_at: None,
-        holders: 0,
-        object_key: None,
-        size: None,
-        cover_key: None,
-        cover_size: None,
-        cover_type: None,
-        starred_at: None,
-        play_count: None,
-        last_played: None,
+        ..LibraryRow::known_by_id(entry_id, track_id)
     }
 }
