@@ -217,17 +217,22 @@ impl ImportApp {
         body["job_id"].as_str().unwrap().to_owned()
     }
 
+    /// A `GET` of `path` as `token`'s user after the latest position this test's writes
+    /// had (if any), to send or to add to.
+    pub fn read(&self, token: &str, path: &str) -> reqwest::RequestBuilder {
+        let request = self.app.http.get(self.app.api(path)).bearer_auth(token);
+        match self.app.try_latest() {
+            Some(after) => request.header(crate::POSITION, after),
+            None => request,
+        }
+    }
+
     /// `GET /jobs/{id}`, after the latest position this test's writes had (if any).
     pub async fn job(&self, token: &str, job_id: &str) -> Response {
-        let mut request = self
-            .app
-            .http
-            .get(self.app.api(&format!("/jobs/{job_id}")))
-            .bearer_auth(token);
-        if let Some(after) = self.app.try_latest() {
-            request = request.header(crate::POSITION, after);
-        }
-        request.send().await.unwrap()
+        self.read(token, &format!("/jobs/{job_id}"))
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Waits until the job is completed or failed (60 s at most) and returns it, noting
@@ -466,5 +471,26 @@ pub fn tone(seconds: u32) -> Tone<'static> {
         title: "Loopback Sunrise",
         artist: "The Test Tones",
         cover: true,
+    }
+}
+
+/// What `StoreTrack` stores for a track with no tags: a three-minute AAC file under the
+/// track's key, no cover.
+pub fn stored_track(track_id: &jukebox_domain::TrackId) -> jukebox_domain::StoredTrack {
+    jukebox_domain::StoredTrack {
+        track_id: track_id.clone(),
+        object_key: format!("tracks/{}.m4a", track_id.as_str()),
+        size: 5_000_000,
+        duration_ms: 180_000,
+        codec: "aac".into(),
+        bitrate: 256_000,
+        title: None,
+        artist: None,
+        album: None,
+        artists: Vec::new(),
+        year: None,
+        has_cover: false,
+        origin: format!("https://example.com/{}", track_id.as_str()),
+        cover: None,
     }
 }

@@ -22,11 +22,11 @@ use reqwest::multipart::{Form, Part};
 use reqwest::{header, StatusCode};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
-use sha2::Digest;
 
 use crate::helpers::{import_app, tone, ImportApp, Options};
 use crate::media::{files_under, make_tone};
-use jukebox_test_support::{eventually, raw_stream_payloads, POSITION};
+use jukebox_handlers::downloader::source_lock::SourceLock;
+use jukebox_test_support::{eventually, raw_stream_payloads};
 
 const ANN: &str = "ann.erasable@example.com";
 const PLAYLIST: &str = "Anns secret mixtape";
@@ -75,15 +75,7 @@ async fn start_upload(app: &ImportApp, token: &str, path: &Path) -> String {
 /// How many libraries hold `track_id`, as the admin's catalog (`GET /admin/songs`)
 /// shows it, read after the latest write.
 async fn holders(app: &ImportApp, admin: &str, track_id: &str) -> i64 {
-    let response = app
-        .app
-        .http
-        .get(app.app.api("/admin/songs"))
-        .bearer_auth(admin)
-        .header(POSITION, app.app.latest())
-        .send()
-        .await
-        .unwrap();
+    let response = app.read(admin, "/admin/songs").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     let songs = body["songs"].as_array().unwrap();
@@ -484,13 +476,8 @@ async fn a_completion_racing_a_discard_stores_the_track_again() {
     let own = upload(&app, &ann, "raced.mp3").await;
     let track_id = jukebox_domain::TrackId::parse(&own).unwrap();
 
-    // The source's lock, as `SourceLock` keys it, held by the test.
-    let digest = sha2::Sha256::digest(format!("jukebox:track:{own}").as_bytes());
-    let key = i64::from_be_bytes(digest[..8].try_into().unwrap());
-    let mut lock = app.app.pool().acquire().await.unwrap().detach();
-    sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(key)
-        .execute(&mut lock)
+    // The source's lock, held by the test.
+    let lock = SourceLock::acquire(app.app.pool(), &track_id, || {})
         .await
         .unwrap();
     let job_id = start_upload(&app, &bob, &app.media_dir.path().join("raced.mp3")).await;
@@ -528,11 +515,7 @@ async fn a_completion_racing_a_discard_stores_the_track_again() {
         .unwrap()
         .unwrap();
     assert_eq!(outcome.status, jukebox_nats::OutcomeStatus::Committed);
-    sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(key)
-        .execute(&mut lock)
-        .await
-        .unwrap();
+    lock.release().await;
 
     let job = app.finished_job(&bob, &job_id).await;
     assert_eq!(job["status"], "completed", "{job:#}");

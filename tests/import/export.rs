@@ -14,7 +14,8 @@ use crate::helpers::{import_app, tone, ImportApp, Options};
 use crate::library::{video, Seeder, ROLES};
 use crate::media::Tone;
 use jukebox_domain::TrackId;
-use jukebox_test_support::{eventually, POSITION};
+use jukebox_handlers::downloader::source_lock::SourceLock;
+use jukebox_test_support::eventually;
 
 /// A library, a playlist, a star, a play and an app credential for `token`'s user.
 async fn fill(
@@ -109,15 +110,7 @@ async fn an_export_is_one_archive_of_my_data_and_only_mine() {
     let (tracks, playlist) = fill(&app, &seeder, &ann, [0, 1], &played_at).await;
     let (bobs_tracks, bobs_playlist) = fill(&app, &seeder, &bob, [8, 9], &played_at).await;
 
-    let response = app
-        .app
-        .http
-        .get(app.app.api("/me/export"))
-        .bearer_auth(&ann)
-        .header(POSITION, app.app.latest())
-        .send()
-        .await
-        .unwrap();
+    let response = app.read(&ann, "/me/export").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "application/zip");
     let today = OffsetDateTime::now_utc().date();
@@ -222,11 +215,7 @@ async fn an_export_is_one_archive_of_my_data_and_only_mine() {
 /// (id, title) pairs in `jukebox.json`.
 async fn exported_library(app: &ImportApp, token: &str) -> Vec<(String, String)> {
     let response = app
-        .app
-        .http
-        .get(app.app.api("/me/export"))
-        .bearer_auth(token)
-        .header(POSITION, app.app.latest())
+        .read(token, "/me/export")
         // An export that waited for the held job would hang here, not pass.
         .timeout(std::time::Duration::from_secs(20))
         .send()
@@ -266,8 +255,6 @@ async fn job_status(app: &ImportApp, token: &str, job_id: &str) -> String {
 /// test holds it) answers at once without that track; the next export has it.
 #[tokio::test]
 async fn an_export_does_not_wait_for_an_import_still_running() {
-    use sha2::Digest;
-
     let app = import_app(Options::default()).await;
     let ann = app.user("ann@example.com").await;
     let first_url = app.tone(
@@ -282,7 +269,7 @@ async fn an_export_does_not_wait_for_an_import_still_running() {
     assert_eq!(job["status"], "completed", "{job:#}");
     let first = job["track_id"].as_str().unwrap().to_owned();
 
-    // The held source's lock, as `SourceLock` keys it, taken by the test first.
+    // The held source's lock, taken by the test first.
     let held_url = app.tone(
         "held.mp3",
         &Tone {
@@ -290,13 +277,9 @@ async fn an_export_does_not_wait_for_an_import_still_running() {
             ..tone(2)
         },
     );
-    let held = TrackId::of_direct_link(&held_url).to_string();
-    let digest = sha2::Sha256::digest(format!("jukebox:track:{held}").as_bytes());
-    let key = i64::from_be_bytes(digest[..8].try_into().unwrap());
-    let mut lock = app.app.pool().acquire().await.unwrap().detach();
-    sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(key)
-        .execute(&mut lock)
+    let held_id = TrackId::of_direct_link(&held_url);
+    let held = held_id.to_string();
+    let lock = SourceLock::acquire(app.app.pool(), &held_id, || {})
         .await
         .unwrap();
     let held_job = app.start_import(&ann, &held_url).await;
@@ -314,11 +297,7 @@ async fn an_export_does_not_wait_for_an_import_still_running() {
     // The job was still waiting all along.
     assert_eq!(job_status(&app, &ann, &held_job).await, "waiting");
 
-    sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(key)
-        .execute(&mut lock)
-        .await
-        .unwrap();
+    lock.release().await;
     let job = app.finished_job(&ann, &held_job).await;
     assert_eq!(job["status"], "completed", "{job:#}");
     assert_eq!(job["track_id"], held.as_str());

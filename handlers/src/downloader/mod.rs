@@ -24,7 +24,7 @@ mod fair;
 mod job;
 mod keys;
 mod progress;
-pub(crate) mod source_lock;
+pub mod source_lock;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -14,14 +14,14 @@ use tracing::info;
 /// mail reactor takes it while it discards an erased user's upload (ADR 42): a discard
 /// never deletes objects a downloader is storing again, nor comes between a job finding
 /// the track stored and completing.
-pub(crate) struct SourceLock {
+pub struct SourceLock {
     conn: PgConnection,
     key: i64,
     shared: bool,
 }
 
 impl SourceLock {
-    pub(crate) async fn acquire(
+    pub async fn acquire(
         pool: &PgPool,
         track_id: &TrackId,
         on_wait: impl FnOnce(),
@@ -31,10 +31,7 @@ impl SourceLock {
 
     /// A hold that excludes the exclusive lock but not other shared holds: a job
     /// completing from a stored track, which a discard must not come between (ADR 42).
-    pub(crate) async fn acquire_shared(
-        pool: &PgPool,
-        track_id: &TrackId,
-    ) -> Result<Self, sqlx::Error> {
+    pub async fn acquire_shared(pool: &PgPool, track_id: &TrackId) -> Result<Self, sqlx::Error> {
         Self::take(pool, track_id, || {}, true).await
     }
 
@@ -69,7 +66,7 @@ impl SourceLock {
         }
     }
 
-    pub(crate) async fn release(mut self) {
+    pub async fn release(mut self) {
         let unlock = if self.shared {
             "SELECT pg_advisory_unlock_shared($1)"
         } else {
