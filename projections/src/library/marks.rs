@@ -93,12 +93,12 @@ pub(super) fn apply(rows: &mut HashMap<String, LibraryRow>, event: &EventRecord)
             marks.last_played = Some(marks.last_played.map_or(at, |last| last.max(at)));
         }
     }
-    let marks = marks.clone();
-    if marks.starred_at.is_none() && marks.play_count.is_none() {
+    let marks = Marks::of(marks);
+    if marks == Marks::default() {
         rows.remove(&marks_key);
     }
     if let Some(entry) = rows.get_mut(&UserLibrary::entry_id(user_id, &track_id)) {
-        copy(&marks, entry);
+        marks.set_on(entry);
     }
     true
 }
@@ -111,17 +111,35 @@ pub(super) fn copy_to_entry(rows: &mut HashMap<String, LibraryRow>, entry_key: &
     let Some(user_id) = entry.user_id else {
         return;
     };
-    if let Some(marks) = rows.get(&key(user_id, &entry.track_id)).cloned() {
+    if let Some(marks) = rows.get(&key(user_id, &entry.track_id)).map(Marks::of) {
         if let Some(entry) = rows.get_mut(entry_key) {
-            copy(&marks, entry);
+            marks.set_on(entry);
         }
     }
 }
 
-fn copy(marks: &LibraryRow, entry: &mut LibraryRow) {
-    entry.starred_at = marks.starred_at;
-    entry.play_count = marks.play_count;
-    entry.last_played = marks.last_played;
+/// The three mark columns of a row.
+#[derive(Clone, Copy, Default, PartialEq)]
+struct Marks {
+    starred_at: Option<OffsetDateTime>,
+    play_count: Option<i64>,
+    last_played: Option<OffsetDateTime>,
+}
+
+impl Marks {
+    fn of(row: &LibraryRow) -> Self {
+        Self {
+            starred_at: row.starred_at,
+            play_count: row.play_count,
+            last_played: row.last_played,
+        }
+    }
+
+    fn set_on(self, row: &mut LibraryRow) {
+        row.starred_at = self.starred_at;
+        row.play_count = self.play_count;
+        row.last_played = self.last_played;
+    }
 }
 
 fn marks_row(entry_id: String, owner: Uuid, track_id: &str) -> LibraryRow {
