@@ -17,11 +17,10 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use jukebox_domain::{
-    Command as DomainCommand, SignInMethod, SourceRef, StoredTrack, TokenHash, TrackId,
-};
+use jukebox_domain::{Command as DomainCommand, SignInMethod, SourceRef, TokenHash, TrackId};
 use jukebox_nats::{CommandBus, OutcomeStatus};
 use jukebox_test_support::bench::{self, arg, percentile};
+use jukebox_test_support::imports::stored_track;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -133,26 +132,6 @@ impl std::fmt::Display for Figures {
     }
 }
 
-/// What `StoreTrack` stores for a new track.
-fn stored(track_id: &TrackId) -> StoredTrack {
-    StoredTrack {
-        track_id: track_id.clone(),
-        object_key: format!("tracks/{}.m4a", track_id.as_str()),
-        size: 5_000_000,
-        duration_ms: 180_000,
-        codec: "aac".into(),
-        bitrate: 256_000,
-        title: None,
-        artist: None,
-        album: None,
-        artists: Vec::new(),
-        year: None,
-        has_cover: false,
-        origin: format!("https://example.com/{}", track_id.as_str()),
-        cover: None,
-    }
-}
-
 fn track(i: usize, prefix: &str) -> TrackId {
     TrackId::parse(&format!("url:{prefix}{i:07}")).expect("a valid track id")
 }
@@ -220,7 +199,7 @@ async fn complete_imports(
         .map(|(_, track_id)| {
             (
                 DomainCommand::StoreTrack {
-                    track: stored(track_id),
+                    track: stored_track(track_id),
                 },
                 None,
             )

@@ -198,22 +198,8 @@ async fn a_log_from_before_small_aggregates_still_signs_in_disables_and_fills_li
 
     // The old library seeds its entries: a held track is not added twice, a removed one
     // cannot be removed again, a held one can. (A completion needs its track stored.)
-    let stored = jukebox_domain::TrackEvent::TrackStored(jukebox_domain::StoredTrack {
-        track_id: tracks[0].clone(),
-        object_key: "tracks/url:legacy0.m4a".into(),
-        size: 1000,
-        duration_ms: 1000,
-        codec: "aac".into(),
-        bitrate: 128_000,
-        title: None,
-        artist: None,
-        album: None,
-        artists: Vec::new(),
-        year: None,
-        has_cover: false,
-        origin: "https://example.com/legacy0".into(),
-        cover: None,
-    });
+    let stored =
+        jukebox_domain::TrackEvent::TrackStored(crate::support::imports::stored_track(&tracks[0]));
     append(&app, ("track", tracks[0].as_str()), 1, stored).await;
     let job_id = Uuid::now_v7();
     let request = Command::RequestImport {
