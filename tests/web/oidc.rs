@@ -40,7 +40,9 @@ async fn with_provider(provider: &OidcProvider) -> (ImportApp, String) {
     let mut options = RoleOptions::from_config(&system.app.config, &[Role::All]).unwrap();
     options.api = "127.0.0.1:0".parse().unwrap();
     options.web = web;
-    options.stream = free_addr();
+    // Port 0: the configuration names no stream origin here, and a port picked free
+    // beforehand can be taken by another test before the role binds it.
+    options.stream = "127.0.0.1:0".parse().unwrap();
     system.app.running = Some(app::start(&system.app.services, options).await.unwrap());
     (system, local)
 }
