@@ -59,3 +59,32 @@ impl Checkpoint for Position {
         Ok(())
     }
 }
+
+/// Moves the checkpoints of `projections` to `to` in one statement, each only forward,
+/// for models that had nothing to apply before it (ADR 51). A checkpoint's row lock is
+/// taken as `Checkpoint::checkpoint` takes it, so a rebuild's swap still takes turns
+/// with it; the names are sorted so that two such statements lock rows in one order.
+/// Returns how many checkpoints moved.
+pub async fn advance_checkpoints(
+    pool: &sqlx::PgPool,
+    projections: &[&str],
+    to: Position,
+) -> Result<u64, sqlx::Error> {
+    let mut names: Vec<&str> = projections.to_vec();
+    names.sort_unstable();
+    names.dedup();
+    let moved = sqlx::query(
+        "INSERT INTO projection_checkpoints (projection, transaction_id, global_position, updated_at)
+         SELECT projection, $2::text::xid8, $3, now() FROM unnest($1::text[]) AS projection
+         ON CONFLICT (projection) DO UPDATE SET transaction_id = EXCLUDED.transaction_id,
+             global_position = EXCLUDED.global_position, updated_at = now()
+         WHERE (projection_checkpoints.transaction_id, projection_checkpoints.global_position)
+             < (EXCLUDED.transaction_id, EXCLUDED.global_position)",
+    )
+    .bind(&names)
+    .bind(to.transaction_id.to_string())
+    .bind(to.global_position)
+    .execute(pool)
+    .await?;
+    Ok(moved.rows_affected())
+}

@@ -162,7 +162,12 @@ impl ProjectionRunner {
             }
         }
         info!(group = %group.name, models = ?group.models(), "projector started");
-        let handler = Group { members };
+        let handler = Group {
+            members,
+            pool: self.pool.clone(),
+            fail_points: self.fail_points.clone(),
+            applied,
+        };
         ConsumerRuntime::new("projector", &format!("proj-{}", group.name))
             .with(&self.fail_points, &self.redeliveries)
             .batches(&consumer, self.batch_size, &shutdown, &handler)
@@ -174,12 +179,25 @@ impl ProjectionRunner {
 
 /// One model's side of the group, its type erased so that a group holds several.
 trait Member: Send + Sync {
+    fn name(&self) -> &'static str;
     fn refeed(&self, until: Bound<crate::Position>) -> Boxed<'_, anyhow::Result<()>>;
     fn apply<'a>(
         &'a self,
         messages: &'a [jetstream::Message],
         events: &'a [EventRecord],
-    ) -> Boxed<'a, Result<(), BatchError>>;
+    ) -> Boxed<'a, Result<Handled, BatchError>>;
+    /// The batch ending with `messages` is applied (its checkpoint was moved for it).
+    fn applied_through(&self, messages: &[jetstream::Message]);
+}
+
+/// What a model did with a batch.
+#[derive(Debug, PartialEq, Eq)]
+enum Handled {
+    /// Applied with its checkpoint in its own transaction, or left for later.
+    Done,
+    /// Nothing in it is this model's: its checkpoint is to move to the batch's end, in
+    /// one statement with the other such models' (ADR 51).
+    MoveCheckpoint,
 }
 
 /// The group's handler: decodes a batch once and hands it to every model at once. The
@@ -187,6 +205,9 @@ trait Member: Send + Sync {
 /// applied it skip it by their checkpoints.
 struct Group {
     members: Vec<Box<dyn Member>>,
+    pool: PgPool,
+    fail_points: FailPoints,
+    applied: AppliedNotifier,
 }
 
 impl BatchHandler for Group {
@@ -204,14 +225,56 @@ impl BatchHandler for Group {
         let outcomes = join_all(self.members.iter().map(|m| m.apply(messages, &events))).await;
         // A fail point that fired is a crash: it wins over a retry.
         let mut retry = None;
-        for outcome in outcomes {
+        let mut moving = Vec::new();
+        for (member, outcome) in self.members.iter().zip(outcomes) {
             match outcome {
-                Ok(()) => {}
+                Ok(Handled::Done) => {}
+                Ok(Handled::MoveCheckpoint) => moving.push(member),
                 Err(BatchError::FailPoint(fired)) => return Err(BatchError::FailPoint(fired)),
                 Err(BatchError::Retry(error)) => retry = retry.or(Some(error)),
             }
         }
-        retry.map_or(Ok(()), |error| Err(BatchError::Retry(error)))
+        if let Some(error) = retry {
+            return Err(BatchError::Retry(error));
+        }
+        self.move_checkpoints(messages, &events, &moving).await
+    }
+}
+
+impl Group {
+    /// Moves the checkpoints of the models that had nothing in the batch to its last
+    /// event, all in one statement: a model's checkpoint-only transaction cost four round
+    /// trips, and under load most models have nothing in most batches.
+    async fn move_checkpoints(
+        &self,
+        messages: &[jetstream::Message],
+        events: &[EventRecord],
+        moving: &[&Box<dyn Member>],
+    ) -> Result<(), BatchError> {
+        let Some(last) = events.iter().map(crate::Position::of).max() else {
+            moving.iter().for_each(|m| m.applied_through(messages));
+            return Ok(());
+        };
+        if moving.is_empty() {
+            return Ok(());
+        }
+        self.fail_points
+            .check("projector.mid_batch")
+            .map_err(BatchError::FailPoint)?;
+        let names: Vec<&str> = moving.iter().map(|m| m.name()).collect();
+        let moved = crate::position::advance_checkpoints(&self.pool, &names, last)
+            .await
+            .map_err(|error| {
+                BatchError::Retry(
+                    anyhow::Error::new(error)
+                        .context(format!("moving the checkpoints of {}", names.join(", "))),
+                )
+            })?;
+        if moved > 0 {
+            self.applied.wake();
+        }
+        moving.iter().for_each(|m| m.applied_through(messages));
+        Ok(())
     }
 }
 
@@ -275,12 +338,13 @@ impl<P: Projection> Batches<P> {
         &self,
         messages: &[jetstream::Message],
         events: &[EventRecord],
-    ) -> Result<(), BatchError> {
+    ) -> Result<Handled, BatchError> {
         // A batch with nothing for this model only moves its checkpoint, and that can
-        // wait: skipping the transaction saves most of a model's work under load, when
-        // most events are other models'. The checkpoint still follows within
-        // `CHECKPOINT_EVERY`, and at once when the batch reaches the stream's end, so
-        // lag figures stay true and an idle model is never left behind.
+        // wait: skipping it saves most of a model's work under load, when most events
+        // are other models'. The checkpoint still follows within `CHECKPOINT_EVERY`, and
+        // at once when the batch reaches the stream's end, so lag figures stay true and
+        // an idle model is never left behind; it moves with the other such models' in
+        // one statement (`Group::move_checkpoints`).
         let at_end = messages
             .last()
             .and_then(|m| m.info().ok())
@@ -297,9 +361,12 @@ impl<P: Projection> Batches<P> {
             if !at_end && !consumed && stored.elapsed() < CHECKPOINT_EVERY {
                 drop(stored);
                 self.applied_through(messages);
-                return Ok(());
+                return Ok(Handled::Done);
             }
             *stored = Instant::now();
+        }
+        if !consumed {
+            return Ok(Handled::MoveCheckpoint);
         }
         match apply_batch::<P>(&self.pool, events, &self.fail_points).await {
             Ok(applied_now) => {
@@ -307,7 +374,7 @@ impl<P: Projection> Batches<P> {
                     self.applied.wake();
                 }
                 self.applied_through(messages);
-                Ok(())
+                Ok(Handled::Done)
             }
             Err(error) => match error.downcast::<FailPointFired>() {
                 Ok(fired) => Err(BatchError::FailPoint(fired)),
@@ -320,6 +387,10 @@ impl<P: Projection> Batches<P> {
 }
 
 impl<P: Projection> Member for Batches<P> {
+    fn name(&self) -> &'static str {
+        P::NAME
+    }
+
     fn refeed(&self, until: Bound<crate::Position>) -> Boxed<'_, anyhow::Result<()>> {
         Box::pin(self.refeed_until(until))
     }
@@ -328,7 +399,11 @@ impl<P: Projection> Member for Batches<P> {
         &'a self,
         messages: &'a [jetstream::Message],
         events: &'a [EventRecord],
-    ) -> Boxed<'a, Result<(), BatchError>> {
+    ) -> Boxed<'a, Result<Handled, BatchError>> {
         Box::pin(self.apply_batch(messages, events))
+    }
+
+    fn applied_through(&self, messages: &[jetstream::Message]) {
+        Batches::applied_through(self, messages);
     }
 }

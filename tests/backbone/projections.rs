@@ -259,3 +259,73 @@ async fn one_consumer_feeds_every_model_and_retires_the_per_model_ones() {
     projector.stop().await.unwrap();
     app.cleanup().await;
 }
+
+/// Every model's checkpoint, as `(name, position)`, by name.
+async fn checkpoints(app: &TestApp) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT projection, transaction_id::text || '.' || global_position
+         FROM projection_checkpoints ORDER BY projection",
+    )
+    .fetch_all(app.pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn models_with_nothing_in_a_batch_move_their_checkpoints_together_and_only_forward() {
+    let app = spawn_app(&[Role::Api, Role::Processor, Role::Relay, Role::Projector]).await;
+    let response = app.sign_up("moved@example.com").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let position = app.position_of(&response);
+    let last: String = sqlx::query_scalar(
+        "SELECT transaction_id::text || '.' || global_position FROM events
+         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(last, position);
+    // Most models take nothing of a sign-up (`jobs`, `plays`, ...): their checkpoints
+    // move to the batch's end all the same, in one statement.
+    let models = jukebox_projections::every_model().models().len();
+    eventually("every checkpoint at the sign-up's last event", || async {
+        let at = checkpoints(&app).await;
+        at.len() == models && at.iter().all(|(_, p)| *p == last)
+    })
+    .await;
+
+    // A move to an earlier position changes nothing; a later one moves each named model.
+    let before = checkpoints(&app).await;
+    let pool = app.pool();
+    let earlier = Position {
+        transaction_id: 1,
+        global_position: 1,
+    };
+    let moved =
+        jukebox_projections::position::advance_checkpoints(pool, &["jobs", "plays"], earlier)
+            .await
+            .unwrap();
+    assert_eq!(moved, 0);
+    assert_eq!(checkpoints(&app).await, before);
+    let later: Position = last.parse().unwrap();
+    let later = Position {
+        global_position: later.global_position + 1,
+        ..later
+    };
+    let moved =
+        jukebox_projections::position::advance_checkpoints(pool, &["plays", "jobs", "jobs"], later)
+            .await
+            .unwrap();
+    assert_eq!(moved, 2);
+    let after = checkpoints(&app).await;
+    let later = format!("{}.{}", later.transaction_id, later.global_position);
+    for (name, at) in &after {
+        let expected = if ["jobs", "plays"].contains(&name.as_str()) {
+            &later
+        } else {
+            &last
+        };
+        assert_eq!(at, expected, "{name}");
+    }
+    app.cleanup().await;
+}
