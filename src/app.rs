@@ -321,6 +321,7 @@ pub async fn start(services: &Services, options: RoleOptions) -> anyhow::Result<
         processor.fail_points = options.fail_points.clone();
         processor.ack_wait = options.ack_wait;
         processor.commit_group_workers = options.config.commit_group_workers;
+        processor.load_group_workers = options.config.load_group_workers;
         processor.redeliveries = redeliveries.clone();
         processor.metrics.register(&mut registry);
         let stop = shutdown.clone();

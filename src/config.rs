@@ -143,6 +143,9 @@ pub struct Config {
     /// The processor's group-commit workers (`COMMIT_GROUP_WORKERS`, default 4; 0 commits
     /// every command alone): steps of concurrent commands share a statement and a commit.
     pub commit_group_workers: usize,
+    /// The processor's group-load workers (`LOAD_GROUP_WORKERS`, default 2; 0 loads every
+    /// step alone): the aggregates of concurrent commands load in one statement.
+    pub load_group_workers: usize,
     /// Connections of each process' shared pool to Postgres (`DATABASE_MAX_CONNECTIONS`,
     /// default 32); a process running the processor adds a third of it for the
     /// processor's own pool (ADR 48). Idle ones close after a minute.
@@ -328,6 +331,7 @@ impl Config {
             failpoints: env.string("JUKEBOX_FAILPOINTS", ""),
             ack_wait: Duration::from_millis(env.parse("ACK_WAIT_MS", 30_000u64)?.max(100)),
             commit_group_workers: env.parse("COMMIT_GROUP_WORKERS", 4usize)?,
+            load_group_workers: env.parse("LOAD_GROUP_WORKERS", 2usize)?,
             database_max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 32u32)?.max(2),
         })
     }

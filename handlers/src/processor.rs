@@ -60,6 +60,9 @@ pub struct Processor {
     /// Workers of the group commit (`group.rs`); 0 commits every step alone.
     pub commit_group_workers: usize,
     group: Option<group::CommitGroup>,
+    /// Workers of the group load (`load.rs`); 0 loads every step alone.
+    pub load_group_workers: usize,
+    loads: Option<load::LoadGroup>,
     /// Wakes the relay after a commit; shared with this process' relay (`src/app.rs`).
     pub waker: crate::RelayWaker,
     /// Claim ids as keyed hashes (ADR 43).
@@ -80,6 +83,8 @@ impl Processor {
             metrics: crate::metrics::ProcessorMetrics::default(),
             commit_group_workers: 4,
             group: None,
+            load_group_workers: 2,
+            loads: None,
             waker: crate::RelayWaker::default(),
         }
     }
@@ -108,9 +113,16 @@ impl Processor {
                 self.commit_group_workers,
             ));
         }
+        if self.load_group_workers > 0 {
+            self.loads = Some(load::LoadGroup::start(
+                self.pool.clone(),
+                self.load_group_workers,
+            ));
+        }
         info!(
             concurrency = self.concurrency,
             commit_group_workers = self.commit_group_workers,
+            load_group_workers = self.load_group_workers,
             "command processor started"
         );
         ConsumerRuntime::new("processor", CONSUMER)

@@ -17,8 +17,11 @@ use sqlx::PgExecutor;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::envelope::{CommandOutcome, EventRecord};
+use crate::envelope::EventRecord;
 use crate::position::Position;
+
+mod command_load;
+pub use command_load::{for_command, for_commands, CommandLoad, LoadKey};
 
 /// The columns that make an [`EventRecord`].
 const COLUMNS: &str = EventRecord::COLUMNS;
@@ -281,73 +284,6 @@ pub async fn aggregate<'e, E: PgExecutor<'e>>(
         .bind(limit)
         .fetch_all(executor)
         .await
-}
-
-/// What the processor loads for one step of a command ([`for_command`]).
-#[derive(Debug, Clone, PartialEq)]
-pub enum CommandLoad {
-    /// The command was answered before (a redelivery): its stored outcome, nothing else.
-    Answered(CommandOutcome),
-    /// The aggregate's events as `(sequence, payload JSON text)`, in order, and the seed
-    /// asked for (its payload), if the log holds one.
-    Events {
-        events: Vec<(i64, String)>,
-        seed: Option<String>,
-    },
-}
-
-/// One aggregate's events for the processor, in one round trip (ADR 22) with, when asked:
-/// - `answered`: the stored outcome of this command id; when there is one, only it comes
-///   back (the plan's first aggregate is known before any I/O, so a redelivered command
-///   costs no separate outcome lookup);
-/// - `legacy_library`: `(user_id, track_id)`, the last event about that track in the user's
-///   per-user `library` stream written before issue 16, which seeds a new library entry.
-///   The literals match the partial index `events_legacy_library_track`.
-pub async fn for_command<'e, E: PgExecutor<'e>>(
-    executor: E,
-    aggregate_type: &str,
-    aggregate_id: &str,
-    answered: Option<Uuid>,
-    legacy_library: Option<(&str, &str)>,
-) -> Result<CommandLoad, sqlx::Error> {
-    const SQL: &str = "WITH answered AS (
-             SELECT outcome::text AS body FROM command_outcomes WHERE command_id = $3
-         ), seed AS (
-             SELECT payload::text AS body FROM events
-             WHERE aggregate_type = 'library' AND aggregate_id = $4
-               AND (payload -> event_type) ->> 'track_id' = $5
-               AND NOT EXISTS (SELECT 1 FROM answered)
-             ORDER BY sequence DESC LIMIT 1
-         )
-         SELECT 0 AS part, 0::bigint AS sequence, body FROM answered
-         UNION ALL SELECT 1, 0, body FROM seed
-         UNION ALL SELECT 2, sequence, payload::text FROM events
-             WHERE aggregate_type = $1 AND aggregate_id = $2
-               AND NOT EXISTS (SELECT 1 FROM answered)
-         ORDER BY part, sequence";
-    let (user_id, track_id) = legacy_library.unzip();
-    let rows: Vec<(i32, i64, String)> = sqlx::query_as(SQL)
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .bind(answered)
-        .bind(user_id)
-        .bind(track_id)
-        .fetch_all(executor)
-        .await?;
-    let mut events = Vec::with_capacity(rows.len());
-    let mut seed = None;
-    for (part, sequence, body) in rows {
-        match part {
-            0 => {
-                let outcome =
-                    serde_json::from_str(&body).map_err(|e| sqlx::Error::Decode(e.into()))?;
-                return Ok(CommandLoad::Answered(outcome));
-            }
-            1 => seed = Some(body),
-            _ => events.push((sequence, body)),
-        }
-    }
-    Ok(CommandLoad::Events { events, seed })
 }
 
 /// An aggregate's first event (the one that made it: `EmailClaimed`, `IdentityLinked`).

@@ -229,7 +229,7 @@ impl BatchHandler for Group {
         for (member, outcome) in self.members.iter().zip(outcomes) {
             match outcome {
                 Ok(Handled::Done) => {}
-                Ok(Handled::MoveCheckpoint) => moving.push(member),
+                Ok(Handled::MoveCheckpoint) => moving.push(member.as_ref()),
                 Err(BatchError::FailPoint(fired)) => return Err(BatchError::FailPoint(fired)),
                 Err(BatchError::Retry(error)) => retry = retry.or(Some(error)),
             }
@@ -249,7 +249,7 @@ impl Group {
         &self,
         messages: &[jetstream::Message],
         events: &[EventRecord],
-        moving: &[&Box<dyn Member>],
+        moving: &[&dyn Member],
     ) -> Result<(), BatchError> {
         let Some(last) = events.iter().map(crate::Position::of).max() else {
             moving.iter().for_each(|m| m.applied_through(messages));

@@ -251,3 +251,111 @@ async fn a_log_from_before_small_aggregates_still_signs_in_disables_and_fills_li
     assert_eq!(state["tracks"].as_array().unwrap().len(), 2);
     app.cleanup().await;
 }
+
+/// The processor's group load (ADR 52): the loads of several steps in one statement are
+/// each what the step's own load reads: events in order, an old library's seed, an empty
+/// aggregate, a stored outcome.
+#[tokio::test]
+async fn the_loads_of_several_steps_in_one_statement_are_each_steps_own() {
+    use jukebox_nats::log::{for_command, for_commands, CommandLoad, LoadKey};
+
+    let app = spawn_app(&[Role::Processor]).await;
+    let bus = CommandBus::start(
+        app.services.nats.clone(),
+        app.services.topology.namespace.clone(),
+    )
+    .await
+    .unwrap();
+    let user_id = Uuid::now_v7();
+    let signed_up = send(
+        &bus,
+        Command::SignUp {
+            user_id,
+            email: Email::parse("loads@example.com").unwrap(),
+            password_hash: PasswordHash::parse(HASH).unwrap(),
+        },
+    )
+    .await;
+    assert_eq!(signed_up.status, OutcomeStatus::Committed);
+    let user = user_id.to_string();
+    let track = |i| TrackId::parse(&format!("url:grouped{i}")).unwrap();
+    for (sequence, i) in [(1, 0), (2, 1)] {
+        let added = LibraryEvent::TrackAddedToLibrary {
+            user_id,
+            track_id: track(i),
+            job_id: Uuid::now_v7(),
+        };
+        append(&app, ("library", &user), sequence, added).await;
+    }
+    let removed = LibraryEvent::TrackRemovedFromLibrary {
+        user_id,
+        track_id: track(0),
+    };
+    append(&app, ("library", &user), 3, removed).await;
+
+    let key = |aggregate_type: &str, aggregate_id: &str| LoadKey {
+        aggregate_type: aggregate_type.to_owned(),
+        aggregate_id: aggregate_id.to_owned(),
+        answered: None,
+        legacy_library: None,
+    };
+    let seeded = |i: i32| LoadKey {
+        legacy_library: Some((user.clone(), track(i).as_str().to_owned())),
+        ..key("library_entry", &format!("{user}/{}", track(i).as_str()))
+    };
+    let keys = vec![
+        key("user", &user),
+        seeded(0),
+        LoadKey {
+            answered: Some(signed_up.command_id),
+            ..key("user", &user)
+        },
+        key("user", &Uuid::now_v7().to_string()),
+        seeded(1),
+        LoadKey {
+            answered: Some(Uuid::now_v7()),
+            ..seeded(2)
+        },
+    ];
+    let together = for_commands(app.pool(), &keys).await.unwrap();
+    let mut alone = Vec::new();
+    for key in &keys {
+        alone.push(for_command(app.pool(), key.clone()).await.unwrap());
+    }
+    assert_eq!(together, alone);
+
+    let events = |load: &CommandLoad| match load {
+        CommandLoad::Events { events, seed } => {
+            let types: Vec<String> = events
+                .iter()
+                .map(|(_, p)| p.split('"').nth(1).unwrap().to_owned())
+                .collect();
+            let seed = seed
+                .as_ref()
+                .map(|s| s.split('"').nth(1).unwrap().to_owned());
+            (types, seed)
+        }
+        CommandLoad::Answered(outcome) => (vec![format!("answered {}", outcome.command_id)], None),
+    };
+    let sequences: Vec<i64> = match &together[0] {
+        CommandLoad::Events { events, .. } => events.iter().map(|(s, _)| *s).collect(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(sequences, (1..=sequences.len() as i64).collect::<Vec<_>>());
+    assert_eq!(events(&together[0]).0[0], "UserSignedUp");
+    assert_eq!(
+        events(&together[1]),
+        (vec![], Some("TrackRemovedFromLibrary".to_owned()))
+    );
+    assert_eq!(
+        events(&together[2]),
+        (vec![format!("answered {}", signed_up.command_id)], None)
+    );
+    assert_eq!(events(&together[3]), (vec![], None));
+    assert_eq!(
+        events(&together[4]),
+        (vec![], Some("TrackAddedToLibrary".to_owned()))
+    );
+    assert_eq!(events(&together[5]), (vec![], None), "no such track");
+    app.cleanup().await;
+}

@@ -11,6 +11,7 @@
 //! step is what committing it alone would have given, and exactly-once rests on the same
 //! `fresh` condition per step.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -18,50 +19,53 @@ use tracing::debug;
 
 use super::commit::{one, Append, Committed};
 
-/// Steps in one group at most.
+/// Requests in one group at most.
 const MAX_GROUP: usize = 64;
 
-struct Request {
-    step: Append,
-    reply: oneshot::Sender<Result<Committed, sqlx::Error>>,
+/// A queue and its workers: a free worker takes every request waiting and handles them
+/// together. Shared by the group commit and the group load (`load.rs`).
+pub(super) struct Grouped<R> {
+    queue: mpsc::Sender<R>,
 }
 
-/// The queue the processor's steps wait in, and its workers.
-#[derive(Clone)]
-pub(crate) struct CommitGroup {
-    queue: mpsc::Sender<Request>,
+impl<R> Clone for Grouped<R> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+        }
+    }
 }
 
-impl CommitGroup {
-    /// Starts `workers` workers committing from one queue; they stop when the last
-    /// handle is dropped.
-    pub fn start(pool: sqlx::PgPool, workers: usize) -> Self {
+impl<R: Send + 'static> Grouped<R> {
+    /// Starts `workers` workers handling groups with `handle`; they stop when the last
+    /// handle on the queue is dropped.
+    pub fn start<F, Fut>(workers: usize, handle: F) -> Self
+    where
+        F: Fn(Vec<R>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let (queue, receiver) = mpsc::channel(MAX_GROUP * workers.max(1) * 2);
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..workers.max(1) {
-            tokio::spawn(work(pool.clone(), receiver.clone()));
+            tokio::spawn(work(receiver.clone(), handle.clone()));
         }
         Self { queue }
     }
 
-    /// Commits `step` with whatever else is waiting; the same answer as `commit::one`.
-    pub async fn commit(
-        &self,
-        pool: &sqlx::PgPool,
-        step: Append,
-    ) -> Result<Committed, sqlx::Error> {
-        let (reply, answer) = oneshot::channel();
-        match self.queue.send(Request { step, reply }).await {
-            Ok(()) => answer.await.unwrap_or_else(|_| {
-                Err(sqlx::Error::WorkerCrashed) // the worker's task ended mid-commit
-            }),
-            // No worker (shutting down): commit it here.
-            Err(mpsc::error::SendError(request)) => one(pool, &request.step, None, None).await,
-        }
+    /// Queues `request`; gives it back when no worker is left (shutting down).
+    pub async fn send(&self, request: R) -> Result<(), R> {
+        self.queue
+            .send(request)
+            .await
+            .map_err(|mpsc::error::SendError(request)| request)
     }
 }
 
-async fn work(pool: sqlx::PgPool, receiver: Arc<Mutex<mpsc::Receiver<Request>>>) {
+async fn work<R, F, Fut>(receiver: Arc<Mutex<mpsc::Receiver<R>>>, handle: F)
+where
+    F: Fn(Vec<R>) -> Fut,
+    Fut: Future<Output = ()>,
+{
     loop {
         let mut group = Vec::new();
         {
@@ -77,7 +81,45 @@ async fn work(pool: sqlx::PgPool, receiver: Arc<Mutex<mpsc::Receiver<Request>>>)
                 }
             }
         }
-        commit_group(&pool, group).await;
+        handle(group).await;
+    }
+}
+
+struct Request {
+    step: Append,
+    reply: oneshot::Sender<Result<Committed, sqlx::Error>>,
+}
+
+/// The queue the processor's steps wait in, and its workers.
+#[derive(Clone)]
+pub(crate) struct CommitGroup {
+    requests: Grouped<Request>,
+}
+
+impl CommitGroup {
+    /// Starts `workers` workers committing from one queue.
+    pub fn start(pool: sqlx::PgPool, workers: usize) -> Self {
+        let requests = Grouped::start(workers, move |group| {
+            let pool = pool.clone();
+            async move { commit_group(&pool, group).await }
+        });
+        Self { requests }
+    }
+
+    /// Commits `step` with whatever else is waiting; the same answer as `commit::one`.
+    pub async fn commit(
+        &self,
+        pool: &sqlx::PgPool,
+        step: Append,
+    ) -> Result<Committed, sqlx::Error> {
+        let (reply, answer) = oneshot::channel();
+        match self.requests.send(Request { step, reply }).await {
+            Ok(()) => answer.await.unwrap_or_else(|_| {
+                Err(sqlx::Error::WorkerCrashed) // the worker's task ended mid-commit
+            }),
+            // No worker (shutting down): commit it here.
+            Err(request) => one(pool, &request.step, None, None).await,
+        }
     }
 }
 

@@ -1,14 +1,71 @@
 //! Loading an aggregate for a step: its events folded into its state, in one round trip
 //! that also brings the command's stored outcome on the first step and a new library
-//! entry's seed (ADR 22). No cqrs-es event store on this path: no upcasters are
-//! registered, so folding the stored payloads is all its load did.
+//! entry's seed (ADR 22); the loads of concurrent commands share one statement (ADR 52).
+//! No cqrs-es event store on this path: no upcasters are registered, so folding the
+//! stored payloads is all its load did.
 
 use cqrs_es::Aggregate;
-use jukebox_nats::log::{self, CommandLoad};
+use jukebox_nats::log::{self, CommandLoad, LoadKey};
 use jukebox_nats::{sealed, user_keys};
-use tracing::{debug_span, Instrument};
+use tokio::sync::oneshot;
+use tracing::{debug, debug_span, Instrument};
 
+use super::group::Grouped;
 use super::{ProcessError, Processor};
+
+struct Request {
+    key: LoadKey,
+    reply: oneshot::Sender<Result<CommandLoad, sqlx::Error>>,
+}
+
+/// The queue the processor's loads wait in, and its workers: a free worker loads every
+/// step waiting in one statement, so a lone command loads alone and a busy processor
+/// loads in groups about as large as the commands in flight.
+#[derive(Clone)]
+pub(crate) struct LoadGroup {
+    requests: Grouped<Request>,
+}
+
+impl LoadGroup {
+    pub fn start(pool: sqlx::PgPool, workers: usize) -> Self {
+        let requests = Grouped::start(workers, move |group| {
+            let pool = pool.clone();
+            async move { load_group(&pool, group).await }
+        });
+        Self { requests }
+    }
+
+    async fn load(&self, pool: &sqlx::PgPool, key: LoadKey) -> Result<CommandLoad, sqlx::Error> {
+        let (reply, answer) = oneshot::channel();
+        match self.requests.send(Request { key, reply }).await {
+            Ok(()) => answer
+                .await
+                .unwrap_or_else(|_| Err(sqlx::Error::WorkerCrashed)),
+            // No worker (shutting down): load it here.
+            Err(request) => log::for_command(pool, request.key).await,
+        }
+    }
+}
+
+/// Loads a group in one statement; when that fails, each step alone, so each gets its
+/// own answer.
+async fn load_group(pool: &sqlx::PgPool, group: Vec<Request>) {
+    let (keys, replies): (Vec<LoadKey>, Vec<_>) =
+        group.into_iter().map(|r| (r.key, r.reply)).unzip();
+    match log::for_commands(pool, &keys).await {
+        Ok(loads) => {
+            for (reply, load) in replies.into_iter().zip(loads) {
+                let _ = reply.send(Ok(load));
+            }
+        }
+        Err(error) => {
+            debug!(%error, steps = keys.len(), "group load failed; loading its steps one by one");
+            for (reply, key) in replies.into_iter().zip(keys) {
+                let _ = reply.send(log::for_command(pool, key).await);
+            }
+        }
+    }
+}
 
 /// An aggregate as loaded: its state and the sequence of its last event (0: none yet).
 pub(super) struct Loaded<A> {
@@ -39,13 +96,20 @@ impl Processor {
         aggregate_id: &str,
         with: With<'_>,
     ) -> Result<Load<A>, ProcessError> {
-        let found = log::for_command(
-            &self.pool,
-            A::TYPE,
-            aggregate_id,
-            with.answered,
-            with.legacy_library,
-        )
+        let key = LoadKey {
+            aggregate_type: A::TYPE.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            answered: with.answered,
+            legacy_library: with
+                .legacy_library
+                .map(|(user, track)| (user.to_owned(), track.to_owned())),
+        };
+        let found = async {
+            match &self.loads {
+                Some(group) => group.load(&self.pool, key).await,
+                None => log::for_command(&self.pool, key).await,
+            }
+        }
         .instrument(debug_span!("processor.load", aggregate = A::TYPE))
         .await?;
         let (events, seed) = match found {
