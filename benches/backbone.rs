@@ -28,6 +28,11 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// The relay runs in this process (part 2): with the allocator of the `jukebox` binary
+/// (`src/main.rs`), so that it is measured as `jukebox serve relay` runs it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USERS: usize = 1_000;
 
 /// Concurrent clients of the throughput run (`--clients`, default 16).

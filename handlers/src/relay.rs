@@ -26,9 +26,7 @@ use async_nats::jetstream::{self, context::PublishAckFuture};
 use async_nats::HeaderMap;
 use jukebox_domain::published;
 use jukebox_nats::log::{self, EventText};
-use jukebox_nats::names::{
-    CORRELATION_ID_HEADER, EVENT_TYPE_HEADER, GLOBAL_POSITION_HEADER, TRANSACTION_ID_HEADER,
-};
+use jukebox_nats::names::{CORRELATION_ID_HEADER, GLOBAL_POSITION_HEADER};
 use jukebox_nats::{FailPoints, Position, Topology};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
@@ -279,8 +277,6 @@ impl Relay {
                 GLOBAL_POSITION_HEADER,
                 event.global_position.to_string().as_str(),
             );
-            headers.insert(TRANSACTION_ID_HEADER, event.transaction_id.as_str());
-            headers.insert(EVENT_TYPE_HEADER, event.event_type.as_str());
             headers.insert(EXPECTED_LAST_SEQUENCE, sequence.to_string().as_str());
             *sequence += 1;
             if let Some(correlation_id) = &event.correlation_id {

@@ -6,8 +6,6 @@ pub const REPLY_TO_HEADER: &str = "Jukebox-Reply-To";
 pub const CORRELATION_ID_HEADER: &str = "Jukebox-Correlation-Id";
 pub const COMMAND_ID_HEADER: &str = "Jukebox-Command-Id";
 pub const GLOBAL_POSITION_HEADER: &str = "Jukebox-Global-Position";
-pub const TRANSACTION_ID_HEADER: &str = "Jukebox-Transaction-Id";
-pub const EVENT_TYPE_HEADER: &str = "Jukebox-Event-Type";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Namespace {
