@@ -140,11 +140,9 @@ pub struct Config {
     /// How long JetStream waits for an ack before redelivering (`ACK_WAIT_MS`, default
     /// 30 s; the fault suite shortens it so a killed role's messages come back quickly).
     pub ack_wait: Duration,
-    /// The processor's group-commit workers (`COMMIT_GROUP_WORKERS`, default 4; 0 commits
-    /// every command alone): steps of concurrent commands share a statement and a commit.
+    /// Group-commit workers (`COMMIT_GROUP_WORKERS`, default 4; 0 commits every step alone).
     pub commit_group_workers: usize,
-    /// The processor's group-load workers (`LOAD_GROUP_WORKERS`, default 2; 0 loads every
-    /// step alone): the aggregates of concurrent commands load in one statement.
+    /// Group-load workers (`LOAD_GROUP_WORKERS`, default 2; 0 loads every step alone).
     pub load_group_workers: usize,
     /// Connections of each process' shared pool to Postgres (`DATABASE_MAX_CONNECTIONS`,
     /// default 32); a process running the processor adds a third of it for the

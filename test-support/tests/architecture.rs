@@ -48,7 +48,7 @@ const IO_CRATES: &[&str] = &[
 const EVENTS_READERS_TO_MOVE: &[&str] = &[];
 
 /// The module(s) allowed to select from `events`: the typed event-log reader.
-const LOG_READER: &[&str] = &["nats/src/log.rs"];
+const LOG_READER: &[&str] = &["nats/src/log.rs", "nats/src/log/command_load.rs"];
 
 /// Edge files that still run SQL themselves; their queries move to typed functions of the
 /// read-model crate (issue 17, "edge contains no SQL").
