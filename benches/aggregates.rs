@@ -175,8 +175,11 @@ async fn complete_imports(
     let user_id = Uuid::now_v7();
     history(&server.pool, user_id, size, legacy).await?;
     sqlx::query("ANALYZE events").execute(&server.pool).await?;
+    // New tracks each run: a track is stored once (a second `StoreTrack` is refused), and
+    // the warm-up and every size store their own.
+    let prefix = format!("new{}x", user_id.simple());
     let jobs: Vec<(Uuid, TrackId)> = (0..completes)
-        .map(|i| (Uuid::now_v7(), track(i, "new")))
+        .map(|i| (Uuid::now_v7(), track(i, &prefix)))
         .collect();
     let requests = jobs
         .iter()
