@@ -191,7 +191,6 @@ trait Member: Send + Sync {
 }
 
 /// What a model did with a batch.
-#[derive(Debug, PartialEq, Eq)]
 enum Handled {
     /// Applied with its checkpoint in its own transaction, or left for later.
     Done,
@@ -251,27 +250,26 @@ impl Group {
         events: &[EventRecord],
         moving: &[&dyn Member],
     ) -> Result<(), BatchError> {
-        let Some(last) = events.iter().map(crate::Position::of).max() else {
-            moving.iter().for_each(|m| m.applied_through(messages));
-            return Ok(());
-        };
         if moving.is_empty() {
             return Ok(());
         }
-        self.fail_points
-            .check("projector.mid_batch")
-            .map_err(BatchError::FailPoint)?;
-        let names: Vec<&str> = moving.iter().map(|m| m.name()).collect();
-        let moved = crate::position::advance_checkpoints(&self.pool, &names, last)
-            .await
-            .map_err(|error| {
-                BatchError::Retry(
-                    anyhow::Error::new(error)
-                        .context(format!("moving the checkpoints of {}", names.join(", "))),
-                )
-            })?;
-        if moved > 0 {
-            self.applied.wake();
+        // A batch of unreadable messages only has nothing to move to.
+        if let Some(last) = events.iter().map(crate::Position::of).max() {
+            self.fail_points
+                .check("projector.mid_batch")
+                .map_err(BatchError::FailPoint)?;
+            let names: Vec<&str> = moving.iter().map(|m| m.name()).collect();
+            let moved = crate::position::advance_checkpoints(&self.pool, &names, last)
+                .await
+                .map_err(|error| {
+                    BatchError::Retry(
+                        anyhow::Error::new(error)
+                            .context(format!("moving the checkpoints of {}", names.join(", "))),
+                    )
+                })?;
+            if moved > 0 {
+                self.applied.wake();
+            }
         }
         moving.iter().for_each(|m| m.applied_through(messages));
         Ok(())

@@ -99,10 +99,7 @@ pub(crate) struct CommitGroup {
 impl CommitGroup {
     /// Starts `workers` workers committing from one queue.
     pub fn start(pool: sqlx::PgPool, workers: usize) -> Self {
-        let requests = Grouped::start(workers, move |group| {
-            let pool = pool.clone();
-            async move { commit_group(&pool, group).await }
-        });
+        let requests = Grouped::start(workers, move |group| commit_group(pool.clone(), group));
         Self { requests }
     }
 
@@ -127,12 +124,12 @@ impl CommitGroup {
 /// order (two groups lock their rows in the same order, so they cannot deadlock); a
 /// second step on an aggregate already in the group, and every step of a group that
 /// failed, alone.
-async fn commit_group(pool: &sqlx::PgPool, mut group: Vec<Request>) {
+async fn commit_group(pool: sqlx::PgPool, mut group: Vec<Request>) {
     if group.len() == 1 {
         let request = group.pop().expect("one");
         let _ = request
             .reply
-            .send(one(pool, &request.step, None, None).await);
+            .send(one(&pool, &request.step, None, None).await);
         return;
     }
     group.sort_by(|a, b| a.step.aggregate().cmp(&b.step.aggregate()));
@@ -148,7 +145,7 @@ async fn commit_group(pool: &sqlx::PgPool, mut group: Vec<Request>) {
         }
     }
     let steps: Vec<&Append> = together.iter().map(|r| &r.step).collect();
-    match super::commit::many(pool, &steps).await {
+    match super::commit::many(&pool, &steps).await {
         Ok(answers) => {
             for (request, answer) in together.into_iter().zip(answers) {
                 let _ = request.reply.send(Ok(answer));
@@ -162,6 +159,6 @@ async fn commit_group(pool: &sqlx::PgPool, mut group: Vec<Request>) {
     for request in alone {
         let _ = request
             .reply
-            .send(one(pool, &request.step, None, None).await);
+            .send(one(&pool, &request.step, None, None).await);
     }
 }

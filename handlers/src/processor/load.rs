@@ -28,10 +28,7 @@ pub(crate) struct LoadGroup {
 
 impl LoadGroup {
     pub fn start(pool: sqlx::PgPool, workers: usize) -> Self {
-        let requests = Grouped::start(workers, move |group| {
-            let pool = pool.clone();
-            async move { load_group(&pool, group).await }
-        });
+        let requests = Grouped::start(workers, move |group| load_group(pool.clone(), group));
         Self { requests }
     }
 
@@ -49,10 +46,10 @@ impl LoadGroup {
 
 /// Loads a group in one statement; when that fails, each step alone, so each gets its
 /// own answer.
-async fn load_group(pool: &sqlx::PgPool, group: Vec<Request>) {
+async fn load_group(pool: sqlx::PgPool, group: Vec<Request>) {
     let (keys, replies): (Vec<LoadKey>, Vec<_>) =
         group.into_iter().map(|r| (r.key, r.reply)).unzip();
-    match log::for_commands(pool, &keys).await {
+    match log::for_commands(&pool, &keys).await {
         Ok(loads) => {
             for (reply, load) in replies.into_iter().zip(loads) {
                 let _ = reply.send(Ok(load));
@@ -61,7 +58,7 @@ async fn load_group(pool: &sqlx::PgPool, group: Vec<Request>) {
         Err(error) => {
             debug!(%error, steps = keys.len(), "group load failed; loading its steps one by one");
             for (reply, key) in replies.into_iter().zip(keys) {
-                let _ = reply.send(log::for_command(pool, key).await);
+                let _ = reply.send(log::for_command(&pool, key).await);
             }
         }
     }
