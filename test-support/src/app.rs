@@ -83,6 +83,16 @@ impl TestApp {
         jetstream::new(self.services.nats.clone())
     }
 
+    /// A command bus on this app's namespace, as the edge sends commands.
+    pub async fn bus(&self) -> jukebox_nats::CommandBus {
+        jukebox_nats::CommandBus::start(
+            self.services.nats.clone(),
+            self.services.topology.namespace.clone(),
+        )
+        .await
+        .unwrap()
+    }
+
     /// Starts (more) roles in this app; each call is its own set, stopped separately.
     pub async fn start(&self, roles: &[Role], fail_points: FailPoints) -> Running {
         let mut options = RoleOptions::from_config(&self.config, roles).unwrap();

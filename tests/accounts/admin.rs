@@ -124,7 +124,7 @@ async fn the_bootstrap_address_becomes_admin_once_verified_and_admins_can_disabl
 async fn a_revoked_admin_is_refused_at_once_with_every_projector_stopped() {
     use jukebox::app::Role;
     use jukebox_domain::{Command, Role as UserRole};
-    use jukebox_nats::{CommandBus, CommandEnvelope, OutcomeStatus};
+    use jukebox_nats::{CommandEnvelope, OutcomeStatus};
 
     let vars = [
         ("EXPOSE_VERIFICATION_TOKEN", "1".to_owned()),
@@ -210,12 +210,7 @@ async fn a_revoked_admin_is_refused_at_once_with_every_projector_stopped() {
 
     // The processor decides against the issuer's current state: a command the revoked
     // deputy (or a plain user) issues straight onto the bus is refused too.
-    let bus = CommandBus::start(
-        app.services.nats.clone(),
-        app.services.topology.namespace.clone(),
-    )
-    .await
-    .unwrap();
+    let bus = app.bus().await;
     for issuer in [&deputy_id, &user_id] {
         let envelope = CommandEnvelope {
             command_id: uuid::Uuid::now_v7(),

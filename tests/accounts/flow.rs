@@ -2,7 +2,7 @@
 
 use futures::StreamExt;
 use jukebox_domain::{Command, Email, PasswordHash};
-use jukebox_nats::{CommandBus, CommandEnvelope, OutcomeStatus};
+use jukebox_nats::{CommandEnvelope, OutcomeStatus};
 use reqwest::header::SET_COOKIE;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -202,12 +202,7 @@ async fn an_old_password_hash_is_replaced_at_the_next_sign_in() {
             .to_string()
     };
     let user_id = Uuid::now_v7();
-    let bus = CommandBus::start(
-        app.services.nats.clone(),
-        app.services.topology.namespace.clone(),
-    )
-    .await
-    .unwrap();
+    let bus = app.bus().await;
     let envelope = CommandEnvelope {
         command_id: Uuid::now_v7(),
         correlation_id: Uuid::now_v7(),

@@ -165,12 +165,7 @@ async fn a_log_from_before_small_aggregates_still_signs_in_disables_and_fills_li
     assert_eq!(email.password_hash.as_deref(), Some(HASH));
 
     app.running = Some(app.start(&[Role::Processor], FailPoints::default()).await);
-    let bus = CommandBus::start(
-        app.services.nats.clone(),
-        app.services.topology.namespace.clone(),
-    )
-    .await
-    .unwrap();
+    let bus = app.bus().await;
 
     // The old user signs in and is disabled the new way: one event, every session over.
     let session = Uuid::new_v4();
@@ -260,12 +255,7 @@ async fn the_loads_of_several_steps_in_one_statement_are_each_steps_own() {
     use jukebox_nats::log::{for_command, for_commands, CommandLoad, LoadKey};
 
     let app = spawn_app(&[Role::Processor]).await;
-    let bus = CommandBus::start(
-        app.services.nats.clone(),
-        app.services.topology.namespace.clone(),
-    )
-    .await
-    .unwrap();
+    let bus = app.bus().await;
     let user_id = Uuid::now_v7();
     let signed_up = send(
         &bus,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use jukebox::app::Role;
 use jukebox_domain::{Command, Email, ImportStage, PasswordHash, SourceRef};
-use jukebox_nats::{CommandBus, CommandEnvelope, FailPoints, OutcomeStatus};
+use jukebox_nats::{CommandEnvelope, FailPoints, OutcomeStatus};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -26,15 +26,6 @@ fn sign_up(user_id: Uuid, email: &str) -> Command {
         email: Email::parse(email).unwrap(),
         password_hash: PasswordHash::parse("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA").unwrap(),
     }
-}
-
-async fn bus(app: &TestApp) -> CommandBus {
-    CommandBus::start(
-        app.services.nats.clone(),
-        app.services.topology.namespace.clone(),
-    )
-    .await
-    .unwrap()
 }
 
 /// Publishes `copies` copies of `command` straight to `COMMANDS` under distinct message
@@ -68,7 +59,7 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
 /// the user's events and the outcome), restarts it, and checks the command took effect once.
 async fn kill_after_commit_then_restart(nth: u64) {
     let app = spawn_app(&[]).await;
-    let bus = bus(&app).await;
+    let bus = app.bus().await;
     let command = envelope(sign_up(Uuid::now_v7(), "dave@example.com"));
     bus.send(&command, Duration::ZERO).await.unwrap();
 
@@ -130,7 +121,7 @@ async fn a_processor_killed_after_commit_before_ack_applies_the_command_once() {
 #[tokio::test]
 async fn concurrent_commands_on_one_aggregate_are_all_applied_once() {
     let app = spawn_app(&[Role::Processor]).await;
-    let bus = bus(&app).await;
+    let bus = app.bus().await;
     let user_id = Uuid::now_v7();
     let outcome = bus
         .send(
@@ -176,7 +167,8 @@ async fn concurrent_commands_on_one_aggregate_are_all_applied_once() {
 #[tokio::test]
 async fn a_command_for_an_unknown_user_is_rejected_with_a_reason() {
     let app = spawn_app(&[Role::Processor]).await;
-    let outcome = bus(&app)
+    let outcome = app
+        .bus()
         .await
         .send(
             &envelope(Command::RecordSignIn {
@@ -199,7 +191,7 @@ async fn a_command_for_an_unknown_user_is_rejected_with_a_reason() {
 #[tokio::test]
 async fn copies_of_one_command_running_at_once_apply_it_once() {
     let app = spawn_app(&[]).await;
-    let bus = bus(&app).await;
+    let bus = app.bus().await;
     let user_id = Uuid::now_v7();
     let first = app.start(&[Role::Processor], FailPoints::default()).await;
     let signed_up = bus

@@ -496,12 +496,7 @@ async fn a_completion_racing_a_discard_stores_the_track_again() {
         },
     )
     .await;
-    let bus = jukebox_nats::CommandBus::start(
-        app.app.services.nats.clone(),
-        app.app.services.topology.namespace.clone(),
-    )
-    .await
-    .unwrap();
+    let bus = app.app.bus().await;
     let discard = jukebox_nats::CommandEnvelope {
         command_id: uuid::Uuid::now_v7(),
         correlation_id: uuid::Uuid::now_v7(),

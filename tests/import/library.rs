@@ -35,10 +35,7 @@ pub struct Seeder<'a> {
 
 impl<'a> Seeder<'a> {
     pub async fn new(app: &'a ImportApp) -> Self {
-        let services = &app.app.services;
-        let bus = CommandBus::start(services.nats.clone(), services.topology.namespace.clone())
-            .await
-            .unwrap();
+        let bus = app.app.bus().await;
         Self { bus, app: &app.app }
     }
 

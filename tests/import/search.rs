@@ -1,7 +1,7 @@
 //! `GET /songs/search` against a fake YouTube Data API on loopback.
 
 use jukebox_domain::{Command, StoredTrack, TrackId};
-use jukebox_nats::{CommandBus, CommandEnvelope, OutcomeStatus};
+use jukebox_nats::{CommandEnvelope, OutcomeStatus};
 use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
@@ -76,12 +76,7 @@ async fn search_lists_videos_with_durations_and_my_flags() {
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let job: Value = response.json().await.unwrap();
     let job_id: Uuid = job["job_id"].as_str().unwrap().parse().unwrap();
-    let bus = CommandBus::start(
-        app.app.services.nats.clone(),
-        app.app.services.topology.namespace.clone(),
-    )
-    .await
-    .unwrap();
+    let bus = app.app.bus().await;
     let track_id = TrackId::parse("yt:aaaaaaaaaaa").unwrap();
     let requested_by: Uuid = {
         let history = app.history("import", &job_id.to_string()).await;

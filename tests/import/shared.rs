@@ -56,16 +56,11 @@ async fn one_source_imported_by_two_users_at_once_is_downloaded_once() {
 #[tokio::test]
 async fn a_stored_video_completes_at_once_without_a_download() {
     use jukebox_domain::{Command, StoredTrack, TrackId};
-    use jukebox_nats::{CommandBus, CommandEnvelope, OutcomeStatus};
+    use jukebox_nats::{CommandEnvelope, OutcomeStatus};
 
     let app = import_app(Options::default()).await;
     let alice = app.user("alice@example.com").await;
-    let bus = CommandBus::start(
-        app.app.services.nats.clone(),
-        app.app.services.topology.namespace.clone(),
-    )
-    .await
-    .unwrap();
+    let bus = app.app.bus().await;
     let track_id = TrackId::parse("yt:ccccccccccc").unwrap();
     let envelope = CommandEnvelope {
         command_id: uuid::Uuid::now_v7(),
