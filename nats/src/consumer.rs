@@ -54,9 +54,10 @@ impl From<FailPointFired> for BatchError {
     }
 }
 
-/// A role's handling of a batch: messages in stream order without a hole, some of which
-/// may repeat ones applied before (the handler skips those, e.g. by a checkpoint). When it
-/// succeeds the runtime acks the batch's last message, which acks them all (`AckPolicy::All`).
+/// A role's handling of a batch: messages in stream order without a hole, each stream
+/// sequence once, some of which may repeat ones applied before (the handler skips those,
+/// e.g. by a checkpoint). When it succeeds the runtime acks the batch's last message,
+/// which acks them all (`AckPolicy::All`).
 pub trait BatchHandler: Sync {
     fn apply(&self, messages: &[Message]) -> impl Future<Output = Result<(), BatchError>> + Send;
 }
@@ -202,9 +203,9 @@ impl ConsumerRuntime {
         Ok(())
     }
 
-    /// Hands batches of up to `batch_size` messages, in stream order and without a hole,
-    /// to `handler`; a batch that fails is applied again until it succeeds (a database
-    /// outage delays the consumer, it loses nothing). Stops at `shutdown`, also while
+    /// Hands batches of up to `batch_size` messages, in stream order, each stream sequence
+    /// once and without a hole, to `handler`; a batch that fails is applied again until it
+    /// succeeds (a database outage delays the consumer, it loses nothing). Stops at `shutdown`, also while
     /// retrying, or when a fail point fires.
     pub async fn batches<H: BatchHandler>(
         &self,
@@ -236,7 +237,11 @@ impl ConsumerRuntime {
             for message in &messages {
                 self.redeliveries.observe(&self.consumer, message);
             }
-            messages.sort_by_key(stream_sequence);
+            // A message that waited in the client past `ack_wait` (behind a batch retried
+            // through a database outage) is delivered again, and both copies can land in
+            // one batch: the handler gets each stream sequence once, its latest delivery.
+            messages.sort_by_key(|m| (stream_sequence(m), std::cmp::Reverse(deliveries(m))));
+            messages.dedup_by_key(|m| stream_sequence(m));
             let kept = contiguous(messages.iter().map(stream_sequence), &mut next);
             if kept < messages.len() && gap_reported != next {
                 gap_reported = next;
@@ -301,6 +306,10 @@ pub fn delivery_count(message: &Message) -> Option<i64> {
 
 fn stream_sequence(message: &Message) -> u64 {
     message.info().map_or(0, |info| info.stream_sequence)
+}
+
+fn deliveries(message: &Message) -> i64 {
+    message.info().map_or(0, |info| info.delivered)
 }
 
 /// How many of a batch's messages (by stream sequence) to apply now: those that continue

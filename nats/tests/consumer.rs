@@ -292,6 +292,58 @@ async fn a_failed_batch_is_applied_again_then_acked_by_its_last_message() {
     stream.delete().await;
 }
 
+/// While a batch is retried (Postgres away) past `ack_wait`, JetStream delivers the
+/// messages in hand again, newer ones included: a later batch would hold two copies of a
+/// message. The handler gets each stream sequence once per batch.
+#[tokio::test]
+async fn a_message_redelivered_while_a_batch_is_retried_comes_once_per_batch() {
+    let ack_wait = Duration::from_millis(500);
+    let (stream, mut consumer) = TestStream::new(consumer::AckPolicy::All, ack_wait).await;
+    stream.publish(&["1", "2"]).await;
+    // Retried every 500 ms: about 2.5 s, five ack waits.
+    let handler = Arc::new(Batches {
+        failures: 5,
+        ..Default::default()
+    });
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn({
+        let (consumer, shutdown, handler) = (consumer.clone(), shutdown.clone(), handler.clone());
+        async move {
+            ConsumerRuntime::new("test", "test")
+                .batches(&consumer, 100, &shutdown, &*handler)
+                .await
+        }
+    });
+    eventually("the first batch is being retried", async || {
+        *handler.attempts.lock().unwrap() >= 1
+    })
+    .await;
+    // Delivered to the client behind the stuck batch, then again after `ack_wait`.
+    stream.publish(&["3", "4"]).await;
+    eventually("everything is acked", async || {
+        stream.state(&mut consumer).await == (0, 0, 4)
+    })
+    .await;
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+    let batches = handler.applied.lock().unwrap().clone();
+    assert_eq!(batches[0], ["1", "2"]);
+    assert!(
+        batches.len() > 1,
+        "3 and 4 came in a later batch: {batches:?}"
+    );
+    for batch in &batches {
+        let mut once = batch.clone();
+        once.dedup();
+        assert_eq!(batch, &once, "a message twice in one batch: {batches:?}");
+    }
+    let mut applied: Vec<String> = batches.concat();
+    applied.sort();
+    applied.dedup();
+    assert_eq!(applied, ["1", "2", "3", "4"]);
+    stream.delete().await;
+}
+
 #[tokio::test]
 async fn a_batch_consumer_that_dies_before_its_ack_leaves_the_batch_unacked() {
     let (stream, mut consumer) = TestStream::new(consumer::AckPolicy::All, ACK_WAIT).await;

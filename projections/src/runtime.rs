@@ -301,8 +301,9 @@ async fn fold_events<P: Projection>(
     write::<P>(conn, table, changed, &removed).await
 }
 
-/// Applies a batch from the bus with the checkpoint, in one transaction. Events at or
-/// below the checkpoint are skipped, so a batch delivered twice changes nothing.
+/// Applies a batch from the bus with the checkpoint, in one transaction. An event at or
+/// below the checkpoint, or at or below one before it in the batch, is skipped, so a
+/// repeat changes nothing: a batch delivered twice, or a message twice in one batch.
 /// Returns how many events were new.
 pub async fn apply_batch<P: Projection>(
     pool: &PgPool,
@@ -310,13 +311,21 @@ pub async fn apply_batch<P: Projection>(
     fail_points: &FailPoints,
 ) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
-    let checkpoint = Position::checkpoint(&mut tx, P::NAME, true).await?;
+    // Each position once, in relay order: the checkpoint moves past every event taken.
+    let mut through = Position::checkpoint(&mut tx, P::NAME, true).await?;
     let fresh: Vec<EventRecord> = events
         .iter()
-        .filter(|e| Position::of(e) > checkpoint)
+        .filter(|e| {
+            let position = Position::of(e);
+            let new = position > through;
+            if new {
+                through = position;
+            }
+            new
+        })
         .cloned()
         .collect();
-    let Some(last) = fresh.iter().map(Position::of).max() else {
+    let Some(last) = fresh.last().map(Position::of) else {
         return Ok(0);
     };
     apply_events::<P>(&mut tx, P::TABLE, &fresh).await?;

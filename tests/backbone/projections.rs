@@ -5,8 +5,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cqrs_es::DomainEvent;
 use jukebox::app::Role;
+use jukebox_domain::PlaylistEvent;
+use jukebox_nats::EventRecord;
 use jukebox_nats::FailPoints;
+use jukebox_projections::playlists::Playlists;
 use jukebox_projections::runtime::{apply_batch, refeed_from_log};
 use jukebox_projections::{AdminUsers, Position, ReadModel};
 use reqwest::StatusCode;
@@ -46,6 +50,79 @@ async fn a_batch_applied_twice_leaves_the_read_model_unchanged() {
         0
     );
     assert_eq!(admin_users(&app).await, once);
+    app.cleanup().await;
+}
+
+/// A playlist's events as the bus carries them, at relay positions 1, 2, ...
+fn playlist_events(playlist: uuid::Uuid, events: Vec<PlaylistEvent>) -> Vec<EventRecord> {
+    events
+        .into_iter()
+        .zip(1..)
+        .map(|(event, n)| EventRecord {
+            global_position: n,
+            transaction_id: n.to_string(),
+            aggregate_type: jukebox_domain::playlist::AGGREGATE_TYPE.into(),
+            aggregate_id: playlist.to_string(),
+            sequence: n,
+            event_type: event.event_type(),
+            event_version: event.event_version(),
+            payload: serde_json::to_value(&event).unwrap(),
+            metadata: serde_json::json!({}),
+            recorded_at: time::OffsetDateTime::now_utc(),
+        })
+        .collect()
+}
+
+/// A message that waited in the projector past `ack_wait` (behind a batch retried through
+/// a Postgres outage) comes again, and both copies can sit in one batch: the fault suite
+/// found a playlist's count off by a repeated add. A counting fold takes it once.
+#[tokio::test]
+async fn an_event_twice_in_one_batch_is_applied_once() {
+    let app = spawn_app(&[Role::Api]).await;
+    let playlist = uuid::Uuid::now_v7();
+    let added = |entry: u64| jukebox_domain::playlist::Entry {
+        entry,
+        track_id: jukebox_domain::TrackId::parse(&format!("yt:{entry:011}")).unwrap(),
+        rank: entry as i64,
+    };
+    let events = playlist_events(
+        playlist,
+        vec![
+            PlaylistEvent::PlaylistCreated {
+                playlist_id: playlist,
+                owner: uuid::Uuid::now_v7(),
+                name: "Mix".into(),
+                description: String::new(),
+                public: false,
+            },
+            PlaylistEvent::PlaylistTracksAdded {
+                entries: vec![added(1), added(2)],
+            },
+            PlaylistEvent::PlaylistTracksAdded {
+                entries: vec![added(3)],
+            },
+        ],
+    );
+    let batch = [
+        events[0].clone(),
+        events[1].clone(),
+        events[1].clone(),
+        events[2].clone(),
+        events[1].clone(),
+    ];
+    let none = FailPoints::default();
+    assert_eq!(
+        apply_batch::<Playlists>(app.pool(), &batch, &none)
+            .await
+            .unwrap(),
+        3
+    );
+    let count: i32 = sqlx::query_scalar("SELECT entry_count FROM playlists WHERE playlist_id = $1")
+        .bind(playlist)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(count, 3);
     app.cleanup().await;
 }
 
