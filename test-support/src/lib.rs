@@ -29,12 +29,25 @@ use std::time::Duration;
 pub use media::{MediaServer, Tone};
 pub use s3::S3sFs;
 
-/// A loopback port nothing listens on right now, for a private server a test starts.
+/// A loopback port nothing listens on right now, for a private server a test starts, and
+/// one this process has not handed out before: a port picked for a server that has not
+/// started yet is still free, and the kernel may give it to the next `bind(0)` (the fault
+/// suite once gave a NATS node's port to the api role too, which then could not bind).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free loopback port")
-        .port()
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free loopback port")
+            .port();
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// `127.0.0.1:<free_port()>`.
@@ -89,4 +102,15 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("timed out waiting for: {what}");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_port_is_handed_out_once() {
+        let mut ports: Vec<u16> = (0..2_000).map(|_| super::free_port()).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        assert_eq!(ports.len(), 2_000);
+    }
 }
