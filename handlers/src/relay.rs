@@ -7,8 +7,8 @@
 //! `global_position` alone would skip a transaction that started first and committed last.
 //!
 //! Reading and publishing overlap: batch N+1 is read while batch N is published, and
-//! batch N's acks are awaited only after N+1 is out, so the relay rarely waits on either
-//! Postgres or NATS. The checkpoint lags the reads and moves past a batch only once every
+//! batch N's acks are awaited only after N+1 and N+2 are out, so the relay rarely waits on
+//! either Postgres or NATS, and NATS always has a batch queued. The checkpoint lags the reads and moves past a batch only once every
 //! ack of it and of all earlier batches has arrived.
 //!
 //! Order survives a publish lost in flight (ADR 21): every publish names the stream
@@ -17,6 +17,7 @@
 //! one. The refusal fails the batch's acks; the relay starts over after the last event
 //! `EVENTS` holds, so nothing is published twice or out of relay order.
 
+use std::collections::VecDeque;
 use std::io::Write;
 
 use anyhow::Context as _;
@@ -43,8 +44,8 @@ pub struct Relay {
     pool: PgPool,
     client: async_nats::Client,
     topology: Topology,
-    /// Events per batch. Up to two batches' acks are in flight (the relay's JetStream
-    /// context allows that many unawaited acks).
+    /// Events per batch. Up to `UNCONFIRMED + 1` batches' acks are in flight (the relay's
+    /// JetStream context allows that many unawaited acks).
     pub batch_size: i64,
     /// Fallback when a notification is missed, and the pace while a late transaction is
     /// still open below the batch.
@@ -61,6 +62,12 @@ struct StoredAt {
     transaction_id: String,
     global_position: i64,
 }
+
+/// Published batches whose acks the relay does not await yet: the oldest is confirmed
+/// while the next goes out. With one, nats-server sometimes ran dry while the relay
+/// waited for a batch's last acks and wrote its checkpoint; two gave 7 % on nats-server
+/// v2.15 (docs/benchmarks.md, sixth session) and the same as one on v2.9.
+const UNCONFIRMED: usize = 2;
 
 /// The JetStream header that makes a publish conditional on the stream's last sequence.
 const EXPECTED_LAST_SEQUENCE: &str = "Nats-Expected-Last-Sequence";
@@ -147,7 +154,7 @@ impl Relay {
         // Relay order is read ahead of the checkpoint: `read` is the last event published,
         // the checkpoint the last one whose ack (and every earlier one's) arrived.
         let js = jetstream::ContextBuilder::new()
-            .max_ack_inflight(2 * self.batch_size.max(1) as usize + 1)
+            .max_ack_inflight((UNCONFIRMED + 1) * self.batch_size.max(1) as usize + 1)
             .build(self.client.clone());
         // EVENTS holds the log in relay order without a gap up to its last message (each
         // publish was conditional on the one before it). Events up to that one are stored,
@@ -158,12 +165,12 @@ impl Relay {
             store_checkpoint(conn, &stored).await?;
             read = stored;
         }
-        let mut in_flight: Option<Published> = None;
+        let mut in_flight: VecDeque<Published> = VecDeque::with_capacity(UNCONFIRMED + 1);
         let mut batch = self.read_batch(read).await?;
         loop {
             if batch.is_empty() {
                 // Caught up: settle what is in flight, then wait for more.
-                if let Some(published) = in_flight.take() {
+                while let Some(published) = in_flight.pop_front() {
                     published.confirm(conn).await?;
                 }
                 tokio::select! {
@@ -181,15 +188,20 @@ impl Relay {
                 global_position: last.global_position,
             };
             // The next batch is read (and decoded, on another task) while this one is
-            // published and the previous one's acks arrive; a short batch means the log
-            // is drained for now.
+            // published and earlier ones' acks arrive; a short batch means the log is
+            // drained for now.
             let next = (batch.len() as i64 == self.batch_size).then(|| {
                 let (relay, after) = (self.clone(), read);
                 tokio::spawn(async move { relay.read_batch(after).await })
             });
-            // The previous batch's acks are awaited and its checkpoint written while this
-            // one goes out: batches are still confirmed in order, one after the other.
-            let previous = in_flight.take();
+            // The oldest unconfirmed batch's acks are awaited and its checkpoint written
+            // while this one goes out: batches are still confirmed in order, one after the
+            // other.
+            let previous = if in_flight.len() == UNCONFIRMED {
+                in_flight.pop_front()
+            } else {
+                None
+            };
             let (acks, confirmed) = tokio::join!(
                 self.publish(&js, &batch, &mut sequence)
                     .instrument(debug_span!("relay.publish", events = batch.len())),
@@ -202,7 +214,7 @@ impl Relay {
             );
             confirmed?;
             let acks = acks?;
-            in_flight = Some(Published { acks, last: read });
+            in_flight.push_back(Published { acks, last: read });
             batch = match next {
                 Some(next) => next.await??,
                 None => Vec::new(),

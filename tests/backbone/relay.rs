@@ -77,8 +77,9 @@ async fn a_relay_restarted_mid_batch_publishes_every_event_once_in_order() {
 #[tokio::test]
 async fn a_publish_lost_in_flight_is_not_overtaken_by_later_ones() {
     let app = spawn_app(&[]).await;
-    // More than one batch (2,000), so two are in flight when the 1,500th is lost.
-    let total = 2_500;
+    // Three batches (2,000 each), all in flight when the 1,500th is lost: the relay
+    // confirms the first while the third goes out.
+    let total = 5_000;
     sqlx::query(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
          SELECT 'probe', 'p' || i, 1, 'Probed', '1.0', '{}', '{}' FROM generate_series(1, $1) AS i",
