@@ -258,6 +258,27 @@ impl BatchHandler for Batches {
     }
 }
 
+/// Runs the batch runtime on `consumer` with `handler` until the token is cancelled.
+fn run_batches(
+    consumer: &PullConsumer,
+    batch_size: usize,
+    handler: &Arc<Batches>,
+) -> (
+    CancellationToken,
+    tokio::task::JoinHandle<Result<(), ConsumerError>>,
+) {
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn({
+        let (consumer, shutdown, handler) = (consumer.clone(), shutdown.clone(), handler.clone());
+        async move {
+            ConsumerRuntime::new("test", "test")
+                .batches(&consumer, batch_size, &shutdown, &*handler)
+                .await
+        }
+    });
+    (shutdown, running)
+}
+
 #[tokio::test]
 async fn a_failed_batch_is_applied_again_then_acked_by_its_last_message() {
     // Longer than the retries, so the batch is not also redelivered meanwhile.
@@ -268,15 +289,7 @@ async fn a_failed_batch_is_applied_again_then_acked_by_its_last_message() {
         failures: 2,
         ..Default::default()
     });
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn({
-        let (consumer, shutdown, handler) = (consumer.clone(), shutdown.clone(), handler.clone());
-        async move {
-            ConsumerRuntime::new("test", "test")
-                .batches(&consumer, 10, &shutdown, &*handler)
-                .await
-        }
-    });
+    let (shutdown, running) = run_batches(&consumer, 10, &handler);
     eventually("the batch is acked", async || {
         stream.state(&mut consumer).await == (0, 0, 3)
     })
@@ -305,15 +318,7 @@ async fn a_message_redelivered_while_a_batch_is_retried_comes_once_per_batch() {
         failures: 5,
         ..Default::default()
     });
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn({
-        let (consumer, shutdown, handler) = (consumer.clone(), shutdown.clone(), handler.clone());
-        async move {
-            ConsumerRuntime::new("test", "test")
-                .batches(&consumer, 100, &shutdown, &*handler)
-                .await
-        }
-    });
+    let (shutdown, running) = run_batches(&consumer, 100, &handler);
     eventually("the first batch is being retried", async || {
         *handler.attempts.lock().unwrap() >= 1
     })
@@ -416,16 +421,8 @@ async fn a_hole_the_stream_aged_out_is_passed_not_waited_for() {
     stream.publish(&["4"]).await;
 
     let handler = Arc::new(Batches::default());
-    let shutdown = CancellationToken::new();
     let consumer = aging.create_consumer(config).await.unwrap();
-    let running = tokio::spawn({
-        let (consumer, shutdown, handler) = (consumer.clone(), shutdown.clone(), handler.clone());
-        async move {
-            ConsumerRuntime::new("projector", "test")
-                .batches(&consumer, 10, &shutdown, &*handler)
-                .await
-        }
-    });
+    let (shutdown, running) = run_batches(&consumer, 10, &handler);
     eventually("4 is applied", async || {
         handler.applied.lock().unwrap().concat() == ["4"]
     })
