@@ -147,7 +147,7 @@ async fn command_throughput(
     );
     println!("pgbench single-row INSERT+COMMIT, 16 clients: {pgbench_tps:.0} tps");
     println!(
-        "ratio committed / pgbench: {:.2}; projected / pgbench: {:.2}",
+        "ratio committed / pgbench: {:.3}; projected / pgbench: {:.3}",
         rate(committed) / pgbench_tps,
         rate(projected) / pgbench_tps
     );
