@@ -8,8 +8,9 @@
 //!
 //! Reading and publishing overlap: batch N+1 is read while batch N is published, and
 //! batch N's acks are awaited only after N+1 and N+2 are out, so the relay rarely waits on
-//! either Postgres or NATS, and NATS always has a batch queued. The checkpoint lags the reads and moves past a batch only once every
-//! ack of it and of all earlier batches has arrived.
+//! either Postgres or NATS, and NATS always has a batch queued. The checkpoint lags the
+//! reads and moves past a batch only once every ack of it and of all earlier batches has
+//! arrived.
 //!
 //! Order survives a publish lost in flight (ADR 21): every publish names the stream
 //! sequence it must follow (`Nats-Expected-Last-Sequence`), so once one message is

@@ -205,8 +205,8 @@ impl ConsumerRuntime {
 
     /// Hands batches of up to `batch_size` messages, in stream order, each stream sequence
     /// once and without a hole, to `handler`; a batch that fails is applied again until it
-    /// succeeds (a database outage delays the consumer, it loses nothing). Stops at `shutdown`, also while
-    /// retrying, or when a fail point fires.
+    /// succeeds (a database outage delays the consumer, it loses nothing). Stops at
+    /// `shutdown`, also while retrying, or when a fail point fires.
     pub async fn batches<H: BatchHandler>(
         &self,
         consumer: &PullConsumer,
