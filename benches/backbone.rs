@@ -446,6 +446,9 @@ fn pgbench(pgbench: &str, url: &str) -> anyhow::Result<f64> {
         })
 }
 
+/// Events per relay batch (`Relay::new`'s default).
+const RELAY_BATCH: usize = 2_000;
+
 /// What the raw publish sends.
 enum Shape<'a> {
     /// 420 bytes to one subject, no headers.
@@ -453,7 +456,8 @@ enum Shape<'a> {
     /// 420 bytes, each to a subject of its own, no headers.
     SubjectPerMessage,
     /// The relay's messages as `EVENTS` stored them: each to its own subject (the same
-    /// but for `evt`), with its headers and body.
+    /// but for `evt`), with its headers and body, and as the relay sends them: only each
+    /// batch's last asks for an ack (ADR 54).
     TheRelays(&'a [jetstream::message::StreamMessage]),
 }
 
@@ -475,9 +479,14 @@ async fn raw_publish_rate(
     let started = Instant::now();
     // A sliding window of acks in flight, below async-nats' cap of 5,000 (a publish past
     // the cap waits for an ack to be awaited, so collecting them all would deadlock).
-    let mut acks = std::collections::VecDeque::with_capacity(4_000);
+    // The relay's shape keeps as many batches in flight as the relay does.
+    let window = match shape {
+        Shape::TheRelays(_) => 3,
+        _ => 4_000,
+    };
+    let mut acks = std::collections::VecDeque::with_capacity(window);
     for i in 0..count {
-        if acks.len() == 4_000 {
+        if acks.len() == window {
             let ack: jetstream::context::PublishAckFuture = acks.pop_front().expect("full");
             ack.await?;
         }
@@ -493,12 +502,15 @@ async fn raw_publish_rate(
                 let mut headers = message.headers.clone();
                 headers.insert("Nats-Expected-Last-Sequence", i.to_string().as_str());
                 // `<ns>.evt.<type>.<id>.<Event>` as `<ns>.raw.<type>.<id>.<Event>`.
-                js.publish_with_headers(
-                    message.subject.replacen(".evt.", ".raw.", 1),
-                    headers,
-                    message.payload.clone(),
-                )
-                .await?
+                let subject = message.subject.replacen(".evt.", ".raw.", 1);
+                let payload = message.payload.clone();
+                if (i + 1) % RELAY_BATCH != 0 && i + 1 != count {
+                    js.client()
+                        .publish_with_headers(subject, headers, payload)
+                        .await?;
+                    continue;
+                }
+                js.publish_with_headers(subject, headers, payload).await?
             }
         };
         acks.push_back(ack);

@@ -15,8 +15,12 @@
 //! Order survives a publish lost in flight (ADR 21): every publish names the stream
 //! sequence it must follow (`Nats-Expected-Last-Sequence`), so once one message is
 //! missing JetStream refuses every later one instead of storing it ahead of the missing
-//! one. The refusal fails the batch's acks; the relay starts over after the last event
+//! one. The refusal fails the batch's ack; the relay starts over after the last event
 //! `EVENTS` holds, so nothing is published twice or out of relay order.
+//!
+//! Only a batch's last message asks for an ack (ADR 54): that chain makes its ack the
+//! proof that every message of the batch before it was stored, in order, and JetStream
+//! is spared composing and routing an ack for each of the others.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -45,8 +49,8 @@ pub struct Relay {
     pool: PgPool,
     client: async_nats::Client,
     topology: Topology,
-    /// Events per batch. Up to `UNCONFIRMED + 1` batches' acks are in flight (the relay's
-    /// JetStream context allows that many unawaited acks).
+    /// Events per batch. Up to `UNCONFIRMED + 1` batches are in flight, well below the
+    /// 10,000 messages nats-server queues per stream before it drops plain publishes.
     pub batch_size: i64,
     /// Fallback when a notification is missed, and the pace while a late transaction is
     /// still open below the batch.
@@ -155,7 +159,7 @@ impl Relay {
         // Relay order is read ahead of the checkpoint: `read` is the last event published,
         // the checkpoint the last one whose ack (and every earlier one's) arrived.
         let js = jetstream::ContextBuilder::new()
-            .max_ack_inflight((UNCONFIRMED + 1) * self.batch_size.max(1) as usize + 1)
+            .max_ack_inflight(UNCONFIRMED + 2)
             .build(self.client.clone());
         // EVENTS holds the log in relay order without a gap up to its last message (each
         // publish was conditional on the one before it). Events up to that one are stored,
@@ -203,7 +207,7 @@ impl Relay {
             } else {
                 None
             };
-            let (acks, confirmed) = tokio::join!(
+            let (ack, confirmed) = tokio::join!(
                 self.publish(&js, &batch, &mut sequence)
                     .instrument(debug_span!("relay.publish", events = batch.len())),
                 async {
@@ -214,8 +218,11 @@ impl Relay {
                 },
             );
             confirmed?;
-            let acks = acks?;
-            in_flight.push_back(Published { acks, last: read });
+            in_flight.push_back(Published {
+                ack: ack?,
+                sequence,
+                last: read,
+            });
             batch = match next {
                 Some(next) => next.await??,
                 None => Vec::new(),
@@ -260,16 +267,16 @@ impl Relay {
         Ok((last, stored))
     }
 
-    /// Publishes one batch in relay order without awaiting its acks. Each message must
-    /// follow stream sequence `sequence`, which moves on with it.
+    /// Publishes one (non-empty) batch in relay order and returns its last message's ack,
+    /// not awaited. Each message must follow stream sequence `sequence`, which moves on
+    /// with it; only the last one asks for an ack (ADR 54).
     async fn publish(
         &self,
         js: &jetstream::Context,
         events: &[EventText],
         sequence: &mut u64,
-    ) -> anyhow::Result<Vec<PublishAckFuture>> {
+    ) -> anyhow::Result<PublishAckFuture> {
         let namespace = &self.topology.namespace;
-        let mut acks = Vec::with_capacity(events.len());
         for (index, event) in events.iter().enumerate() {
             if index == events.len() / 2 {
                 self.fail_points.check("relay.mid_batch")?;
@@ -295,37 +302,44 @@ impl Relay {
             if let Some(correlation_id) = &event.correlation_id {
                 headers.insert(CORRELATION_ID_HEADER, correlation_id.as_str());
             }
-            let payload = body(event)?;
-            acks.push(
-                js.publish_with_headers(subject, headers, payload.into())
-                    .await?,
-            );
+            let payload = body(event)?.into();
+            if index + 1 == events.len() {
+                return Ok(js.publish_with_headers(subject, headers, payload).await?);
+            }
+            // The same connection as the acked publish, so nats-server takes them in order.
+            self.client
+                .publish_with_headers(subject, headers, payload)
+                .await?;
         }
-        Ok(acks)
+        anyhow::bail!("an empty batch has nothing to publish")
     }
 }
 
-/// A published batch whose acks may still be arriving.
+/// A published batch whose ack may still be arriving.
 struct Published {
-    acks: Vec<PublishAckFuture>,
+    /// The ack of the batch's last message.
+    ack: PublishAckFuture,
+    /// The stream sequence that message must be stored at.
+    sequence: u64,
     last: Position,
 }
 
 impl Published {
-    /// Waits for every ack, then moves the checkpoint to the batch's last event. Batches
-    /// are confirmed in the order they were published, so the checkpoint never passes an
-    /// event whose ack has not arrived.
+    /// Waits for the ack of the batch's last message, then moves the checkpoint to it.
+    /// Every message named the sequence it must follow, so that ack (at the expected
+    /// sequence) proves the whole batch stored in order. Batches are confirmed in the
+    /// order they were published, so the checkpoint never passes an unstored event.
     async fn confirm(self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        let acks = self.acks.len();
-        async {
-            for ack in self.acks {
-                ack.await?;
-            }
-            anyhow::Ok(())
-        }
-        .instrument(debug_span!("relay.await_acks", acks))
-        .await
-        .context("EVENTS did not take a batch in order; starting over after its last event")?;
+        let ack = std::future::IntoFuture::into_future(self.ack)
+            .instrument(debug_span!("relay.await_ack"))
+            .await
+            .context("EVENTS did not take a batch in order; starting over after its last event")?;
+        anyhow::ensure!(
+            ack.sequence == self.sequence,
+            "EVENTS stored a batch's last event at sequence {}, not {}; starting over",
+            ack.sequence,
+            self.sequence
+        );
         store_checkpoint(conn, &self.last).await
     }
 }

@@ -70,15 +70,28 @@ async fn a_relay_restarted_mid_batch_publishes_every_event_once_in_order() {
 }
 
 /// A publish lost in flight while later ones (the rest of its batch, and the next batch,
-/// which goes out before this one's acks are awaited) are stored: JetStream refuses every
+/// which goes out before this one's ack is awaited) are stored: JetStream refuses every
 /// message after the hole (each names the sequence it must follow), and the relay goes on
 /// after the last event EVENTS holds. Nothing is stored ahead of an earlier event, which
 /// projections would then skip (ADR 21).
 #[tokio::test]
 async fn a_publish_lost_in_flight_is_not_overtaken_by_later_ones() {
-    let app = spawn_app(&[]).await;
     // Three batches (2,000 each), all in flight when the 1,500th is lost: the relay
     // confirms the first while the third goes out.
+    lose_one_publish(1_500).await;
+}
+
+/// The one message of a batch that asks for an ack (its last, ADR 54) lost: the batch is
+/// not confirmed, and the next batch, which names the lost one's sequence, is refused.
+#[tokio::test]
+async fn a_lost_last_publish_of_a_batch_is_not_overtaken_by_later_ones() {
+    lose_one_publish(2_000).await;
+}
+
+/// Relays 5,000 events while the `nth` publish goes where no stream stores it, then checks
+/// that EVENTS holds the log once, in relay order.
+async fn lose_one_publish(nth: u64) {
+    let app = spawn_app(&[]).await;
     let total = 5_000;
     sqlx::query(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
@@ -90,7 +103,7 @@ async fn a_publish_lost_in_flight_is_not_overtaken_by_later_ones() {
     .unwrap();
     let log = app.log_events().await;
     let fail_points = FailPoints::armed();
-    fail_points.arm("relay.lose_publish", 1_500);
+    fail_points.arm("relay.lose_publish", nth);
     let relay = app.start(&[Role::Relay], fail_points.clone()).await;
     let last = log.last().unwrap();
     let end = (last.transaction_id.clone(), last.global_position);
