@@ -66,7 +66,25 @@ pub struct Relay {
 struct StoredAt {
     transaction_id: String,
     global_position: i64,
+    aggregate_type: String,
 }
+
+/// `EVENTS` ends with an event this database's log does not hold: the stream was fed
+/// from another database, or this one was restored from an older backup. Relaying on
+/// would mix two logs, or skip this one's events below the stranger's position.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "EVENTS ends with a {aggregate_type} event at position {at} that this database's log \
+     does not hold; re-feed EVENTS from the log (docs/operations.md, \"Restore, and \
+     re-feed JetStream from the log\"): the relay waits until then"
+)]
+pub struct StreamOfAnotherLog {
+    at: String,
+    aggregate_type: String,
+}
+
+/// How often a relay that found [`StreamOfAnotherLog`] looks again.
+const STRANGE_STREAM_RETRY: Duration = Duration::from_secs(30);
 
 /// Published batches whose acks the relay does not await yet: the oldest is confirmed
 /// while the next goes out. With one, nats-server sometimes ran dry while the relay
@@ -98,16 +116,24 @@ impl Relay {
                 _ = shutdown.cancelled() => return Ok(()),
                 result = self.lead(&shutdown) => result,
             };
-            match result {
+            let pause = match result {
                 Ok(()) => return Ok(()),
                 Err(error) if error.is::<jukebox_nats::FailPointFired>() => return Err(error),
+                Err(error) if error.is::<StreamOfAnotherLog>() => {
+                    tracing::error!("{error}");
+                    STRANGE_STREAM_RETRY
+                }
                 Err(error) => {
                     warn!(
                         error = format!("{error:#}"),
                         "relay lost its footing; retrying"
                     );
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    Duration::from_secs(1)
                 }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(pause) => {}
             }
         }
     }
@@ -242,6 +268,7 @@ impl Relay {
 
     /// `EVENTS`' last stream sequence and the relay position of the event stored there
     /// (`None` when the stream is empty or its last message is gone or not an event).
+    /// An event the log does not hold is [`StreamOfAnotherLog`].
     async fn stream_end(&self, js: &jetstream::Context) -> anyhow::Result<(u64, Option<Position>)> {
         let mut stream = js
             .get_stream(self.topology.namespace.events_stream())
@@ -254,17 +281,28 @@ impl Relay {
             Ok(message) => serde_json::from_slice::<StoredAt>(&message.payload)
                 .ok()
                 .and_then(|at| {
-                    Some(Position {
+                    let position = Position {
                         transaction_id: at.transaction_id.parse().ok()?,
                         global_position: at.global_position,
-                    })
+                    };
+                    Some((position, at.aggregate_type))
                 }),
             Err(error) => {
                 warn!(%error, sequence = last, "could not read the last message on EVENTS");
                 None
             }
         };
-        Ok((last, stored))
+        let Some((position, aggregate_type)) = stored else {
+            return Ok((last, None));
+        };
+        if !log::holds(&self.pool, position, &aggregate_type).await? {
+            return Err(StreamOfAnotherLog {
+                at: position.to_string(),
+                aggregate_type,
+            }
+            .into());
+        }
+        Ok((last, Some(position)))
     }
 
     /// Publishes one (non-empty) batch in relay order and returns its last message's ack,

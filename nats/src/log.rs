@@ -382,6 +382,24 @@ pub async fn ids_without_prefix<'e, E: PgExecutor<'e>>(
     .await
 }
 
+/// Whether the log holds an event of `aggregate_type` at relay position `at` (the relay
+/// asks it of the last event `EVENTS` holds, to tell a stream of another log).
+pub async fn holds<'e, E: PgExecutor<'e>>(
+    executor: E,
+    at: Position,
+    aggregate_type: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE transaction_id = $1::text::xid8
+         AND global_position = $2 AND aggregate_type = $3)",
+    )
+    .bind(at.transaction_id.to_string())
+    .bind(at.global_position)
+    .bind(aggregate_type)
+    .fetch_one(executor)
+    .await
+}
+
 /// The last sequence of one aggregate's stream (0 when it has none).
 pub async fn last_sequence<'e, E: PgExecutor<'e>>(
     executor: E,

@@ -126,6 +126,68 @@ async fn lose_one_publish(nth: u64) {
     app.cleanup().await;
 }
 
+/// `EVENTS` fed from another database (a fresh Postgres cluster, or a restore from an
+/// older backup, with the stream kept) ends with an event this log does not hold. The
+/// relay must neither mix the logs nor jump its checkpoint to the stranger's position,
+/// which would skip this log's events below it: it publishes nothing until re-fed.
+#[tokio::test]
+async fn a_stream_of_another_log_is_not_relayed_onto() {
+    let app = spawn_app(&[]).await;
+    let mut conn = sqlx::PgConnection::connect(&database_url(&app).await)
+        .await
+        .unwrap();
+    for i in 0..3 {
+        append(&mut conn, &format!("p{i}")).await;
+    }
+    let relay = app.start(&[Role::Relay], FailPoints::default()).await;
+    // The relay under test is what moves, on rows no command wrote: watch its output.
+    eventually("three events relayed", || async {
+        app.stream_events().await.len() == 3
+    })
+    .await;
+    relay.stop().await.unwrap();
+    let checkpoint = || async {
+        sqlx::query_as::<_, (String, i64)>(
+            "SELECT transaction_id::text, global_position FROM relay_checkpoint",
+        )
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+    };
+    let before = checkpoint().await;
+
+    // Another log's event, far ahead of this one in relay order.
+    let namespace = &app.services.topology.namespace;
+    let stranger = serde_json::json!({
+        "global_position": 9_000_000, "transaction_id": "9000000", "aggregate_type": "probe",
+        "aggregate_id": "elsewhere", "sequence": 1, "event_type": "Probed",
+        "event_version": "1.0", "payload": {}, "metadata": {},
+        "recorded_at": "2026-12-06T00:00:00Z"
+    });
+    app.js()
+        .publish(
+            namespace.event_subject("probe", "elsewhere", "Probed"),
+            serde_json::to_vec(&stranger).unwrap().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    append(&mut conn, "p3").await;
+    let relay = app.start(&[Role::Relay], FailPoints::default()).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(checkpoint().await, before, "the checkpoint moved");
+    let stored = app.stream_events().await;
+    assert_eq!(
+        stored.len(),
+        4,
+        "something was published after the stranger"
+    );
+    assert_eq!(stored[3].aggregate_id, "elsewhere");
+    relay.stop().await.unwrap();
+    app.cleanup().await;
+}
+
 #[tokio::test]
 async fn a_transaction_that_starts_first_and_commits_last_is_not_skipped() {
     let app = spawn_app(&[Role::Relay]).await;
