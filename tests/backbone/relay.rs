@@ -32,15 +32,21 @@ async fn database_url(app: &TestApp) -> String {
     app.config.database_url.expose_secret().to_owned()
 }
 
-#[tokio::test]
-async fn a_relay_restarted_mid_batch_publishes_every_event_once_in_order() {
+/// A new app with no role running and `count` events in its log, and a connection to it.
+async fn app_with_events(count: usize) -> (TestApp, sqlx::PgConnection) {
     let app = spawn_app(&[]).await;
     let mut conn = sqlx::PgConnection::connect(&database_url(&app).await)
         .await
         .unwrap();
-    for i in 0..500 {
+    for i in 0..count {
         append(&mut conn, &format!("p{i}")).await;
     }
+    (app, conn)
+}
+
+#[tokio::test]
+async fn a_relay_restarted_mid_batch_publishes_every_event_once_in_order() {
+    let (app, _conn) = app_with_events(500).await;
     let fail_points = FailPoints::armed();
     fail_points.arm("relay.mid_batch", 1);
     let doomed = app.start(&[Role::Relay], fail_points).await;
@@ -132,13 +138,7 @@ async fn lose_one_publish(nth: u64) {
 /// which would skip this log's events below it: it publishes nothing until re-fed.
 #[tokio::test]
 async fn a_stream_of_another_log_is_not_relayed_onto() {
-    let app = spawn_app(&[]).await;
-    let mut conn = sqlx::PgConnection::connect(&database_url(&app).await)
-        .await
-        .unwrap();
-    for i in 0..3 {
-        append(&mut conn, &format!("p{i}")).await;
-    }
+    let (app, mut conn) = app_with_events(3).await;
     let relay = app.start(&[Role::Relay], FailPoints::default()).await;
     // The relay under test is what moves, on rows no command wrote: watch its output.
     eventually("three events relayed", || async {
