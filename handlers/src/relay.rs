@@ -7,7 +7,7 @@
 //! `global_position` alone would skip a transaction that started first and committed last.
 //!
 //! Reading and publishing overlap: batch N+1 is read while batch N is published, and
-//! batch N's acks are awaited only after N+1 and N+2 are out, so the relay rarely waits on
+//! batch N's ack is awaited only after N+1 and N+2 are out, so the relay rarely waits on
 //! either Postgres or NATS, and NATS always has a batch queued. The checkpoint lags the
 //! reads and moves past a batch only once every ack of it and of all earlier batches has
 //! arrived.
@@ -86,7 +86,7 @@ pub struct StreamOfAnotherLog {
 /// How often a relay that found [`StreamOfAnotherLog`] looks again.
 const STRANGE_STREAM_RETRY: Duration = Duration::from_secs(30);
 
-/// Published batches whose acks the relay does not await yet: the oldest is confirmed
+/// Published batches whose ack the relay does not await yet: the oldest is confirmed
 /// while the next goes out. With one, nats-server sometimes ran dry while the relay
 /// waited for a batch's last acks and wrote its checkpoint; two gave 7 % on nats-server
 /// v2.15 (docs/benchmarks.md, sixth session) and the same as one on v2.9.
@@ -225,7 +225,7 @@ impl Relay {
                 let (relay, after) = (self.clone(), read);
                 tokio::spawn(async move { relay.read_batch(after).await })
             });
-            // The oldest unconfirmed batch's acks are awaited and its checkpoint written
+            // The oldest unconfirmed batch's ack is awaited and its checkpoint written
             // while this one goes out: batches are still confirmed in order, one after the
             // other.
             let previous = if in_flight.len() == UNCONFIRMED {
