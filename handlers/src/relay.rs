@@ -9,7 +9,7 @@
 //! Reading and publishing overlap: batch N+1 is read while batch N is published, and
 //! batch N's ack is awaited only after N+1 and N+2 are out, so the relay rarely waits on
 //! either Postgres or NATS, and NATS always has a batch queued. The checkpoint lags the
-//! reads and moves past a batch only once every ack of it and of all earlier batches has
+//! reads and moves past a batch only once its ack and those of all earlier batches have
 //! arrived.
 //!
 //! Order survives a publish lost in flight (ADR 21): every publish names the stream
