@@ -179,6 +179,7 @@ async fn relay_backlog(
     let topology = scratch.topology()?;
     topology.ensure_streams(js).await?;
     let relay = Relay::new(pool.clone(), nats.clone(), topology.clone());
+    let batch = relay.batch_size as usize;
     let stop = CancellationToken::new();
     let started = Instant::now();
     let task = tokio::spawn(relay.run(stop.clone()));
@@ -215,7 +216,7 @@ async fn relay_backlog(
         js,
         &scratch.namespace,
         relay_events,
-        Shape::TheRelays(&relayed),
+        Shape::TheRelays(&relayed, batch),
     )
     .await?;
     scratch.remove().await?;
@@ -446,9 +447,6 @@ fn pgbench(pgbench: &str, url: &str) -> anyhow::Result<f64> {
         })
 }
 
-/// Events per relay batch (`Relay::new`'s default).
-const RELAY_BATCH: usize = 2_000;
-
 /// What the raw publish sends.
 enum Shape<'a> {
     /// 420 bytes to one subject, no headers.
@@ -457,8 +455,8 @@ enum Shape<'a> {
     SubjectPerMessage,
     /// The relay's messages as `EVENTS` stored them: each to its own subject (the same
     /// but for `evt`), with its headers and body, and as the relay sends them: only each
-    /// batch's last asks for an ack (ADR 54).
-    TheRelays(&'a [jetstream::message::StreamMessage]),
+    /// batch's last (of the relay's batch size) asks for an ack (ADR 54).
+    TheRelays(&'a [jetstream::message::StreamMessage], usize),
 }
 
 async fn raw_publish_rate(
@@ -481,7 +479,7 @@ async fn raw_publish_rate(
     // the cap waits for an ack to be awaited, so collecting them all would deadlock).
     // The relay's shape keeps as many batches in flight as the relay does.
     let window = match shape {
-        Shape::TheRelays(_) => 3,
+        Shape::TheRelays(..) => jukebox_handlers::relay::BATCHES_IN_FLIGHT,
         _ => 4_000,
     };
     let mut acks = std::collections::VecDeque::with_capacity(window);
@@ -496,7 +494,7 @@ async fn raw_publish_rate(
                 js.publish(format!("{subject}.{i}"), payload.clone())
                     .await?
             }
-            Shape::TheRelays(messages) => {
+            Shape::TheRelays(messages, batch) => {
                 let message = &messages[i];
                 // The conditional publish names the raw stream's last sequence.
                 let mut headers = message.headers.clone();
@@ -504,7 +502,7 @@ async fn raw_publish_rate(
                 // `<ns>.evt.<type>.<id>.<Event>` as `<ns>.raw.<type>.<id>.<Event>`.
                 let subject = message.subject.replacen(".evt.", ".raw.", 1);
                 let payload = message.payload.clone();
-                if (i + 1) % RELAY_BATCH != 0 && i + 1 != count {
+                if (i + 1) % batch != 0 && i + 1 != count {
                     js.client()
                         .publish_with_headers(subject, headers, payload)
                         .await?;

@@ -49,7 +49,7 @@ pub struct Relay {
     pool: PgPool,
     client: async_nats::Client,
     topology: Topology,
-    /// Events per batch. Up to `UNCONFIRMED + 1` batches are in flight, well below the
+    /// Events per batch. Up to `BATCHES_IN_FLIGHT` batches are in flight, well below the
     /// 10,000 messages nats-server queues per stream before it drops plain publishes.
     pub batch_size: i64,
     /// Fallback when a notification is missed, and the pace while a late transaction is
@@ -91,6 +91,10 @@ const STRANGE_STREAM_RETRY: Duration = Duration::from_secs(30);
 /// waited for a batch's last acks and wrote its checkpoint; two gave 7 % on nats-server
 /// v2.15 (docs/benchmarks.md, sixth session) and the same as one on v2.9.
 const UNCONFIRMED: usize = 2;
+
+/// Batches published and not yet confirmed at most: the unconfirmed ones and the one
+/// going out (the benchmark's raw baseline of the relay's messages keeps as many).
+pub const BATCHES_IN_FLIGHT: usize = UNCONFIRMED + 1;
 
 /// The JetStream header that makes a publish conditional on the stream's last sequence.
 const EXPECTED_LAST_SEQUENCE: &str = "Nats-Expected-Last-Sequence";
@@ -185,7 +189,7 @@ impl Relay {
         // Relay order is read ahead of the checkpoint: `read` is the last event published,
         // the checkpoint the last one whose ack (and every earlier one's) arrived.
         let js = jetstream::ContextBuilder::new()
-            .max_ack_inflight(UNCONFIRMED + 2)
+            .max_ack_inflight(BATCHES_IN_FLIGHT + 1)
             .build(self.client.clone());
         // EVENTS holds the log in relay order without a gap up to its last message (each
         // publish was conditional on the one before it). Events up to that one are stored,
@@ -196,7 +200,7 @@ impl Relay {
             store_checkpoint(conn, &stored).await?;
             read = stored;
         }
-        let mut in_flight: VecDeque<Published> = VecDeque::with_capacity(UNCONFIRMED + 1);
+        let mut in_flight: VecDeque<Published> = VecDeque::with_capacity(BATCHES_IN_FLIGHT);
         let mut batch = self.read_batch(read).await?;
         loop {
             if batch.is_empty() {
